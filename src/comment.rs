@@ -1,0 +1,1 @@
+//! Every text the plugin posts on GitHub: issue bodies, notices, replies.

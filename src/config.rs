@@ -1,0 +1,630 @@
+//! The configuration: one typed tree.
+//!
+//! Layers, weakest first: the defaults written on each field below, the YAML file
+//! (`--config`), the environment (`SCALABILITY_GATE__SECTION__KEY`), then Prow-style flags
+//! (see [`Overrides`]). Unknown keys, a missing required key or an invalid value stop
+//! start-up with an error naming the key. The file holds paths to secrets, never secrets.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of environment variables that override the file.
+pub const ENV_PREFIX: &str = "SCALABILITY_GATE";
+
+/// The whole configuration of one plugin instance.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Webhooks (`/hook` and `/`), `/help`, `/pubsub/push`, dashboard and `/api/v1`.
+    pub listen: SocketAddr,
+    /// `/healthz` and `/healthz/ready`.
+    pub health_listen: SocketAddr,
+    /// Prometheus `/metrics`.
+    pub metrics_listen: SocketAddr,
+    /// The `scalability_gate.v1` gRPC API.
+    pub grpc_listen: SocketAddr,
+    /// As in Prow: nothing is changed on GitHub until this is false.
+    pub dry_run: bool,
+    /// Prow's HMAC secret file: one bare token or the YAML map of tokens per org/repo.
+    pub hmac_secret_file: PathBuf,
+    /// Directory of the sled store.
+    pub store_path: PathBuf,
+    pub github: GithubConfig,
+    /// The label that keeps a PR out of Tide's pool.
+    pub label: String,
+    /// Which open PRs get the label during an incident.
+    pub label_prs: LabelPrs,
+    /// Tide's required labels, used when `tide.prow_config` is not set.
+    pub ready_labels: Vec<String>,
+    pub tide: TideConfig,
+    pub approvers: Approvers,
+    /// The gated periodic jobs. Required: at least one.
+    pub jobs: Vec<JobConfig>,
+    pub sources: Sources,
+    pub history: HistoryConfig,
+    pub reconcile: ReconcileConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: addr("0.0.0.0:8888"),
+            health_listen: addr("0.0.0.0:8081"),
+            metrics_listen: addr("0.0.0.0:9090"),
+            grpc_listen: addr("0.0.0.0:9000"),
+            dry_run: true,
+            hmac_secret_file: PathBuf::from("/etc/webhook/hmac"),
+            store_path: PathBuf::from("/var/lib/scalability-gate"),
+            github: GithubConfig::default(),
+            label: "do-not-merge/scalability-regression".into(),
+            label_prs: LabelPrs::Ready,
+            ready_labels: vec!["lgtm".into(), "approved".into()],
+            tide: TideConfig::default(),
+            approvers: Approvers::default(),
+            jobs: Vec::new(),
+            sources: Sources::default(),
+            history: HistoryConfig::default(),
+            reconcile: ReconcileConfig::default(),
+        }
+    }
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("valid default address")
+}
+
+/// How the plugin reaches GitHub.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GithubConfig {
+    /// Tried in order: ghproxy first, api.github.com as the fallback.
+    pub endpoints: Vec<String>,
+    /// File holding the token; its owner is the plugin's own login.
+    pub token_file: PathBuf,
+    /// Content-creating requests allowed per minute (GitHub allows about 80).
+    pub mutations_per_minute: u32,
+    /// Content-creating requests allowed per hour (GitHub allows about 500).
+    pub mutations_per_hour: u32,
+}
+
+impl Default for GithubConfig {
+    fn default() -> Self {
+        Self {
+            endpoints: vec!["http://ghproxy".into(), "https://api.github.com".into()],
+            token_file: PathBuf::from("/etc/github/oauth"),
+            mutations_per_minute: 60,
+            mutations_per_hour: 450,
+        }
+    }
+}
+
+/// Which PRs carry the label during an incident.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelPrs {
+    /// Only PRs carrying all of Tide's required labels (and each one that becomes so).
+    #[default]
+    Ready,
+    /// Every open PR on the branch, ready ones first.
+    All,
+}
+
+/// What the plugin knows of Tide.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TideConfig {
+    /// Tide's `blocker_label`; empty: never open blocker issues.
+    pub blocker_label: String,
+    /// Path of Prow's config.yaml; empty: no exclusion check.
+    pub prow_config: String,
+    /// Deck's base URL; empty: no check of `/tide.js`.
+    pub deck_url: String,
+}
+
+impl Default for TideConfig {
+    fn default() -> Self {
+        Self {
+            blocker_label: "tide/merge-blocker".into(),
+            prow_config: String::new(),
+            deck_url: String::new(),
+        }
+    }
+}
+
+/// Who may block, unblock, exempt, revert and re-run.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Approvers {
+    /// GitHub teams as `org/team-slug`.
+    pub teams: Vec<String>,
+    /// GitHub logins.
+    pub users: Vec<String>,
+}
+
+impl Default for Approvers {
+    fn default() -> Self {
+        Self {
+            teams: vec!["kubernetes/sig-scalability-leads".into()],
+            users: Vec::new(),
+        }
+    }
+}
+
+/// One gated periodic job.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// Exact Prow job name. Required.
+    pub name: String,
+    /// What a regression of this job blocks. Required: at least one.
+    pub scopes: Vec<ScopeConfig>,
+    /// Consecutive red runs after a green one that make a regression.
+    #[serde(default = "one")]
+    pub failures_to_confirm: u32,
+    /// Lift the incident by itself when the job is green again.
+    #[serde(default)]
+    pub auto_unblock_on_recovery: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `(org/repo, branch)` as written in the file.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeConfig {
+    /// `org/repo`.
+    pub repo: String,
+    pub branch: String,
+}
+
+/// Where job results come from. Each channel is off when its address is empty.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sources {
+    pub deck: DeckSource,
+    pub gcs: GcsSource,
+    pub pubsub: PubsubSource,
+    pub pubsub_push: PubsubPushSource,
+    pub gangway: GangwaySource,
+}
+
+/// Polls Deck's `/prowjobs.js`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeckSource {
+    /// Deck's base URL; empty: off.
+    pub url: String,
+    #[serde(with = "humane")]
+    pub interval: Duration,
+}
+
+impl Default for DeckSource {
+    fn default() -> Self {
+        Self {
+            url: "https://prow.k8s.io".into(),
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Reads `started.json` / `finished.json` of runs.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcsSource {
+    /// Base of both GCS forms; empty: off.
+    pub url: String,
+    pub bucket: String,
+}
+
+impl Default for GcsSource {
+    fn default() -> Self {
+        Self {
+            url: "https://storage.googleapis.com".into(),
+            bucket: "kubernetes-ci-logs".into(),
+        }
+    }
+}
+
+/// A Pub/Sub pull subscription on crier's topic.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PubsubSource {
+    /// `projects/P/subscriptions/S`; empty: off.
+    pub subscription: String,
+}
+
+/// A Pub/Sub push subscription delivering to `/pubsub/push`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PubsubPushSource {
+    /// File holding the `?token=` secret; empty: `/pubsub/push` disabled.
+    pub token_file: String,
+}
+
+/// Prow's Gangway gRPC API.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GangwaySource {
+    /// `host:port` or URL; empty: off.
+    pub address: String,
+    #[serde(with = "humane")]
+    pub interval: Duration,
+    /// File holding the API key; empty: none sent.
+    pub api_key_file: String,
+}
+
+impl Default for GangwaySource {
+    fn default() -> Self {
+        Self {
+            address: String::new(),
+            interval: Duration::from_secs(60),
+            api_key_file: String::new(),
+        }
+    }
+}
+
+/// How much run history is kept.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Runs kept per job; older ones are dropped.
+    pub retention: usize,
+    /// Runs of each job read from GCS at start-up.
+    pub backfill: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            retention: 200,
+            backfill: 20,
+        }
+    }
+}
+
+/// The level-triggered reconciler.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileConfig {
+    /// Period of the full resync against GitHub.
+    #[serde(with = "humane")]
+    pub resync_interval: Duration,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        Self {
+            resync_interval: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Durations as humane strings (`1s`, `60s`, `10m`).
+mod humane {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(text.trim())
+            .map_err(|e| D::Error::custom(format!("invalid duration {text:?}: {e}")))
+    }
+}
+
+/// Prow-style flags: the strongest layer.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub dry_run: Option<bool>,
+    pub hmac_secret_file: Option<PathBuf>,
+    pub github_token_path: Option<PathBuf>,
+    pub github_endpoints: Vec<String>,
+    pub port: Option<u16>,
+    pub store_path: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads defaults < `file` < environment < `overrides`, then validates.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env, overrides)
+    }
+
+    /// As [`Config::load`] with the environment given (tests pass their own).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!("config file {} does not exist", path.display());
+            }
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Yaml)
+                    .required(true),
+            );
+        }
+        let env_map = env
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("github.endpoints")
+                .with_list_parse_key("ready_labels")
+                .with_list_parse_key("approvers.teams")
+                .with_list_parse_key("approvers.users")
+                .source(Some(env_map)),
+        );
+        let layered = builder
+            .build()
+            .map_err(|e| anyhow::anyhow!("reading configuration: {e}"))?;
+        let mut tree: serde_json::Value = layered
+            .try_deserialize()
+            .map_err(|e| anyhow::anyhow!("reading configuration: {e}"))?;
+        if tree.is_null() {
+            tree = serde_json::Value::Object(Default::default());
+        }
+        apply_overrides(&mut tree, overrides);
+        let config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
+            let path = e.path().to_string();
+            anyhow::anyhow!("invalid configuration at `{path}`: {}", e.into_inner())
+        })?;
+        let config = config.apply_port(overrides.port);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_port(mut self, port: Option<u16>) -> Self {
+        if let Some(port) = port {
+            self.listen.set_port(port);
+        }
+        self
+    }
+
+    /// Checks what types alone cannot; each error names its key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.jobs.is_empty() {
+            bail!("invalid configuration at `jobs`: at least one gated job is required");
+        }
+        if self.label.trim().is_empty() {
+            bail!("invalid configuration at `label`: must not be empty");
+        }
+        if self.github.endpoints.is_empty() {
+            bail!("invalid configuration at `github.endpoints`: at least one endpoint");
+        }
+        if self.github.mutations_per_minute == 0 || self.github.mutations_per_hour == 0 {
+            bail!("invalid configuration at `github.mutations_per_*`: must be positive");
+        }
+        if self.history.retention == 0 {
+            bail!("invalid configuration at `history.retention`: must be positive");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, job) in self.jobs.iter().enumerate() {
+            if job.name.trim().is_empty() {
+                bail!("invalid configuration at `jobs[{i}].name`: must not be empty");
+            }
+            if !seen.insert(job.name.as_str()) {
+                bail!(
+                    "invalid configuration at `jobs[{i}].name`: {} twice",
+                    job.name
+                );
+            }
+            if job.scopes.is_empty() {
+                bail!("invalid configuration at `jobs[{i}].scopes`: at least one scope");
+            }
+            if job.failures_to_confirm == 0 {
+                bail!("invalid configuration at `jobs[{i}].failures_to_confirm`: at least 1");
+            }
+            for (j, scope) in job.scopes.iter().enumerate() {
+                crate::model::RepoName::parse(&scope.repo).with_context(|| {
+                    format!("invalid configuration at `jobs[{i}].scopes[{j}].repo`")
+                })?;
+                if scope.branch.trim().is_empty() {
+                    bail!("invalid configuration at `jobs[{i}].scopes[{j}].branch`: empty");
+                }
+            }
+        }
+        for (i, team) in self.approvers.teams.iter().enumerate() {
+            if team
+                .split_once('/')
+                .is_none_or(|(o, t)| o.is_empty() || t.is_empty())
+            {
+                bail!("invalid configuration at `approvers.teams[{i}]`: want org/team-slug");
+            }
+        }
+        Ok(())
+    }
+
+    /// The job of that exact name.
+    pub fn job(&self, name: &str) -> Option<&JobConfig> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+
+    /// The effective configuration as YAML. The file names secret files, never
+    /// secrets, so nothing here needs redacting beyond what [`redacted`] hides.
+    pub fn to_redacted_yaml(&self) -> String {
+        let mut tree = serde_json::to_value(self).expect("config serializes");
+        redacted(&mut tree);
+        serde_yaml::to_string(&tree).expect("yaml serializes")
+    }
+}
+
+/// Replaces any value under a key that looks like an inline secret.
+fn redacted(tree: &mut serde_json::Value) {
+    if let serde_json::Value::Object(map) = tree {
+        for (key, value) in map.iter_mut() {
+            let inline_secret = ["token", "secret", "password", "api_key"]
+                .iter()
+                .any(|s| key == s);
+            if inline_secret && value.is_string() {
+                *value = serde_json::Value::String("<redacted>".into());
+            } else {
+                redacted(value);
+            }
+        }
+    }
+}
+
+fn apply_overrides(tree: &mut serde_json::Value, o: &Overrides) {
+    use serde_json::Value;
+    let root = tree.as_object_mut().expect("config root is a map");
+    if let Some(d) = o.dry_run {
+        root.insert("dry_run".into(), Value::Bool(d));
+    }
+    if let Some(p) = &o.hmac_secret_file {
+        root.insert("hmac_secret_file".into(), Value::String(path_str(p)));
+    }
+    if let Some(p) = &o.store_path {
+        root.insert("store_path".into(), Value::String(path_str(p)));
+    }
+    if o.github_token_path.is_some() || !o.github_endpoints.is_empty() {
+        let github = root
+            .entry("github")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(github) = github.as_object_mut() {
+            if let Some(p) = &o.github_token_path {
+                github.insert("token_file".into(), Value::String(path_str(p)));
+            }
+            if !o.github_endpoints.is_empty() {
+                let list = o.github_endpoints.iter().cloned().map(Value::String);
+                github.insert("endpoints".into(), Value::Array(list.collect()));
+            }
+        }
+    }
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Reads a secret or token file, trimmed of surrounding whitespace as Prow does.
+pub fn read_secret_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading secret file {}", path.display()))?;
+    Ok(text.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "jobs:\n- name: j\n  scopes:\n  - {repo: o/r, branch: master}\n";
+
+    fn load_yaml(yaml: &str, env: &[(&str, &str)], o: &Overrides) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let env: Vec<_> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load_from(Some(&path), &env, o)
+    }
+
+    #[test]
+    fn defaults_fill_what_the_file_omits() {
+        let c = load_yaml(MINIMAL, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.listen, addr("0.0.0.0:8888"));
+        assert!(c.dry_run);
+        assert_eq!(c.jobs[0].failures_to_confirm, 1);
+        assert_eq!(c.label_prs, LabelPrs::Ready);
+        assert_eq!(c.sources.deck.interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = load_yaml(
+            &format!("{MINIMAL}github:\n  endpont: x\n"),
+            &[],
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("github"), "{err}");
+        assert!(err.contains("endpont"), "{err}");
+    }
+
+    #[test]
+    fn invalid_value_is_named() {
+        let err = load_yaml(
+            &format!("{MINIMAL}label_prs: some\n"),
+            &[],
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("label_prs"), "{err}");
+        let err = load_yaml(
+            &format!("{MINIMAL}sources:\n  deck: {{interval: soon}}\n"),
+            &[],
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("sources.deck.interval"), "{err}");
+    }
+
+    #[test]
+    fn missing_jobs_is_an_error() {
+        let err = load_yaml("dry_run: true\n", &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`jobs`"), "{err}");
+        let err = load_yaml("jobs:\n- scopes: []\n", &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jobs[0]") && err.contains("name"), "{err}");
+    }
+
+    #[test]
+    fn env_beats_file_and_flags_beat_env() {
+        let env = [
+            ("SCALABILITY_GATE__GITHUB__MUTATIONS_PER_MINUTE", "7"),
+            ("SCALABILITY_GATE__DRY_RUN", "false"),
+            ("SCALABILITY_GATE__GITHUB__ENDPOINTS", "http://a,http://b"),
+        ];
+        let c = load_yaml(MINIMAL, &env, &Overrides::default()).unwrap();
+        assert_eq!(c.github.mutations_per_minute, 7);
+        assert!(!c.dry_run);
+        assert_eq!(c.github.endpoints, vec!["http://a", "http://b"]);
+        let flags = Overrides {
+            dry_run: Some(true),
+            github_endpoints: vec!["http://c".into()],
+            port: Some(9999),
+            ..Overrides::default()
+        };
+        let c = load_yaml(MINIMAL, &env, &flags).unwrap();
+        assert!(c.dry_run);
+        assert_eq!(c.github.endpoints, vec!["http://c"]);
+        assert_eq!(c.listen.port(), 9999);
+    }
+
+    #[test]
+    fn bad_scope_repo_is_named() {
+        let yaml = "jobs:\n- name: j\n  scopes:\n  - {repo: nope, branch: master}\n";
+        let err = format!(
+            "{:#}",
+            load_yaml(yaml, &[], &Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("jobs[0].scopes[0].repo"), "{err}");
+    }
+}

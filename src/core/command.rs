@@ -1,0 +1,1 @@
+//! Pure core: the command parser (comment body → typed commands).

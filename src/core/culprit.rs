@@ -1,0 +1,1 @@
+//! Pure core: culprit (filled in by its issue).

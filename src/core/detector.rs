@@ -1,0 +1,1 @@
+//! Pure core: detector (filled in by its issue).

@@ -1,0 +1,1 @@
+//! Pure core: gate (filled in by its issue).

@@ -1,0 +1,1 @@
+//! Pure core: tide (filled in by its issue).

@@ -1,0 +1,1 @@
+//! GitHub REST payloads we read and write.

@@ -1,0 +1,139 @@
+//! scalability-gate: a Prow external plugin that blocks merges to a branch when a
+//! release-blocking periodic job goes from green to red, finds the culprit, helps revert
+//! it, and unblocks. See `docs/architecture.md` for the shape of the whole.
+//!
+//! The library holds everything; the binary only parses flags and calls [`run`].
+
+#![forbid(unsafe_code)]
+
+pub mod comment;
+pub mod config;
+pub mod consumer;
+pub mod core;
+pub mod github;
+pub mod model;
+pub mod pb;
+pub mod prow;
+pub mod reconcile;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+
+pub use config::Config;
+pub use store::Store;
+
+/// What every part of the running plugin shares.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub metrics: Arc<telemetry::Metrics>,
+    pub queue: consumer::QueueSender,
+    /// True once the store is open and every listener is up.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// Addresses actually bound (tests bind port 0 and read them here).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub listen: std::net::SocketAddr,
+    pub health: std::net::SocketAddr,
+    pub metrics: std::net::SocketAddr,
+    pub grpc: std::net::SocketAddr,
+}
+
+/// Runs the plugin until `shutdown` resolves, then drains the queue and flushes the store.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with(config, shutdown, |_| {}).await
+}
+
+/// As [`run`], telling `on_bound` the bound addresses once every listener is up.
+pub async fn run_with(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(Bound) + Send,
+) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let store = Store::open(&config.store_path)?;
+    let metrics = Arc::new(telemetry::Metrics::new());
+    let (queue, receiver) = consumer::queue(consumer::QUEUE_CAPACITY, metrics.clone());
+    let app = App {
+        config: config.clone(),
+        store: store.clone(),
+        metrics,
+        queue,
+        ready: Arc::new(AtomicBool::new(false)),
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let listeners = server::Listeners::bind(&config).await?;
+    let bound = listeners.bound()?;
+    let servers = tokio::spawn(server::serve(app.clone(), listeners, stop_rx.clone()));
+    let consumer = tokio::spawn(consumer::run(app.clone(), receiver, stop_rx.clone()));
+
+    app.ready.store(true, Ordering::SeqCst);
+    tracing::info!(listen = %bound.listen, health = %bound.health, metrics = %bound.metrics,
+        grpc = %bound.grpc, dry_run = config.dry_run, "scalability-gate is ready");
+    on_bound(bound);
+
+    shutdown.await;
+    tracing::info!("shutting down: draining the queue");
+    app.ready.store(false, Ordering::SeqCst);
+    let _ = stop_tx.send(true);
+    servers.await.context("server task")??;
+    // Dropping the last sender lets the consumer finish what is queued.
+    drop(app);
+    match tokio::time::timeout(consumer::DRAIN_TIMEOUT, consumer).await {
+        Ok(done) => done.context("consumer task")??,
+        Err(_) => tracing::warn!(
+            "queue not drained within the bound; the rest is left to the next resync"
+        ),
+    }
+    store.flush().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Checks the secret files at start-up: a missing GitHub token is a warning in dry-run (so
+/// the example starts at once) and an error otherwise. Never logs what the files hold.
+pub fn check_secrets(config: &Config) -> anyhow::Result<()> {
+    let token = &config.github.token_file;
+    if !token.exists() {
+        if config.dry_run {
+            tracing::warn!(path = %token.display(), "GitHub token file missing; dry-run goes on without GitHub");
+        } else {
+            anyhow::bail!(
+                "github.token_file {} does not exist (required unless dry_run)",
+                token.display()
+            );
+        }
+    }
+    Ok(())
+}

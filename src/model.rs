@@ -1,0 +1,267 @@
+//! Our own types, named from the design's vocabulary: job, run, result, scope, incident,
+//! suspect, exemption. Everything past the edges (webhooks, Prow sources, GitHub) speaks
+//! these, never raw payload strings.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Seconds since the Unix epoch. The core never reads a clock: time is passed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Parses RFC 3339 (`2026-11-25T17:57:39Z`, fractions allowed).
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let t = humantime::parse_rfc3339_weak(text.trim()).ok()?;
+        let secs = match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => d.as_secs() as i64,
+            Err(e) => -(e.duration().as_secs() as i64),
+        };
+        Some(Self(secs))
+    }
+
+    /// RFC 3339 in UTC, to the second.
+    pub fn to_rfc3339(self) -> String {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.0.max(0) as u64);
+        humantime::format_rfc3339_seconds(t).to_string()
+    }
+
+    /// Seconds from `self` to `later` (zero when `later` is earlier).
+    pub fn seconds_until(self, later: Timestamp) -> i64 {
+        (later.0 - self.0).max(0)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+/// `org/repo`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RepoName {
+    pub org: String,
+    pub repo: String,
+}
+
+impl RepoName {
+    pub fn new(org: impl Into<String>, repo: impl Into<String>) -> Self {
+        Self {
+            org: org.into(),
+            repo: repo.into(),
+        }
+    }
+
+    /// Parses `org/repo`; anything else is an error naming the text.
+    pub fn parse(text: &str) -> Result<Self, ModelError> {
+        match text.split_once('/') {
+            Some((org, repo)) if !org.is_empty() && !repo.is_empty() && !repo.contains('/') => {
+                Ok(Self::new(org, repo))
+            }
+            _ => Err(ModelError::RepoName(text.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for RepoName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.org, self.repo)
+    }
+}
+
+impl TryFrom<String> for RepoName {
+    type Error = ModelError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<RepoName> for String {
+    fn from(value: RepoName) -> Self {
+        value.to_string()
+    }
+}
+
+/// Errors of parsing our own types.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    #[error("{0:?} is not of the form org/repo")]
+    RepoName(String),
+}
+
+macro_rules! string_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn new(s: impl Into<String>) -> Self {
+                Self(s.into())
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// A gated periodic Prow job's exact name.
+    JobName
+);
+string_newtype!(
+    /// One run of a job (Prow's `build_id`).
+    BuildId
+);
+string_newtype!(
+    /// A git commit SHA.
+    CommitSha
+);
+string_newtype!(
+    /// An incident's stable id, used in markers: `<!-- scalability-gate:<id>:<kind> -->`.
+    IncidentId
+);
+string_newtype!(
+    /// A GitHub login.
+    Login
+);
+
+/// A pull request or issue number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PrNumber(pub u64);
+
+impl fmt::Display for PrNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// `(org/repo, branch)` that a job's regression blocks.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Scope {
+    pub repo: RepoName,
+    pub branch: String,
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.repo, self.branch)
+    }
+}
+
+/// The result of a finished run. Only `Success` is green and only `Failure` is red.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunResult {
+    Success,
+    Failure,
+    Aborted,
+    Error,
+}
+
+impl RunResult {
+    /// Maps Prow's `ProwJobState`; `None` for states that are not final.
+    pub fn from_prow_state(state: &str) -> Option<Self> {
+        match state.to_ascii_lowercase().as_str() {
+            "success" => Some(Self::Success),
+            "failure" => Some(Self::Failure),
+            "aborted" => Some(Self::Aborted),
+            "error" => Some(Self::Error),
+            _ => None,
+        }
+    }
+
+    pub fn is_green(self) -> bool {
+        self == Self::Success
+    }
+
+    pub fn is_red(self) -> bool {
+        self == Self::Failure
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Aborted => "aborted",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Which channel delivered a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Deck,
+    PubsubPull,
+    PubsubPush,
+    Gangway,
+    Api,
+    Gcs,
+    Manual,
+}
+
+/// One finished execution of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    pub job: JobName,
+    pub build_id: BuildId,
+    pub result: RunResult,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    /// The run's page (Prow's `status.url`).
+    pub url: String,
+    /// `gs://bucket/logs/job/build` when known.
+    pub gcs_path: String,
+    /// The tested commit per repo, when known (from GCS artifacts).
+    #[serde(default)]
+    pub commits: BTreeMap<RepoName, CommitSha>,
+    pub channel: Channel,
+}
+
+impl Run {
+    /// The order runs are judged in: start time, then build id (numeric when both are).
+    pub fn order_key(&self) -> (Timestamp, u128, String) {
+        (
+            self.started_at.or(self.finished_at).unwrap_or(Timestamp(0)),
+            self.build_id.0.parse::<u128>().unwrap_or(0),
+            self.build_id.0.clone(),
+        )
+    }
+}
+
+/// A short reference to a run, kept on incidents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRef {
+    pub build_id: BuildId,
+    pub url: String,
+    pub started_at: Option<Timestamp>,
+    #[serde(default)]
+    pub commits: BTreeMap<RepoName, CommitSha>,
+}
+
+impl From<&Run> for RunRef {
+    fn from(run: &Run) -> Self {
+        Self {
+            build_id: run.build_id.clone(),
+            url: run.url.clone(),
+            started_at: run.started_at,
+            commits: run.commits.clone(),
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Prow's contracts: webhook validation and events, `/help`, and the job-result channels
+//! (Deck, Pub/Sub, Gangway, GCS) and Tide's config. Ingress only parses and enqueues.
+
+pub mod event;

@@ -1,0 +1,1 @@
+//! The level-triggered reconciler: desired state (incidents) vs GitHub, closed idempotently.

@@ -1,0 +1,134 @@
+//! The one `Store` over sled. Every record is a versioned serde value
+//! (`{"v": N, "data": ...}`), so a newer binary can still read what an older one wrote.
+//! Methods are named by intent; only this module (and its children) talks to sled.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// How many webhook delivery ids are remembered for de-duplication.
+pub const DELIVERIES_KEPT: usize = 10_000;
+
+/// The current version of every record this binary writes.
+pub const RECORD_VERSION: u32 = 1;
+
+const TREE_DELIVERIES: &str = "deliveries";
+const TREE_DELIVERY_ORDER: &str = "delivery_order";
+
+/// The plugin's durable state.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    v: u32,
+    data: T,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `path`.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .with_context(|| format!("opening store at {}", path.display()))?;
+        Ok(Self { db })
+    }
+
+    /// A store in a temporary directory that disappears on drop (tests, simulate).
+    pub fn temporary() -> anyhow::Result<Self> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .context("opening temporary store")?;
+        Ok(Self { db })
+    }
+
+    /// The sled tree of that name.
+    pub(crate) fn tree(&self, name: &str) -> anyhow::Result<sled::Tree> {
+        self.db
+            .open_tree(name)
+            .with_context(|| format!("opening tree {name}"))
+    }
+
+    /// Encodes a record in its versioned envelope.
+    pub(crate) fn encode<T: Serialize>(value: &T) -> anyhow::Result<Vec<u8>> {
+        serde_json::to_vec(&Envelope {
+            v: RECORD_VERSION,
+            data: value,
+        })
+        .context("encoding record")
+    }
+
+    /// Decodes a versioned record. Version 1 is the only one so far; a future
+    /// version adds its migration here.
+    pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> anyhow::Result<T> {
+        let envelope: Envelope<serde_json::Value> =
+            serde_json::from_slice(bytes).context("decoding record envelope")?;
+        match envelope.v {
+            1 => serde_json::from_value(envelope.data).context("decoding record"),
+            v => anyhow::bail!("record version {v} is newer than this binary knows"),
+        }
+    }
+
+    /// Records a webhook delivery id; true when it was not seen before. The oldest
+    /// ids are forgotten past [`DELIVERIES_KEPT`].
+    pub fn remember_delivery(&self, delivery: &str) -> anyhow::Result<bool> {
+        let ids = self.tree(TREE_DELIVERIES)?;
+        let order = self.tree(TREE_DELIVERY_ORDER)?;
+        if ids.contains_key(delivery)? {
+            return Ok(false);
+        }
+        let seq = self.db.generate_id()?;
+        ids.insert(delivery, &seq.to_be_bytes())?;
+        order.insert(seq.to_be_bytes(), delivery.as_bytes())?;
+        while order.len() > DELIVERIES_KEPT {
+            let Some((seq, id)) = order.pop_min()? else {
+                break;
+            };
+            let _ = seq;
+            ids.remove(id)?;
+        }
+        Ok(true)
+    }
+
+    /// Writes everything to disk.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        self.db.flush_async().await.context("flushing store")?;
+        Ok(())
+    }
+
+    /// Bytes on disk, for metrics.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_are_remembered_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert!(store.remember_delivery("a").unwrap());
+            assert!(!store.remember_delivery("a").unwrap());
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!store.remember_delivery("a").unwrap());
+        assert!(store.remember_delivery("b").unwrap());
+    }
+
+    #[test]
+    fn old_format_envelope_still_decodes_and_newer_is_refused() {
+        let bytes = br#"{"v":1,"data":{"x":3}}"#;
+        let v: serde_json::Value = Store::decode(bytes).unwrap();
+        assert_eq!(v["x"], 3);
+        assert!(Store::decode::<serde_json::Value>(br#"{"v":9,"data":{}}"#).is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! Observability at the boundary: JSON logs through tracing, and the Prometheus metrics
+//! every part records into.
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Sets up JSON logs on stderr; `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Labels of the webhook counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    pub event: String,
+    pub outcome: String,
+}
+
+/// Labels keyed by one kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
+/// Every metric the plugin exports.
+pub struct Metrics {
+    registry: Registry,
+    pub webhooks: Family<WebhookLabels, Counter>,
+    pub queue_depth: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub processing_seconds: Family<KindLabels, Histogram>,
+    pub runs_recorded: Family<KindLabels, Counter<u64, AtomicU64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("scalability_gate");
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "webhooks",
+            "Webhooks received, by event and outcome",
+            webhooks.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "queue_depth",
+            "Inputs waiting in the ordered event queue",
+            queue_depth.clone(),
+        );
+        let processing_seconds = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "processing_seconds",
+            "Time to apply one queued input, by kind",
+            processing_seconds.clone(),
+        );
+        let runs_recorded = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "runs_recorded",
+            "Finished runs of gated jobs recorded, by channel",
+            runs_recorded.clone(),
+        );
+        Self {
+            registry,
+            webhooks,
+            queue_depth,
+            processing_seconds,
+            runs_recorded,
+        }
+    }
+
+    /// Counts one webhook.
+    pub fn webhook(&self, event: &str, outcome: &str) {
+        self.webhooks
+            .get_or_create(&WebhookLabels {
+                event: event.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Records how long one input took.
+    pub fn observe_processing(&self, kind: &str, took: Duration) {
+        self.processing_seconds
+            .get_or_create(&KindLabels {
+                kind: kind.to_string(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The registry, for parts that register their own metrics at start-up.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("encoding metrics into a String cannot fail");
+        out
+    }
+}
