@@ -79,11 +79,13 @@ impl Store {
     pub fn remember_delivery(&self, delivery: &str) -> anyhow::Result<bool> {
         let ids = self.tree(TREE_DELIVERIES)?;
         let order = self.tree(TREE_DELIVERY_ORDER)?;
-        if ids.contains_key(delivery)? {
+        if let Some(seen) = ids.get(delivery)? {
+            let seq: u64 = Self::decode(&seen)?;
+            tracing::debug!(delivery, seq, "delivery seen before");
             return Ok(false);
         }
         let seq = self.db.generate_id()?;
-        ids.insert(delivery, &seq.to_be_bytes())?;
+        ids.insert(delivery, Self::encode(&seq)?)?;
         order.insert(seq.to_be_bytes(), delivery.as_bytes())?;
         while order.len() > DELIVERIES_KEPT {
             let Some((seq, id)) = order.pop_min()? else {
@@ -129,6 +131,8 @@ mod tests {
         let bytes = br#"{"v":1,"data":{"x":3}}"#;
         let v: serde_json::Value = Store::decode(bytes).unwrap();
         assert_eq!(v["x"], 3);
+        let again: serde_json::Value = Store::decode(&Store::encode(&v).unwrap()).unwrap();
+        assert_eq!(again, v);
         assert!(Store::decode::<serde_json::Value>(br#"{"v":9,"data":{}}"#).is_err());
     }
 }

@@ -1,0 +1,105 @@
+//! Shared test harness: a plugin running in-process on ephemeral ports with a real sled
+//! store in a temporary directory, and the path of the shared real-data fixtures.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use scalability_gate::config::{Config, JobConfig, ScopeConfig};
+use scalability_gate::{Bound, run_with};
+use tokio::sync::oneshot;
+
+/// How long any single wait in a test may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The real fixtures in `../shared/fixtures`. Missing under `CI=true` fails the test; a
+/// developer without them gets `None` and the test says it skipped.
+pub fn shared_fixtures() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{} is missing, and CI=true requires it", dir.display());
+    }
+    eprintln!("skipping: {} is missing", dir.display());
+    None
+}
+
+/// A config for tests: every listener on 127.0.0.1:0, no result source, one job.
+pub fn test_config(store: &std::path::Path, hmac_file: &std::path::Path) -> Config {
+    let mut c = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        health_listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: "127.0.0.1:0".parse().unwrap(),
+        grpc_listen: "127.0.0.1:0".parse().unwrap(),
+        hmac_secret_file: hmac_file.to_path_buf(),
+        store_path: store.to_path_buf(),
+        jobs: vec![JobConfig {
+            name: "ci-kubernetes-e2e-gce-scale-performance-100".into(),
+            scopes: vec![ScopeConfig {
+                repo: "kubernetes/kubernetes".into(),
+                branch: "master".into(),
+            }],
+            failures_to_confirm: 1,
+            auto_unblock_on_recovery: false,
+        }],
+        ..Config::default()
+    };
+    c.sources.deck.url = String::new();
+    c.sources.gcs.url = String::new();
+    c
+}
+
+/// A running plugin; dropping it does not stop it, [`Plugin::stop`] does.
+pub struct Plugin {
+    pub bound: Bound,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Plugin {
+    /// Starts the plugin and waits until every listener is up.
+    pub async fn start(config: Config) -> Plugin {
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let (bound_tx, bound_rx) = oneshot::channel::<Bound>();
+        let task = tokio::spawn(run_with(
+            config,
+            async move {
+                let _ = stop_rx.await;
+            },
+            move |b| {
+                let _ = bound_tx.send(b);
+            },
+        ));
+        let bound = tokio::time::timeout(TIMEOUT, bound_rx)
+            .await
+            .expect("plugin started in time")
+            .expect("plugin started");
+        Plugin {
+            bound,
+            stop: Some(stop_tx),
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` of the main listener.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.bound.listen)
+    }
+
+    /// Stops the plugin and waits for a clean exit.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(TIMEOUT, &mut self.task)
+            .await
+            .expect("plugin stopped in time")
+            .expect("plugin task")
+            .expect("plugin exited cleanly");
+    }
+}
