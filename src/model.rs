@@ -265,3 +265,121 @@ impl From<&Run> for RunRef {
         }
     }
 }
+
+/// Why an incident was opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Cause {
+    /// The job went green → red.
+    Regression {
+        first_red: RunRef,
+        last_green: RunRef,
+    },
+    /// An approver's `/scalability-block` (or the API): never lifted automatically.
+    Manual { by: Login, reason: String },
+}
+
+/// Whether an incident still blocks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum IncidentState {
+    Active,
+    Lifted {
+        by: String,
+        reason: String,
+        at: Timestamp,
+    },
+}
+
+/// Why a PR may merge during an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExemptionKind {
+    /// A revert of a suspect.
+    Revert,
+    /// An approver's `/scalability-exempt`.
+    Approver,
+}
+
+/// A PR allowed to merge during an incident: never labelled, always recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exemption {
+    pub repo: RepoName,
+    pub pr: PrNumber,
+    pub kind: ExemptionKind,
+    pub by: Login,
+    pub reason: String,
+    pub at: Timestamp,
+}
+
+/// A PR merged into a blocked scope that was not exempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breach {
+    pub scope: Scope,
+    pub pr: PrNumber,
+    pub merged_by: Option<Login>,
+    pub at: Timestamp,
+}
+
+/// A PR merged between the last green and the first red commits, with its ranking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suspect {
+    pub repo: RepoName,
+    pub pr: PrNumber,
+    pub title: String,
+    pub author: Login,
+    pub merged_at: Option<Timestamp>,
+    pub score: f64,
+    pub reasons: Vec<String>,
+}
+
+/// One regression of one job, and everything done about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub job: JobName,
+    pub opened_at: Timestamp,
+    pub cause: Cause,
+    pub scopes: Vec<Scope>,
+    pub state: IncidentState,
+    /// Later red runs folded into this incident while it was active.
+    #[serde(default)]
+    pub folded_runs: Vec<RunRef>,
+    /// The green run that ended the regression, if one came.
+    #[serde(default)]
+    pub recovered_by: Option<RunRef>,
+    #[serde(default)]
+    pub exemptions: Vec<Exemption>,
+    #[serde(default)]
+    pub breaches: Vec<Breach>,
+    #[serde(default)]
+    pub suspects: Vec<Suspect>,
+}
+
+impl Incident {
+    pub fn is_active(&self) -> bool {
+        self.state == IncidentState::Active
+    }
+
+    /// Whether `pr` in `repo` is exempt from this incident.
+    pub fn is_exempt(&self, repo: &RepoName, pr: PrNumber) -> bool {
+        self.exemptions
+            .iter()
+            .any(|e| &e.repo == repo && e.pr == pr)
+    }
+}
+
+/// One command's (or API call's) outcome, kept in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub at: Timestamp,
+    /// GitHub login, or `grpc:<name>` for the API.
+    pub who: String,
+    /// The command, e.g. `/scalability-unblock`.
+    pub command: String,
+    /// Where: `org/repo#N`, or an incident id.
+    pub target: String,
+    /// What happened: `lifted inc-…`, `refused: not an approver`, …
+    pub outcome: String,
+    pub reason: String,
+}
