@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::App;
+use crate::core::detector;
 use crate::model::Run;
 use crate::prow::event::Event;
+use crate::store::RecordOutcome;
+use crate::telemetry::KindLabels;
 use crate::telemetry::Metrics;
+use crate::{App, Config, Store};
 
 /// Inputs waiting to be applied, at most.
 pub const QUEUE_CAPACITY: usize = 1024;
@@ -80,6 +83,7 @@ pub async fn run(
     // The consumer must not keep its own sender alive, or the queue never closes.
     drop(app.queue);
     let app = Consumer {
+        config: app.config,
         store: app.store,
         metrics: metrics.clone(),
     };
@@ -97,8 +101,8 @@ pub async fn run(
 
 /// What the consumer holds.
 struct Consumer {
+    config: Arc<Config>,
     store: crate::Store,
-    #[expect(dead_code, reason = "used once the gate is wired in")]
     metrics: Arc<Metrics>,
 }
 
@@ -123,9 +127,51 @@ impl Consumer {
                 Ok(())
             }
             Input::Run(run) => {
-                tracing::info!(job = %run.job, build = %run.build_id, result = run.result.as_str(), "run received");
+                let outcome = record_and_detect(&self.store, &self.config, &run)?;
+                self.metrics
+                    .runs_recorded
+                    .get_or_create(&KindLabels {
+                        kind: channel_name(run.channel).to_string(),
+                    })
+                    .inc();
+                tracing::info!(job = %run.job, build = %run.build_id,
+                    result = run.result.as_str(), outcome = ?outcome, "run applied");
                 Ok(())
             }
         }
+    }
+}
+
+/// Records `run` in its job's history (idempotent by build id, bounded by
+/// `history.retention`) and judges it against the history recorded before it. A run of a
+/// job that is not gated is refused. The gate acts on the returned outcome.
+pub fn record_and_detect(
+    store: &Store,
+    config: &Config,
+    run: &Run,
+) -> anyhow::Result<detector::Outcome> {
+    let Some(job) = config.job(run.job.as_str()) else {
+        anyhow::bail!("run {} of {} is not of a gated job", run.build_id, run.job);
+    };
+    let history = store.runs(&run.job)?;
+    let outcome = detector::detect(&history, run, job.failures_to_confirm);
+    let recorded = store.record_run(run, config.history.retention)?;
+    if recorded != RecordOutcome::New {
+        tracing::debug!(job = %run.job, build = %run.build_id, ?recorded, "run known before");
+    }
+    Ok(outcome)
+}
+
+/// The `kind` label of a channel in `runs_recorded`.
+fn channel_name(channel: crate::model::Channel) -> &'static str {
+    use crate::model::Channel;
+    match channel {
+        Channel::Deck => "deck",
+        Channel::PubsubPull => "pubsub_pull",
+        Channel::PubsubPush => "pubsub_push",
+        Channel::Gangway => "gangway",
+        Channel::Api => "api",
+        Channel::Gcs => "gcs",
+        Channel::Manual => "manual",
     }
 }

@@ -1,4 +1,5 @@
 //! Prow's contracts: webhook validation and events, `/help`, and the job-result channels
 //! (Deck, Pub/Sub, Gangway, GCS) and Tide's config. Ingress only parses and enqueues.
 
+pub mod crier;
 pub mod event;

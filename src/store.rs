@@ -2,6 +2,10 @@
 //! (`{"v": N, "data": ...}`), so a newer binary can still read what an older one wrote.
 //! Methods are named by intent; only this module (and its children) talks to sled.
 
+mod history;
+
+pub use history::RecordOutcome;
+
 use std::path::Path;
 
 use anyhow::Context;
