@@ -3,8 +3,10 @@
 //! Methods are named by intent; only this module (and its children) talks to sled.
 
 mod history;
+mod incidents;
 
 pub use history::RecordOutcome;
+pub use incidents::{Changes, PendingReply};
 
 use std::path::Path;
 

@@ -1,1 +1,1455 @@
-//! Pure core: gate (filled in by its issue).
+//! The gate: pure decisions over incidents. Given the incidents a decision may touch, one
+//! input (a detector outcome for a job, the commands of one comment, or a PR event on a
+//! scope) and the policy, [`decide`] returns what changes: new or changed incidents,
+//! intents for the reconciler, audit records and replies. It never reads a clock (`now` is
+//! in the [`Ctx`]) and never talks to anything; the shell writes the incidents to the store
+//! before it acts on the intents.
+//!
+//! Rules (DESIGN.md "Commands" and issue 4):
+//! - a regression of job J opens an incident `{J}-{first_red_build}` over J's scopes; one
+//!   active incident per job, a later regression while active is folded into it;
+//! - a recovery records `recovered_by`; it lifts the incident only when the job's
+//!   `auto_unblock_on_recovery` is set and the incident was not opened by hand;
+//! - commands: the permission check comes first, with one deny path and one reply per
+//!   comment; every command's outcome is an [`AuditRecord`];
+//! - PR events on a blocked scope: a PR that becomes one the mode selects is labelled now;
+//!   our label removed by someone else from a non-exempt PR is put back, and recorded.
+
+use std::collections::BTreeMap;
+
+use crate::model::{
+    AuditRecord, Breach, Cause, Exemption, ExemptionKind, Incident, IncidentId, IncidentState,
+    JobName, Login, PrNumber, RepoName, RunRef, Scope, Timestamp,
+};
+
+/// Who lifts an incident when the job recovers by itself.
+pub const AUTOMATIC_ACTOR: &str = "scalability-gate";
+
+/// A gated job as the gate sees it (built from the configuration by the shell).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateJob {
+    pub name: JobName,
+    pub scopes: Vec<Scope>,
+    pub auto_unblock_on_recovery: bool,
+}
+
+/// Which open PRs carry the label during an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LabelMode {
+    /// PRs carrying all of Tide's required labels, each one the moment it becomes so.
+    #[default]
+    Ready,
+    /// Every open PR on the branch.
+    All,
+}
+
+/// The configured approvers, as told to whoever is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApproverList {
+    /// GitHub logins.
+    pub users: Vec<String>,
+    /// `org/team-slug`.
+    pub teams: Vec<String>,
+}
+
+/// What the gate needs from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Policy {
+    pub jobs: Vec<GateJob>,
+    pub approvers: ApproverList,
+    /// The label that keeps a PR out of Tide's pool.
+    pub label: String,
+    pub label_mode: LabelMode,
+    /// Tide's required labels where no scope-specific list is known.
+    pub ready_labels: Vec<String>,
+    /// Tide's required labels per scope (from Prow's config), overriding `ready_labels`.
+    pub ready_labels_by_scope: BTreeMap<Scope, Vec<String>>,
+}
+
+impl Policy {
+    /// The job of that exact name.
+    pub fn job(&self, name: &str) -> Option<&GateJob> {
+        self.jobs.iter().find(|j| j.name.as_str() == name)
+    }
+
+    /// Tide's required labels on `scope`.
+    pub fn required_labels(&self, scope: &Scope) -> &[String] {
+        self.ready_labels_by_scope
+            .get(scope)
+            .unwrap_or(&self.ready_labels)
+    }
+
+    /// Whether a PR with `labels` on `scope` carries all of Tide's required labels.
+    pub fn is_ready(&self, scope: &Scope, labels: &[String]) -> bool {
+        self.required_labels(scope)
+            .iter()
+            .all(|want| labels.iter().any(|l| l.eq_ignore_ascii_case(want)))
+    }
+}
+
+/// Everything a decision depends on besides the state and the input.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    pub now: Timestamp,
+    pub policy: &'a Policy,
+    /// When the comment is on a blocker or tracking issue the reconciler opened: the
+    /// incident that issue belongs to.
+    pub issue_incident: Option<&'a IncidentId>,
+}
+
+/// A command as the gate acts on it (the shell maps the parser's commands onto these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Unblock { reason: String },
+    Block { job: String, reason: String },
+    Exempt { reason: String },
+    Revert { pr: u64 },
+    Rerun,
+    Status,
+}
+
+impl Request {
+    /// The command as typed, for replies and the audit log.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Unblock { .. } => "/scalability-unblock",
+            Request::Block { .. } => "/scalability-block",
+            Request::Exempt { .. } => "/scalability-exempt",
+            Request::Revert { .. } => "/scalability-revert",
+            Request::Rerun => "/scalability-rerun",
+            Request::Status => "/scalability-status",
+        }
+    }
+
+    /// Whether only approvers may use it.
+    pub fn needs_approver(&self) -> bool {
+        !matches!(self, Request::Status)
+    }
+
+    fn reason(&self) -> &str {
+        match self {
+            Request::Unblock { reason } | Request::Block { reason, .. } => reason,
+            Request::Exempt { reason } => reason,
+            _ => "",
+        }
+    }
+}
+
+/// A malformed command: what was written and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    /// The command as typed (`/scalability-block`), or empty when unknown.
+    pub command: String,
+    pub message: String,
+}
+
+/// One new comment (created, not edited or deleted) and the commands in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentInput {
+    pub repo: RepoName,
+    pub number: PrNumber,
+    /// The comment is on a pull request (not a plain issue).
+    pub is_pr: bool,
+    pub author: Login,
+    /// Resolved by the shell: a configured user or a member of a configured team.
+    pub is_approver: bool,
+    pub comment_id: u64,
+    pub commands: Vec<Result<Request, RequestError>>,
+}
+
+/// Facts that make a comment not a command at all, checked before anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommentFacts {
+    /// `created`; edited and deleted comments are never commands.
+    pub is_new: bool,
+    pub author_is_bot: bool,
+    /// Written by the plugin's own login.
+    pub author_is_self: bool,
+}
+
+/// Whether a comment with these facts may carry commands. The shell checks this before it
+/// resolves approvers (which may cost a GitHub request).
+pub fn is_command_comment(facts: CommentFacts) -> bool {
+    facts.is_new && !facts.author_is_bot && !facts.author_is_self
+}
+
+/// What happened to a PR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrChange {
+    Opened,
+    Reopened,
+    Synchronize,
+    /// `edited` with a change of base branch (the scope is the new base).
+    BaseChanged,
+    Labeled(String),
+    Unlabeled(String),
+    Merged {
+        by: Option<Login>,
+    },
+    Closed,
+    /// Anything else (edited title, assigned, ...).
+    Other,
+}
+
+/// A `pull_request` event on a scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrInput {
+    /// The PR's repo and base branch (after the event).
+    pub scope: Scope,
+    pub pr: PrNumber,
+    /// The PR's labels after the event.
+    pub labels: Vec<String>,
+    pub change: PrChange,
+    pub sender: Login,
+    /// The event was caused by the plugin's own login.
+    pub sender_is_self: bool,
+}
+
+/// What the gate is asked to decide on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The detector saw job `job` go green → red.
+    Regression {
+        job: JobName,
+        first_red: RunRef,
+        last_green: RunRef,
+    },
+    /// The detector saw job `job` go red → green.
+    Recovery {
+        job: JobName,
+        green: RunRef,
+    },
+    Comment(CommentInput),
+    PullRequest(PrInput),
+}
+
+/// What the shell must do after writing the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Bring GitHub in line with the incidents (labels, issues, notices, lifts).
+    Reconcile,
+    /// Label this PR now rather than at the next resync.
+    LabelPr { repo: RepoName, pr: PrNumber },
+}
+
+/// One part of a reply; the shell renders it (`comment.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplyPart {
+    /// The author may not use `command`; says who may.
+    Unauthorised {
+        command: String,
+        users: Vec<String>,
+        teams: Vec<String>,
+    },
+    /// The state of the repo the comment is on.
+    Status {
+        repo: RepoName,
+        incidents: Vec<Incident>,
+    },
+    Unblocked {
+        ids: Vec<IncidentId>,
+        reason: String,
+    },
+    /// There was no active incident to lift here.
+    NothingToUnblock {
+        repo: RepoName,
+    },
+    Blocked {
+        id: IncidentId,
+        job: JobName,
+        scopes: Vec<Scope>,
+    },
+    AlreadyBlocked {
+        id: IncidentId,
+        job: JobName,
+    },
+    UnknownJob {
+        job: String,
+        known: Vec<JobName>,
+    },
+    Exempted {
+        pr: PrNumber,
+        ids: Vec<IncidentId>,
+    },
+    /// `/scalability-exempt` where no active incident covers the repo.
+    NothingToExempt {
+        repo: RepoName,
+    },
+    /// `/scalability-exempt` on an issue, not a PR.
+    ExemptNeedsPr,
+    /// A command another issue covers.
+    NotAvailable {
+        command: String,
+    },
+    /// A malformed command.
+    Malformed {
+        command: String,
+        message: String,
+    },
+}
+
+/// One reply: at most one per comment, carrying one part per command in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub repo: RepoName,
+    pub number: PrNumber,
+    /// The comment replied to (its id keys the reply's hidden marker).
+    pub in_reply_to: u64,
+    pub author: Login,
+    pub parts: Vec<ReplyPart>,
+}
+
+/// The state a decision may touch: every active incident, and any other incident the
+/// input names (the regression's would-be id).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct State {
+    pub incidents: Vec<Incident>,
+}
+
+/// The outcome of one decision.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decision {
+    /// New or changed incidents, in full, to be written before anything else.
+    pub incidents: Vec<Incident>,
+    pub intents: Vec<Intent>,
+    pub audit: Vec<AuditRecord>,
+    pub replies: Vec<Reply>,
+}
+
+impl Decision {
+    /// True when nothing is to be written or done.
+    pub fn is_empty(&self) -> bool {
+        self.incidents.is_empty()
+            && self.intents.is_empty()
+            && self.audit.is_empty()
+            && self.replies.is_empty()
+    }
+
+    fn intend(&mut self, intent: Intent) {
+        if !self.intents.contains(&intent) {
+            self.intents.push(intent);
+        }
+    }
+}
+
+/// The id of the incident a regression opens: deterministic, so a repeated detection
+/// never opens a second one.
+pub fn regression_id(job: &JobName, first_red: &RunRef) -> IncidentId {
+    IncidentId(format!("{}-{}", job, first_red.build_id))
+}
+
+/// The id of an incident opened by hand from comment `comment_id`.
+pub fn manual_id(job: &JobName, comment_id: u64) -> IncidentId {
+    IncidentId(format!("{job}-manual-{comment_id}"))
+}
+
+/// Decides what `input` changes. Pure.
+pub fn decide(state: &State, input: &Input, ctx: &Ctx<'_>) -> Decision {
+    let mut work = Work {
+        incidents: state.incidents.clone(),
+        changed: Vec::new(),
+        decision: Decision::default(),
+        ctx,
+    };
+    match input {
+        Input::Regression {
+            job,
+            first_red,
+            last_green,
+        } => work.regression(job, first_red, last_green),
+        Input::Recovery { job, green } => work.recovery(job, green),
+        Input::Comment(comment) => work.comment(comment),
+        Input::PullRequest(pr) => work.pull_request(pr),
+    }
+    work.finish()
+}
+
+/// A decision in progress: a working copy of the incidents and what changed.
+struct Work<'c, 'a> {
+    incidents: Vec<Incident>,
+    changed: Vec<IncidentId>,
+    decision: Decision,
+    ctx: &'c Ctx<'a>,
+}
+
+impl Work<'_, '_> {
+    fn finish(mut self) -> Decision {
+        for id in &self.changed {
+            if let Some(incident) = self.incidents.iter().find(|i| &i.id == id) {
+                self.decision.incidents.push(incident.clone());
+            }
+        }
+        if !self.changed.is_empty() {
+            self.decision.intend(Intent::Reconcile);
+        }
+        self.decision
+    }
+
+    fn touch(&mut self, id: &IncidentId) {
+        if !self.changed.contains(id) {
+            self.changed.push(id.clone());
+        }
+    }
+
+    fn active_for_job(&mut self, job: &JobName) -> Option<&mut Incident> {
+        self.incidents
+            .iter_mut()
+            .find(|i| i.is_active() && &i.job == job)
+    }
+
+    fn active_on_repo(&self, repo: &RepoName) -> Vec<IncidentId> {
+        self.incidents
+            .iter()
+            .filter(|i| i.is_active() && i.scopes.iter().any(|s| &s.repo == repo))
+            .map(|i| i.id.clone())
+            .collect()
+    }
+
+    fn get_mut(&mut self, id: &IncidentId) -> Option<&mut Incident> {
+        self.incidents.iter_mut().find(|i| &i.id == id)
+    }
+
+    fn regression(&mut self, job: &JobName, first_red: &RunRef, last_green: &RunRef) {
+        let Some(gated) = self.ctx.policy.job(job.as_str()) else {
+            return;
+        };
+        let scopes = gated.scopes.clone();
+        let id = regression_id(job, first_red);
+        if self.incidents.iter().any(|i| i.id == id) {
+            // Seen before (a repeated detection, or lifted already): nothing new.
+            return;
+        }
+        if let Some(active) = self.active_for_job(job) {
+            let already = active
+                .folded_runs
+                .iter()
+                .any(|r| r.build_id == first_red.build_id)
+                || matches!(&active.cause, Cause::Regression { first_red: f, .. } if f.build_id == first_red.build_id);
+            if already {
+                return;
+            }
+            active.folded_runs.push(first_red.clone());
+            let id = active.id.clone();
+            self.touch(&id);
+            return;
+        }
+        self.incidents.push(Incident {
+            id: id.clone(),
+            job: job.clone(),
+            opened_at: self.ctx.now,
+            cause: Cause::Regression {
+                first_red: first_red.clone(),
+                last_green: last_green.clone(),
+            },
+            scopes,
+            state: IncidentState::Active,
+            folded_runs: Vec::new(),
+            recovered_by: None,
+            exemptions: Vec::new(),
+            breaches: Vec::new(),
+            suspects: Vec::new(),
+        });
+        self.touch(&id);
+    }
+
+    fn recovery(&mut self, job: &JobName, green: &RunRef) {
+        let auto = self
+            .ctx
+            .policy
+            .job(job.as_str())
+            .is_some_and(|j| j.auto_unblock_on_recovery);
+        let now = self.ctx.now;
+        let Some(active) = self.active_for_job(job) else {
+            return;
+        };
+        if active.recovered_by.as_ref() == Some(green) {
+            return;
+        }
+        active.recovered_by = Some(green.clone());
+        let manual = matches!(active.cause, Cause::Manual { .. });
+        if auto && !manual {
+            active.state = IncidentState::Lifted {
+                by: AUTOMATIC_ACTOR.into(),
+                reason: format!("{} recovered: run {} is green", job, green.build_id),
+                at: now,
+            };
+        }
+        let id = active.id.clone();
+        self.touch(&id);
+    }
+
+    fn comment(&mut self, comment: &CommentInput) {
+        let target = format!("{}#{}", comment.repo, comment.number.0);
+        let mut parts = Vec::new();
+        let mut refused = false;
+        for command in &comment.commands {
+            let request = match command {
+                Ok(request) => request,
+                Err(error) => {
+                    self.audit(comment, &error.command, &target, "refused: malformed", "");
+                    parts.push(ReplyPart::Malformed {
+                        command: error.command.clone(),
+                        message: error.message.clone(),
+                    });
+                    continue;
+                }
+            };
+            // Permission first, one deny path.
+            if request.needs_approver() && !comment.is_approver {
+                self.audit(
+                    comment,
+                    request.name(),
+                    &target,
+                    "refused: not an approver",
+                    request.reason(),
+                );
+                if !refused {
+                    refused = true;
+                    let approvers = &self.ctx.policy.approvers;
+                    parts.push(ReplyPart::Unauthorised {
+                        command: request.name().into(),
+                        users: approvers.users.clone(),
+                        teams: approvers.teams.clone(),
+                    });
+                }
+                continue;
+            }
+            let (part, outcome) = self.request(comment, request);
+            self.audit(comment, request.name(), &target, &outcome, request.reason());
+            parts.push(part);
+        }
+        if !parts.is_empty() {
+            self.decision.replies.push(Reply {
+                repo: comment.repo.clone(),
+                number: comment.number,
+                in_reply_to: comment.comment_id,
+                author: comment.author.clone(),
+                parts,
+            });
+        }
+    }
+
+    fn audit(
+        &mut self,
+        comment: &CommentInput,
+        command: &str,
+        target: &str,
+        outcome: &str,
+        reason: &str,
+    ) {
+        self.decision.audit.push(AuditRecord {
+            at: self.ctx.now,
+            who: comment.author.to_string(),
+            command: command.to_string(),
+            target: target.to_string(),
+            outcome: outcome.to_string(),
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Carries out one authorised request: the reply part and the audit outcome.
+    fn request(&mut self, comment: &CommentInput, request: &Request) -> (ReplyPart, String) {
+        match request {
+            Request::Unblock { reason } => self.unblock(comment, reason),
+            Request::Block { job, reason } => self.block(comment, job, reason),
+            Request::Exempt { reason } => self.exempt(comment, reason),
+            Request::Status => {
+                let mut incidents: Vec<Incident> = self
+                    .incidents
+                    .iter()
+                    .filter(|i| i.is_active() && i.scopes.iter().any(|s| s.repo == comment.repo))
+                    .cloned()
+                    .collect();
+                incidents.sort_by(|a, b| a.id.cmp(&b.id));
+                let outcome = format!("status: {} active incident(s)", incidents.len());
+                (
+                    ReplyPart::Status {
+                        repo: comment.repo.clone(),
+                        incidents,
+                    },
+                    outcome,
+                )
+            }
+            Request::Revert { .. } | Request::Rerun => (
+                ReplyPart::NotAvailable {
+                    command: request.name().into(),
+                },
+                "not available yet".into(),
+            ),
+        }
+    }
+
+    fn unblock(&mut self, comment: &CommentInput, reason: &str) -> (ReplyPart, String) {
+        let ids = match self.ctx.issue_incident {
+            Some(id) => {
+                let active = self.incidents.iter().any(|i| &i.id == id && i.is_active());
+                if active { vec![id.clone()] } else { Vec::new() }
+            }
+            None => self.active_on_repo(&comment.repo),
+        };
+        if ids.is_empty() {
+            return (
+                ReplyPart::NothingToUnblock {
+                    repo: comment.repo.clone(),
+                },
+                "nothing to unblock".into(),
+            );
+        }
+        let now = self.ctx.now;
+        for id in &ids {
+            if let Some(incident) = self.get_mut(id) {
+                incident.state = IncidentState::Lifted {
+                    by: comment.author.to_string(),
+                    reason: reason.to_string(),
+                    at: now,
+                };
+            }
+            self.touch(id);
+        }
+        let outcome = format!("lifted {}", join_ids(&ids));
+        (
+            ReplyPart::Unblocked {
+                ids,
+                reason: reason.to_string(),
+            },
+            outcome,
+        )
+    }
+
+    fn block(&mut self, comment: &CommentInput, job: &str, reason: &str) -> (ReplyPart, String) {
+        let Some(gated) = self.ctx.policy.job(job) else {
+            let known = self
+                .ctx
+                .policy
+                .jobs
+                .iter()
+                .map(|j| j.name.clone())
+                .collect();
+            return (
+                ReplyPart::UnknownJob {
+                    job: job.to_string(),
+                    known,
+                },
+                format!("refused: unknown job {job}"),
+            );
+        };
+        let job = gated.name.clone();
+        let scopes = gated.scopes.clone();
+        if let Some(active) = self.active_for_job(&job) {
+            let id = active.id.clone();
+            let outcome = format!("already blocked by {id}");
+            return (ReplyPart::AlreadyBlocked { id, job }, outcome);
+        }
+        let id = manual_id(&job, comment.comment_id);
+        self.incidents.push(Incident {
+            id: id.clone(),
+            job: job.clone(),
+            opened_at: self.ctx.now,
+            cause: Cause::Manual {
+                by: comment.author.clone(),
+                reason: reason.to_string(),
+            },
+            scopes: scopes.clone(),
+            state: IncidentState::Active,
+            folded_runs: Vec::new(),
+            recovered_by: None,
+            exemptions: Vec::new(),
+            breaches: Vec::new(),
+            suspects: Vec::new(),
+        });
+        self.touch(&id);
+        let outcome = format!("opened {id}");
+        (ReplyPart::Blocked { id, job, scopes }, outcome)
+    }
+
+    fn exempt(&mut self, comment: &CommentInput, reason: &str) -> (ReplyPart, String) {
+        if !comment.is_pr {
+            return (
+                ReplyPart::ExemptNeedsPr,
+                "refused: not a pull request".into(),
+            );
+        }
+        let ids = self.active_on_repo(&comment.repo);
+        if ids.is_empty() {
+            return (
+                ReplyPart::NothingToExempt {
+                    repo: comment.repo.clone(),
+                },
+                "nothing to exempt from".into(),
+            );
+        }
+        let now = self.ctx.now;
+        for id in &ids {
+            let Some(incident) = self.get_mut(id) else {
+                continue;
+            };
+            if incident.is_exempt(&comment.repo, comment.number) {
+                continue;
+            }
+            incident.exemptions.push(Exemption {
+                repo: comment.repo.clone(),
+                pr: comment.number,
+                kind: ExemptionKind::Approver,
+                by: comment.author.clone(),
+                reason: reason.to_string(),
+                at: now,
+            });
+            self.touch(id);
+        }
+        let outcome = format!("exempted from {}", join_ids(&ids));
+        (
+            ReplyPart::Exempted {
+                pr: comment.number,
+                ids,
+            },
+            outcome,
+        )
+    }
+
+    fn pull_request(&mut self, input: &PrInput) {
+        if input.sender_is_self {
+            return;
+        }
+        let policy = self.ctx.policy;
+        let blocking: Vec<IncidentId> = self
+            .incidents
+            .iter()
+            .filter(|i| i.is_active() && i.scopes.contains(&input.scope))
+            .filter(|i| !i.is_exempt(&input.scope.repo, input.pr))
+            .map(|i| i.id.clone())
+            .collect();
+        if blocking.is_empty() {
+            return;
+        }
+        let has_label = input
+            .labels
+            .iter()
+            .any(|l| l.eq_ignore_ascii_case(&policy.label));
+        let label_now = Intent::LabelPr {
+            repo: input.scope.repo.clone(),
+            pr: input.pr,
+        };
+        match &input.change {
+            PrChange::Opened
+            | PrChange::Reopened
+            | PrChange::Synchronize
+            | PrChange::BaseChanged => {
+                if !has_label && self.selects(input) {
+                    self.decision.intend(label_now);
+                }
+            }
+            PrChange::Labeled(label) => {
+                let required = policy
+                    .required_labels(&input.scope)
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(label));
+                if required && !has_label && self.selects(input) {
+                    self.decision.intend(label_now);
+                }
+            }
+            PrChange::Unlabeled(label) if label.eq_ignore_ascii_case(&policy.label) => {
+                self.decision.intend(label_now);
+                self.decision.audit.push(AuditRecord {
+                    at: self.ctx.now,
+                    who: input.sender.to_string(),
+                    command: "label removed".into(),
+                    target: format!("{}#{}", input.scope.repo, input.pr.0),
+                    outcome: format!("label put back ({})", join_ids(&blocking)),
+                    reason: String::new(),
+                });
+            }
+            PrChange::Merged { by } => {
+                let now = self.ctx.now;
+                for id in &blocking {
+                    let Some(incident) = self.get_mut(id) else {
+                        continue;
+                    };
+                    incident.breaches.push(Breach {
+                        scope: input.scope.clone(),
+                        pr: input.pr,
+                        merged_by: by.clone(),
+                        at: now,
+                    });
+                    self.touch(id);
+                }
+            }
+            PrChange::Unlabeled(_) | PrChange::Closed | PrChange::Other => {}
+        }
+    }
+
+    /// Whether the label mode selects this PR, judged on its labels after the event.
+    fn selects(&self, input: &PrInput) -> bool {
+        match self.ctx.policy.label_mode {
+            LabelMode::All => true,
+            LabelMode::Ready => self.ctx.policy.is_ready(&input.scope, &input.labels),
+        }
+    }
+}
+
+fn join_ids(ids: &[IncidentId]) -> String {
+    ids.iter()
+        .map(|i| i.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JOB: &str = "ci-scale-100";
+    const AUTO_JOB: &str = "ci-scale-auto";
+
+    fn repo() -> RepoName {
+        RepoName::new("kubernetes", "kubernetes")
+    }
+
+    fn master() -> Scope {
+        Scope {
+            repo: repo(),
+            branch: "master".into(),
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            jobs: vec![
+                GateJob {
+                    name: JobName::new(JOB),
+                    scopes: vec![master()],
+                    auto_unblock_on_recovery: false,
+                },
+                GateJob {
+                    name: JobName::new(AUTO_JOB),
+                    scopes: vec![Scope {
+                        repo: RepoName::new("kubernetes", "perf-tests"),
+                        branch: "master".into(),
+                    }],
+                    auto_unblock_on_recovery: true,
+                },
+            ],
+            approvers: ApproverList {
+                users: vec!["alice".into()],
+                teams: vec!["kubernetes/sig-scalability-leads".into()],
+            },
+            label: "do-not-merge/scalability-regression".into(),
+            label_mode: LabelMode::Ready,
+            ready_labels: vec!["lgtm".into(), "approved".into()],
+            ready_labels_by_scope: BTreeMap::new(),
+        }
+    }
+
+    fn run(build: &str) -> RunRef {
+        RunRef {
+            build_id: crate::model::BuildId::new(build),
+            url: format!("https://prow.example/view/{build}"),
+            started_at: None,
+            commits: BTreeMap::new(),
+        }
+    }
+
+    fn ctx(policy: &Policy) -> Ctx<'_> {
+        Ctx {
+            now: Timestamp(1_000),
+            policy,
+            issue_incident: None,
+        }
+    }
+
+    fn regression(job: &str, red: &str) -> Input {
+        Input::Regression {
+            job: JobName::new(job),
+            first_red: run(red),
+            last_green: run("100"),
+        }
+    }
+
+    /// Applies a decision's incidents to a state, as the store would.
+    fn apply(state: &mut State, decision: &Decision) {
+        for changed in &decision.incidents {
+            match state.incidents.iter_mut().find(|i| i.id == changed.id) {
+                Some(slot) => *slot = changed.clone(),
+                None => state.incidents.push(changed.clone()),
+            }
+        }
+    }
+
+    /// Decides and applies in one step.
+    fn step(state: &mut State, input: &Input, ctx: &Ctx<'_>) -> Decision {
+        let d = decide(state, input, ctx);
+        apply(state, &d);
+        d
+    }
+
+    fn blocked(policy: &Policy) -> State {
+        let mut state = State::default();
+        let d = decide(&state, &regression(JOB, "101"), &ctx(policy));
+        apply(&mut state, &d);
+        state
+    }
+
+    fn comment(author: &str, approver: bool, commands: Vec<Request>) -> CommentInput {
+        CommentInput {
+            repo: repo(),
+            number: PrNumber(42),
+            is_pr: true,
+            author: Login::new(author),
+            is_approver: approver,
+            comment_id: 7,
+            commands: commands.into_iter().map(Ok).collect(),
+        }
+    }
+
+    fn pr(labels: &[&str], change: PrChange) -> PrInput {
+        PrInput {
+            scope: master(),
+            pr: PrNumber(9),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            change,
+            sender: Login::new("bob"),
+            sender_is_self: false,
+        }
+    }
+
+    #[test]
+    fn regression_opens_one_incident_over_the_jobs_scopes() {
+        let p = policy();
+        let d = decide(&State::default(), &regression(JOB, "101"), &ctx(&p));
+        assert_eq!(d.incidents.len(), 1);
+        let i = &d.incidents[0];
+        assert_eq!(i.id.as_str(), "ci-scale-100-101");
+        assert_eq!(i.scopes, vec![master()]);
+        assert!(i.is_active());
+        assert_eq!(i.opened_at, Timestamp(1_000));
+        assert_eq!(d.intents, vec![Intent::Reconcile]);
+        assert!(d.replies.is_empty());
+    }
+
+    #[test]
+    fn regression_table() {
+        let p = policy();
+        let state = blocked(&p);
+        // (what, input, incidents written, folded runs of the active incident after)
+        let cases: Vec<(&str, Input, usize, usize)> = vec![
+            ("same detection again", regression(JOB, "101"), 0, 0),
+            ("second regression folds", regression(JOB, "105"), 1, 1),
+            ("ungated job ignored", regression("other", "1"), 0, 0),
+            ("other job opens its own", regression(AUTO_JOB, "7"), 1, 0),
+        ];
+        for (what, input, written, folded) in cases {
+            let d = decide(&state, &input, &ctx(&p));
+            assert_eq!(d.incidents.len(), written, "{what}");
+            let active = d
+                .incidents
+                .iter()
+                .find(|i| i.job.as_str() == JOB)
+                .map_or(0, |i| i.folded_runs.len());
+            assert_eq!(active, folded, "{what}");
+        }
+    }
+
+    #[test]
+    fn folding_is_idempotent_and_a_lifted_id_is_never_reopened() {
+        let p = policy();
+        let mut state = blocked(&p);
+        let d = decide(&state, &regression(JOB, "105"), &ctx(&p));
+        apply(&mut state, &d);
+        let again = decide(&state, &regression(JOB, "105"), &ctx(&p));
+        assert!(again.is_empty(), "{again:?}");
+        state.incidents[0].state = IncidentState::Lifted {
+            by: "alice".into(),
+            reason: String::new(),
+            at: Timestamp(5),
+        };
+        assert!(decide(&state, &regression(JOB, "101"), &ctx(&p)).is_empty());
+        let fresh = decide(&state, &regression(JOB, "200"), &ctx(&p));
+        assert_eq!(fresh.incidents[0].id.as_str(), "ci-scale-100-200");
+    }
+
+    #[test]
+    fn recovery_table() {
+        let p = policy();
+        // (what, job, manual, lifted afterwards)
+        let cases = [
+            ("no auto unblock: recorded only", JOB, false, false),
+            ("auto unblock lifts", AUTO_JOB, false, true),
+            (
+                "manual is never lifted automatically",
+                AUTO_JOB,
+                true,
+                false,
+            ),
+        ];
+        for (what, job, manual, lifted) in cases {
+            let mut state = State::default();
+            if manual {
+                let c = comment(
+                    "alice",
+                    true,
+                    vec![Request::Block {
+                        job: job.into(),
+                        reason: "by hand".into(),
+                    }],
+                );
+                step(&mut state, &Input::Comment(c), &ctx(&p));
+            } else {
+                step(&mut state, &regression(job, "9"), &ctx(&p));
+            }
+            let green = Input::Recovery {
+                job: JobName::new(job),
+                green: run("10"),
+            };
+            let d = decide(&state, &green, &ctx(&p));
+            assert_eq!(d.incidents.len(), 1, "{what}");
+            let i = &d.incidents[0];
+            assert_eq!(i.recovered_by, Some(run("10")), "{what}");
+            assert_eq!(!i.is_active(), lifted, "{what}");
+            assert_eq!(d.intents, vec![Intent::Reconcile], "{what}");
+            apply(&mut state, &d);
+            assert!(
+                decide(&state, &green, &ctx(&p)).incidents.len() <= usize::from(lifted),
+                "{what}: repeated recovery"
+            );
+        }
+    }
+
+    #[test]
+    fn recovery_without_incident_does_nothing() {
+        let p = policy();
+        let green = Input::Recovery {
+            job: JobName::new(JOB),
+            green: run("10"),
+        };
+        assert!(decide(&State::default(), &green, &ctx(&p)).is_empty());
+    }
+
+    #[test]
+    fn unauthorised_gets_one_reply_naming_who_may_and_changes_nothing() {
+        let p = policy();
+        let state = blocked(&p);
+        let c = comment(
+            "mallory",
+            false,
+            vec![
+                Request::Unblock {
+                    reason: "please".into(),
+                },
+                Request::Exempt {
+                    reason: String::new(),
+                },
+            ],
+        );
+        let d = decide(&state, &Input::Comment(c), &ctx(&p));
+        assert!(d.incidents.is_empty());
+        assert!(d.intents.is_empty());
+        assert_eq!(d.replies.len(), 1);
+        assert_eq!(
+            d.replies[0].parts,
+            vec![ReplyPart::Unauthorised {
+                command: "/scalability-unblock".into(),
+                users: vec!["alice".into()],
+                teams: vec!["kubernetes/sig-scalability-leads".into()],
+            }]
+        );
+        assert_eq!(d.audit.len(), 2);
+        assert!(
+            d.audit
+                .iter()
+                .all(|a| a.outcome == "refused: not an approver" && a.who == "mallory")
+        );
+        assert_eq!(d.audit[0].reason, "please");
+        assert_eq!(d.audit[0].target, "kubernetes/kubernetes#42");
+    }
+
+    #[test]
+    fn status_is_for_anyone() {
+        let p = policy();
+        let state = blocked(&p);
+        let c = comment("mallory", false, vec![Request::Status]);
+        let d = decide(&state, &Input::Comment(c), &ctx(&p));
+        assert!(d.incidents.is_empty());
+        match &d.replies[0].parts[0] {
+            ReplyPart::Status { incidents, .. } => assert_eq!(incidents.len(), 1),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.audit[0].outcome, "status: 1 active incident(s)");
+    }
+
+    #[test]
+    fn approver_unblock_lifts_the_incidents_on_this_repo() {
+        let p = policy();
+        let mut state = blocked(&p);
+        step(&mut state, &regression(AUTO_JOB, "7"), &ctx(&p));
+        let c = comment(
+            "alice",
+            true,
+            vec![Request::Unblock {
+                reason: "flake".into(),
+            }],
+        );
+        let d = decide(&state, &Input::Comment(c), &ctx(&p));
+        assert_eq!(
+            d.incidents.len(),
+            1,
+            "only the incident on kubernetes/kubernetes"
+        );
+        assert_eq!(
+            d.incidents[0].state,
+            IncidentState::Lifted {
+                by: "alice".into(),
+                reason: "flake".into(),
+                at: Timestamp(1_000)
+            }
+        );
+        assert_eq!(d.intents, vec![Intent::Reconcile]);
+        assert_eq!(d.audit[0].outcome, "lifted ci-scale-100-101");
+        assert_eq!(
+            d.replies[0].parts,
+            vec![ReplyPart::Unblocked {
+                ids: vec![IncidentId::new("ci-scale-100-101")],
+                reason: "flake".into()
+            }]
+        );
+        apply(&mut state, &d);
+        let c = comment(
+            "alice",
+            true,
+            vec![Request::Unblock {
+                reason: String::new(),
+            }],
+        );
+        let d = decide(&state, &Input::Comment(c), &ctx(&p));
+        assert!(d.incidents.is_empty());
+        assert_eq!(
+            d.replies[0].parts,
+            vec![ReplyPart::NothingToUnblock { repo: repo() }]
+        );
+    }
+
+    #[test]
+    fn unblock_on_a_blocker_issue_lifts_that_incident_only() {
+        let mut p = policy();
+        p.jobs[1].scopes = vec![master()];
+        let mut state = blocked(&p);
+        step(&mut state, &regression(AUTO_JOB, "7"), &ctx(&p));
+        assert_eq!(state.incidents.len(), 2);
+        let id = IncidentId::new("ci-scale-auto-7");
+        let c = Ctx {
+            issue_incident: Some(&id),
+            ..ctx(&p)
+        };
+        let mut input = comment(
+            "alice",
+            true,
+            vec![Request::Unblock {
+                reason: String::new(),
+            }],
+        );
+        input.is_pr = false;
+        let d = decide(&state, &Input::Comment(input), &c);
+        assert_eq!(d.incidents.len(), 1);
+        assert_eq!(d.incidents[0].id, id);
+        assert!(!d.incidents[0].is_active());
+    }
+
+    #[test]
+    fn block_by_hand() {
+        let p = policy();
+        let block = |job: &str| {
+            Input::Comment(comment(
+                "alice",
+                true,
+                vec![Request::Block {
+                    job: job.into(),
+                    reason: "investigating".into(),
+                }],
+            ))
+        };
+        let d = decide(&State::default(), &block(JOB), &ctx(&p));
+        assert_eq!(d.incidents.len(), 1);
+        let i = &d.incidents[0];
+        assert_eq!(i.id.as_str(), "ci-scale-100-manual-7");
+        assert_eq!(
+            i.cause,
+            Cause::Manual {
+                by: Login::new("alice"),
+                reason: "investigating".into()
+            }
+        );
+        assert_eq!(d.audit[0].outcome, "opened ci-scale-100-manual-7");
+
+        let d = decide(&State::default(), &block("ci-nope"), &ctx(&p));
+        assert!(d.incidents.is_empty());
+        assert!(
+            matches!(&d.replies[0].parts[0], ReplyPart::UnknownJob { job, known } if job == "ci-nope" && known.len() == 2)
+        );
+        assert_eq!(d.audit[0].outcome, "refused: unknown job ci-nope");
+
+        let d = decide(&blocked(&p), &block(JOB), &ctx(&p));
+        assert!(d.incidents.is_empty());
+        assert!(
+            matches!(&d.replies[0].parts[0], ReplyPart::AlreadyBlocked { id, .. } if id.as_str() == "ci-scale-100-101")
+        );
+    }
+
+    #[test]
+    fn exempt_table() {
+        let p = policy();
+        let d = decide(
+            &blocked(&p),
+            &Input::Comment(comment(
+                "alice",
+                true,
+                vec![Request::Exempt {
+                    reason: "revert".into(),
+                }],
+            )),
+            &ctx(&p),
+        );
+        assert_eq!(d.incidents.len(), 1);
+        assert!(d.incidents[0].is_exempt(&repo(), PrNumber(42)));
+        assert_eq!(d.incidents[0].exemptions[0].reason, "revert");
+        assert_eq!(d.intents, vec![Intent::Reconcile]);
+
+        let mut on_issue = comment(
+            "alice",
+            true,
+            vec![Request::Exempt {
+                reason: String::new(),
+            }],
+        );
+        on_issue.is_pr = false;
+        let d = decide(&blocked(&p), &Input::Comment(on_issue), &ctx(&p));
+        assert!(d.incidents.is_empty());
+        assert_eq!(d.replies[0].parts, vec![ReplyPart::ExemptNeedsPr]);
+
+        let d = decide(
+            &State::default(),
+            &Input::Comment(comment(
+                "alice",
+                true,
+                vec![Request::Exempt {
+                    reason: String::new(),
+                }],
+            )),
+            &ctx(&p),
+        );
+        assert_eq!(
+            d.replies[0].parts,
+            vec![ReplyPart::NothingToExempt { repo: repo() }]
+        );
+    }
+
+    #[test]
+    fn several_commands_make_one_reply_and_malformed_ones_are_answered() {
+        let p = policy();
+        let mut c = comment("alice", true, vec![Request::Status, Request::Rerun]);
+        c.commands.push(Err(RequestError {
+            command: "/scalability-block".into(),
+            message: "which job?".into(),
+        }));
+        let d = decide(&State::default(), &Input::Comment(c), &ctx(&p));
+        assert_eq!(d.replies.len(), 1);
+        assert_eq!(d.replies[0].parts.len(), 3);
+        assert_eq!(
+            d.replies[0].parts[1],
+            ReplyPart::NotAvailable {
+                command: "/scalability-rerun".into()
+            }
+        );
+        assert_eq!(d.audit.len(), 3);
+        assert_eq!(d.audit[2].outcome, "refused: malformed");
+    }
+
+    #[test]
+    fn comments_that_are_not_commands() {
+        let ok = CommentFacts {
+            is_new: true,
+            author_is_bot: false,
+            author_is_self: false,
+        };
+        assert!(is_command_comment(ok));
+        assert!(!is_command_comment(CommentFacts {
+            is_new: false,
+            ..ok
+        }));
+        assert!(!is_command_comment(CommentFacts {
+            author_is_bot: true,
+            ..ok
+        }));
+        assert!(!is_command_comment(CommentFacts {
+            author_is_self: true,
+            ..ok
+        }));
+    }
+
+    #[test]
+    fn pr_event_table() {
+        let p = policy();
+        let state = blocked(&p);
+        let label = "do-not-merge/scalability-regression";
+        let now = Intent::LabelPr {
+            repo: repo(),
+            pr: PrNumber(9),
+        };
+        // (what, event, label it now)
+        let cases = [
+            (
+                "last required label added",
+                pr(&["lgtm", "approved"], PrChange::Labeled("approved".into())),
+                true,
+            ),
+            (
+                "required label, not yet ready",
+                pr(&["lgtm"], PrChange::Labeled("lgtm".into())),
+                false,
+            ),
+            (
+                "unrelated label on a ready PR",
+                pr(&["lgtm", "approved", "x"], PrChange::Labeled("x".into())),
+                false,
+            ),
+            (
+                "ready PR opened",
+                pr(&["lgtm", "approved"], PrChange::Opened),
+                true,
+            ),
+            (
+                "ready PR reopened",
+                pr(&["lgtm", "approved"], PrChange::Reopened),
+                true,
+            ),
+            (
+                "ready PR pushed",
+                pr(&["lgtm", "approved"], PrChange::Synchronize),
+                true,
+            ),
+            (
+                "ready PR moved onto the branch",
+                pr(&["lgtm", "approved"], PrChange::BaseChanged),
+                true,
+            ),
+            ("not ready PR opened", pr(&[], PrChange::Opened), false),
+            (
+                "already labelled",
+                pr(&["lgtm", "approved", label], PrChange::Synchronize),
+                false,
+            ),
+            ("closed", pr(&["lgtm", "approved"], PrChange::Closed), false),
+            (
+                "other edit",
+                pr(&["lgtm", "approved"], PrChange::Other),
+                false,
+            ),
+            (
+                "another label removed",
+                pr(&["lgtm"], PrChange::Unlabeled("approved".into())),
+                false,
+            ),
+        ];
+        for (what, input, label_now) in cases {
+            let d = decide(&state, &Input::PullRequest(input), &ctx(&p));
+            assert_eq!(d.intents.contains(&now), label_now, "{what}");
+            assert!(d.incidents.is_empty(), "{what}");
+        }
+    }
+
+    #[test]
+    fn pr_events_off_scope_exempt_or_unblocked_do_nothing() {
+        let p = policy();
+        let state = blocked(&p);
+        let mut other_branch = pr(&["lgtm", "approved"], PrChange::Opened);
+        other_branch.scope.branch = "release-1.34".into();
+        assert!(decide(&state, &Input::PullRequest(other_branch), &ctx(&p)).is_empty());
+        let ready = pr(&["lgtm", "approved"], PrChange::Opened);
+        assert!(
+            decide(
+                &State::default(),
+                &Input::PullRequest(ready.clone()),
+                &ctx(&p)
+            )
+            .is_empty()
+        );
+        let mut exempt = state.clone();
+        exempt.incidents[0].exemptions.push(Exemption {
+            repo: repo(),
+            pr: PrNumber(9),
+            kind: ExemptionKind::Approver,
+            by: Login::new("alice"),
+            reason: String::new(),
+            at: Timestamp(1),
+        });
+        assert!(decide(&exempt, &Input::PullRequest(ready), &ctx(&p)).is_empty());
+    }
+
+    #[test]
+    fn label_mode_all_labels_any_pr_that_arrives() {
+        let mut p = policy();
+        p.label_mode = LabelMode::All;
+        let d = decide(
+            &blocked(&p),
+            &Input::PullRequest(pr(&[], PrChange::Opened)),
+            &ctx(&p),
+        );
+        assert_eq!(
+            d.intents,
+            vec![Intent::LabelPr {
+                repo: repo(),
+                pr: PrNumber(9)
+            }]
+        );
+    }
+
+    #[test]
+    fn our_label_removed_by_hand_is_put_back_and_recorded() {
+        let p = policy();
+        let state = blocked(&p);
+        let removed = pr(
+            &["lgtm"],
+            PrChange::Unlabeled("do-not-merge/scalability-regression".into()),
+        );
+        let d = decide(&state, &Input::PullRequest(removed.clone()), &ctx(&p));
+        assert_eq!(
+            d.intents,
+            vec![Intent::LabelPr {
+                repo: repo(),
+                pr: PrNumber(9)
+            }]
+        );
+        assert_eq!(d.audit.len(), 1);
+        assert_eq!(d.audit[0].who, "bob");
+        assert_eq!(d.audit[0].command, "label removed");
+        assert_eq!(d.audit[0].outcome, "label put back (ci-scale-100-101)");
+        let mut ours = removed;
+        ours.sender_is_self = true;
+        assert!(decide(&state, &Input::PullRequest(ours), &ctx(&p)).is_empty());
+    }
+
+    #[test]
+    fn a_merge_into_a_blocked_scope_is_a_breach() {
+        let p = policy();
+        let merged = pr(
+            &[],
+            PrChange::Merged {
+                by: Some(Login::new("carol")),
+            },
+        );
+        let d = decide(&blocked(&p), &Input::PullRequest(merged), &ctx(&p));
+        assert_eq!(d.incidents[0].breaches.len(), 1);
+        assert_eq!(
+            d.incidents[0].breaches[0].merged_by,
+            Some(Login::new("carol"))
+        );
+    }
+
+    #[test]
+    fn scope_specific_ready_labels_win() {
+        let mut p = policy();
+        p.ready_labels_by_scope
+            .insert(master(), vec!["lgtm".into()]);
+        assert!(p.is_ready(&master(), &["LGTM".into()]));
+        let mut other = master();
+        other.branch = "release".into();
+        assert!(!p.is_ready(&other, &["lgtm".into()]));
+    }
+}
