@@ -123,6 +123,9 @@ pub struct TideConfig {
     pub prow_config: String,
     /// Deck's base URL; empty: no check of `/tide.js`.
     pub deck_url: String,
+    /// How often `prow_config` is re-read for changes (Prow mounts it from a ConfigMap).
+    #[serde(with = "humane")]
+    pub recheck_interval: Duration,
 }
 
 impl Default for TideConfig {
@@ -131,6 +134,7 @@ impl Default for TideConfig {
             blocker_label: "tide/merge-blocker".into(),
             prow_config: String::new(),
             deck_url: String::new(),
+            recheck_interval: Duration::from_secs(30),
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct App {
     pub queue: consumer::QueueSender,
     /// True once the store is open and every listener is up.
     pub ready: Arc<AtomicBool>,
+    /// The latest Tide exclusion check of `tide.prow_config`.
+    pub tide: prow::tide::SharedTide,
 }
 
 /// Addresses actually bound (tests bind port 0 and read them here).
@@ -72,6 +74,7 @@ pub async fn run_with(
         metrics,
         queue,
         ready: Arc::new(AtomicBool::new(false)),
+        tide: prow::tide::shared(&config),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -79,6 +82,7 @@ pub async fn run_with(
     let bound = listeners.bound()?;
     let servers = tokio::spawn(server::serve(app.clone(), listeners, stop_rx.clone()));
     let consumer = tokio::spawn(consumer::run(app.clone(), receiver, stop_rx.clone()));
+    let _tide_watch = prow::tide::spawn_watch(&app, stop_rx.clone());
 
     app.ready.store(true, Ordering::SeqCst);
     tracing::info!(listen = %bound.listen, health = %bound.health, metrics = %bound.metrics,

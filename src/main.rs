@@ -21,6 +21,10 @@ struct Cli {
 enum Command {
     /// Runs the plugin.
     Serve(ServeArgs),
+    /// Checks that Tide honours the block: every query that can merge into a gated scope
+    /// lists our label in `missingLabels`, and Tide's blocker_label is ours. Exit 0 when it
+    /// holds, 1 when it does not, 2 on unreadable input.
+    CheckTide(CheckTideArgs),
 }
 
 #[derive(Args)]
@@ -64,11 +68,131 @@ impl ServeArgs {
     }
 }
 
+#[derive(Args)]
+struct CheckTideArgs {
+    /// Prow's config.yaml (the one holding `tide:`).
+    #[arg(long)]
+    prow_config: PathBuf,
+    /// Our configuration: the label, the blocker label and the gated scopes (every scope of
+    /// every job). Without it (and without --scope) every Tide query must exclude the label.
+    #[arg(long, env = "SCALABILITY_GATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// A scope to check, `org/repo@branch`; repeatable. Replaces the config's scopes.
+    #[arg(long = "scope", value_name = "ORG/REPO@BRANCH")]
+    scopes: Vec<String>,
+    /// The label to check for (default: the config's `label`, else
+    /// do-not-merge/scalability-regression).
+    #[arg(long)]
+    label: Option<String>,
+    /// Print Prow's config to stdout with the label added to the queries that lack it,
+    /// every other byte unchanged.
+    #[arg(long)]
+    fix: bool,
+    /// Print the report as JSON instead of text.
+    #[arg(long, conflicts_with = "fix")]
+    json: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::CheckTide(args) => check_tide(args),
     }
+}
+
+/// `check-tide`: the report (or the fixed config) on stdout, one diagnostic line per
+/// problem on stderr.
+fn check_tide(args: CheckTideArgs) -> ExitCode {
+    use scalability_gate::core::tide::{CheckParams, check};
+    use scalability_gate::prow::tide;
+
+    let fail = |error: anyhow::Error| {
+        eprintln!("scalability-gate check-tide: {error:#}");
+        ExitCode::from(2)
+    };
+    let mut params = match &args.config {
+        Some(path) => match Config::load(Some(path), &Overrides::default()) {
+            Ok(config) => tide::params_from_config(&config),
+            Err(error) => return fail(error),
+        },
+        None => {
+            let defaults = Config::default();
+            CheckParams {
+                label: defaults.label,
+                blocker_label: defaults.tide.blocker_label,
+                scopes: Vec::new(),
+            }
+        }
+    };
+    if let Some(label) = args.label {
+        params.label = label;
+    }
+    if !args.scopes.is_empty() {
+        params.scopes.clear();
+        for text in &args.scopes {
+            match parse_scope(text) {
+                Ok(scope) => params.scopes.push(scope),
+                Err(error) => return fail(error),
+            }
+        }
+    }
+    let (text, prow) = match tide::load(&args.prow_config) {
+        Ok(loaded) => loaded,
+        Err(error) => return fail(error),
+    };
+    if args.fix {
+        let fixed = match tide::fix(&text, &params) {
+            Ok(fixed) => fixed,
+            Err(error) => return fail(error),
+        };
+        for i in &fixed.queries {
+            eprintln!(
+                "fixed: added {} to tide.queries[{i}].missingLabels",
+                params.label
+            );
+        }
+        print!("{}", fixed.text);
+        for line in fixed.report.diagnostics() {
+            eprintln!("{line}");
+        }
+        return exit_for(fixed.report.holds());
+    }
+    let report = check(&prow, &params);
+    for line in report.diagnostics() {
+        eprintln!("{line}");
+    }
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => return fail(error.into()),
+        }
+    } else {
+        print!("{}", report.render());
+    }
+    exit_for(report.holds())
+}
+
+fn exit_for(holds: bool) -> ExitCode {
+    if holds {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `org/repo@branch`.
+fn parse_scope(text: &str) -> anyhow::Result<scalability_gate::model::Scope> {
+    let (repo, branch) = text
+        .split_once('@')
+        .filter(|(_, b)| !b.trim().is_empty())
+        .ok_or_else(|| anyhow::anyhow!("--scope {text:?}: want org/repo@branch"))?;
+    let repo = scalability_gate::model::RepoName::parse(repo)
+        .map_err(|e| anyhow::anyhow!("--scope {text:?}: {e}"))?;
+    Ok(scalability_gate::model::Scope {
+        repo,
+        branch: branch.trim().to_string(),
+    })
 }
 
 fn serve(args: ServeArgs) -> ExitCode {

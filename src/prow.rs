@@ -3,3 +3,4 @@
 
 pub mod crier;
 pub mod event;
+pub mod tide;

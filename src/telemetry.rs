@@ -36,6 +36,13 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// Labels of a per-scope metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScopeLabels {
+    pub repo: String,
+    pub branch: String,
+}
+
 /// Every metric the plugin exports.
 pub struct Metrics {
     registry: Registry,
@@ -43,6 +50,8 @@ pub struct Metrics {
     pub queue_depth: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub processing_seconds: Family<KindLabels, Histogram>,
     pub runs_recorded: Family<KindLabels, Counter<u64, AtomicU64>>,
+    /// 1 for a gated scope where some Tide query would still merge a labelled PR.
+    pub tide_scope_uncovered: Family<ScopeLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -80,13 +89,30 @@ impl Metrics {
             "Finished runs of gated jobs recorded, by channel",
             runs_recorded.clone(),
         );
+        let tide_scope_uncovered = Family::<ScopeLabels, Gauge>::default();
+        registry.register(
+            "tide_scope_uncovered",
+            "1 when a Tide query can merge into the gated scope without excluding the label",
+            tide_scope_uncovered.clone(),
+        );
         Self {
             registry,
             webhooks,
             queue_depth,
             processing_seconds,
             runs_recorded,
+            tide_scope_uncovered,
         }
+    }
+
+    /// The Tide coverage gauge of one scope.
+    pub fn tide_scope_uncovered(&self, repo: &str, branch: &str) -> Gauge {
+        self.tide_scope_uncovered
+            .get_or_create(&ScopeLabels {
+                repo: repo.to_string(),
+                branch: branch.to_string(),
+            })
+            .clone()
     }
 
     /// Counts one webhook.

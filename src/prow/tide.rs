@@ -1,0 +1,507 @@
+//! Prow's Tide config as the plugin reads it: the parts of `config.yaml` the exclusion
+//! check needs (`tide.queries` and `tide.blocker_label`; every other key is ignored, as
+//! Prow configs have many), `--fix` with its safety checks, and the background task that
+//! re-runs the check when the mounted file changes.
+//!
+//! The decisions are in [`crate::core::tide`]; this module only reads, parses and reports.
+
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use serde::{Deserialize, Deserializer, Serialize};
+use tokio::sync::watch;
+
+use crate::App;
+use crate::config::Config;
+use crate::core::tide::{self, CheckParams, ProwTide, ReadyRule, TideQuery, TideReport};
+use crate::model::{RepoName, Scope, Timestamp};
+
+/// Prow's config, reduced to what we read. Unknown keys are ignored on purpose.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ProwConfigDoc {
+    #[serde(deserialize_with = "nullable")]
+    tide: TideDoc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TideDoc {
+    #[serde(deserialize_with = "nullable")]
+    queries: Vec<QueryDoc>,
+    #[serde(deserialize_with = "nullable")]
+    blocker_label: String,
+}
+
+/// Prow's `TideQuery` (JSON names, as Prow's config uses them).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct QueryDoc {
+    #[serde(deserialize_with = "nullable")]
+    orgs: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    repos: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    excluded_repos: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    labels: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    missing_labels: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    included_branches: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    excluded_branches: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    milestone: String,
+    #[serde(deserialize_with = "nullable")]
+    author: String,
+    #[serde(deserialize_with = "nullable")]
+    review_approved_required: bool,
+}
+
+/// A YAML `null` (an empty key) reads as the default, as Go's decoder does.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+impl From<QueryDoc> for TideQuery {
+    fn from(q: QueryDoc) -> Self {
+        TideQuery {
+            orgs: q.orgs,
+            repos: q.repos,
+            excluded_repos: q.excluded_repos,
+            labels: q.labels,
+            missing_labels: q.missing_labels,
+            included_branches: q.included_branches,
+            excluded_branches: q.excluded_branches,
+            milestone: q.milestone,
+            author: q.author,
+            review_approved_required: q.review_approved_required,
+        }
+    }
+}
+
+/// Parses Prow's config text into a YAML tree (anchors resolved, `<<` merged) and our view.
+fn parse_tree(text: &str) -> anyhow::Result<(serde_yaml::Value, ProwTide)> {
+    let mut tree: serde_yaml::Value =
+        serde_yaml::from_str(text).context("Prow's config is not valid YAML")?;
+    tree.apply_merge()
+        .context("Prow's config has an invalid `<<` merge key")?;
+    if tree.is_null() {
+        tree = serde_yaml::Value::Mapping(Default::default());
+    }
+    let doc: ProwConfigDoc = serde_path_to_error::deserialize(tree.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        anyhow::anyhow!("Prow's config at `{path}`: {}", e.into_inner())
+    })?;
+    let prow = ProwTide {
+        queries: doc.tide.queries.into_iter().map(TideQuery::from).collect(),
+        blocker_label: doc.tide.blocker_label,
+    };
+    Ok((tree, prow))
+}
+
+/// Parses the Tide part of Prow's config text.
+pub fn parse(text: &str) -> anyhow::Result<ProwTide> {
+    parse_tree(text).map(|(_, prow)| prow)
+}
+
+/// Reads and parses Prow's config file.
+pub fn load(path: &Path) -> anyhow::Result<(String, ProwTide)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading Prow's config {}", path.display()))?;
+    let prow = parse(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok((text, prow))
+}
+
+/// What our configuration asks of Tide: our label and blocker label, and every gated scope.
+pub fn params_from_config(config: &Config) -> CheckParams {
+    let mut scopes: Vec<Scope> = Vec::new();
+    for job in &config.jobs {
+        for s in &job.scopes {
+            let Ok(repo) = RepoName::parse(&s.repo) else {
+                continue; // rejected when the config was validated
+            };
+            let scope = Scope {
+                repo,
+                branch: s.branch.clone(),
+            };
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+    }
+    CheckParams {
+        label: config.label.clone(),
+        blocker_label: config.tide.blocker_label.clone(),
+        scopes,
+    }
+}
+
+/// The outcome of `--fix`.
+#[derive(Debug, Clone)]
+pub struct Fixed {
+    /// The whole config, edited (equal to the input when nothing needed fixing).
+    pub text: String,
+    /// The queries the label was added to.
+    pub queries: BTreeSet<usize>,
+    /// The check of the edited config.
+    pub report: TideReport,
+}
+
+/// Adds our label to the `missingLabels` of exactly the queries that lack it where it
+/// matters, by editing the text (every other byte is kept). The result is parsed again and
+/// must equal the original with only those lists extended, and must pass the label check;
+/// otherwise this refuses.
+pub fn fix(text: &str, params: &CheckParams) -> anyhow::Result<Fixed> {
+    let (tree, prow) = parse_tree(text)?;
+    let before = tide::check(&prow, params);
+    let queries = before.queries_to_fix();
+    if queries.is_empty() {
+        return Ok(Fixed {
+            text: text.to_string(),
+            queries,
+            report: before,
+        });
+    }
+    let edited = tide::insert_missing_label(text, &params.label, &queries, prow.queries.len())
+        .context("refusing to edit Prow's config")?;
+    let (edited_tree, edited_prow) = parse_tree(&edited)
+        .context("refusing: the edited config would not parse (a bug; please report it)")?;
+    let expected = with_label_added(tree, &params.label, &queries)?;
+    ensure!(
+        edited_tree == expected,
+        "refusing: the edit would change more than the missingLabels of tide.queries{queries:?} \
+         (a bug; please report it)"
+    );
+    let report = tide::check(&edited_prow, params);
+    ensure!(
+        report.label_holds(),
+        "refusing: the edited config still does not hold (a bug; please report it)"
+    );
+    Ok(Fixed {
+        text: edited,
+        queries,
+        report,
+    })
+}
+
+/// The parsed config as it should be after the fix: `label` appended to the
+/// `missingLabels` of each query in `queries`.
+fn with_label_added(
+    mut tree: serde_yaml::Value,
+    label: &str,
+    queries: &BTreeSet<usize>,
+) -> anyhow::Result<serde_yaml::Value> {
+    use serde_yaml::Value;
+    for &i in queries {
+        let Some(query) = tree
+            .get_mut("tide")
+            .and_then(|t| t.get_mut("queries"))
+            .and_then(|q| q.get_mut(i))
+            .and_then(Value::as_mapping_mut)
+        else {
+            bail!("tide.queries[{i}] is not a mapping");
+        };
+        let key = Value::String("missingLabels".into());
+        match query.get_mut(&key) {
+            Some(Value::Sequence(list)) => list.push(Value::String(label.into())),
+            Some(Value::Null) | None => {
+                query.insert(key, Value::Sequence(vec![Value::String(label.into())]));
+            }
+            Some(_) => bail!("tide.queries[{i}].missingLabels is not a list"),
+        }
+    }
+    Ok(tree)
+}
+
+/// What the plugin knows of Tide right now: read by the status API and the reconciler.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TideState {
+    /// `tide.prow_config`; empty: the check is off.
+    pub prow_config: String,
+    /// The latest check, once Prow's config has been read.
+    pub report: Option<TideReport>,
+    /// Why the latest read failed, if it did (the report is then the last good one).
+    pub error: Option<String>,
+    /// When Prow's config was last (re)read.
+    pub checked_at: Option<Timestamp>,
+    /// Prow's Tide queries, for selecting ready PRs.
+    #[serde(skip)]
+    pub prow: Option<ProwTide>,
+}
+
+impl TideState {
+    /// Which PRs of `scope` are ready: from Prow's queries when its config has been read,
+    /// else from our `ready_labels`.
+    pub fn ready_rule(&self, scope: &Scope, ready_labels: &[String]) -> ReadyRule {
+        match &self.prow {
+            Some(prow) => prow.ready_rule(scope),
+            None => ReadyRule::from_labels(ready_labels),
+        }
+    }
+}
+
+/// The state shared between the watcher and its readers.
+pub type SharedTide = Arc<RwLock<TideState>>;
+
+/// A fresh, empty shared state for `config`.
+pub fn shared(config: &Config) -> SharedTide {
+    Arc::new(RwLock::new(TideState {
+        prow_config: config.tide.prow_config.clone(),
+        ..TideState::default()
+    }))
+}
+
+/// Starts the background check of `tide.prow_config` (none when it is empty): at once, then
+/// every `tide.recheck_interval`, re-running the check whenever the file's content changes
+/// (Prow mounts it from a ConfigMap, which is swapped in place).
+pub fn spawn_watch(app: &App, stop: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
+    if app.config.tide.prow_config.trim().is_empty() {
+        return None;
+    }
+    Some(tokio::spawn(watch_prow_config(app.clone(), stop)))
+}
+
+async fn watch_prow_config(app: App, mut stop: watch::Receiver<bool>) {
+    let path = std::path::PathBuf::from(app.config.tide.prow_config.trim());
+    let params = params_from_config(&app.config);
+    let mut ticker = tokio::time::interval(app.config.tide.recheck_interval.max(MIN_RECHECK));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last: Option<u64> = None;
+    let mut last_error: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let text = match tokio::fs::read_to_string(&path).await {
+            Ok(text) => text,
+            Err(e) => {
+                let error = format!("reading Prow's config {}: {e}", path.display());
+                record_error(&app, &mut last_error, error);
+                last = None;
+                continue;
+            }
+        };
+        let digest = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            text.hash(&mut h);
+            h.finish()
+        };
+        if last == Some(digest) {
+            continue;
+        }
+        last = Some(digest);
+        match parse(&text) {
+            Ok(prow) => {
+                last_error = None;
+                apply_check(&app, &path, prow, &params);
+            }
+            Err(e) => record_error(
+                &app,
+                &mut last_error,
+                format!("parsing Prow's config {}: {e:#}", path.display()),
+            ),
+        }
+    }
+}
+
+/// Never re-read more often than this, whatever the config says.
+const MIN_RECHECK: Duration = Duration::from_millis(50);
+
+fn record_error(app: &App, last_error: &mut Option<String>, error: String) {
+    if last_error.as_deref() != Some(error.as_str()) {
+        tracing::warn!(error = %error, "Tide exclusion check could not run");
+    }
+    *last_error = Some(error.clone());
+    let mut state = app.tide.write().unwrap_or_else(|p| p.into_inner());
+    state.error = Some(error);
+    state.checked_at = Some(now());
+}
+
+fn apply_check(app: &App, path: &Path, prow: ProwTide, params: &CheckParams) {
+    let report = tide::check(&prow, params);
+    for line in report.diagnostics() {
+        tracing::warn!(prow_config = %path.display(), "Tide exclusion check: {line}");
+    }
+    if report.holds() {
+        tracing::info!(prow_config = %path.display(), scopes = report.scopes.len(),
+            "Tide exclusion check: the block holds on every scope");
+    }
+    for s in &report.scopes {
+        app.metrics
+            .tide_scope_uncovered(&s.scope.repo.to_string(), &s.scope.branch)
+            .set(i64::from(!s.covered()));
+    }
+    let mut state = app.tide.write().unwrap_or_else(|p| p.into_inner());
+    state.report = Some(report);
+    state.prow = Some(prow);
+    state.error = None;
+    state.checked_at = Some(now());
+}
+
+fn now() -> Timestamp {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    Timestamp(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(repo: &str, branch: &str) -> Scope {
+        Scope {
+            repo: RepoName::parse(repo).unwrap(),
+            branch: branch.into(),
+        }
+    }
+
+    #[test]
+    fn parses_what_it_needs_and_ignores_the_rest() {
+        let text = "\
+plank: {job_url_prefix_config: {'*': x}}
+defaults: &dnm
+  missingLabels: [do-not-merge]
+tide:
+  sync_period: 2m
+  queries:
+  - <<: *dnm
+    orgs: [o]
+    excludedRepos: [o/x]
+    reviewApprovedRequired: true
+    unknownKey: 1
+  - repos: [o/x]
+    missingLabels:
+    includedBranches: [main]
+    milestone: v1
+    author: bot
+  blocker_label: tide/merge-blocker
+  merge_method: {o/x: squash}
+";
+        let prow = parse(text).unwrap();
+        assert_eq!(prow.blocker_label, "tide/merge-blocker");
+        assert_eq!(prow.queries.len(), 2);
+        assert_eq!(prow.queries[0].missing_labels, ["do-not-merge"]);
+        assert_eq!(prow.queries[0].excluded_repos, ["o/x"]);
+        assert!(prow.queries[0].review_approved_required);
+        assert!(prow.queries[1].missing_labels.is_empty());
+        assert_eq!(prow.queries[1].included_branches, ["main"]);
+        assert_eq!(prow.queries[1].milestone, "v1");
+        assert_eq!(prow.queries[1].author, "bot");
+    }
+
+    #[test]
+    fn no_tide_section_means_no_queries() {
+        assert_eq!(parse("").unwrap(), ProwTide::default());
+        assert_eq!(parse("tide:\n").unwrap(), ProwTide::default());
+        assert_eq!(parse("deck: {}\n").unwrap(), ProwTide::default());
+    }
+
+    #[test]
+    fn bad_input_is_an_error_naming_the_place() {
+        let err = format!("{:#}", parse("tide: [").unwrap_err());
+        assert!(err.contains("not valid YAML"), "{err}");
+        let err = format!("{:#}", parse("tide:\n  queries: 5\n").unwrap_err());
+        assert!(err.contains("tide.queries"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse("tide:\n  queries:\n  - labels: [[a]]\n").unwrap_err()
+        );
+        assert!(err.contains("tide.queries[0].labels[0]"), "{err}");
+    }
+
+    #[test]
+    fn fix_refuses_what_core_cannot_edit_and_keeps_what_is_fine() {
+        let params = CheckParams {
+            label: "do-not-merge/scalability-regression".into(),
+            blocker_label: String::new(),
+            scopes: vec![scope("o/r", "main")],
+        };
+        // An alias: editing the anchored list would change other queries too.
+        let text = "tide:\n  queries:\n  - repos: [o/s]\n    missingLabels: &dnm [a]\n  - repos: [o/r]\n    missingLabels: *dnm\n";
+        let err = format!("{:#}", fix(text, &params).unwrap_err());
+        assert!(err.contains("refusing") && err.contains("line 6"), "{err}");
+        // Nothing to fix: the text comes back as it was.
+        let text = "tide:\n  queries:\n  - repos: [o/s]\n";
+        let fixed = fix(text, &params).unwrap();
+        assert_eq!(fixed.text, text);
+        assert!(fixed.queries.is_empty());
+        // A fix of a query using an anchor for another field.
+        let text =
+            "tide:\n  queries:\n  - repos: &r [o/r]\n    missingLabels: [a]\n  - repos: *r\n";
+        let fixed = fix(text, &params).unwrap();
+        assert_eq!(fixed.queries, BTreeSet::from([0, 1]));
+        assert!(fixed.report.label_holds());
+    }
+
+    #[test]
+    fn expected_tree_appends_or_creates_the_list() {
+        let (tree, _) =
+            parse_tree("tide:\n  queries:\n  - missingLabels: [a]\n  - repos: [o/r]\n").unwrap();
+        let tree = with_label_added(tree, "l", &BTreeSet::from([0, 1])).unwrap();
+        let (want, _) = parse_tree(
+            "tide:\n  queries:\n  - missingLabels: [a, l]\n  - repos: [o/r]\n    missingLabels: [l]\n",
+        )
+        .unwrap();
+        assert_eq!(tree, want);
+    }
+
+    #[test]
+    fn params_take_every_scope_once() {
+        let mut config = Config::default();
+        let job = |name: &str, scopes: &[(&str, &str)]| crate::config::JobConfig {
+            name: name.into(),
+            scopes: scopes
+                .iter()
+                .map(|(r, b)| crate::config::ScopeConfig {
+                    repo: r.to_string(),
+                    branch: b.to_string(),
+                })
+                .collect(),
+            failures_to_confirm: 1,
+            auto_unblock_on_recovery: false,
+        };
+        config.jobs = vec![
+            job("a", &[("o/r", "main"), ("o/r", "dev")]),
+            job("b", &[("o/r", "main")]),
+        ];
+        let params = params_from_config(&config);
+        assert_eq!(params.scopes, [scope("o/r", "main"), scope("o/r", "dev")]);
+        assert_eq!(params.label, config.label);
+        assert_eq!(params.blocker_label, "tide/merge-blocker");
+    }
+
+    #[test]
+    fn ready_rule_falls_back_to_ready_labels() {
+        let mut state = TideState::default();
+        let labels = vec!["lgtm".to_string()];
+        assert!(
+            state
+                .ready_rule(&scope("o/r", "main"), &labels)
+                .is_ready(&["lgtm"])
+        );
+        state.prow = Some(ProwTide {
+            queries: vec![TideQuery {
+                repos: vec!["o/r".into()],
+                labels: vec!["approved".into()],
+                ..TideQuery::default()
+            }],
+            blocker_label: String::new(),
+        });
+        let rule = state.ready_rule(&scope("o/r", "main"), &labels);
+        assert!(!rule.is_ready(&["lgtm"]));
+        assert!(rule.is_ready(&["approved"]));
+    }
+}
