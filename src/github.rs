@@ -1,5 +1,9 @@
 //! GitHub, reached only through [`client::Client`]: a concrete reqwest client with
-//! injectable endpoints, retries, rate-limit pacing and dry-run.
+//! injectable endpoints, retries, rate-limit pacing and dry-run. [`fake`] is a stateful
+//! in-memory GitHub over HTTP that tests, `simulate` and benchmarks run the client against.
 
 pub mod client;
+pub mod fake;
 pub mod types;
+
+pub use client::{Client, ClientOptions, GithubError};

@@ -1,0 +1,473 @@
+//! The GitHub client against the stateful fake GitHub over real sockets: headers,
+//! pagination, labels, issues, comments, search, teams, retries, rate limits, pacing and
+//! dry-run; then the reconciler: labels, blocker issues, announcements, lifting, crashes
+//! and faults.
+
+mod support;
+
+use std::time::Duration;
+
+use scalability_gate::github::client::{Client, ClientOptions, GithubError};
+use scalability_gate::github::fake::{FakeGithub, Flaky, PrSpec};
+use scalability_gate::github::types::{IssueEdit, IssueState, Label, NewIssue};
+use scalability_gate::model::{PrNumber, RepoName};
+use tokio::time::Instant;
+
+const REPO: &str = "kubernetes/kubernetes";
+
+fn repo() -> RepoName {
+    RepoName::parse(REPO).unwrap()
+}
+
+/// A client of `fake` with the default policy except a short backoff and no per-request
+/// timeout (paused-time tests would otherwise jump to it while waiting on a socket).
+fn client_with(fake: &FakeGithub, adjust: impl FnOnce(&mut ClientOptions)) -> Client {
+    let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
+    options.backoff_base = Duration::from_millis(10);
+    options.backoff_max = Duration::from_millis(100);
+    options.request_timeout = None;
+    adjust(&mut options);
+    Client::new(options).unwrap()
+}
+
+fn client(fake: &FakeGithub) -> Client {
+    client_with(fake, |_| {})
+}
+
+/// Polls `cond` in tokio time (virtual under pause) until it holds, failing after a bound.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(3600 * 3);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn sends_github_headers_and_reads_own_login() {
+    let fake = FakeGithub::start().await.unwrap();
+    fake.set_login("k8s-ci-robot");
+    let c = client(&fake);
+    assert_eq!(c.own_login().await.unwrap().as_str(), "k8s-ci-robot");
+    // Remembered: a second ask sends nothing.
+    assert_eq!(c.own_login().await.unwrap().as_str(), "k8s-ci-robot");
+    let log = fake.requests();
+    assert_eq!(log.len(), 1);
+    let r = &log[0];
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/user"));
+    assert_eq!(
+        r.authorization.as_deref(),
+        Some(format!("Bearer {}", fake.token()).as_str())
+    );
+    assert_eq!(r.api_version.as_deref(), Some("2022-11-28"));
+    assert_eq!(r.accept.as_deref(), Some("application/vnd.github+json"));
+    assert!(
+        r.user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.starts_with("scalability-gate/"))
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_refused_and_no_token_sends_nothing() {
+    let fake = FakeGithub::start().await.unwrap();
+    let wrong = client_with(&fake, |o| o.token = Some("nope".into()));
+    let err = wrong.own_login().await.unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
+    let none = client_with(&fake, |o| o.token = None);
+    let err = none.get_label(&repo(), "x").await.unwrap_err();
+    assert!(matches!(err, GithubError::NoToken { .. }), "{err}");
+    assert_eq!(
+        fake.request_count(),
+        1,
+        "only the wrong-token request was sent"
+    );
+}
+
+#[tokio::test]
+async fn lists_open_prs_of_one_branch_across_pages() {
+    let fake = FakeGithub::start().await.unwrap();
+    for i in 0..250 {
+        fake.add_pr(
+            REPO,
+            PrSpec::new("master")
+                .title(&format!("pr {i}"))
+                .labels(&["lgtm"]),
+        );
+    }
+    for _ in 0..7 {
+        fake.add_pr(REPO, PrSpec::new("release-1.34"));
+    }
+    let closed = fake.add_pr(REPO, PrSpec::new("master"));
+    fake.close(REPO, closed, true);
+    let c = client(&fake);
+    let prs = c.list_open_pulls(&repo(), "master").await.unwrap();
+    assert_eq!(prs.len(), 250);
+    assert!(
+        prs.iter()
+            .all(|p| p.base_branch() == "master" && p.state == "open")
+    );
+    assert!(prs.iter().all(|p| p.has_label("LGTM")));
+    let mut numbers: Vec<u64> = prs.iter().map(|p| p.number).collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 250, "no PR twice across pages");
+    let pages: Vec<String> = fake.requests().iter().map(|r| r.query.clone()).collect();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert!(pages[0].contains("base=master") && pages[0].contains("per_page=100"));
+    assert!(pages[2].contains("page=3"), "{pages:?}");
+    let release = c.list_open_pulls(&repo(), "release-1.34").await.unwrap();
+    assert_eq!(release.len(), 7);
+}
+
+#[tokio::test]
+async fn creates_the_label_only_when_missing() {
+    let fake = FakeGithub::start().await.unwrap();
+    fake.add_repo(REPO);
+    let c = client(&fake);
+    let label = Label {
+        name: "do-not-merge/scalability-regression".into(),
+        color: "e11d21".into(),
+        description: Some("Blocked by scalability-gate".into()),
+    };
+    c.ensure_label(&repo(), &label).await.unwrap();
+    let created = fake.repo_label(REPO, &label.name).unwrap();
+    assert_eq!(
+        created.description.as_deref(),
+        Some("Blocked by scalability-gate")
+    );
+    assert_eq!(created.color, "e11d21");
+    assert_eq!(fake.mutation_count(), 1);
+    c.ensure_label(&repo(), &label).await.unwrap();
+    assert_eq!(fake.mutation_count(), 1, "an existing label is only read");
+    let err = c.create_label(&repo(), &label).await.unwrap_err();
+    assert_eq!(err.status(), Some(422), "{err}");
+    let log = fake.requests();
+    assert!(
+        log.iter().any(|r| r.path
+            == "/repos/kubernetes/kubernetes/labels/do-not-merge%2Fscalability-regression"),
+        "label names are percent-encoded in paths: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn adds_and_removes_a_label_with_a_slash() {
+    let fake = FakeGithub::start().await.unwrap();
+    let pr = fake.add_pr(REPO, PrSpec::new("master").labels(&["lgtm"]));
+    let c = client(&fake);
+    let label = "do-not-merge/scalability-regression".to_string();
+    let now = c
+        .add_labels(&repo(), PrNumber(pr), std::slice::from_ref(&label))
+        .await
+        .unwrap();
+    assert_eq!(now.len(), 2);
+    assert_eq!(fake.labels_of(REPO, pr), vec!["lgtm", label.as_str()]);
+    assert!(c.remove_label(&repo(), PrNumber(pr), &label).await.unwrap());
+    assert_eq!(fake.labels_of(REPO, pr), vec!["lgtm"]);
+    assert!(
+        !c.remove_label(&repo(), PrNumber(pr), &label).await.unwrap(),
+        "removing a label the PR lacks is a 404, reported as false"
+    );
+}
+
+#[tokio::test]
+async fn team_membership_is_active_membership_only() {
+    let fake = FakeGithub::start().await.unwrap();
+    fake.add_team_member("kubernetes/sig-scalability-leads", "wojtek-t");
+    fake.add_pending_team_member("kubernetes/sig-scalability-leads", "newcomer");
+    let c = client(&fake);
+    assert!(
+        c.is_team_member("kubernetes", "sig-scalability-leads", "wojtek-t")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !c.is_team_member("kubernetes", "sig-scalability-leads", "newcomer")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !c.is_team_member("kubernetes", "sig-scalability-leads", "someone")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !c.is_team_member("kubernetes", "other", "wojtek-t")
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn issues_comments_lists_and_search() {
+    let fake = FakeGithub::start().await.unwrap();
+    fake.add_repo(REPO);
+    fake.add_issue(REPO, "unrelated", "", "someone", &["kind/bug"]);
+    let c = client(&fake);
+    let marker = "<!-- scalability-gate:inc-1:blocker:master -->";
+    let issue = c
+        .create_issue(
+            &repo(),
+            &NewIssue {
+                title: "Merges blocked branch:master".into(),
+                body: format!("why\n{marker}"),
+                labels: vec!["tide/merge-blocker".into()],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(issue.number, 2, "issues and PRs share one number space");
+    assert_eq!(issue.user.login, "scalability-gate-bot");
+    let listed = c
+        .list_issues(&repo(), &["tide/merge-blocker"], IssueState::Open)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].body_text().contains(marker));
+    let found = c
+        .search_issues(&format!(
+            "repo:{REPO} is:issue label:\"tide/merge-blocker\" in:body \"scalability-gate:inc-1:blocker\""
+        ))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].number, 2);
+    let n = PrNumber(issue.number);
+    c.create_comment(&repo(), n, "hello").await.unwrap();
+    fake.add_comment(REPO, issue.number, "wojtek-t", "/scalability-status");
+    let comments = c.list_comments(&repo(), n).await.unwrap();
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[0].user.login, "scalability-gate-bot");
+    assert_eq!(comments[1].body, "/scalability-status");
+    c.edit_issue(
+        &repo(),
+        n,
+        &IssueEdit {
+            body: Some("new body".into()),
+            ..IssueEdit::default()
+        },
+    )
+    .await
+    .unwrap();
+    c.close_issue(&repo(), n).await.unwrap();
+    let closed = c.get_issue(&repo(), n).await.unwrap().unwrap();
+    assert!(!closed.is_open());
+    assert_eq!(closed.body_text(), "new body");
+    assert!(
+        c.list_issues(&repo(), &["tide/merge-blocker"], IssueState::Open)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(c.get_issue(&repo(), PrNumber(99)).await.unwrap().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_5xx_and_dropped_connections_then_gives_up_within_bounds() {
+    let fake = FakeGithub::start().await.unwrap();
+    fake.add_label(REPO, "lgtm");
+    let c = client(&fake);
+    fake.fail_next(2);
+    assert!(c.get_label(&repo(), "lgtm").await.unwrap().is_some());
+    assert_eq!(fake.request_count(), 3);
+    assert_eq!(c.counters().retries, 2);
+
+    fake.drop_next(1);
+    assert!(c.get_label(&repo(), "lgtm").await.unwrap().is_some());
+    assert_eq!(c.counters().retries, 3);
+
+    fake.clear_log();
+    fake.fail_next(100);
+    let err = c.get_label(&repo(), "lgtm").await.unwrap_err();
+    assert_eq!(err.status(), Some(500), "{err}");
+    assert_eq!(fake.request_count(), 5, "bounded attempts");
+    fake.fail_next(0);
+}
+
+#[tokio::test]
+async fn endpoints_are_tried_in_order() {
+    let fake = FakeGithub::start().await.unwrap();
+    fake.add_label(REPO, "lgtm");
+    // A port nobody listens on stands for a ghproxy that is down.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let c = client_with(&fake, |o| o.endpoints = vec![dead, fake.url()]);
+    assert!(c.get_label(&repo(), "lgtm").await.unwrap().is_some());
+    assert_eq!(c.counters().requests, 2);
+    assert_eq!(c.counters().retries, 0, "the fallback is not a retry round");
+
+    // A 5xx from the first endpoint also moves on to the next at once.
+    let c = client_with(&fake, |o| o.endpoints = vec![fake.url(), fake.url()]);
+    fake.fail_next(1);
+    assert!(c.get_label(&repo(), "lgtm").await.unwrap().is_some());
+    assert_eq!(c.counters().retries, 0);
+    assert_eq!(c.counters().requests, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_pauses_every_request_of_the_client() {
+    let fake = FakeGithub::start().await.unwrap();
+    fake.add_label(REPO, "lgtm");
+    let c = client(&fake);
+    fake.rate_limit_next(1, 30);
+    let first = tokio::spawn({
+        let c = c.clone();
+        async move { c.get_label(&repo(), "lgtm").await }
+    });
+    until("the 403", || c.counters().rate_limited == 1).await;
+    // Another request, started after the refusal, must wait out the same pause.
+    let other = c.own_login().await.unwrap();
+    assert_eq!(other.as_str(), "scalability-gate-bot");
+    assert!(first.await.unwrap().unwrap().is_some());
+    let log = fake.requests();
+    let refused = log.iter().find(|r| r.status == 403).unwrap();
+    let user = log.iter().find(|r| r.path == "/user").unwrap();
+    assert!(
+        user.at.duration_since(refused.at) >= Duration::from_secs(30),
+        "GET /user went {:?} after the 403",
+        user.at.duration_since(refused.at)
+    );
+    let retried: Vec<_> = log.iter().filter(|r| r.path.contains("/labels/")).collect();
+    assert_eq!(retried.len(), 2);
+    assert!(retried[1].at.duration_since(retried[0].at) >= Duration::from_secs(30));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spent_primary_limit_waits_for_the_reset() {
+    let fake = FakeGithub::start().await.unwrap();
+    fake.add_label(REPO, "lgtm");
+    let c = client(&fake);
+    fake.exhaust_primary_limit_next(1, 120);
+    assert!(c.get_label(&repo(), "lgtm").await.unwrap().is_some());
+    let log = fake.requests();
+    assert_eq!(log.len(), 2);
+    // The reset is a wall-clock second, so allow the second it was rounded down in.
+    assert!(log[1].at.duration_since(log[0].at) >= Duration::from_secs(119));
+}
+
+#[tokio::test(start_paused = true)]
+async fn mutations_are_paced_within_the_minute_and_hour_budgets() {
+    let fake = FakeGithub::start().await.unwrap();
+    let prs: Vec<u64> = (0..12)
+        .map(|_| fake.add_pr(REPO, PrSpec::new("master")))
+        .collect();
+    let c = client_with(&fake, |o| {
+        o.mutations_per_minute = 5;
+        o.mutations_per_hour = 100;
+    });
+    let start = Instant::now();
+    for pr in &prs {
+        c.add_labels(&repo(), PrNumber(*pr), &["x".to_string()])
+            .await
+            .unwrap();
+    }
+    assert!(
+        start.elapsed() >= Duration::from_secs(120),
+        "12 mutations at 5 a minute take two minutes, took {:?}",
+        start.elapsed()
+    );
+    let times: Vec<Instant> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.is_mutation())
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(times.len(), 12);
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .take_while(|u| u.duration_since(*t) < Duration::from_secs(60))
+            .count();
+        assert!(in_window <= 5, "{in_window} mutations within a minute");
+    }
+    // Reads are not paced.
+    let before = Instant::now();
+    c.list_open_pulls(&repo(), "master").await.unwrap();
+    assert!(before.elapsed() < Duration::from_secs(1));
+
+    let hourly = client_with(&fake, |o| {
+        o.mutations_per_minute = 100;
+        o.mutations_per_hour = 3;
+    });
+    let start = Instant::now();
+    for pr in &prs[..4] {
+        hourly
+            .remove_label(&repo(), PrNumber(*pr), "x")
+            .await
+            .unwrap();
+    }
+    assert!(start.elapsed() >= Duration::from_secs(3600));
+}
+
+#[tokio::test]
+async fn dry_run_makes_no_mutating_request() {
+    let fake = FakeGithub::start().await.unwrap();
+    let pr = fake.add_pr(REPO, PrSpec::new("master").labels(&["lgtm"]));
+    let c = client_with(&fake, |o| o.dry_run = true);
+    assert!(c.is_dry_run());
+    let label = Label {
+        name: "do-not-merge/scalability-regression".into(),
+        color: "e11d21".into(),
+        description: None,
+    };
+    c.ensure_label(&repo(), &label).await.unwrap();
+    c.add_labels(&repo(), PrNumber(pr), std::slice::from_ref(&label.name))
+        .await
+        .unwrap();
+    assert!(c.remove_label(&repo(), PrNumber(pr), "lgtm").await.unwrap());
+    let issue = c
+        .create_issue(
+            &repo(),
+            &NewIssue {
+                title: "t".into(),
+                body: "b".into(),
+                labels: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(issue.number, 0, "nothing was created");
+    let comment = c.create_comment(&repo(), PrNumber(pr), "hi").await.unwrap();
+    assert_eq!(comment.id, 0);
+    c.close_issue(&repo(), PrNumber(pr)).await.unwrap();
+    assert!(
+        c.graphql("mutation { x }", serde_json::json!({}))
+            .await
+            .unwrap()
+            .is_null()
+    );
+    // Reads still happen.
+    assert_eq!(c.list_open_pulls(&repo(), "master").await.unwrap().len(), 1);
+    assert_eq!(fake.mutation_count(), 0);
+    assert!(fake.request_count() >= 2);
+    assert_eq!(c.counters().mutations, 0);
+    assert_eq!(c.counters().dry_run_mutations, 7);
+    assert_eq!(fake.labels_of(REPO, pr), vec!["lgtm"]);
+}
+
+#[tokio::test]
+async fn the_fake_tells_when_a_request_happens_and_flakes_on_demand() {
+    let fake = FakeGithub::start().await.unwrap();
+    let pr = fake.add_pr(REPO, PrSpec::new("master"));
+    let c = client(&fake);
+    let seen = fake.on_request("POST", "/labels");
+    c.add_labels(&repo(), PrNumber(pr), &["a".to_string()])
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(support::TIMEOUT, seen)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.path, format!("/repos/{REPO}/issues/{pr}/labels"));
+    fake.set_flaky(Flaky {
+        error_every: 2,
+        rate_limit_every: 0,
+        retry_after_secs: 0,
+    });
+    for _ in 0..4 {
+        c.get_pull(&repo(), PrNumber(pr)).await.unwrap().unwrap();
+    }
+    assert!(fake.requests().iter().any(|r| r.status == 502));
+}
