@@ -120,6 +120,7 @@ impl Consumer {
         match input {
             Input::Webhook { delivery, event } => {
                 if !self.store.remember_delivery(&delivery)? {
+                    self.metrics.deliveries_duplicate.inc();
                     tracing::info!(delivery, "duplicate delivery ignored");
                     return Ok(());
                 }

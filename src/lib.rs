@@ -128,6 +128,9 @@ pub async fn shutdown_signal() {
 /// Checks the secret files at start-up: a missing GitHub token is a warning in dry-run (so
 /// the example starts at once) and an error otherwise. Never logs what the files hold.
 pub fn check_secrets(config: &Config) -> anyhow::Result<()> {
+    prow::hmac::HmacSecrets::new(&config.hmac_secret_file)
+        .current()
+        .context("hmac_secret_file: no webhook could be verified")?;
     let token = &config.github.token_file;
     if !token.exists() {
         if config.dry_run {

@@ -3,4 +3,7 @@
 
 pub mod crier;
 pub mod event;
+pub mod help;
+pub mod hmac;
 pub mod tide;
+pub mod webhook;

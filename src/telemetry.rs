@@ -52,6 +52,8 @@ pub struct Metrics {
     pub runs_recorded: Family<KindLabels, Counter<u64, AtomicU64>>,
     /// 1 for a gated scope where some Tide query would still merge a labelled PR.
     pub tide_scope_uncovered: Family<ScopeLabels, Gauge>,
+    /// Webhooks whose `X-GitHub-Delivery` was already processed (GitHub or hook redelivered).
+    pub deliveries_duplicate: Counter,
 }
 
 impl Default for Metrics {
@@ -95,6 +97,12 @@ impl Metrics {
             "1 when a Tide query can merge into the gated scope without excluding the label",
             tide_scope_uncovered.clone(),
         );
+        let deliveries_duplicate = Counter::default();
+        registry.register(
+            "deliveries_duplicate",
+            "Webhook deliveries seen before and not processed again",
+            deliveries_duplicate.clone(),
+        );
         Self {
             registry,
             webhooks,
@@ -102,6 +110,7 @@ impl Metrics {
             processing_seconds,
             runs_recorded,
             tide_scope_uncovered,
+            deliveries_duplicate,
         }
     }
 

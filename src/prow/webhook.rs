@@ -1,0 +1,559 @@
+//! Webhook ingress: Prow's `ValidateWebhook`, then decode and enqueue.
+//!
+//! The checks run in Prow's order and answer with Prow's statuses, so hook (and anyone
+//! reading its logs) sees what every other plugin answers:
+//!
+//! | check | status |
+//! |---|---|
+//! | method is not `POST` | 405 |
+//! | no `X-GitHub-Event` | 400 |
+//! | no `X-GitHub-Delivery` | 400 |
+//! | neither `X-Hub-Signature-256` nor `X-Hub-Signature` | 403 |
+//! | `Content-Type` is not exactly `application/json` | 400 |
+//! | body over 25 MB (GitHub's own cap) | 413 |
+//! | body is not a JSON object, or the signature does not match | 403 |
+//! | the event queue is full / the plugin is stopping | 503 |
+//! | otherwise | 200 `Event received. Have a nice day.` |
+//!
+//! `X-Hub-Signature-256` is checked when present, else the legacy `X-Hub-Signature`
+//! (sha1), in constant time, against the tokens of the payload's `repository.full_name`
+//! (see [`crate::prow::hmac`]). The body is parsed once: `issue_comment` and
+//! `pull_request` straight into [`Event`]; other events only far enough to find the
+//! repository.
+//!
+//! What is enqueued: `issue_comment` and `pull_request` events. Other events are answered
+//! 200 and counted as `ignored` but not enqueued, so they cannot crowd the queue. A signed
+//! JSON payload that does not decode into our types is logged with its delivery id,
+//! counted as `undecodable`, answered 200 (GitHub would only redeliver the same bytes) and
+//! dropped. Nothing here waits on GitHub or on the consumer.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use tracing::Instrument;
+
+use crate::App;
+use crate::consumer::{Input, QueueError, QueueSender};
+use crate::prow::event::{DecodeError, Event};
+use crate::prow::hmac::{Algorithm, HmacSecrets, Secrets, Signature};
+use crate::telemetry::Metrics;
+
+/// GitHub never sends a webhook body larger than 25 MB; neither do we accept one.
+pub const MAX_BODY: usize = 25 * 1024 * 1024;
+
+/// Prow's answer to an accepted webhook.
+pub const ACCEPTED: &str = "Event received. Have a nice day.";
+
+/// Why a webhook was refused; each has its status, answer and metric outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    MethodNotAllowed,
+    MissingEvent,
+    MissingDelivery,
+    MissingSignature,
+    BadContentType,
+    TooLarge,
+    UnreadableBody,
+    /// The body is not a JSON object, or no token of its repository signed it.
+    BadSignature,
+    /// The secret file cannot be read: our fault, not the sender's.
+    SecretsUnavailable,
+    QueueFull,
+    ShuttingDown,
+}
+
+impl Rejection {
+    /// The HTTP status Prow answers with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Rejection::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Rejection::MissingEvent
+            | Rejection::MissingDelivery
+            | Rejection::BadContentType
+            | Rejection::UnreadableBody => StatusCode::BAD_REQUEST,
+            Rejection::MissingSignature | Rejection::BadSignature => StatusCode::FORBIDDEN,
+            Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::SecretsUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
+            Rejection::QueueFull | Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The `outcome` label of `scalability_gate_webhooks_total`.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Rejection::MethodNotAllowed => "method_not_allowed",
+            Rejection::MissingEvent => "missing_event",
+            Rejection::MissingDelivery => "missing_delivery",
+            Rejection::MissingSignature => "missing_signature",
+            Rejection::BadContentType => "bad_content_type",
+            Rejection::TooLarge => "too_large",
+            Rejection::UnreadableBody => "unreadable_body",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::SecretsUnavailable => "secrets_unavailable",
+            Rejection::QueueFull => "queue_full",
+            Rejection::ShuttingDown => "shutting_down",
+        }
+    }
+
+    /// The answer's body (Prow's wording where Prow has one).
+    pub fn message(self) -> &'static str {
+        match self {
+            Rejection::MethodNotAllowed => "405 Method not allowed",
+            Rejection::MissingEvent => "400 Bad Request: Missing X-GitHub-Event Header",
+            Rejection::MissingDelivery => "400 Bad Request: Missing X-GitHub-Delivery Header",
+            Rejection::MissingSignature => {
+                "403 Forbidden: Missing X-Hub-Signature-256 or X-Hub-Signature"
+            }
+            Rejection::BadContentType => {
+                "400 Bad Request: Hook only accepts content-type: application/json - please reconfigure this hook on GitHub"
+            }
+            Rejection::TooLarge => "413 Payload Too Large: webhook bodies are limited to 25 MB",
+            Rejection::UnreadableBody => "400 Bad Request: Failed to read request body",
+            Rejection::BadSignature => "403 Forbidden: Invalid X-Hub-Signature",
+            Rejection::SecretsUnavailable => {
+                "500 Internal Server Error: the HMAC secret file cannot be read"
+            }
+            Rejection::QueueFull => {
+                "503 Service Unavailable: the event queue is full; the event was not accepted"
+            }
+            Rejection::ShuttingDown => {
+                "503 Service Unavailable: the plugin is shutting down; the event was not accepted"
+            }
+        }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        (self.status(), self.message()).into_response()
+    }
+}
+
+/// The headers of a webhook that passed the header checks.
+#[derive(Debug, Clone, Copy)]
+pub struct Checked<'a> {
+    /// `X-GitHub-Event`.
+    pub event: &'a str,
+    /// `X-GitHub-Delivery`.
+    pub delivery: &'a str,
+    pub signature: Signature<'a>,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let value = headers.get(name)?;
+    // A value that is not visible ASCII is as good as absent (Prow reads it as "").
+    Some(value.to_str().unwrap_or_default()).filter(|v| !v.is_empty())
+}
+
+/// Prow's header checks, in Prow's order.
+pub fn check_headers<'a>(
+    method: &Method,
+    headers: &'a HeaderMap,
+) -> Result<Checked<'a>, Rejection> {
+    if method != Method::POST {
+        return Err(Rejection::MethodNotAllowed);
+    }
+    let event = header(headers, "x-github-event").ok_or(Rejection::MissingEvent)?;
+    let delivery = header(headers, "x-github-delivery").ok_or(Rejection::MissingDelivery)?;
+    let signature = match headers.get("x-hub-signature-256") {
+        Some(value) => Signature {
+            algorithm: Algorithm::Sha256,
+            value: value.to_str().unwrap_or_default(),
+        },
+        None => Signature {
+            algorithm: Algorithm::Sha1,
+            value: header(headers, "x-hub-signature").ok_or(Rejection::MissingSignature)?,
+        },
+    };
+    let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes());
+    if content_type != Some(b"application/json") {
+        return Err(Rejection::BadContentType);
+    }
+    Ok(Checked {
+        event,
+        delivery,
+        signature,
+    })
+}
+
+/// Reads the body, refusing more than `limit` bytes (at once when `Content-Length` says
+/// so, before a byte of it is read).
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Rejection> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(Rejection::TooLarge);
+    }
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| Rejection::UnreadableBody)?;
+        if buf.len() + chunk.len() > limit {
+            return Err(Rejection::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// A webhook whose signature matched.
+#[derive(Debug)]
+pub enum Verified {
+    /// Decoded into our types (possibly [`Event::Ignored`]); boxed as the queue holds it.
+    Event(Box<Event>),
+    /// Signed and JSON, but not of the shape the plugin reads.
+    Undecodable(DecodeError),
+}
+
+/// Parses the body once, finds the repository whose tokens may sign it, and checks the
+/// signature. Nothing the payload says is trusted before the signature matched.
+pub fn verify_and_decode(
+    secrets: &Secrets,
+    checked: &Checked<'_>,
+    body: &[u8],
+) -> Result<Verified, Rejection> {
+    let (repo, verified) = match Event::decode(checked.event, body) {
+        Ok(event @ (Event::IssueComment(_) | Event::PullRequest(_))) => {
+            let repo = event.repo().map(ToString::to_string).unwrap_or_default();
+            (repo, Verified::Event(Box::new(event)))
+        }
+        Ok(ignored) => (signing_scope(body)?, Verified::Event(Box::new(ignored))),
+        Err(error) => (signing_scope(body)?, Verified::Undecodable(error)),
+    };
+    if secrets.verify(&repo, &checked.signature, body) {
+        Ok(verified)
+    } else {
+        Err(Rejection::BadSignature)
+    }
+}
+
+/// `repository.full_name` (or `organization.login` for org-level events, or "") of any
+/// JSON object; anything that is not a JSON object is refused as Prow does.
+fn signing_scope(body: &[u8]) -> Result<String, Rejection> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        repository: Option<Named>,
+        organization: Option<Named>,
+    }
+    #[derive(Deserialize)]
+    struct Named {
+        full_name: Option<String>,
+        login: Option<String>,
+    }
+    let scope = |repo: Option<&str>, org: Option<&str>| {
+        repo.filter(|r| !r.is_empty())
+            .or(org)
+            .unwrap_or_default()
+            .to_string()
+    };
+    match serde_json::from_slice::<Envelope>(body) {
+        Ok(e) => Ok(scope(
+            e.repository.as_ref().and_then(|r| r.full_name.as_deref()),
+            e.organization.as_ref().and_then(|o| o.login.as_deref()),
+        )),
+        // Valid JSON of another shape (`"repository": 3`, say): look again, loosely.
+        Err(e) if e.is_data() => {
+            let value: serde_json::Value =
+                serde_json::from_slice(body).map_err(|_| Rejection::BadSignature)?;
+            if !value.is_object() {
+                return Err(Rejection::BadSignature);
+            }
+            Ok(scope(
+                value
+                    .pointer("/repository/full_name")
+                    .and_then(|v| v.as_str()),
+                value
+                    .pointer("/organization/login")
+                    .and_then(|v| v.as_str()),
+            ))
+        }
+        Err(_) => Err(Rejection::BadSignature),
+    }
+}
+
+/// What happened to an accepted webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Queued for the consumer.
+    Queued,
+    /// An event the plugin does not act on: answered, not queued.
+    Ignored,
+    /// Signed JSON that did not decode: logged and dropped.
+    Undecodable,
+}
+
+impl Accepted {
+    /// The `outcome` label of `scalability_gate_webhooks_total`.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Accepted::Queued => "accepted",
+            Accepted::Ignored => "ignored",
+            Accepted::Undecodable => "undecodable",
+        }
+    }
+}
+
+/// Hands a verified event to the consumer without waiting: a full queue is refused.
+pub fn enqueue(
+    queue: &QueueSender,
+    delivery: &str,
+    verified: Verified,
+) -> Result<Accepted, Rejection> {
+    match verified {
+        Verified::Event(event) if matches!(*event, Event::Ignored(_)) => Ok(Accepted::Ignored),
+        Verified::Undecodable(error) => {
+            tracing::warn!(delivery, error = %error, "signed payload does not decode; dropped");
+            Ok(Accepted::Undecodable)
+        }
+        Verified::Event(event) => {
+            let input = Input::Webhook {
+                delivery: delivery.to_string(),
+                event,
+            };
+            match queue.try_send(input) {
+                Ok(()) => Ok(Accepted::Queued),
+                Err(QueueError::Full) => Err(Rejection::QueueFull),
+                Err(QueueError::Closed) => Err(Rejection::ShuttingDown),
+            }
+        }
+    }
+}
+
+/// The `event` label: GitHub's name once the signature matched; before that only names
+/// the plugin knows, so unsigned requests cannot grow the label set.
+fn event_label(name: &str, verified: bool) -> &str {
+    match name {
+        "" => "none",
+        "issue_comment" | "pull_request" => name,
+        _ if verified && name.len() <= 64 => name,
+        _ => "other",
+    }
+}
+
+/// The webhook endpoint: owns the secret file and the queue's sending side.
+#[derive(Clone)]
+pub struct Ingress {
+    secrets: Arc<HmacSecrets>,
+    queue: QueueSender,
+    metrics: Arc<Metrics>,
+}
+
+impl Ingress {
+    /// The ingress of a running plugin.
+    pub fn from_app(app: &App) -> Self {
+        Self::new(
+            Arc::new(HmacSecrets::new(&app.config.hmac_secret_file)),
+            app.queue.clone(),
+            app.metrics.clone(),
+        )
+    }
+
+    /// An ingress from its parts (benchmarks build one without a server).
+    pub fn new(secrets: Arc<HmacSecrets>, queue: QueueSender, metrics: Arc<Metrics>) -> Self {
+        Self {
+            secrets,
+            queue,
+            metrics,
+        }
+    }
+
+    /// Everything after the body is read: secrets, signature, decode, enqueue. The
+    /// handler and the benchmark both go through here.
+    pub fn accept(&self, checked: &Checked<'_>, body: &[u8]) -> Result<Accepted, Rejection> {
+        let secrets = self.secrets.current().map_err(|error| {
+            // The error names the file, never what it holds.
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot read the HMAC secret file"
+            );
+            Rejection::SecretsUnavailable
+        })?;
+        let verified = verify_and_decode(&secrets, checked, body)?;
+        if let Verified::Event(event) = &verified {
+            let span = tracing::Span::current();
+            if let Some(repo) = event.repo() {
+                span.record("org", repo.org.as_str());
+                span.record("repo", repo.repo.as_str());
+            }
+            if let Some(number) = event.number() {
+                span.record("pr", number.0);
+            }
+        }
+        enqueue(&self.queue, checked.delivery, verified)
+    }
+
+    /// Answers one HTTP request on `/hook` or `/`.
+    pub async fn handle(&self, request: Request) -> Response {
+        let (parts, body) = request.into_parts();
+        let span = tracing::info_span!(
+            "webhook",
+            delivery = header(&parts.headers, "x-github-delivery").unwrap_or_default(),
+            event = header(&parts.headers, "x-github-event").unwrap_or_default(),
+            org = tracing::field::Empty,
+            repo = tracing::field::Empty,
+            pr = tracing::field::Empty,
+        );
+        async move {
+            let event = header(&parts.headers, "x-github-event").unwrap_or_default();
+            let result = match check_headers(&parts.method, &parts.headers) {
+                Ok(checked) => match read_body(&parts.headers, body, MAX_BODY).await {
+                    Ok(bytes) => self.accept(&checked, &bytes),
+                    Err(rejection) => Err(rejection),
+                },
+                Err(rejection) => Err(rejection),
+            };
+            match result {
+                Ok(accepted) => {
+                    self.metrics
+                        .webhook(event_label(event, true), accepted.outcome());
+                    tracing::debug!(outcome = accepted.outcome(), "webhook accepted");
+                    (StatusCode::OK, ACCEPTED).into_response()
+                }
+                Err(rejection) => {
+                    let verified =
+                        matches!(rejection, Rejection::QueueFull | Rejection::ShuttingDown);
+                    self.metrics
+                        .webhook(event_label(event, verified), rejection.outcome());
+                    tracing::warn!(
+                        status = rejection.status().as_u16(),
+                        outcome = rejection.outcome(),
+                        "webhook refused"
+                    );
+                    rejection.into_response()
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, v.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn header_checks_follow_prows_order() {
+        let all = [
+            ("x-github-event", "ping"),
+            ("x-github-delivery", "d"),
+            ("x-hub-signature-256", "sha256=00"),
+            ("content-type", "application/json"),
+        ];
+        assert!(check_headers(&Method::POST, &headers(&all)).is_ok());
+        assert_eq!(
+            check_headers(&Method::GET, &HeaderMap::new()).unwrap_err(),
+            Rejection::MethodNotAllowed
+        );
+        assert_eq!(
+            check_headers(&Method::POST, &HeaderMap::new()).unwrap_err(),
+            Rejection::MissingEvent
+        );
+        assert_eq!(
+            check_headers(&Method::POST, &headers(&all[..1])).unwrap_err(),
+            Rejection::MissingDelivery
+        );
+        assert_eq!(
+            check_headers(&Method::POST, &headers(&all[..2])).unwrap_err(),
+            Rejection::MissingSignature
+        );
+        assert_eq!(
+            check_headers(&Method::POST, &headers(&all[..3])).unwrap_err(),
+            Rejection::BadContentType
+        );
+        let mut charset = all;
+        charset[3].1 = "application/json; charset=utf-8";
+        assert_eq!(
+            check_headers(&Method::POST, &headers(&charset)).unwrap_err(),
+            Rejection::BadContentType
+        );
+    }
+
+    #[test]
+    fn a_full_queue_is_refused_with_503() {
+        let metrics = Arc::new(Metrics::new());
+        let (queue, _rx) = consumer::queue(1, metrics);
+        let event = || {
+            Verified::Event(Box::new(
+                Event::decode(
+                    "issue_comment",
+                    br#"{"action":"created","repository":{"full_name":"o/r"},
+                    "issue":{"number":1},"comment":{"id":2,"user":{"login":"u"}}}"#,
+                )
+                .unwrap(),
+            ))
+        };
+        assert_eq!(enqueue(&queue, "a", event()), Ok(Accepted::Queued));
+        let refused = enqueue(&queue, "b", event()).unwrap_err();
+        assert_eq!(refused, Rejection::QueueFull);
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(refused.message().contains("queue is full"));
+        assert_eq!(
+            enqueue(
+                &queue,
+                "c",
+                Verified::Event(Box::new(Event::Ignored("ping".into())))
+            ),
+            Ok(Accepted::Ignored)
+        );
+    }
+
+    #[test]
+    fn non_object_json_is_refused_even_when_signed() {
+        let secrets = Secrets::parse(b"k").unwrap();
+        for body in [&b"[]"[..], b"3", b"\"x\"", b"{", b""] {
+            let value = Algorithm::Sha256.sign(b"k", body);
+            let checked = Checked {
+                event: "ping",
+                delivery: "d",
+                signature: Signature {
+                    algorithm: Algorithm::Sha256,
+                    value: &value,
+                },
+            };
+            assert_eq!(
+                verify_and_decode(&secrets, &checked, body).unwrap_err(),
+                Rejection::BadSignature,
+                "{body:?}"
+            );
+        }
+        let body = br#"{"repository":3}"#;
+        let value = Algorithm::Sha256.sign(b"k", body);
+        let checked = Checked {
+            event: "pull_request",
+            delivery: "d",
+            signature: Signature {
+                algorithm: Algorithm::Sha256,
+                value: &value,
+            },
+        };
+        assert!(matches!(
+            verify_and_decode(&secrets, &checked, body),
+            Ok(Verified::Undecodable(_))
+        ));
+    }
+
+    #[test]
+    fn unsigned_event_names_do_not_grow_the_labels() {
+        assert_eq!(event_label("pull_request", false), "pull_request");
+        assert_eq!(event_label("made-up", false), "other");
+        assert_eq!(event_label("status", true), "status");
+        assert_eq!(event_label("", false), "none");
+    }
+}
