@@ -1,7 +1,10 @@
 //! Compiles the protos in `proto/` with protox (pure Rust: no system protoc).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/scalability_gate/v1/results.proto"];
+    let protos = [
+        "proto/scalability_gate/v1/results.proto",
+        "proto/prow/gangway.proto",
+    ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

@@ -83,6 +83,7 @@ pub async fn run_with(
     let servers = tokio::spawn(server::serve(app.clone(), listeners, stop_rx.clone()));
     let consumer = tokio::spawn(consumer::run(app.clone(), receiver, stop_rx.clone()));
     let _tide_watch = prow::tide::spawn_watch(&app, stop_rx.clone());
+    let sources = prow::sources::spawn(app.clone(), stop_rx.clone());
 
     app.ready.store(true, Ordering::SeqCst);
     tracing::info!(listen = %bound.listen, health = %bound.health, metrics = %bound.metrics,
@@ -94,6 +95,12 @@ pub async fn run_with(
     app.ready.store(false, Ordering::SeqCst);
     let _ = stop_tx.send(true);
     servers.await.context("server task")??;
+    if tokio::time::timeout(consumer::DRAIN_TIMEOUT, sources)
+        .await
+        .is_err()
+    {
+        tracing::warn!("result sources did not stop within the bound");
+    }
     // Dropping the last sender lets the consumer finish what is queued.
     drop(app);
     match tokio::time::timeout(consumer::DRAIN_TIMEOUT, consumer).await {

@@ -9,3 +9,10 @@ pub mod scalability_gate {
         tonic::include_proto!("scalability_gate.v1");
     }
 }
+
+/// Prow's Gangway API (`proto/prow/gangway.proto`: our own minimal, wire-compatible
+/// definition; the file has no package, so it is generated as `_`).
+#[allow(clippy::all, missing_docs, reason = "generated code")]
+pub mod gangway {
+    tonic::include_proto!("_");
+}

@@ -2,8 +2,13 @@
 //! (Deck, Pub/Sub, Gangway, GCS) and Tide's config. Ingress only parses and enqueues.
 
 pub mod crier;
+pub mod deck;
 pub mod event;
+pub mod gangway;
+pub mod gcs;
 pub mod help;
 pub mod hmac;
+pub mod push;
+pub mod sources;
 pub mod tide;
 pub mod webhook;

@@ -3,6 +3,7 @@
 
 pub mod grpc;
 pub mod http;
+pub mod results;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

@@ -6,10 +6,11 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::App;
+use crate::pb::scalability_gate::v1::results_server::ResultsServer;
 
 /// Serves gRPC on `listener` until `stop` resolves.
 pub async fn serve(
-    _app: App,
+    app: App,
     listener: TcpListener,
     stop: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
@@ -19,6 +20,7 @@ pub async fn serve(
         .await;
     tonic::transport::Server::builder()
         .add_service(health)
+        .add_service(ResultsServer::new(super::results::ResultsService::new(app)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
         .await?;
     Ok(())

@@ -23,5 +23,6 @@ pub fn router(app: App) -> Router {
         .route("/hook", any(hook.clone()))
         .route("/", post(hook.clone()).fallback(hook))
         .route("/help", any(help::handle))
-        .with_state(app)
+        .with_state(app.clone())
+        .merge(crate::prow::push::router(app))
 }

@@ -1,0 +1,435 @@
+//! The GCS resolver: reads a run's `started.json` / `finished.json` (Prow's pod-utils
+//! metadata) under `{gcs.url}/{bucket}/logs/{job}/{build}/` to learn the tested commit,
+//! the start time and the result, and lists a job's builds for the start-up backfill.
+//!
+//! `sources.gcs.url` is the base of both GCS forms: objects at `{url}/{bucket}/{path}` and
+//! listings at `{url}/storage/v1/b/{bucket}/o?prefix=..&delimiter=/`; a `gs://bucket/path`
+//! from Prow maps onto `{url}/bucket/path`. Missing artifacts are not an error: the run
+//! keeps what it has and the gap is logged.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::config::{GcsSource, JobConfig};
+use crate::model::{BuildId, Channel, CommitSha, JobName, RepoName, Run, RunResult, Timestamp};
+
+/// Per-request timeout for GCS reads.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest metadata file read (`started.json` and `finished.json` are a few hundred bytes).
+const MAX_METADATA_BYTES: usize = 1 << 20;
+
+/// Largest listing page read.
+const MAX_LISTING_BYTES: usize = 8 << 20;
+
+/// Pages of a listing followed at most.
+const MAX_LISTING_PAGES: usize = 100;
+
+/// `started.json` as Prow's pod-utils write it (older and newer forms).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Started {
+    pub timestamp: Option<i64>,
+    /// The primary repo's tested commit.
+    #[serde(rename = "repo-commit")]
+    pub repo_commit: String,
+    /// `{"org/repo": "branch:sha,pr:sha,..."}`.
+    pub repos: BTreeMap<String, String>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `finished.json`: `passed` (newer) or `result` (older).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Finished {
+    pub timestamp: Option<i64>,
+    pub passed: Option<bool>,
+    pub result: String,
+}
+
+impl Finished {
+    /// The run's result as the artifacts tell it.
+    pub fn result(&self) -> Option<RunResult> {
+        match self.passed {
+            Some(true) => Some(RunResult::Success),
+            Some(false) => Some(RunResult::Failure),
+            None => match self.result.to_ascii_uppercase().as_str() {
+                "SUCCESS" => Some(RunResult::Success),
+                "FAILURE" | "FAILED" => Some(RunResult::Failure),
+                "ABORTED" => Some(RunResult::Aborted),
+                "ERROR" => Some(RunResult::Error),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Maps Go import paths Prow used in old metadata (`k8s.io/kubernetes`) to `org/repo`.
+fn repo_name(key: &str) -> Option<RepoName> {
+    let key = key.strip_prefix("github.com/").unwrap_or(key);
+    let key = match key.strip_prefix("k8s.io/") {
+        Some(rest) => format!("kubernetes/{rest}"),
+        None => key.to_string(),
+    };
+    RepoName::parse(&key).ok()
+}
+
+/// The sha in a `repos` value (`branch:sha,pr:sha`): the base ref's.
+fn base_sha(value: &str) -> Option<CommitSha> {
+    let base = value.split(',').next()?;
+    let (_, sha) = base.split_once(':')?;
+    let sha = sha.trim();
+    (!sha.is_empty()).then(|| CommitSha::new(sha))
+}
+
+impl Started {
+    /// The tested commit per repo. `repos` entries with a sha win; `repo-commit` is the
+    /// primary repo's (the first of `repos`, else `primary`, the job's first scope repo);
+    /// `metadata`'s `repos` / `repo-commit` are the older places for the same.
+    pub fn commits(&self, primary: Option<&RepoName>) -> BTreeMap<RepoName, CommitSha> {
+        let mut out = BTreeMap::new();
+        let meta_repos: BTreeMap<String, String> = self
+            .metadata
+            .get("repos")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        let repos = if self.repos.is_empty() {
+            &meta_repos
+        } else {
+            &self.repos
+        };
+        for (key, value) in repos {
+            if let (Some(repo), Some(sha)) = (repo_name(key), base_sha(value)) {
+                out.insert(repo, sha);
+            }
+        }
+        let commit = if self.repo_commit.is_empty() {
+            self.metadata
+                .get("repo-commit")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+        } else {
+            self.repo_commit.as_str()
+        };
+        if !commit.is_empty() {
+            let first = repos.keys().find_map(|k| repo_name(k));
+            if let Some(repo) = first.or_else(|| primary.cloned()) {
+                out.entry(repo).or_insert_with(|| CommitSha::new(commit));
+            }
+        }
+        out
+    }
+}
+
+/// A run's artifacts, each absent when GCS has none.
+#[derive(Debug, Clone, Default)]
+pub struct Artifacts {
+    pub started: Option<Started>,
+    pub finished: Option<Finished>,
+}
+
+/// Reads runs' artifacts from GCS (or anything serving its two URL forms).
+#[derive(Clone)]
+pub struct Gcs {
+    http: reqwest::Client,
+    base: String,
+    bucket: String,
+}
+
+#[derive(Deserialize)]
+struct Listing {
+    #[serde(default)]
+    prefixes: Vec<String>,
+    #[serde(default, rename = "nextPageToken")]
+    next_page_token: Option<String>,
+}
+
+impl Gcs {
+    /// The resolver, or `None` when `sources.gcs.url` is empty.
+    pub fn new(config: &GcsSource) -> anyhow::Result<Option<Self>> {
+        if config.url.trim().is_empty() {
+            return Ok(None);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .context("building the GCS client")?;
+        Ok(Some(Self {
+            http,
+            base: config.url.trim_end_matches('/').to_string(),
+            bucket: config.bucket.clone(),
+        }))
+    }
+
+    /// `{url}/{bucket}/{path}`, or for `gs://b/p`, `{url}/b/p`.
+    pub fn object_url(&self, path: &str) -> String {
+        match path.strip_prefix("gs://") {
+            Some(rest) => format!("{}/{}", self.base, rest.trim_end_matches('/')),
+            None => format!("{}/{}/{}", self.base, self.bucket, path.trim_matches('/')),
+        }
+    }
+
+    /// The run's directory: its `gcs_path` when known, else `logs/{job}/{build}`.
+    fn run_dir(&self, run: &Run) -> String {
+        if run.gcs_path.is_empty() {
+            self.object_url(&format!("logs/{}/{}", run.job, run.build_id))
+        } else {
+            self.object_url(&run.gcs_path)
+        }
+    }
+
+    /// Fetches a small JSON object; `None` when it does not exist.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        limit: usize,
+    ) -> anyhow::Result<Option<T>> {
+        let mut response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            anyhow::bail!("GET {url}: {}", response.status());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .with_context(|| format!("GET {url}"))?
+        {
+            if body.len() + chunk.len() > limit {
+                anyhow::bail!("GET {url}: body larger than {limit} bytes");
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body)
+            .map(Some)
+            .with_context(|| format!("decoding {url}"))
+    }
+
+    /// Reads `started.json` and `finished.json` of `run`.
+    pub async fn artifacts(&self, run: &Run) -> anyhow::Result<Artifacts> {
+        let dir = self.run_dir(run);
+        let started_url = format!("{dir}/started.json");
+        let finished_url = format!("{dir}/finished.json");
+        let (started, finished) = tokio::join!(
+            self.get_json::<Started>(&started_url, MAX_METADATA_BYTES),
+            self.get_json::<Finished>(&finished_url, MAX_METADATA_BYTES),
+        );
+        Ok(Artifacts {
+            started: started?,
+            finished: finished?,
+        })
+    }
+
+    /// Fills `run`'s tested commits and missing times from its artifacts. Missing or
+    /// unreadable artifacts leave the run as it is, and are logged.
+    pub async fn enrich(&self, run: &mut Run, job: &JobConfig) {
+        match self.artifacts(run).await {
+            Ok(a) => apply(run, &a, job),
+            Err(error) => tracing::warn!(job = %run.job, build = %run.build_id,
+                error = format!("{error:#}"), "GCS artifacts unreadable; commits unknown"),
+        }
+    }
+
+    /// Build ids under `logs/{job}/`, through the JSON listing API (following
+    /// `nextPageToken`), falling back to `latest-build.txt`. Oldest first, by number.
+    pub async fn list_builds(&self, job: &str) -> anyhow::Result<Vec<String>> {
+        let prefix = format!("logs/{job}/");
+        let mut builds = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_LISTING_PAGES {
+            let mut url =
+                reqwest::Url::parse(&format!("{}/storage/v1/b/{}/o", self.base, self.bucket))
+                    .context("listing URL")?;
+            url.query_pairs_mut()
+                .append_pair("prefix", &prefix)
+                .append_pair("delimiter", "/");
+            if let Some(t) = &token {
+                url.query_pairs_mut().append_pair("pageToken", t);
+            }
+            let Some(page) = self
+                .get_json::<Listing>(url.as_str(), MAX_LISTING_BYTES)
+                .await?
+            else {
+                break;
+            };
+            builds.extend(page.prefixes.iter().filter_map(|p| {
+                let build = p.strip_prefix(&prefix)?.trim_end_matches('/');
+                (!build.is_empty() && build.chars().all(|c| c.is_ascii_digit()))
+                    .then(|| build.to_string())
+            }));
+            match page.next_page_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        if builds.is_empty() {
+            let url = self.object_url(&format!("{prefix}latest-build.txt"));
+            let response = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("GET {url}"))?;
+            if response.status().is_success() {
+                let text = response
+                    .text()
+                    .await
+                    .with_context(|| format!("GET {url}"))?;
+                let build = text.trim();
+                if !build.is_empty() && build.chars().all(|c| c.is_ascii_digit()) {
+                    builds.push(build.to_string());
+                }
+            }
+        }
+        builds.sort_by_key(|b| (b.len(), b.clone()));
+        builds.dedup();
+        Ok(builds)
+    }
+
+    /// The last `n` finished runs of `job` as GCS tells them, as channel `Gcs`. A build
+    /// without `finished.json` (still running) or without a result is skipped.
+    pub async fn backfill(&self, job: &JobConfig, n: usize) -> anyhow::Result<Vec<Run>> {
+        let builds = self.list_builds(&job.name).await?;
+        let mut runs = Vec::new();
+        for build in builds.iter().rev().take(n).rev() {
+            let mut run = Run {
+                job: JobName::new(&job.name),
+                build_id: BuildId::new(build.clone()),
+                result: RunResult::Error,
+                started_at: None,
+                finished_at: None,
+                url: String::new(),
+                gcs_path: format!("gs://{}/logs/{}/{}", self.bucket, job.name, build),
+                commits: Default::default(),
+                channel: Channel::Gcs,
+            };
+            let artifacts = self.artifacts(&run).await?;
+            let Some(result) = artifacts.finished.as_ref().and_then(Finished::result) else {
+                tracing::debug!(job = %job.name, build, "no final result in GCS; skipped");
+                continue;
+            };
+            run.result = result;
+            apply(&mut run, &artifacts, job);
+            runs.push(run);
+        }
+        Ok(runs)
+    }
+}
+
+/// Applies what the artifacts tell to `run` (never its result).
+fn apply(run: &mut Run, artifacts: &Artifacts, job: &JobConfig) {
+    let primary = job
+        .scopes
+        .first()
+        .and_then(|s| RepoName::parse(&s.repo).ok());
+    if let Some(started) = &artifacts.started {
+        for (repo, sha) in started.commits(primary.as_ref()) {
+            run.commits.entry(repo).or_insert(sha);
+        }
+        if run.started_at.is_none() {
+            run.started_at = started.timestamp.map(Timestamp);
+        }
+    } else {
+        tracing::info!(job = %run.job, build = %run.build_id, "no started.json; commit unknown");
+    }
+    if let Some(finished) = &artifacts.finished
+        && run.finished_at.is_none()
+    {
+        run.finished_at = finished.timestamp.map(Timestamp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(json: &str) -> Started {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn k8s() -> RepoName {
+        RepoName::new("kubernetes", "kubernetes")
+    }
+
+    #[test]
+    fn commit_from_repo_commit_goes_to_the_primary_repo() {
+        let s = started(r#"{"timestamp":1700000000,"repo-commit":"abc123","node":"n"}"#);
+        let c = s.commits(Some(&k8s()));
+        assert_eq!(c.get(&k8s()).unwrap().as_str(), "abc123");
+        assert_eq!(s.timestamp, Some(1700000000));
+    }
+
+    #[test]
+    fn commits_from_repos_map() {
+        let s = started(
+            r#"{"timestamp":1,"repos":{"kubernetes/kubernetes":"master:abc,123:def",
+                "kubernetes/perf-tests":"master:fff"}}"#,
+        );
+        let c = s.commits(None);
+        assert_eq!(c.get(&k8s()).unwrap().as_str(), "abc");
+        assert_eq!(
+            c.get(&RepoName::new("kubernetes", "perf-tests"))
+                .unwrap()
+                .as_str(),
+            "fff"
+        );
+    }
+
+    #[test]
+    fn repos_without_sha_take_repo_commit() {
+        let s = started(
+            r#"{"timestamp":1,"repos":{"kubernetes/kubernetes":"master"},"repo-commit":"abc"}"#,
+        );
+        assert_eq!(s.commits(None).get(&k8s()).unwrap().as_str(), "abc");
+    }
+
+    #[test]
+    fn old_metadata_form() {
+        let s = started(
+            r#"{"timestamp":1,"metadata":{"repos":{"k8s.io/kubernetes":"master:abc"},
+                "repo-commit":"abc"}}"#,
+        );
+        assert_eq!(s.commits(None).get(&k8s()).unwrap().as_str(), "abc");
+    }
+
+    #[test]
+    fn finished_passed_and_older_result() {
+        let f: Finished = serde_json::from_str(r#"{"timestamp":2,"passed":false}"#).unwrap();
+        assert_eq!(f.result(), Some(RunResult::Failure));
+        let f: Finished = serde_json::from_str(r#"{"result":"SUCCESS"}"#).unwrap();
+        assert_eq!(f.result(), Some(RunResult::Success));
+        let f: Finished = serde_json::from_str(r#"{"timestamp":2}"#).unwrap();
+        assert_eq!(f.result(), None);
+    }
+
+    #[test]
+    fn gs_paths_map_onto_the_base_url() {
+        let g = Gcs::new(&GcsSource {
+            url: "http://127.0.0.1:1/".into(),
+            bucket: "b".into(),
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            g.object_url("gs://other/logs/j/1/"),
+            "http://127.0.0.1:1/other/logs/j/1"
+        );
+        assert_eq!(g.object_url("logs/j/1"), "http://127.0.0.1:1/b/logs/j/1");
+        assert!(Gcs::new(&GcsSource::default()).unwrap().is_some());
+        let off = GcsSource {
+            url: String::new(),
+            ..GcsSource::default()
+        };
+        assert!(Gcs::new(&off).unwrap().is_none());
+    }
+}

@@ -1,0 +1,158 @@
+//! `POST /pubsub/push?token=<secret>`: a Pub/Sub push subscription delivering crier's
+//! reports. The envelope is `{"message":{"data":base64,"attributes":{},"messageId":..,
+//! "publishTime":..},"subscription":..}`; `data` is crier's [`ReportMessage`].
+//!
+//! Answers: the route is absent (404) when `sources.pubsub_push.token_file` is empty;
+//! a wrong or missing token → 401 (constant-time comparison; the file is re-read on each
+//! request, so rotation needs no restart); a malformed envelope or report → 400 and
+//! nothing stored; a report that is not a final periodic run of a gated job → 200,
+//! acknowledged and ignored; a run → 200 once it is handed on. Runs are enqueued from a
+//! background task (after filling the tested commit from GCS), bounded by
+//! [`MAX_IN_FLIGHT`]: when that many are in flight the answer is 503 and Pub/Sub retries.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use base64::Engine;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+use crate::App;
+use crate::consumer::Input;
+use crate::model::{Channel, Timestamp};
+use crate::prow::crier::{Report, ReportMessage};
+use crate::prow::gcs::Gcs;
+
+/// Pub/Sub messages are at most 10 MB; the envelope's base64 adds a third.
+pub const MAX_BODY_BYTES: usize = 14 * 1024 * 1024;
+
+/// Runs being resolved and enqueued at once, at most.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+#[derive(Clone)]
+struct PushState {
+    app: App,
+    gcs: Option<Gcs>,
+    permits: Arc<Semaphore>,
+}
+
+/// The push envelope.
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    pub message: PushedMessage,
+    #[serde(default)]
+    pub subscription: String,
+}
+
+/// The message inside a push envelope.
+#[derive(Debug, Deserialize)]
+pub struct PushedMessage {
+    pub data: String,
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
+    #[serde(default, rename = "messageId")]
+    pub message_id: String,
+    #[serde(default, rename = "publishTime")]
+    pub publish_time: String,
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The `/pubsub/push` route, or an empty router when the push source is off.
+pub fn router(app: App) -> Router {
+    if app.config.sources.pubsub_push.token_file.trim().is_empty() {
+        return Router::new();
+    }
+    let gcs = Gcs::new(&app.config.sources.gcs).unwrap_or_else(|error| {
+        tracing::error!(
+            error = format!("{error:#}"),
+            "GCS resolver disabled for push"
+        );
+        None
+    });
+    let state = PushState {
+        app,
+        gcs,
+        permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+    };
+    Router::new()
+        .route("/pubsub/push", post(push))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn push(
+    State(state): State<PushState>,
+    Query(query): Query<TokenQuery>,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let file = &state.app.config.sources.pubsub_push.token_file;
+    let expected = match crate::config::read_secret_file(std::path::Path::new(file)) {
+        Ok(token) if !token.is_empty() => token,
+        Ok(_) | Err(_) => {
+            tracing::error!(file, "push token file unreadable or empty");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "push token unavailable");
+        }
+    };
+    let given = query.token.unwrap_or_default();
+    if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        return (StatusCode::UNAUTHORIZED, "bad token");
+    }
+    let (envelope, report) = match decode(&body) {
+        Ok(decoded) => decoded,
+        Err(why) => {
+            tracing::warn!(why, "malformed Pub/Sub push refused");
+            return (StatusCode::BAD_REQUEST, why);
+        }
+    };
+    let published = Timestamp::parse_rfc3339(&envelope.message.publish_time);
+    let run = match report.to_report(&state.app.config, Channel::PubsubPush, published) {
+        Ok(Report::Run(run)) => run,
+        Ok(Report::Ignored(why)) => {
+            tracing::debug!(
+                job = report.job_name,
+                status = report.status,
+                why,
+                "push ignored"
+            );
+            return (StatusCode::OK, "ignored");
+        }
+        Err(error) => {
+            tracing::warn!(message = envelope.message.message_id, error = %error, "push refused");
+            return (StatusCode::BAD_REQUEST, "report without build id");
+        }
+    };
+    let Ok(permit) = state.permits.clone().try_acquire_owned() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "busy");
+    };
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut run = run;
+        if let (Some(gcs), Some(job)) = (&state.gcs, state.app.config.job(run.job.as_str())) {
+            gcs.enrich(&mut run, job).await;
+        }
+        if state.app.queue.send(Input::Run(run)).await.is_err() {
+            tracing::warn!("queue closed; pushed run dropped (Pub/Sub or Deck resends it)");
+        }
+    });
+    (StatusCode::OK, "accepted")
+}
+
+/// Decodes the envelope and its report, or says what is wrong.
+fn decode(body: &[u8]) -> Result<(Envelope, ReportMessage), &'static str> {
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|_| "not a Pub/Sub push envelope")?;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(envelope.message.data.trim())
+        .map_err(|_| "message data is not base64")?;
+    let report = ReportMessage::from_json(&data).map_err(|_| "not a crier report message")?;
+    Ok((envelope, report))
+}
