@@ -135,6 +135,17 @@ impl Consumer {
                         kind: channel_name(run.channel).to_string(),
                     })
                     .inc();
+                let transition = match &outcome {
+                    detector::Outcome::None => None,
+                    detector::Outcome::Regression { .. } => Some("regression"),
+                    detector::Outcome::Recovery { .. } => Some("recovery"),
+                };
+                if let Some(kind) = transition {
+                    self.metrics
+                        .transitions
+                        .get_or_create(&KindLabels { kind: kind.into() })
+                        .inc();
+                }
                 tracing::info!(job = %run.job, build = %run.build_id,
                     result = run.result.as_str(), outcome = ?outcome, "run applied");
                 Ok(())

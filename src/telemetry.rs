@@ -50,6 +50,8 @@ pub struct Metrics {
     pub queue_depth: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub processing_seconds: Family<KindLabels, Histogram>,
     pub runs_recorded: Family<KindLabels, Counter<u64, AtomicU64>>,
+    /// Detector outcomes other than none: `regression`, `recovery`.
+    pub transitions: Family<KindLabels, Counter>,
     /// 1 for a gated scope where some Tide query would still merge a labelled PR.
     pub tide_scope_uncovered: Family<ScopeLabels, Gauge>,
     /// Webhooks whose `X-GitHub-Delivery` was already processed (GitHub or hook redelivered).
@@ -91,6 +93,12 @@ impl Metrics {
             "Finished runs of gated jobs recorded, by channel",
             runs_recorded.clone(),
         );
+        let transitions = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "transitions",
+            "Job transitions the detector found, by kind (regression, recovery)",
+            transitions.clone(),
+        );
         let tide_scope_uncovered = Family::<ScopeLabels, Gauge>::default();
         registry.register(
             "tide_scope_uncovered",
@@ -109,6 +117,7 @@ impl Metrics {
             queue_depth,
             processing_seconds,
             runs_recorded,
+            transitions,
             tide_scope_uncovered,
             deliveries_duplicate,
         }

@@ -12,24 +12,30 @@ use serde::{Deserialize, Serialize};
 use crate::Config;
 use crate::model::{BuildId, Channel, JobName, Run, RunResult, Timestamp};
 
-/// One of crier's Pub/Sub reports. Unknown fields are ignored, as crier may add some.
+/// One of crier's Pub/Sub reports. Unknown fields are ignored, as crier may add some;
+/// `status` and `job_name` are required (crier always sends them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
 pub struct ReportMessage {
+    #[serde(default)]
     pub project: String,
+    #[serde(default)]
     pub topic: String,
+    #[serde(default)]
     pub runid: String,
     /// Prow's `ProwJobState`: triggered, pending, success, failure, aborted, error.
     pub status: String,
+    #[serde(default)]
     pub url: String,
+    #[serde(default)]
     pub gcs_path: String,
     /// Prow `Refs` (absent for periodics); kept opaque.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refs: Option<serde_json::Value>,
     /// periodic, postsubmit, presubmit, batch.
+    #[serde(default)]
     pub job_type: String,
     pub job_name: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
 }
 
@@ -180,6 +186,8 @@ mod tests {
     fn bad_data_is_an_error_not_a_panic() {
         assert!(ReportMessage::from_json(b"not json").is_err());
         assert!(ReportMessage::from_json(b"[1,2]").is_err());
+        assert!(ReportMessage::from_json(br#"["not", "a", "report"]"#).is_err());
+        assert!(ReportMessage::from_json(br#"{"project": "p"}"#).is_err());
         let m = ReportMessage {
             status: "success".into(),
             job_type: "periodic".into(),
