@@ -2,6 +2,8 @@
 //! enqueues an [`Input`]; this task applies inputs one at a time, in arrival order, to the
 //! state, and hands what must change on GitHub to the reconciler.
 
+pub mod gating;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +85,7 @@ pub async fn run(
     // The consumer must not keep its own sender alive, or the queue never closes.
     drop(app.queue);
     let app = Consumer {
+        policy: gating::policy(&app.config),
         config: app.config,
         store: app.store,
         metrics: metrics.clone(),
@@ -102,6 +105,7 @@ pub async fn run(
 /// What the consumer holds.
 struct Consumer {
     config: Arc<Config>,
+    policy: crate::core::gate::Policy,
     store: crate::Store,
     metrics: Arc<Metrics>,
 }
@@ -148,9 +152,30 @@ impl Consumer {
                 }
                 tracing::info!(job = %run.job, build = %run.build_id,
                     result = run.result.as_str(), outcome = ?outcome, "run applied");
-                Ok(())
+                let Some(input) = gating::outcome_input(&run.job, &outcome) else {
+                    return Ok(());
+                };
+                let decision = gating::decide_and_commit(
+                    &self.store,
+                    &self.policy,
+                    &input,
+                    gating::now(),
+                    None,
+                )?;
+                self.act(decision).await
             }
         }
+    }
+}
+
+impl Consumer {
+    /// Acts on a decision already written to the store.
+    async fn act(&self, decision: crate::core::gate::Decision) -> anyhow::Result<()> {
+        for incident in &decision.incidents {
+            tracing::info!(incident = %incident.id, job = %incident.job,
+                active = incident.is_active(), "incident written");
+        }
+        Ok(())
     }
 }
 
