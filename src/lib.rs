@@ -16,6 +16,7 @@ pub mod pb;
 pub mod prow;
 pub mod reconcile;
 pub mod server;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;
 
