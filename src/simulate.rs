@@ -12,15 +12,15 @@
 //!     kubernetes/sig-scalability-leads: [wojtek-t]
 //!   repos:
 //!     kubernetes/kubernetes:
-//!       pulls:
-//!         - {number: 1001, base: master, labels: [lgtm, approved], author: alice}
+//!       pulls:                  # numbered 1, 2, ... in this order
+//!         - {base: master, labels: [lgtm, approved], author: alice}
 //! events:
 //!   - at: 2026-11-25T08:00:00Z
 //!     run: {job: ci-kubernetes-e2e-gce-scale-performance-100, build: "100", result: success}
 //!   - at: 2026-11-25T11:00:00Z
-//!     comment: {repo: kubernetes/kubernetes, number: 1001, author: mallory, body: /scalability-unblock}
+//!     comment: {repo: kubernetes/kubernetes, number: 1, author: mallory, body: /scalability-unblock}
 //!   - at: 2026-11-25T11:05:00Z
-//!     pr: {repo: kubernetes/kubernetes, number: 1002, action: labeled, label: approved}
+//!     pr: {repo: kubernetes/kubernetes, number: 2, action: labeled, label: approved}
 //! ```
 
 use std::collections::BTreeMap;
@@ -29,7 +29,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::model::{PrNumber, RepoName, RunResult};
+use crate::model::{RepoName, RunResult};
 
 /// A whole events file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -66,7 +66,7 @@ impl Default for InitialGithub {
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct InitialRepo {
-    /// Open pull requests.
+    /// Open pull requests, numbered 1, 2, ... in this order.
     pub pulls: Vec<InitialPull>,
 }
 
@@ -74,7 +74,6 @@ pub struct InitialRepo {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct InitialPull {
-    pub number: u64,
     #[serde(default = "master")]
     pub base: String,
     #[serde(default)]
@@ -157,7 +156,7 @@ pub struct SimPr {
     /// For `labeled` / `unlabeled`.
     #[serde(default)]
     pub label: String,
-    /// For `opened`.
+    /// For `opened` (the new PR takes the next number; `number` must be it).
     #[serde(default = "master")]
     pub base: String,
     /// For `opened`: the labels it starts with.
@@ -196,11 +195,6 @@ impl EventsFile {
         }
         Ok(file)
     }
-}
-
-/// `#N` of a number, for the timeline.
-pub fn pr(number: u64) -> PrNumber {
-    PrNumber(number)
 }
 
 #[cfg(test)]
