@@ -55,7 +55,7 @@ pub fn policy(config: &Config) -> Policy {
             LabelPrs::All => LabelMode::All,
         },
         ready_labels: config.ready_labels.clone(),
-        ready_labels_by_scope: Default::default(),
+        ready_rules: Default::default(),
     }
 }
 

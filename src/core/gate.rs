@@ -17,6 +17,8 @@
 
 use std::collections::BTreeMap;
 
+use super::tide::ReadyRule;
+
 use crate::model::{
     AuditRecord, Breach, Cause, Exemption, ExemptionKind, Incident, IncidentId, IncidentState,
     JobName, Login, PrNumber, RepoName, RunRef, Scope, Timestamp,
@@ -60,10 +62,10 @@ pub struct Policy {
     /// The label that keeps a PR out of Tide's pool.
     pub label: String,
     pub label_mode: LabelMode,
-    /// Tide's required labels where no scope-specific list is known.
+    /// Tide's required labels where Prow's queries are not known.
     pub ready_labels: Vec<String>,
-    /// Tide's required labels per scope (from Prow's config), overriding `ready_labels`.
-    pub ready_labels_by_scope: BTreeMap<Scope, Vec<String>>,
+    /// Which PRs are ready, per scope, from Prow's Tide queries (overrides `ready_labels`).
+    pub ready_rules: BTreeMap<Scope, ReadyRule>,
 }
 
 impl Policy {
@@ -72,18 +74,12 @@ impl Policy {
         self.jobs.iter().find(|j| j.name.as_str() == name)
     }
 
-    /// Tide's required labels on `scope`.
-    pub fn required_labels(&self, scope: &Scope) -> &[String] {
-        self.ready_labels_by_scope
-            .get(scope)
-            .unwrap_or(&self.ready_labels)
-    }
-
-    /// Whether a PR with `labels` on `scope` carries all of Tide's required labels.
+    /// Whether a PR with `labels` on `scope` is ready (Tide could merge it).
     pub fn is_ready(&self, scope: &Scope, labels: &[String]) -> bool {
-        self.required_labels(scope)
-            .iter()
-            .all(|want| labels.iter().any(|l| l.eq_ignore_ascii_case(want)))
+        match self.ready_rules.get(scope) {
+            Some(rule) => rule.is_ready(labels),
+            None => ReadyRule::from_labels(&self.ready_labels).is_ready(labels),
+        }
     }
 }
 
@@ -739,11 +735,20 @@ impl Work<'_, '_> {
                 }
             }
             PrChange::Labeled(label) => {
-                let required = policy
-                    .required_labels(&input.scope)
+                // Only the label that made it ready (or, in mode `all`, nothing) counts.
+                let without: Vec<String> = input
+                    .labels
                     .iter()
-                    .any(|r| r.eq_ignore_ascii_case(label));
-                if required && !has_label && self.selects(input) {
+                    .filter(|l| !l.eq_ignore_ascii_case(label))
+                    .cloned()
+                    .collect();
+                let made_ready = policy.is_ready(&input.scope, &input.labels)
+                    && !policy.is_ready(&input.scope, &without);
+                let selects = match policy.label_mode {
+                    LabelMode::All => !label.eq_ignore_ascii_case(&policy.label),
+                    LabelMode::Ready => made_ready,
+                };
+                if selects && !has_label {
                     self.decision.intend(label_now);
                 }
             }
@@ -835,7 +840,7 @@ mod tests {
             label: "do-not-merge/scalability-regression".into(),
             label_mode: LabelMode::Ready,
             ready_labels: vec!["lgtm".into(), "approved".into()],
-            ready_labels_by_scope: BTreeMap::new(),
+            ready_rules: BTreeMap::new(),
         }
     }
 
@@ -1443,13 +1448,30 @@ mod tests {
     }
 
     #[test]
-    fn scope_specific_ready_labels_win() {
+    fn scope_specific_ready_rules_win() {
         let mut p = policy();
-        p.ready_labels_by_scope
-            .insert(master(), vec!["lgtm".into()]);
+        p.ready_rules.insert(
+            master(),
+            ReadyRule {
+                alternatives: vec![
+                    vec!["lgtm".into()],
+                    vec!["approved".into(), "ok-to-merge".into()],
+                ],
+            },
+        );
         assert!(p.is_ready(&master(), &["LGTM".into()]));
+        assert!(!p.is_ready(&master(), &["approved".into()]));
         let mut other = master();
         other.branch = "release".into();
         assert!(!p.is_ready(&other, &["lgtm".into()]));
+        assert!(p.is_ready(&other, &["lgtm".into(), "approved".into()]));
+        // The PR becomes ready by the second alternative's last label.
+        let state = blocked(&p);
+        let input = pr(
+            &["approved", "ok-to-merge"],
+            PrChange::Labeled("ok-to-merge".into()),
+        );
+        let d = decide(&state, &Input::PullRequest(input), &ctx(&p));
+        assert_eq!(d.intents.len(), 1);
     }
 }
