@@ -84,8 +84,23 @@ pub async fn run(
     let metrics = app.metrics.clone();
     // The consumer must not keep its own sender alive, or the queue never closes.
     drop(app.queue);
+    let github = match crate::github::Client::from_config(&app.config) {
+        Ok(client) => Some(client),
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "no GitHub client: approvers are the configured users only"
+            );
+            None
+        }
+    };
     let app = Consumer {
-        policy: gating::policy(&app.config),
+        gate: gating::Gatekeeper::new(
+            app.config.clone(),
+            app.store.clone(),
+            github,
+            app.tide.clone(),
+        ),
         config: app.config,
         store: app.store,
         metrics: metrics.clone(),
@@ -105,7 +120,7 @@ pub async fn run(
 /// What the consumer holds.
 struct Consumer {
     config: Arc<Config>,
-    policy: crate::core::gate::Policy,
+    gate: gating::Gatekeeper,
     store: crate::Store,
     metrics: Arc<Metrics>,
 }
@@ -152,16 +167,7 @@ impl Consumer {
                 }
                 tracing::info!(job = %run.job, build = %run.build_id,
                     result = run.result.as_str(), outcome = ?outcome, "run applied");
-                let Some(input) = gating::outcome_input(&run.job, &outcome) else {
-                    return Ok(());
-                };
-                let decision = gating::decide_and_commit(
-                    &self.store,
-                    &self.policy,
-                    &input,
-                    gating::now(),
-                    None,
-                )?;
+                let decision = self.gate.on_outcome(&run.job, &outcome, gating::now())?;
                 self.act(decision).await
             }
         }

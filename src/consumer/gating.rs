@@ -6,7 +6,7 @@
 //! reconciler.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::Store;
@@ -14,7 +14,9 @@ use crate::comment;
 use crate::config::{Config, LabelPrs};
 use crate::core::detector::Outcome;
 use crate::core::gate::{self, ApproverList, Decision, GateJob, LabelMode, Policy};
+use crate::github::Client;
 use crate::model::{IncidentId, JobName, Login, RepoName, Scope, Timestamp};
+use crate::prow::tide::SharedTide;
 use crate::store::{Changes, PendingReply};
 
 /// How long a team membership answer is trusted.
@@ -178,5 +180,111 @@ impl ApproverCache {
             login.as_str().to_ascii_lowercase(),
             (answer, Instant::now()),
         );
+    }
+}
+
+/// The gate's shell state: the policy, the store, GitHub (for who is who) and caches.
+pub struct Gatekeeper {
+    config: Arc<Config>,
+    store: Store,
+    /// `None` when there is no token (dry-run without a token file).
+    github: Option<Client>,
+    tide: SharedTide,
+    approvers: ApproverCache,
+    own_login: tokio::sync::OnceCell<Option<Login>>,
+}
+
+impl Gatekeeper {
+    /// A gatekeeper over `store`, asking `github` about teams and its own login.
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        github: Option<Client>,
+        tide: SharedTide,
+    ) -> Self {
+        Self {
+            config,
+            store,
+            github,
+            tide,
+            approvers: ApproverCache::default(),
+            own_login: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The policy, with Tide's ready rule for `scope` when Prow's config is known.
+    pub fn policy(&self, scope: Option<&Scope>) -> Policy {
+        let mut policy = policy(&self.config);
+        if let Some(scope) = scope {
+            let tide = self.tide.read().unwrap_or_else(|e| e.into_inner());
+            policy.ready_rules.insert(
+                scope.clone(),
+                tide.ready_rule(scope, &self.config.ready_labels),
+            );
+        }
+        policy
+    }
+
+    /// The plugin's own login (`GET /user`), asked once; `None` when GitHub cannot say.
+    pub async fn own_login(&self) -> Option<Login> {
+        self.own_login
+            .get_or_init(|| async {
+                let github = self.github.as_ref()?;
+                match github.own_login().await {
+                    Ok(login) => Some(login),
+                    Err(error) => {
+                        tracing::warn!(error = %error, "cannot learn the plugin's own login");
+                        None
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// Whether `login` is an approver: a configured user, or an active member of a
+    /// configured team (asked through GitHub, remembered for [`APPROVER_CACHE_TTL`]).
+    pub async fn is_approver(&self, login: &Login) -> bool {
+        if is_configured_user(&self.config, login) {
+            return true;
+        }
+        if let Some(answer) = self.approvers.get(login) {
+            return answer;
+        }
+        let Some(github) = &self.github else {
+            return false;
+        };
+        for team in &self.config.approvers.teams {
+            let Some((org, slug)) = team.split_once('/') else {
+                continue;
+            };
+            match github.is_team_member(org, slug, login.as_str()).await {
+                Ok(true) => {
+                    self.approvers.put(login, true);
+                    return true;
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    // Not remembered: the next command asks again.
+                    tracing::warn!(error = %error, team, login = %login, "team membership unknown");
+                    return false;
+                }
+            }
+        }
+        self.approvers.put(login, false);
+        false
+    }
+
+    /// A detector outcome for `job`: decided and written.
+    pub fn on_outcome(
+        &self,
+        job: &JobName,
+        outcome: &Outcome,
+        now: Timestamp,
+    ) -> anyhow::Result<Decision> {
+        let Some(input) = outcome_input(job, outcome) else {
+            return Ok(Decision::default());
+        };
+        decide_and_commit(&self.store, &self.policy(None), &input, now, None)
     }
 }
