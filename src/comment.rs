@@ -81,13 +81,7 @@ pub fn reply_part(part: &ReplyPart) -> String {
         ReplyPart::NotAvailable { command } => {
             format!("`{command}` is not available yet in this version of scalability-gate.")
         }
-        ReplyPart::Malformed { command, message } => {
-            if command.is_empty() {
-                format!("I could not read that command: {message}")
-            } else {
-                format!("I could not read `{command}`: {message}")
-            }
-        }
+        ReplyPart::Malformed { message } => format!("I could not read that command: {message}"),
     }
 }
 

@@ -143,8 +143,15 @@ impl Consumer {
                     tracing::info!(delivery, "duplicate delivery ignored");
                     return Ok(());
                 }
-                tracing::info!(delivery, event = event.name(), "event applied");
-                Ok(())
+                let decision = self.gate.on_event(&event, gating::now()).await?;
+                tracing::info!(
+                    delivery,
+                    event = event.name(),
+                    incidents = decision.incidents.len(),
+                    replies = decision.replies.len(),
+                    "event applied"
+                );
+                self.act(decision).await
             }
             Input::Run(run) => {
                 let outcome = record_and_detect(&self.store, &self.config, &run)?;

@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 use crate::Store;
 use crate::comment;
 use crate::config::{Config, LabelPrs};
+use crate::core::command::{self, Who};
 use crate::core::detector::Outcome;
 use crate::core::gate::{self, ApproverList, Decision, GateJob, LabelMode, Policy};
 use crate::github::Client;
 use crate::model::{IncidentId, JobName, Login, RepoName, Scope, Timestamp};
+use crate::prow::event::{CommentAction, Event, IssueComment, PrAction, PullRequestEvent};
 use crate::prow::tide::SharedTide;
 use crate::store::{Changes, PendingReply};
 
@@ -275,6 +277,80 @@ impl Gatekeeper {
         false
     }
 
+    /// A webhook event: decided and written.
+    pub async fn on_event(&self, event: &Event, now: Timestamp) -> anyhow::Result<Decision> {
+        match event {
+            Event::IssueComment(comment) => self.on_comment(comment, now).await,
+            Event::PullRequest(pr) => self.on_pull_request(pr, now).await,
+            Event::Ignored(_) => Ok(Decision::default()),
+        }
+    }
+
+    async fn on_comment(&self, comment: &IssueComment, now: Timestamp) -> anyhow::Result<Decision> {
+        let commands = command::parse(&comment.body);
+        if commands.is_empty() || !is_gated_repo(&self.policy(None), &comment.repo) {
+            return Ok(Decision::default());
+        }
+        // Edited or deleted comments, bots and our own comments are never commands; checked
+        // before anything that may cost a request (our own login is asked only once).
+        let maybe = is_command_comment(comment, None);
+        if !maybe || !is_command_comment(comment, self.own_login().await.as_ref()) {
+            tracing::debug!(repo = %comment.repo, pr = comment.number.0, author = %comment.author, "not a command comment");
+            return Ok(Decision::default());
+        }
+        let needs_approver = commands
+            .iter()
+            .any(|c| matches!(c, Ok(c) if c.who() == Who::Approvers));
+        let is_approver = needs_approver && self.is_approver(&comment.author).await;
+        let issue_incident = if comment.is_pr {
+            None
+        } else {
+            self.incident_of_issue(&comment.repo, comment.number)?
+        };
+        let input = gate::Input::Comment(gate::CommentInput {
+            repo: comment.repo.clone(),
+            number: comment.number,
+            is_pr: comment.is_pr,
+            author: comment.author.clone(),
+            is_approver,
+            comment_id: comment.comment_id,
+            commands,
+        });
+        decide_and_commit(
+            &self.store,
+            &self.policy(None),
+            &input,
+            now,
+            issue_incident.as_ref(),
+        )
+    }
+
+    async fn on_pull_request(
+        &self,
+        event: &PullRequestEvent,
+        now: Timestamp,
+    ) -> anyhow::Result<Decision> {
+        let own = self.own_login().await;
+        let input = pr_input(event, own.as_ref());
+        let policy = self.policy(Some(&input.scope));
+        decide_and_commit(
+            &self.store,
+            &policy,
+            &gate::Input::PullRequest(input),
+            now,
+            None,
+        )
+    }
+
+    /// The incident a blocker or tracking issue belongs to (the reconciler remembers it).
+    fn incident_of_issue(
+        &self,
+        _repo: &RepoName,
+        _number: crate::model::PrNumber,
+    ) -> anyhow::Result<Option<IncidentId>> {
+        Ok(None)
+    }
+
     /// A detector outcome for `job`: decided and written.
     pub fn on_outcome(
         &self,
@@ -286,5 +362,162 @@ impl Gatekeeper {
             return Ok(Decision::default());
         };
         decide_and_commit(&self.store, &self.policy(None), &input, now, None)
+    }
+}
+
+/// Whether `repo` is in a scope of a gated job (commands elsewhere are not ours).
+pub fn is_gated_repo(policy: &Policy, repo: &RepoName) -> bool {
+    policy
+        .jobs
+        .iter()
+        .any(|j| j.scopes.iter().any(|s| &s.repo == repo))
+}
+
+/// The gate's input for a `pull_request` event; `own_login` is the plugin's.
+pub fn pr_input(event: &PullRequestEvent, own_login: Option<&Login>) -> gate::PrInput {
+    let change = match &event.action {
+        PrAction::Opened => gate::PrChange::Opened,
+        PrAction::Reopened => gate::PrChange::Reopened,
+        PrAction::Synchronize => gate::PrChange::Synchronize,
+        PrAction::Edited { base_changed: true } => gate::PrChange::BaseChanged,
+        PrAction::Edited {
+            base_changed: false,
+        } => gate::PrChange::Other,
+        PrAction::Labeled { label } => gate::PrChange::Labeled(label.clone()),
+        PrAction::Unlabeled { label } => gate::PrChange::Unlabeled(label.clone()),
+        PrAction::Closed { merged: true } => gate::PrChange::Merged {
+            by: event.merged_by.clone(),
+        },
+        PrAction::Closed { merged: false } => gate::PrChange::Closed,
+        PrAction::Other(_) => gate::PrChange::Other,
+    };
+    gate::PrInput {
+        scope: Scope {
+            repo: event.repo.clone(),
+            branch: event.base_ref.clone(),
+        },
+        pr: event.number,
+        labels: event.labels.clone(),
+        change,
+        sender: event.sender.clone(),
+        sender_is_self: own_login
+            .is_some_and(|me| me.as_str().eq_ignore_ascii_case(event.sender.as_str())),
+    }
+}
+
+/// Whether a comment can carry commands at all (checked before any lookup).
+pub fn is_command_comment(comment: &IssueComment, own_login: Option<&Login>) -> bool {
+    gate::is_command_comment(gate::CommentFacts {
+        is_new: comment.action == CommentAction::Created,
+        author_is_bot: comment.author_is_bot,
+        author_is_self: own_login
+            .is_some_and(|me| me.as_str().eq_ignore_ascii_case(comment.author.as_str())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CommitSha, PrNumber};
+
+    fn pr_event(action: PrAction, sender: &str) -> PullRequestEvent {
+        PullRequestEvent {
+            action,
+            repo: RepoName::new("o", "r"),
+            number: PrNumber(5),
+            base_ref: "main".into(),
+            head_sha: CommitSha::new("abc"),
+            title: "t".into(),
+            author: Login::new("alice"),
+            labels: vec!["lgtm".into()],
+            merged_at: None,
+            merge_commit_sha: None,
+            merged_by: Some(Login::new("bob")),
+            sender: Login::new(sender),
+            sender_is_bot: false,
+        }
+    }
+
+    #[test]
+    fn pr_actions_map_onto_gate_changes() {
+        let me = Login::new("Gate-Bot");
+        let cases = [
+            (PrAction::Opened, gate::PrChange::Opened),
+            (
+                PrAction::Edited { base_changed: true },
+                gate::PrChange::BaseChanged,
+            ),
+            (
+                PrAction::Edited {
+                    base_changed: false,
+                },
+                gate::PrChange::Other,
+            ),
+            (
+                PrAction::Closed { merged: true },
+                gate::PrChange::Merged {
+                    by: Some(Login::new("bob")),
+                },
+            ),
+            (PrAction::Closed { merged: false }, gate::PrChange::Closed),
+            (
+                PrAction::Unlabeled { label: "x".into() },
+                gate::PrChange::Unlabeled("x".into()),
+            ),
+        ];
+        for (action, change) in cases {
+            let input = pr_input(&pr_event(action, "carol"), Some(&me));
+            assert_eq!(input.change, change);
+            assert_eq!(input.scope.branch, "main");
+            assert!(!input.sender_is_self);
+        }
+        let ours = pr_input(&pr_event(PrAction::Opened, "gate-bot"), Some(&me));
+        assert!(ours.sender_is_self, "logins compare case-insensitively");
+    }
+
+    #[test]
+    fn approver_cache_remembers_per_login_case_insensitively() {
+        let cache = ApproverCache::default();
+        assert_eq!(cache.get(&Login::new("Alice")), None);
+        cache.put(&Login::new("Alice"), true);
+        assert_eq!(cache.get(&Login::new("alice")), Some(true));
+    }
+
+    #[test]
+    fn comments_by_us_bots_or_edits_are_not_commands() {
+        let comment = |action, author: &str, bot| IssueComment {
+            action,
+            repo: RepoName::new("o", "r"),
+            number: PrNumber(1),
+            is_pr: true,
+            issue_title: String::new(),
+            issue_labels: vec![],
+            author: Login::new(author),
+            author_is_bot: bot,
+            comment_id: 1,
+            body: "/scalability-status".into(),
+            html_url: String::new(),
+        };
+        let me = Login::new("gate-bot");
+        assert!(is_command_comment(
+            &comment(CommentAction::Created, "alice", false),
+            Some(&me)
+        ));
+        assert!(!is_command_comment(
+            &comment(CommentAction::Edited, "alice", false),
+            Some(&me)
+        ));
+        assert!(!is_command_comment(
+            &comment(CommentAction::Deleted, "alice", false),
+            Some(&me)
+        ));
+        assert!(!is_command_comment(
+            &comment(CommentAction::Created, "ci[bot]", true),
+            Some(&me)
+        ));
+        assert!(!is_command_comment(
+            &comment(CommentAction::Created, "Gate-Bot", false),
+            Some(&me)
+        ));
     }
 }

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use super::command::{Command, CommandError, Who};
 use super::tide::ReadyRule;
 
 use crate::model::{
@@ -93,50 +94,19 @@ pub struct Ctx<'a> {
     pub issue_incident: Option<&'a IncidentId>,
 }
 
-/// A command as the gate acts on it (the shell maps the parser's commands onto these).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
-    Unblock { reason: String },
-    Block { job: String, reason: String },
-    Exempt { reason: String },
-    Revert { pr: u64 },
-    Rerun,
-    Status,
+/// The command as typed (`/scalability-unblock`), for replies and the audit log.
+fn typed(command: &Command) -> String {
+    format!("/{}", command.name())
 }
 
-impl Request {
-    /// The command as typed, for replies and the audit log.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Request::Unblock { .. } => "/scalability-unblock",
-            Request::Block { .. } => "/scalability-block",
-            Request::Exempt { .. } => "/scalability-exempt",
-            Request::Revert { .. } => "/scalability-revert",
-            Request::Rerun => "/scalability-rerun",
-            Request::Status => "/scalability-status",
-        }
+/// The reason a command gives, if it takes one.
+fn reason_of(command: &Command) -> &str {
+    match command {
+        Command::Unblock { reason }
+        | Command::Block { reason, .. }
+        | Command::Exempt { reason } => reason,
+        _ => "",
     }
-
-    /// Whether only approvers may use it.
-    pub fn needs_approver(&self) -> bool {
-        !matches!(self, Request::Status)
-    }
-
-    fn reason(&self) -> &str {
-        match self {
-            Request::Unblock { reason } | Request::Block { reason, .. } => reason,
-            Request::Exempt { reason } => reason,
-            _ => "",
-        }
-    }
-}
-
-/// A malformed command: what was written and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestError {
-    /// The command as typed (`/scalability-block`), or empty when unknown.
-    pub command: String,
-    pub message: String,
 }
 
 /// One new comment (created, not edited or deleted) and the commands in it.
@@ -150,7 +120,8 @@ pub struct CommentInput {
     /// Resolved by the shell: a configured user or a member of a configured team.
     pub is_approver: bool,
     pub comment_id: u64,
-    pub commands: Vec<Result<Request, RequestError>>,
+    /// The parser's answer for each command line of the comment.
+    pub commands: Vec<Result<Command, CommandError>>,
 }
 
 /// Facts that make a comment not a command at all, checked before anything else.
@@ -277,9 +248,8 @@ pub enum ReplyPart {
     NotAvailable {
         command: String,
     },
-    /// A malformed command.
+    /// A malformed command: the parser's message.
     Malformed {
-        command: String,
         message: String,
     },
 }
@@ -482,28 +452,33 @@ impl Work<'_, '_> {
             let request = match command {
                 Ok(request) => request,
                 Err(error) => {
-                    self.audit(comment, &error.command, &target, "refused: malformed", "");
+                    self.audit(
+                        comment,
+                        "malformed command",
+                        &target,
+                        "refused: malformed",
+                        "",
+                    );
                     parts.push(ReplyPart::Malformed {
-                        command: error.command.clone(),
-                        message: error.message.clone(),
+                        message: error.to_string(),
                     });
                     continue;
                 }
             };
             // Permission first, one deny path.
-            if request.needs_approver() && !comment.is_approver {
+            if request.who() == Who::Approvers && !comment.is_approver {
                 self.audit(
                     comment,
-                    request.name(),
+                    &typed(request),
                     &target,
                     "refused: not an approver",
-                    request.reason(),
+                    reason_of(request),
                 );
                 if !refused {
                     refused = true;
                     let approvers = &self.ctx.policy.approvers;
                     parts.push(ReplyPart::Unauthorised {
-                        command: request.name().into(),
+                        command: typed(request),
                         users: approvers.users.clone(),
                         teams: approvers.teams.clone(),
                     });
@@ -511,7 +486,13 @@ impl Work<'_, '_> {
                 continue;
             }
             let (part, outcome) = self.request(comment, request);
-            self.audit(comment, request.name(), &target, &outcome, request.reason());
+            self.audit(
+                comment,
+                &typed(request),
+                &target,
+                &outcome,
+                reason_of(request),
+            );
             parts.push(part);
         }
         if !parts.is_empty() {
@@ -544,12 +525,12 @@ impl Work<'_, '_> {
     }
 
     /// Carries out one authorised request: the reply part and the audit outcome.
-    fn request(&mut self, comment: &CommentInput, request: &Request) -> (ReplyPart, String) {
+    fn request(&mut self, comment: &CommentInput, request: &Command) -> (ReplyPart, String) {
         match request {
-            Request::Unblock { reason } => self.unblock(comment, reason),
-            Request::Block { job, reason } => self.block(comment, job, reason),
-            Request::Exempt { reason } => self.exempt(comment, reason),
-            Request::Status => {
+            Command::Unblock { reason } => self.unblock(comment, reason),
+            Command::Block { job, reason } => self.block(comment, job, reason),
+            Command::Exempt { reason } => self.exempt(comment, reason),
+            Command::Status => {
                 let mut incidents: Vec<Incident> = self
                     .incidents
                     .iter()
@@ -566,9 +547,9 @@ impl Work<'_, '_> {
                     outcome,
                 )
             }
-            Request::Revert { .. } | Request::Rerun => (
+            Command::Revert { .. } | Command::Rerun => (
                 ReplyPart::NotAvailable {
-                    command: request.name().into(),
+                    command: typed(request),
                 },
                 "not available yet".into(),
             ),
@@ -893,7 +874,7 @@ mod tests {
         state
     }
 
-    fn comment(author: &str, approver: bool, commands: Vec<Request>) -> CommentInput {
+    fn comment(author: &str, approver: bool, commands: Vec<Command>) -> CommentInput {
         CommentInput {
             repo: repo(),
             number: PrNumber(42),
@@ -991,7 +972,7 @@ mod tests {
                 let c = comment(
                     "alice",
                     true,
-                    vec![Request::Block {
+                    vec![Command::Block {
                         job: job.into(),
                         reason: "by hand".into(),
                     }],
@@ -1036,10 +1017,10 @@ mod tests {
             "mallory",
             false,
             vec![
-                Request::Unblock {
+                Command::Unblock {
                     reason: "please".into(),
                 },
-                Request::Exempt {
+                Command::Exempt {
                     reason: String::new(),
                 },
             ],
@@ -1070,7 +1051,7 @@ mod tests {
     fn status_is_for_anyone() {
         let p = policy();
         let state = blocked(&p);
-        let c = comment("mallory", false, vec![Request::Status]);
+        let c = comment("mallory", false, vec![Command::Status]);
         let d = decide(&state, &Input::Comment(c), &ctx(&p));
         assert!(d.incidents.is_empty());
         match &d.replies[0].parts[0] {
@@ -1088,7 +1069,7 @@ mod tests {
         let c = comment(
             "alice",
             true,
-            vec![Request::Unblock {
+            vec![Command::Unblock {
                 reason: "flake".into(),
             }],
         );
@@ -1119,7 +1100,7 @@ mod tests {
         let c = comment(
             "alice",
             true,
-            vec![Request::Unblock {
+            vec![Command::Unblock {
                 reason: String::new(),
             }],
         );
@@ -1146,7 +1127,7 @@ mod tests {
         let mut input = comment(
             "alice",
             true,
-            vec![Request::Unblock {
+            vec![Command::Unblock {
                 reason: String::new(),
             }],
         );
@@ -1164,7 +1145,7 @@ mod tests {
             Input::Comment(comment(
                 "alice",
                 true,
-                vec![Request::Block {
+                vec![Command::Block {
                     job: job.into(),
                     reason: "investigating".into(),
                 }],
@@ -1205,7 +1186,7 @@ mod tests {
             &Input::Comment(comment(
                 "alice",
                 true,
-                vec![Request::Exempt {
+                vec![Command::Exempt {
                     reason: "revert".into(),
                 }],
             )),
@@ -1219,7 +1200,7 @@ mod tests {
         let mut on_issue = comment(
             "alice",
             true,
-            vec![Request::Exempt {
+            vec![Command::Exempt {
                 reason: String::new(),
             }],
         );
@@ -1233,7 +1214,7 @@ mod tests {
             &Input::Comment(comment(
                 "alice",
                 true,
-                vec![Request::Exempt {
+                vec![Command::Exempt {
                     reason: String::new(),
                 }],
             )),
@@ -1248,11 +1229,8 @@ mod tests {
     #[test]
     fn several_commands_make_one_reply_and_malformed_ones_are_answered() {
         let p = policy();
-        let mut c = comment("alice", true, vec![Request::Status, Request::Rerun]);
-        c.commands.push(Err(RequestError {
-            command: "/scalability-block".into(),
-            message: "which job?".into(),
-        }));
+        let mut c = comment("alice", true, vec![Command::Status, Command::Rerun]);
+        c.commands.push(Err(CommandError::BlockWithoutJob));
         let d = decide(&State::default(), &Input::Comment(c), &ctx(&p));
         assert_eq!(d.replies.len(), 1);
         assert_eq!(d.replies[0].parts.len(), 3);
