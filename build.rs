@@ -4,6 +4,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         "proto/scalability_gate/v1/results.proto",
         "proto/prow/gangway.proto",
+        "proto/google/pubsub/v1/pubsub.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

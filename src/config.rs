@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 /// Prefix of environment variables that override the file.
 pub const ENV_PREFIX: &str = "SCALABILITY_GATE";
 
+/// Google's clients connect to this Pub/Sub emulator (`host:port`) when it is set.
+pub const PUBSUB_EMULATOR_HOST: &str = "PUBSUB_EMULATOR_HOST";
+
 /// The whole configuration of one plugin instance.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -241,6 +244,14 @@ impl Default for GcsSource {
 pub struct PubsubSource {
     /// `projects/P/subscriptions/S`; empty: off.
     pub subscription: String,
+    /// `host:port` of a Pub/Sub emulator: plain-text gRPC, no credentials. Empty: the
+    /// `PUBSUB_EMULATOR_HOST` environment variable when set (as Google's clients do), else
+    /// Cloud Pub/Sub itself over TLS.
+    pub emulator_host: String,
+    /// File holding an OAuth 2 access token for Cloud Pub/Sub, re-read at each
+    /// (re)connection and kept fresh by something else (a sidecar). Required when
+    /// `subscription` is set and no emulator is used.
+    pub token_file: String,
 }
 
 /// A Pub/Sub push subscription delivering to `/pubsub/push`.
@@ -392,7 +403,12 @@ impl Config {
             let path = e.path().to_string();
             anyhow::anyhow!("invalid configuration at `{path}`: {}", e.into_inner())
         })?;
-        let config = config.apply_port(overrides.port);
+        let mut config = config.apply_port(overrides.port);
+        if config.sources.pubsub.emulator_host.is_empty()
+            && let Some((_, host)) = env.iter().find(|(k, _)| k == PUBSUB_EMULATOR_HOST)
+        {
+            config.sources.pubsub.emulator_host = host.trim().to_string();
+        }
         config.validate()?;
         Ok(config)
     }
@@ -445,6 +461,21 @@ impl Config {
                 if scope.branch.trim().is_empty() {
                     bail!("invalid configuration at `jobs[{i}].scopes[{j}].branch`: empty");
                 }
+            }
+        }
+        let pubsub = &self.sources.pubsub;
+        if !pubsub.subscription.is_empty() {
+            let parts: Vec<&str> = pubsub.subscription.split('/').collect();
+            if !matches!(parts.as_slice(), ["projects", p, "subscriptions", s] if !p.is_empty() && !s.is_empty())
+            {
+                bail!(
+                    "invalid configuration at `sources.pubsub.subscription`: want projects/P/subscriptions/S"
+                );
+            }
+            if pubsub.emulator_host.is_empty() && pubsub.token_file.is_empty() {
+                bail!(
+                    "invalid configuration at `sources.pubsub.token_file`: required for Cloud Pub/Sub (or set emulator_host)"
+                );
             }
         }
         for (i, team) in self.approvers.teams.iter().enumerate() {
@@ -620,6 +651,24 @@ mod tests {
         assert!(c.dry_run);
         assert_eq!(c.github.endpoints, vec!["http://c"]);
         assert_eq!(c.listen.port(), 9999);
+    }
+
+    #[test]
+    fn pubsub_emulator_host_comes_from_the_environment_and_subscription_is_checked() {
+        let yaml =
+            format!("{MINIMAL}sources:\n  pubsub: {{subscription: projects/p/subscriptions/s}}\n");
+        let env = [("PUBSUB_EMULATOR_HOST", "127.0.0.1:8085")];
+        let c = load_yaml(&yaml, &env, &Overrides::default()).unwrap();
+        assert_eq!(c.sources.pubsub.emulator_host, "127.0.0.1:8085");
+        let err = load_yaml(&yaml, &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources.pubsub.token_file"), "{err}");
+        let bad = format!("{MINIMAL}sources:\n  pubsub: {{subscription: s, emulator_host: h:1}}\n");
+        let err = load_yaml(&bad, &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sources.pubsub.subscription"), "{err}");
     }
 
     #[test]

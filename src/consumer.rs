@@ -24,12 +24,19 @@ pub const QUEUE_CAPACITY: usize = 1024;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One thing that happened, in our own types.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Input {
     /// A verified, decoded GitHub webhook.
     Webhook { delivery: String, event: Box<Event> },
     /// A finished run of a gated job, from any channel.
     Run(Box<Run>),
+    /// As [`Input::Run`], for a source that must know when the run is durably stored (a
+    /// Pub/Sub message is acknowledged only then): `done` is signalled after the run is
+    /// applied and the store flushed, and dropped unsignalled when applying failed.
+    RunAcked {
+        run: Box<Run>,
+        done: tokio::sync::oneshot::Sender<()>,
+    },
 }
 
 /// The sending side of the bounded queue; counts depth in the metrics.
@@ -129,7 +136,7 @@ impl Input {
     fn kind(&self) -> &'static str {
         match self {
             Input::Webhook { .. } => "webhook",
-            Input::Run(_) => "run",
+            Input::Run(_) | Input::RunAcked { .. } => "run",
         }
     }
 }
@@ -152,6 +159,12 @@ impl Consumer {
                     "event applied"
                 );
                 self.act(decision).await
+            }
+            Input::RunAcked { run, done } => {
+                Box::pin(self.apply(Input::Run(run))).await?;
+                self.store.flush().await?;
+                let _ = done.send(());
+                Ok(())
             }
             Input::Run(run) => {
                 let outcome = record_and_detect(&self.store, &self.config, &run)?;

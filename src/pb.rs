@@ -16,3 +16,15 @@ pub mod scalability_gate {
 pub mod gangway {
     tonic::include_proto!("_");
 }
+
+/// Google's APIs: our own minimal, wire-compatible subset.
+pub mod google {
+    /// Cloud Pub/Sub.
+    pub mod pubsub {
+        /// `google.pubsub.v1`: the Subscriber calls that consume crier's topic.
+        #[allow(clippy::all, missing_docs, reason = "generated code")]
+        pub mod v1 {
+            tonic::include_proto!("google.pubsub.v1");
+        }
+    }
+}

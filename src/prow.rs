@@ -12,3 +12,4 @@ pub mod push;
 pub mod sources;
 pub mod tide;
 pub mod webhook;
+pub mod pubsub;

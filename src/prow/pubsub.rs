@@ -1,0 +1,605 @@
+//! The Pub/Sub pull source: crier's Pub/Sub reporter publishes a `ReportMessage` per
+//! ProwJob state change; this subscriber consumes them over gRPC
+//! (`google.pubsub.v1.Subscriber/StreamingPull`, tonic, our own minimal proto).
+//!
+//! Delivery is at least once and nothing is lost:
+//! - a message about a finished run of a gated job is queued for the ordered consumer as
+//!   [`Input::RunAcked`] and acknowledged only once the consumer says the run is durably
+//!   stored; while it waits, its ack deadline is extended; if applying fails, it is given
+//!   back (deadline set to [`NACK_DELAY`]) for a later redelivery;
+//! - a message that does not decode is acknowledged at once and logged with its message
+//!   id, so it is never redelivered forever; non-final states and jobs that are not gated
+//!   are acknowledged and ignored;
+//! - a broken stream is reopened with bounded exponential backoff; runs are idempotent by
+//!   build id, so a redelivery after a crash changes nothing.
+//!
+//! Connection: `emulator_host` (from `PUBSUB_EMULATOR_HOST`, as Google's clients do) means
+//! plain-text HTTP/2 to that host and no credentials; otherwise TLS to
+//! `pubsub.googleapis.com:443` with `Authorization: Bearer` read from `token_file` at each
+//! (re)connection. Minting that token (workload identity, a service-account key) is left
+//! to something outside the plugin, such as a sidecar that refreshes the file.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+use crate::Config;
+use crate::consumer::{Input, QueueSender};
+use crate::model::{Channel as RunChannel, JobName, Run};
+use crate::pb::google::pubsub::v1::subscriber_client::SubscriberClient;
+use crate::pb::google::pubsub::v1::{
+    AcknowledgeRequest, ModifyAckDeadlineRequest, PubsubMessage, ReceivedMessage,
+    StreamingPullRequest,
+};
+
+/// Cloud Pub/Sub's gRPC endpoint, used when no emulator is configured.
+pub const GOOGLE_ENDPOINT: &str = "https://pubsub.googleapis.com";
+
+/// The ack deadline asked for on the stream (Pub/Sub allows 10 s to 600 s).
+pub const STREAM_ACK_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How often the deadlines of messages still being stored are extended: well inside
+/// [`STREAM_ACK_DEADLINE`], so a slow store never lets a message be redelivered.
+pub const LEASE_EXTENSION_EVERY: Duration = Duration::from_secs(20);
+
+/// Messages the server may have outstanding on the stream (flow control; the queue is
+/// bounded too).
+pub const MAX_OUTSTANDING_MESSAGES: i64 = 100;
+
+/// After a failed store, a message is given back for redelivery after this long.
+pub const NACK_DELAY: Duration = Duration::from_secs(10);
+
+/// First wait before reopening a broken stream; doubled on each failure up to
+/// [`BACKOFF_MAX`], and reset once a stream delivers.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
+
+/// Longest wait between two attempts to reopen the stream.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// How long shutdown waits for runs already queued to be stored and acknowledged.
+pub const SHUTDOWN_ACK_WAIT: Duration = Duration::from_secs(5);
+
+/// Time allowed to open a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time allowed for one Acknowledge or ModifyAckDeadline call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the subscriber connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A Pub/Sub emulator at `host:port`: plain text, no credentials.
+    Emulator { host: String },
+    /// Cloud Pub/Sub over TLS, with a bearer token read from `token_file`.
+    Google { token_file: PathBuf },
+}
+
+/// What the subscriber needs, taken from the configuration once at start-up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `projects/P/subscriptions/S`.
+    pub subscription: String,
+    pub target: Target,
+    /// The gated jobs: messages about other jobs are acknowledged and ignored.
+    pub jobs: BTreeSet<JobName>,
+}
+
+impl Settings {
+    /// The subscriber's settings, or `None` when `sources.pubsub.subscription` is empty.
+    pub fn from_config(config: &Config) -> Option<Self> {
+        let pubsub = &config.sources.pubsub;
+        if pubsub.subscription.is_empty() {
+            return None;
+        }
+        let target = if pubsub.emulator_host.is_empty() {
+            Target::Google {
+                token_file: PathBuf::from(&pubsub.token_file),
+            }
+        } else {
+            Target::Emulator {
+                host: pubsub.emulator_host.clone(),
+            }
+        };
+        Some(Self {
+            subscription: pubsub.subscription.clone(),
+            target,
+            jobs: config.jobs.iter().map(|j| JobName::new(&j.name)).collect(),
+        })
+    }
+}
+
+/// What to do with one received message.
+#[derive(Debug, PartialEq)]
+pub enum Disposition {
+    /// A finished run of a gated job: store it, then acknowledge.
+    Store(Box<Run>),
+    /// Acknowledge and ignore (not final, not gated, not a periodic).
+    Ignore(&'static str),
+    /// Acknowledge and log: it will never decode, redelivering it would not help.
+    Malformed(String),
+}
+
+/// Decides what a message is worth. Pure: no I/O.
+pub fn classify(message: &PubsubMessage, jobs: &BTreeSet<JobName>) -> Disposition {
+    let report: ReportMessage = match serde_json::from_slice(&message.data) {
+        Ok(report) => report,
+        Err(error) => return Disposition::Malformed(format!("not a crier ReportMessage: {error}")),
+    };
+    if !jobs.contains(&JobName::new(&report.job_name)) {
+        return Disposition::Ignore("job not gated");
+    }
+    match report.to_run(RunChannel::PubsubPull) {
+        Ok(Some(run)) => Disposition::Store(Box::new(run)),
+        Ok(None) => Disposition::Ignore("state not final"),
+        Err(error) => Disposition::Malformed(error),
+    }
+}
+
+/// crier's Pub/Sub `ReportMessage`, as much of it as a run needs.
+#[derive(Debug, serde::Deserialize)]
+struct ReportMessage {
+    status: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    gcs_path: String,
+    job_name: String,
+}
+
+impl ReportMessage {
+    /// The finished run it reports; `None` for a state that is not final.
+    fn to_run(&self, channel: RunChannel) -> Result<Option<Run>, String> {
+        let Some(result) = crate::model::RunResult::from_prow_state(&self.status) else {
+            return Ok(None);
+        };
+        let build = [&self.gcs_path, &self.url]
+            .into_iter()
+            .find_map(|path| path.trim_end_matches('/').rsplit('/').next())
+            .filter(|b| !b.is_empty() && b.chars().all(|c| c.is_ascii_digit()))
+            .ok_or_else(|| "no build id in gcs_path or url".to_string())?;
+        Ok(Some(Run {
+            job: JobName::new(&self.job_name),
+            build_id: crate::model::BuildId::new(build),
+            result,
+            started_at: None,
+            finished_at: None,
+            url: self.url.clone(),
+            gcs_path: self.gcs_path.clone(),
+            commits: Default::default(),
+            channel,
+        }))
+    }
+}
+
+/// Adds the bearer token (Cloud Pub/Sub) and the routing header Google's clients send.
+#[derive(Clone)]
+struct CallHeaders {
+    authorization: Option<AsciiMetadataValue>,
+    routing: AsciiMetadataValue,
+}
+
+impl tonic::service::Interceptor for CallHeaders {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.authorization {
+            req.metadata_mut().insert("authorization", token.clone());
+        }
+        req.metadata_mut()
+            .insert("x-goog-request-params", self.routing.clone());
+        Ok(req)
+    }
+}
+
+type Client = SubscriberClient<InterceptedService<Channel, CallHeaders>>;
+
+/// A run queued for the consumer, resolving to whether it was stored.
+type Stored = Pin<Box<dyn Future<Output = (String, String, bool)> + Send + Sync>>;
+
+/// Messages handed to the consumer and not yet acknowledged.
+#[derive(Default)]
+struct Leases {
+    /// Resolves to `(ack_id, message_id, stored)` for each.
+    waiting: FuturesUnordered<Stored>,
+    /// Their ack ids, whose deadlines are extended while they wait.
+    ack_ids: HashSet<String>,
+}
+
+/// How a stream ended.
+enum End {
+    /// The plugin is stopping.
+    Stopped,
+    /// The stream broke after delivering messages: reopen at once.
+    Broken(anyhow::Error),
+}
+
+/// Consumes the subscription until `stop` turns true. Never returns an error: a failure
+/// to connect or a broken stream is logged and retried with backoff.
+pub async fn run(settings: Settings, queue: QueueSender, stop: watch::Receiver<bool>) {
+    let mut subscriber = Subscriber {
+        settings,
+        queue: Some(queue),
+        leases: Leases::default(),
+        client: None,
+    };
+    let mut backoff = BACKOFF_MIN;
+    tracing::info!(subscription = %subscriber.settings.subscription, "pubsub: subscribing");
+    loop {
+        match subscriber.stream(&stop).await {
+            Ok(End::Stopped) => break,
+            Ok(End::Broken(error)) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "pubsub: stream broke; reopening"
+                );
+                backoff = BACKOFF_MIN;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    retry_in = ?backoff,
+                    "pubsub: cannot pull; retrying"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = crate::server::stopped(stop.clone()) => break,
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+    subscriber.finish().await;
+    tracing::info!("pubsub: stopped");
+}
+
+struct Subscriber {
+    settings: Settings,
+    /// Dropped at shutdown so that the consumer's queue can close.
+    queue: Option<QueueSender>,
+    leases: Leases,
+    /// The connection of the current (or last) stream, for acknowledgements.
+    client: Option<Client>,
+}
+
+impl Subscriber {
+    async fn connect(&self) -> anyhow::Result<Client> {
+        let (endpoint, authorization) = match &self.settings.target {
+            Target::Emulator { host } => {
+                let endpoint = Endpoint::from_shared(format!("http://{host}"))
+                    .with_context(|| format!("emulator address {host:?}"))?;
+                (endpoint, None)
+            }
+            Target::Google { token_file } => {
+                let token = crate::config::read_secret_file(token_file)
+                    .context("reading sources.pubsub.token_file")?;
+                let mut value: AsciiMetadataValue =
+                    MetadataValue::try_from(format!("Bearer {token}"))
+                        .context("the Pub/Sub token is not a valid header value")?;
+                value.set_sensitive(true);
+                let tls = ClientTlsConfig::new()
+                    .with_webpki_roots()
+                    .domain_name("pubsub.googleapis.com");
+                let endpoint = Endpoint::from_static(GOOGLE_ENDPOINT)
+                    .tls_config(tls)
+                    .context("TLS for Cloud Pub/Sub")?;
+                (endpoint, Some(value))
+            }
+        };
+        let channel = endpoint
+            .connect_timeout(CONNECT_TIMEOUT)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_while_idle(true)
+            .connect()
+            .await
+            .with_context(|| {
+                format!(
+                    "connecting to Pub/Sub at {}",
+                    endpoint_name(&self.settings.target)
+                )
+            })?;
+        let routing = format!(
+            "subscription={}",
+            self.settings.subscription.replace('/', "%2F")
+        );
+        let headers = CallHeaders {
+            authorization,
+            routing: MetadataValue::try_from(routing).context("subscription name")?,
+        };
+        Ok(SubscriberClient::with_interceptor(channel, headers))
+    }
+
+    /// Opens one stream and serves it until it breaks or the plugin stops. An error means
+    /// the stream could not be opened or broke before delivering anything.
+    async fn stream(&mut self, stop: &watch::Receiver<bool>) -> anyhow::Result<End> {
+        let mut client = self.connect().await?;
+        self.client = Some(client.clone());
+        // Acknowledgements that completed while the stream was down.
+        self.settle_ready().await;
+        let (tx, rx) = mpsc::channel::<StreamingPullRequest>(16);
+        tx.send(StreamingPullRequest {
+            subscription: self.settings.subscription.clone(),
+            stream_ack_deadline_seconds: STREAM_ACK_DEADLINE.as_secs() as i32,
+            client_id: client_id(),
+            max_outstanding_messages: MAX_OUTSTANDING_MESSAGES,
+            ..Default::default()
+        })
+        .await
+        .context("opening the request stream")?;
+        let mut inbound = tokio::select! {
+            response = client.streaming_pull(ReceiverStream::new(rx)) => {
+                response.context("StreamingPull")?.into_inner()
+            }
+            _ = crate::server::stopped(stop.clone()) => return Ok(End::Stopped),
+        };
+        let mut delivered = false;
+        let mut lease_tick = tokio::time::interval(LEASE_EXTENSION_EVERY);
+        lease_tick.tick().await;
+        let stopped = crate::server::stopped(stop.clone());
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return Ok(End::Stopped),
+                message = inbound.message() => {
+                    let response = match message {
+                        Ok(Some(response)) => response,
+                        Ok(None) => {
+                            let error = anyhow::anyhow!("the server closed the stream");
+                            return if delivered { Ok(End::Broken(error)) } else { Err(error) };
+                        }
+                        Err(status) => {
+                            let error = anyhow::Error::new(status).context("StreamingPull");
+                            return if delivered { Ok(End::Broken(error)) } else { Err(error) };
+                        }
+                    };
+                    delivered = true;
+                    for received in response.received_messages {
+                        self.receive(received).await;
+                    }
+                }
+                Some((ack_id, message_id, stored)) = self.leases.waiting.next(),
+                    if !self.leases.waiting.is_empty() =>
+                {
+                    self.settle(ack_id, message_id, stored).await;
+                }
+                _ = lease_tick.tick() => self.extend_leases(&tx).await,
+            }
+        }
+    }
+
+    /// Handles one message in arrival order.
+    async fn receive(&mut self, received: ReceivedMessage) {
+        let ReceivedMessage {
+            ack_id, message, ..
+        } = received;
+        let message = message.unwrap_or_default();
+        let message_id = message.message_id.clone();
+        match classify(&message, &self.settings.jobs) {
+            Disposition::Store(run) => {
+                let Some(queue) = &self.queue else { return };
+                let (done_tx, done_rx) = oneshot::channel();
+                tracing::debug!(message_id, job = %run.job, build = %run.build_id, "pubsub: run queued");
+                if let Err(error) = queue.send(Input::RunAcked { run, done: done_tx }).await {
+                    // Not acknowledged: it comes back after the deadline.
+                    tracing::warn!(message_id, %error, "pubsub: run not queued");
+                    return;
+                }
+                self.leases.ack_ids.insert(ack_id.clone());
+                self.leases.waiting.push(Box::pin(async move {
+                    let stored = done_rx.await.is_ok();
+                    (ack_id, message_id, stored)
+                }));
+            }
+            Disposition::Ignore(why) => {
+                tracing::debug!(message_id, why, "pubsub: message ignored");
+                self.acknowledge(vec![ack_id]).await;
+            }
+            Disposition::Malformed(error) => {
+                tracing::warn!(
+                    message_id,
+                    error,
+                    "pubsub: message does not decode; acknowledged and dropped"
+                );
+                self.acknowledge(vec![ack_id]).await;
+            }
+        }
+    }
+
+    /// Acknowledges a stored run, or gives back one the consumer failed to apply.
+    async fn settle(&mut self, ack_id: String, message_id: String, stored: bool) {
+        self.leases.ack_ids.remove(&ack_id);
+        if stored {
+            tracing::debug!(message_id, "pubsub: run stored; acknowledging");
+            self.acknowledge(vec![ack_id]).await;
+        } else {
+            tracing::warn!(
+                message_id,
+                "pubsub: run not stored; giving it back for redelivery"
+            );
+            self.modify_deadline(vec![ack_id], NACK_DELAY).await;
+        }
+    }
+
+    /// Settles every lease that is already done, without waiting.
+    async fn settle_ready(&mut self) {
+        while let Some(Some((ack_id, message_id, stored))) =
+            futures::FutureExt::now_or_never(self.leases.waiting.next())
+        {
+            self.settle(ack_id, message_id, stored).await;
+        }
+    }
+
+    /// Extends the deadlines of messages still being stored, on the stream.
+    async fn extend_leases(&self, tx: &mpsc::Sender<StreamingPullRequest>) {
+        if self.leases.ack_ids.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = self.leases.ack_ids.iter().cloned().collect();
+        let seconds = vec![STREAM_ACK_DEADLINE.as_secs() as i32; ids.len()];
+        tracing::debug!(count = ids.len(), "pubsub: extending ack deadlines");
+        let request = StreamingPullRequest {
+            modify_deadline_ack_ids: ids,
+            modify_deadline_seconds: seconds,
+            ..Default::default()
+        };
+        if tx.send(request).await.is_err() {
+            tracing::debug!("pubsub: stream closed before the deadline extension");
+        }
+    }
+
+    async fn acknowledge(&self, ack_ids: Vec<String>) {
+        let Some(mut client) = self.client.clone() else {
+            return;
+        };
+        let request = AcknowledgeRequest {
+            subscription: self.settings.subscription.clone(),
+            ack_ids,
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, client.acknowledge(request)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(status)) => {
+                tracing::warn!(%status, "pubsub: acknowledge failed; the message will be redelivered")
+            }
+            Err(_) => {
+                tracing::warn!("pubsub: acknowledge timed out; the message will be redelivered")
+            }
+        }
+    }
+
+    async fn modify_deadline(&self, ack_ids: Vec<String>, deadline: Duration) {
+        let Some(mut client) = self.client.clone() else {
+            return;
+        };
+        let request = ModifyAckDeadlineRequest {
+            subscription: self.settings.subscription.clone(),
+            ack_ids,
+            ack_deadline_seconds: deadline.as_secs() as i32,
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, client.modify_ack_deadline(request)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(status)) => tracing::warn!(%status, "pubsub: modifying an ack deadline failed"),
+            Err(_) => tracing::warn!("pubsub: modifying an ack deadline timed out"),
+        }
+    }
+
+    /// At shutdown: lets the queue close, then acknowledges what the consumer stores
+    /// within [`SHUTDOWN_ACK_WAIT`]; anything else is given back for redelivery at once.
+    async fn finish(&mut self) {
+        self.queue = None;
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_ACK_WAIT;
+        while !self.leases.waiting.is_empty() {
+            match tokio::time::timeout_at(deadline, self.leases.waiting.next()).await {
+                Ok(Some((ack_id, message_id, stored))) => {
+                    self.settle(ack_id, message_id, stored).await
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(
+                        left = self.leases.waiting.len(),
+                        "pubsub: runs not stored before shutdown are given back for redelivery"
+                    );
+                    let ack_ids = self.leases.ack_ids.drain().collect();
+                    self.modify_deadline(ack_ids, Duration::ZERO).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn endpoint_name(target: &Target) -> String {
+    match target {
+        Target::Emulator { host } => format!("emulator {host}"),
+        Target::Google { .. } => GOOGLE_ENDPOINT.to_string(),
+    }
+}
+
+/// One id per process, the same across reconnections, as Pub/Sub asks.
+fn client_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!("scalability-gate-{}-{nanos}", std::process::id())
+    })
+    .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jobs() -> BTreeSet<JobName> {
+        [JobName::new("ci-scale")].into_iter().collect()
+    }
+
+    fn message(data: &str) -> PubsubMessage {
+        PubsubMessage {
+            data: data.as_bytes().to_vec(),
+            message_id: "m1".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn classifies_reports() {
+        let report = |status: &str, job: &str| {
+            format!(
+                r#"{{"project":"p","topic":"t","runid":"r","status":"{status}","url":"https://prow/view/gs/b/logs/{job}/1234","gcs_path":"gs://b/logs/{job}/1234","job_type":"periodic","job_name":"{job}"}}"#
+            )
+        };
+        match classify(&message(&report("failure", "ci-scale")), &jobs()) {
+            Disposition::Store(run) => {
+                assert_eq!(run.build_id.as_str(), "1234");
+                assert!(run.result.is_red());
+                assert_eq!(run.channel, RunChannel::PubsubPull);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            classify(&message(&report("pending", "ci-scale")), &jobs()),
+            Disposition::Ignore("state not final")
+        );
+        assert_eq!(
+            classify(&message(&report("success", "ci-other")), &jobs()),
+            Disposition::Ignore("job not gated")
+        );
+        for bad in ["not json", "{}", "[1,2]", r#"{"status":"success"}"#] {
+            assert!(
+                matches!(classify(&message(bad), &jobs()), Disposition::Malformed(_)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_follow_the_config() {
+        let mut config = Config::default();
+        assert!(Settings::from_config(&config).is_none());
+        config.sources.pubsub.subscription = "projects/p/subscriptions/s".into();
+        config.sources.pubsub.token_file = "/t".into();
+        let s = Settings::from_config(&config).unwrap();
+        assert_eq!(
+            s.target,
+            Target::Google {
+                token_file: "/t".into()
+            }
+        );
+        config.sources.pubsub.emulator_host = "127.0.0.1:1".into();
+        let s = Settings::from_config(&config).unwrap();
+        assert_eq!(
+            s.target,
+            Target::Emulator {
+                host: "127.0.0.1:1".into()
+            }
+        );
+    }
+}

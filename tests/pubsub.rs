@@ -1,0 +1,377 @@
+//! The Pub/Sub pull source against the real Pub/Sub emulator of the Google Cloud CLI
+//! (`gcloud beta emulators pubsub start`). Each test starts its own emulator on a free
+//! port and kills its process group at the end, panics included. Where the emulator is
+//! not installed the tests say so and skip, except under `CI=true`, where they fail.
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+use support::{Plugin, TIMEOUT, test_config};
+
+const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
+const PROJECT: &str = "sgtest";
+
+/// The emulator, killed with its whole process group (gcloud's Python and the JVM) on drop.
+struct Emulator {
+    child: Child,
+    host: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Emulator {
+    /// Starts the emulator and waits until it answers; `None` (skip) when the Google
+    /// Cloud CLI or its emulator is missing and `CI` is not `true`.
+    async fn start() -> Option<Emulator> {
+        let missing = |why: String| -> Option<Emulator> {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("the Pub/Sub emulator is required under CI=true: {why}");
+            }
+            eprintln!("skipping: Pub/Sub emulator not available: {why}");
+            None
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(dir.path().join("emulator.log")).unwrap();
+        let spawned = {
+            use std::os::unix::process::CommandExt;
+            Command::new("gcloud")
+                .args(["beta", "emulators", "pubsub", "start"])
+                .arg(format!("--host-port={host}"))
+                .arg(format!("--project={PROJECT}"))
+                .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
+                .env("CLOUDSDK_CONFIG", dir.path().join("gcloud"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .process_group(0)
+                .spawn()
+        };
+        let child = match spawned {
+            Ok(child) => child,
+            Err(error) => return missing(format!("cannot run gcloud: {error}")),
+        };
+        let mut emulator = Emulator {
+            child,
+            host,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = emulator.http.get(emulator.url("/")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            if let Some(status) = emulator.child.try_wait().unwrap() {
+                let log = emulator.log();
+                return missing(format!("emulator exited with {status}: {log}"));
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "emulator not up within 60 s: {}",
+                emulator.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eprintln!("pubsub emulator up in {:?}", started.elapsed());
+        Some(emulator)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("emulator.log")).unwrap_or_default()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.host)
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .request(method, self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    async fn create_topic(&self, topic: &str) {
+        let path = format!("/v1/projects/{PROJECT}/topics/{topic}");
+        self.call(reqwest::Method::PUT, &path, json!({})).await;
+    }
+
+    async fn create_subscription(&self, subscription: &str, topic: &str, extra: Value) {
+        let mut body = json!({
+            "topic": format!("projects/{PROJECT}/topics/{topic}"),
+            "ackDeadlineSeconds": 10,
+        });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let path = format!("/v1/projects/{PROJECT}/subscriptions/{subscription}");
+        self.call(reqwest::Method::PUT, &path, body).await;
+    }
+
+    /// Publishes each payload as one message's data; returns the message ids.
+    async fn publish(&self, topic: &str, payloads: &[Vec<u8>]) -> Vec<String> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let messages: Vec<Value> = payloads
+            .iter()
+            .map(|p| json!({"data": b64.encode(p)}))
+            .collect();
+        let path = format!("/v1/projects/{PROJECT}/topics/{topic}:publish");
+        let answer = self
+            .call(reqwest::Method::POST, &path, json!({"messages": messages}))
+            .await;
+        answer["messageIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Sets the ack deadline of these messages to zero, so that any not acknowledged is
+    /// delivered again at once (the emulator's ack ids are `SUBSCRIPTION:MESSAGE_ID`).
+    async fn release(&self, subscription: &str, message_ids: &[String]) {
+        let name = format!("projects/{PROJECT}/subscriptions/{subscription}");
+        let ack_ids: Vec<String> = message_ids
+            .iter()
+            .map(|id| format!("{name}:{id}"))
+            .collect();
+        let path = format!("/v1/{name}:modifyAckDeadline");
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            json!({"ackIds": ack_ids, "ackDeadlineSeconds": 0}),
+        )
+        .await;
+    }
+
+    /// A REST pull that does not wait: what the subscription would deliver now.
+    async fn pull_now(&self, subscription: &str) -> Vec<Value> {
+        let path = format!("/v1/projects/{PROJECT}/subscriptions/{subscription}:pull");
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                &path,
+                json!({"maxMessages": 100, "returnImmediately": true}),
+            )
+            .await;
+        answer["receivedMessages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// crier's Pub/Sub `ReportMessage` for one state of one run.
+fn report(job: &str, build: u64, status: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "project": PROJECT,
+        "topic": "crier",
+        "runid": format!("run-{build}"),
+        "status": status,
+        "url": format!("https://prow.k8s.io/view/gs/kubernetes-ci-logs/logs/{job}/{build}"),
+        "gcs_path": format!("gs://kubernetes-ci-logs/logs/{job}/{build}"),
+        "refs": [],
+        "job_type": "periodic",
+        "job_name": job,
+    }))
+    .unwrap()
+}
+
+/// Everything the plugins of this test binary log, as JSON lines.
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter("info,scalability_gate=debug")
+            .with_writer(move || LogWriter(writer.clone()))
+            .init();
+        buffer
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        std::io::stderr().write_all(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Log lines (parsed) whose message contains `text`.
+fn log_lines(text: &str) -> Vec<Value> {
+    let bytes = logs().lock().unwrap().clone();
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(text))
+        })
+        .collect()
+}
+
+/// Polls `check` until it holds, failing after [`TIMEOUT`].
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn config(
+    store: &Path,
+    hmac: &Path,
+    emulator: &Emulator,
+    subscription: &str,
+) -> scalability_gate::Config {
+    let mut config = test_config(store, hmac);
+    config.sources.pubsub.subscription = format!("projects/{PROJECT}/subscriptions/{subscription}");
+    config.sources.pubsub.emulator_host = emulator.host.clone();
+    config
+}
+
+/// Builds stored through the pull subscription, in arrival order (from the consumer's log).
+fn runs_received() -> Vec<(String, String)> {
+    log_lines("run received")
+        .iter()
+        .map(|v| {
+            (
+                v["fields"]["build"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                v["fields"]["result"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_subscription_stores_finished_runs_and_drops_malformed_messages() {
+    let _ = logs();
+    let Some(emulator) = Emulator::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let hmac = dir.path().join("hmac");
+    std::fs::write(&hmac, "secret").unwrap();
+    let store = dir.path().join("store");
+
+    // The plugin starts before the subscription exists: it retries with backoff until it
+    // can pull.
+    let plugin = Plugin::start(config(&store, &hmac, &emulator, "crier-pull")).await;
+    eventually("a failed pull attempt", || {
+        !log_lines("pubsub: cannot pull").is_empty()
+    })
+    .await;
+    emulator.create_topic("crier").await;
+    emulator
+        .create_subscription("crier-pull", "crier", json!({}))
+        .await;
+
+    let ids = emulator
+        .publish(
+            "crier",
+            &[
+                report(JOB, 100, "pending"),
+                report(JOB, 100, "success"),
+                b"this is not JSON".to_vec(),
+                report("ci-not-gated", 7, "failure"),
+                report(JOB, 101, "success"),
+                br#"{"status": "failure"}"#.to_vec(),
+                report(JOB, 102, "failure"),
+            ],
+        )
+        .await;
+    let (not_json, not_report) = (ids[2].clone(), ids[5].clone());
+
+    eventually("three runs stored", || runs_received().len() >= 3).await;
+    eventually("the malformed messages logged", || {
+        let lines = log_lines("does not decode");
+        [&not_json, &not_report]
+            .iter()
+            .all(|id| lines.iter().any(|l| l["fields"]["message_id"] == **id))
+    })
+    .await;
+    plugin.stop().await;
+
+    assert_eq!(
+        runs_received(),
+        vec![
+            ("100".to_string(), "success".to_string()),
+            ("101".to_string(), "success".to_string()),
+            ("102".to_string(), "failure".to_string()),
+        ]
+    );
+    // Everything was acknowledged, even what never decodes: once every message is
+    // released, only an unacknowledged control message published now comes back.
+    let control = emulator
+        .publish("crier", &[report(JOB, 103, "success")])
+        .await;
+    let all: Vec<String> = ids.iter().chain(&control).cloned().collect();
+    let started = Instant::now();
+    let again = loop {
+        // Released again on each round: the emulator may still hand messages to the
+        // plugin's closing stream for a moment.
+        emulator.release("crier-pull", &all).await;
+        let pulled = emulator.pull_now("crier-pull").await;
+        if !pulled.is_empty() {
+            break pulled;
+        }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "the control message never came"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut again: Vec<&str> = again
+        .iter()
+        .map(|m| m["message"]["messageId"].as_str().unwrap())
+        .collect();
+    again.sort();
+    assert_eq!(again, vec![control[0].as_str()]);
+}
