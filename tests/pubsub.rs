@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use scalability_gate::Store;
+use scalability_gate::model::{Channel, JobName, RunResult};
 use serde_json::{Value, json};
 use support::{Plugin, TIMEOUT, test_config};
 
@@ -271,9 +273,9 @@ fn config(
     config
 }
 
-/// Builds stored through the pull subscription, in arrival order (from the consumer's log).
-fn runs_received() -> Vec<(String, String)> {
-    log_lines("run received")
+/// Runs the consumer has applied so far (from its log), as `(build, result)`.
+fn runs_applied() -> Vec<(String, String)> {
+    log_lines("run applied")
         .iter()
         .map(|v| {
             (
@@ -287,6 +289,17 @@ fn runs_received() -> Vec<(String, String)> {
                     .to_string(),
             )
         })
+        .collect()
+}
+
+/// The job's stored history, read from the store on disk once the plugin has stopped.
+fn stored_history(store: &Path) -> Vec<(String, RunResult, Channel)> {
+    let store = Store::open(store).unwrap();
+    store
+        .runs(&JobName::new(JOB))
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.build_id.0, r.result, r.channel))
         .collect()
 }
 
@@ -322,14 +335,14 @@ async fn pull_subscription_stores_finished_runs_and_drops_malformed_messages() {
                 b"this is not JSON".to_vec(),
                 report("ci-not-gated", 7, "failure"),
                 report(JOB, 101, "success"),
-                br#"{"status": "failure"}"#.to_vec(),
+                br#"{"status": "failure", "job_name": ["not", "a", "name"]}"#.to_vec(),
                 report(JOB, 102, "failure"),
             ],
         )
         .await;
     let (not_json, not_report) = (ids[2].clone(), ids[5].clone());
 
-    eventually("three runs stored", || runs_received().len() >= 3).await;
+    eventually("three runs applied", || runs_applied().len() >= 3).await;
     eventually("the malformed messages logged", || {
         let lines = log_lines("does not decode");
         [&not_json, &not_report]
@@ -339,12 +352,13 @@ async fn pull_subscription_stores_finished_runs_and_drops_malformed_messages() {
     .await;
     plugin.stop().await;
 
+    let pull = Channel::PubsubPull;
     assert_eq!(
-        runs_received(),
+        stored_history(&store),
         vec![
-            ("100".to_string(), "success".to_string()),
-            ("101".to_string(), "success".to_string()),
-            ("102".to_string(), "failure".to_string()),
+            ("100".to_string(), RunResult::Success, pull),
+            ("101".to_string(), RunResult::Success, pull),
+            ("102".to_string(), RunResult::Failure, pull),
         ]
     );
     // Everything was acknowledged, even what never decodes: once every message is

@@ -19,9 +19,10 @@
 //! (re)connection. Minting that token (workload identity, a service-account key) is left
 //! to something outside the plugin, such as a sidecar that refreshes the file.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -34,12 +35,13 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::Config;
 use crate::consumer::{Input, QueueSender};
-use crate::model::{Channel as RunChannel, JobName, Run};
+use crate::model::{Channel as RunChannel, Run};
 use crate::pb::google::pubsub::v1::subscriber_client::SubscriberClient;
 use crate::pb::google::pubsub::v1::{
     AcknowledgeRequest, ModifyAckDeadlineRequest, PubsubMessage, ReceivedMessage,
     StreamingPullRequest,
 };
+use crate::prow::crier::{Report, ReportMessage};
 
 /// Cloud Pub/Sub's gRPC endpoint, used when no emulator is configured.
 pub const GOOGLE_ENDPOINT: &str = "https://pubsub.googleapis.com";
@@ -68,6 +70,9 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How long shutdown waits for runs already queued to be stored and acknowledged.
 pub const SHUTDOWN_ACK_WAIT: Duration = Duration::from_secs(5);
 
+/// How long a stream being closed at shutdown may take to end.
+const STREAM_CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 /// Time allowed to open a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -89,13 +94,14 @@ pub struct Settings {
     /// `projects/P/subscriptions/S`.
     pub subscription: String,
     pub target: Target,
-    /// The gated jobs: messages about other jobs are acknowledged and ignored.
-    pub jobs: BTreeSet<JobName>,
+    /// The whole configuration: messages about jobs it does not gate are acknowledged
+    /// and ignored.
+    pub config: Arc<Config>,
 }
 
 impl Settings {
     /// The subscriber's settings, or `None` when `sources.pubsub.subscription` is empty.
-    pub fn from_config(config: &Config) -> Option<Self> {
+    pub fn from_config(config: &Arc<Config>) -> Option<Self> {
         let pubsub = &config.sources.pubsub;
         if pubsub.subscription.is_empty() {
             return None;
@@ -112,7 +118,7 @@ impl Settings {
         Some(Self {
             subscription: pubsub.subscription.clone(),
             target,
-            jobs: config.jobs.iter().map(|j| JobName::new(&j.name)).collect(),
+            config: config.clone(),
         })
     }
 }
@@ -129,54 +135,17 @@ pub enum Disposition {
 }
 
 /// Decides what a message is worth. Pure: no I/O.
-pub fn classify(message: &PubsubMessage, jobs: &BTreeSet<JobName>) -> Disposition {
-    let report: ReportMessage = match serde_json::from_slice(&message.data) {
-        Ok(report) => report,
-        Err(error) => return Disposition::Malformed(format!("not a crier ReportMessage: {error}")),
-    };
-    if !jobs.contains(&JobName::new(&report.job_name)) {
-        return Disposition::Ignore("job not gated");
-    }
-    match report.to_run(RunChannel::PubsubPull) {
-        Ok(Some(run)) => Disposition::Store(Box::new(run)),
-        Ok(None) => Disposition::Ignore("state not final"),
-        Err(error) => Disposition::Malformed(error),
-    }
-}
-
-/// crier's Pub/Sub `ReportMessage`, as much of it as a run needs.
-#[derive(Debug, serde::Deserialize)]
-struct ReportMessage {
-    status: String,
-    #[serde(default)]
-    url: String,
-    #[serde(default)]
-    gcs_path: String,
-    job_name: String,
-}
-
-impl ReportMessage {
-    /// The finished run it reports; `None` for a state that is not final.
-    fn to_run(&self, channel: RunChannel) -> Result<Option<Run>, String> {
-        let Some(result) = crate::model::RunResult::from_prow_state(&self.status) else {
-            return Ok(None);
-        };
-        let build = [&self.gcs_path, &self.url]
-            .into_iter()
-            .find_map(|path| path.trim_end_matches('/').rsplit('/').next())
-            .filter(|b| !b.is_empty() && b.chars().all(|c| c.is_ascii_digit()))
-            .ok_or_else(|| "no build id in gcs_path or url".to_string())?;
-        Ok(Some(Run {
-            job: JobName::new(&self.job_name),
-            build_id: crate::model::BuildId::new(build),
-            result,
-            started_at: None,
-            finished_at: None,
-            url: self.url.clone(),
-            gcs_path: self.gcs_path.clone(),
-            commits: Default::default(),
-            channel,
-        }))
+pub fn classify(message: &PubsubMessage, config: &Config) -> Disposition {
+    let published_at = message
+        .publish_time
+        .as_ref()
+        .map(|t| crate::model::Timestamp(t.seconds));
+    let decoded = ReportMessage::from_json(&message.data)
+        .and_then(|report| report.to_report(config, RunChannel::PubsubPull, published_at));
+    match decoded {
+        Ok(Report::Run(run)) => Disposition::Store(run),
+        Ok(Report::Ignored(why)) => Disposition::Ignore(why),
+        Err(error) => Disposition::Malformed(error.to_string()),
     }
 }
 
@@ -345,7 +314,10 @@ impl Subscriber {
         tokio::pin!(stopped);
         loop {
             tokio::select! {
-                _ = &mut stopped => return Ok(End::Stopped),
+                _ = &mut stopped => {
+                    self.close(tx, inbound).await;
+                    return Ok(End::Stopped);
+                }
                 message = inbound.message() => {
                     let response = match message {
                         Ok(Some(response)) => response,
@@ -373,6 +345,32 @@ impl Subscriber {
         }
     }
 
+    /// Ends a stream cleanly at shutdown, as Google's clients do: half-closes the request
+    /// side, then lets the server end the stream; messages it still sends meanwhile are
+    /// given back at once for redelivery.
+    async fn close(
+        &mut self,
+        tx: mpsc::Sender<StreamingPullRequest>,
+        mut inbound: tonic::Streaming<crate::pb::google::pubsub::v1::StreamingPullResponse>,
+    ) {
+        drop(tx);
+        let mut unhandled = Vec::new();
+        let closing = async {
+            while let Ok(Some(response)) = inbound.message().await {
+                unhandled.extend(response.received_messages.into_iter().map(|m| m.ack_id));
+            }
+        };
+        if tokio::time::timeout(STREAM_CLOSE_WAIT, closing)
+            .await
+            .is_err()
+        {
+            tracing::debug!("pubsub: the server did not end the stream in time");
+        }
+        if !unhandled.is_empty() {
+            self.modify_deadline(unhandled, Duration::ZERO).await;
+        }
+    }
+
     /// Handles one message in arrival order.
     async fn receive(&mut self, received: ReceivedMessage) {
         let ReceivedMessage {
@@ -380,7 +378,7 @@ impl Subscriber {
         } = received;
         let message = message.unwrap_or_default();
         let message_id = message.message_id.clone();
-        match classify(&message, &self.settings.jobs) {
+        match classify(&message, &self.settings.config) {
             Disposition::Store(run) => {
                 let Some(queue) = &self.queue else { return };
                 let (done_tx, done_rx) = oneshot::channel();
@@ -536,15 +534,31 @@ fn client_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{JobConfig, ScopeConfig};
 
-    fn jobs() -> BTreeSet<JobName> {
-        [JobName::new("ci-scale")].into_iter().collect()
+    fn config() -> Arc<Config> {
+        Arc::new(Config {
+            jobs: vec![JobConfig {
+                name: "ci-scale".into(),
+                scopes: vec![ScopeConfig {
+                    repo: "o/r".into(),
+                    branch: "main".into(),
+                }],
+                failures_to_confirm: 1,
+                auto_unblock_on_recovery: false,
+            }],
+            ..Config::default()
+        })
     }
 
     fn message(data: &str) -> PubsubMessage {
         PubsubMessage {
             data: data.as_bytes().to_vec(),
             message_id: "m1".into(),
+            publish_time: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 5,
+            }),
             ..Default::default()
         }
     }
@@ -553,28 +567,40 @@ mod tests {
     fn classifies_reports() {
         let report = |status: &str, job: &str| {
             format!(
-                r#"{{"project":"p","topic":"t","runid":"r","status":"{status}","url":"https://prow/view/gs/b/logs/{job}/1234","gcs_path":"gs://b/logs/{job}/1234","job_type":"periodic","job_name":"{job}"}}"#
+                r#"{{"project":"p","topic":"t","runid":"","status":"{status}","url":"https://prow/view/gs/b/logs/{job}/1234","gcs_path":"gs://b/logs/{job}/1234","job_type":"periodic","job_name":"{job}"}}"#
             )
         };
-        match classify(&message(&report("failure", "ci-scale")), &jobs()) {
+        match classify(&message(&report("failure", "ci-scale")), &config()) {
             Disposition::Store(run) => {
                 assert_eq!(run.build_id.as_str(), "1234");
                 assert!(run.result.is_red());
                 assert_eq!(run.channel, RunChannel::PubsubPull);
+                assert_eq!(
+                    run.finished_at,
+                    Some(crate::model::Timestamp(1_700_000_000))
+                );
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            classify(&message(&report("pending", "ci-scale")), &jobs()),
-            Disposition::Ignore("state not final")
-        );
-        assert_eq!(
-            classify(&message(&report("success", "ci-other")), &jobs()),
-            Disposition::Ignore("job not gated")
-        );
-        for bad in ["not json", "{}", "[1,2]", r#"{"status":"success"}"#] {
+        assert!(matches!(
+            classify(&message(&report("pending", "ci-scale")), &config()),
+            Disposition::Ignore(_)
+        ));
+        assert!(matches!(
+            classify(&message(&report("success", "ci-other")), &config()),
+            Disposition::Ignore(_)
+        ));
+        for bad in [
+            "not json",
+            "[1,2]",
+            "",
+            r#"{"status":"success","job_name":"ci-scale","job_type":"periodic"}"#,
+        ] {
             assert!(
-                matches!(classify(&message(bad), &jobs()), Disposition::Malformed(_)),
+                matches!(
+                    classify(&message(bad), &config()),
+                    Disposition::Malformed(_)
+                ),
                 "{bad}"
             );
         }
@@ -583,10 +609,10 @@ mod tests {
     #[test]
     fn settings_follow_the_config() {
         let mut config = Config::default();
-        assert!(Settings::from_config(&config).is_none());
+        assert!(Settings::from_config(&Arc::new(config.clone())).is_none());
         config.sources.pubsub.subscription = "projects/p/subscriptions/s".into();
         config.sources.pubsub.token_file = "/t".into();
-        let s = Settings::from_config(&config).unwrap();
+        let s = Settings::from_config(&Arc::new(config.clone())).unwrap();
         assert_eq!(
             s.target,
             Target::Google {
@@ -594,7 +620,7 @@ mod tests {
             }
         );
         config.sources.pubsub.emulator_host = "127.0.0.1:1".into();
-        let s = Settings::from_config(&config).unwrap();
+        let s = Settings::from_config(&Arc::new(config)).unwrap();
         assert_eq!(
             s.target,
             Target::Emulator {
