@@ -292,6 +292,14 @@ fn runs_applied() -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether the consumer has applied runs with all these build ids.
+fn applied(builds: &[&str]) -> bool {
+    let done = runs_applied();
+    builds
+        .iter()
+        .all(|b| done.iter().any(|(build, _)| build == b))
+}
+
 /// The job's stored history, read from the store on disk once the plugin has stopped.
 fn stored_history(store: &Path) -> Vec<(String, RunResult, Channel)> {
     let store = Store::open(store).unwrap();
@@ -342,7 +350,7 @@ async fn pull_subscription_stores_finished_runs_and_drops_malformed_messages() {
         .await;
     let (not_json, not_report) = (ids[2].clone(), ids[5].clone());
 
-    eventually("three runs applied", || runs_applied().len() >= 3).await;
+    eventually("three runs applied", || applied(&["100", "101", "102"])).await;
     eventually("the malformed messages logged", || {
         let lines = log_lines("does not decode");
         [&not_json, &not_report]
@@ -388,4 +396,54 @@ async fn pull_subscription_stores_finished_runs_and_drops_malformed_messages() {
         .collect();
     again.sort();
     assert_eq!(again, vec![control[0].as_str()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_subscription_delivers_to_the_plugin() {
+    let _ = logs();
+    let Some(emulator) = Emulator::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let hmac = dir.path().join("hmac");
+    std::fs::write(&hmac, "secret").unwrap();
+    let token = dir.path().join("push-token");
+    std::fs::write(&token, "push-s3cret\n").unwrap();
+    let store = dir.path().join("store");
+    let mut config = test_config(&store, &hmac);
+    config.sources.pubsub_push.token_file = token.to_string_lossy().into_owned();
+    let plugin = Plugin::start(config).await;
+
+    emulator.create_topic("crier").await;
+    let endpoint = format!("{}/pubsub/push?token=push-s3cret", plugin.url());
+    emulator
+        .create_subscription(
+            "crier-push",
+            "crier",
+            json!({"pushConfig": {"pushEndpoint": endpoint}}),
+        )
+        .await;
+    emulator
+        .publish(
+            "crier",
+            &[
+                report(JOB, 200, "pending"),
+                report(JOB, 200, "success"),
+                report("ci-not-gated", 8, "success"),
+                report(JOB, 201, "failure"),
+            ],
+        )
+        .await;
+    eventually("two pushed runs applied", || applied(&["200", "201"])).await;
+    plugin.stop().await;
+
+    let push = Channel::PubsubPush;
+    // Pushes arrive concurrently; the store orders the history by time, then build id.
+    assert_eq!(
+        stored_history(&store),
+        vec![
+            ("200".to_string(), RunResult::Success, push),
+            ("201".to_string(), RunResult::Failure, push),
+        ]
+    );
 }

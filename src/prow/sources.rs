@@ -1,5 +1,6 @@
 //! Starts every enabled job-result source (each is off when its address is empty):
-//! the GCS backfill at start-up, then the Deck and Gangway pollers. Each enqueues
+//! the GCS backfill at start-up, then the Deck and Gangway pollers and the Pub/Sub pull
+//! subscriber (`prow::pubsub`, which acknowledges runs once stored). Each enqueues
 //! [`Input::Run`] on the ordered queue; the consumer records and judges. The push endpoint
 //! and the gRPC API are served by the listeners instead.
 //!
@@ -53,6 +54,13 @@ pub fn spawn(app: App, stop: watch::Receiver<bool>) -> JoinHandle<()> {
                     tracing::error!(error = format!("{error:#}"), "Gangway source disabled")
                 }
             }
+        }
+        if let Some(settings) = crate::prow::pubsub::Settings::from_config(&app.config) {
+            set.spawn(crate::prow::pubsub::run(
+                settings,
+                app.queue.clone(),
+                stop.clone(),
+            ));
         }
         drop(app);
         while set.join_next().await.is_some() {}
