@@ -222,3 +222,357 @@ mod tests {
         assert!(status("o/r", &[]).contains("not blocked"));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The reconciler's texts: blocker (or tracking) issues, announcements, lift notices. Each
+// carries a hidden marker `<!-- scalability-gate:<incident>:<kind> -->` so the reconciler
+// can tell what it has already posted, across crashes.
+// ---------------------------------------------------------------------------------------
+
+/// What the reconciler's texts say about the deployment (from the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeContext {
+    /// The label put on PRs.
+    pub label: String,
+    /// Whether only ready PRs are labelled (else every open PR on the branch).
+    pub ready_only: bool,
+    /// Tide's required labels, one list per query that can merge (any one makes a PR
+    /// ready), named when `ready_only`.
+    pub ready_labels: Vec<Vec<String>>,
+    /// Whether the issue is a Tide blocker issue (else a tracking issue).
+    pub blocker: bool,
+    pub approver_users: Vec<String>,
+    pub approver_teams: Vec<String>,
+}
+
+/// A hidden marker: `<!-- scalability-gate:<incident>:<kind> -->`.
+pub fn marker(incident: &crate::model::IncidentId, kind: &str) -> String {
+    format!("<!-- scalability-gate:{incident}:{kind} -->")
+}
+
+/// The marker of an incident's blocker or tracking issue on one branch.
+pub fn issue_marker(incident: &crate::model::IncidentId, branch: &str) -> String {
+    marker(incident, &format!("issue/{branch}"))
+}
+
+/// The marker of an incident's announcement comment.
+pub fn announcement_marker(incident: &crate::model::IncidentId) -> String {
+    marker(incident, "announce")
+}
+
+/// The marker of an incident's lift notice.
+pub fn lifted_marker(incident: &crate::model::IncidentId) -> String {
+    marker(incident, "lifted")
+}
+
+/// Every `(incident, kind)` marker in `text`, in order.
+pub fn parse_markers(text: &str) -> Vec<(crate::model::IncidentId, String)> {
+    const OPEN: &str = "<!-- scalability-gate:";
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(OPEN) {
+        let after = &rest[start + OPEN.len()..];
+        let Some(end) = after.find(" -->") else {
+            break;
+        };
+        if let Some((id, kind)) = after[..end].split_once(':') {
+            found.push((crate::model::IncidentId::new(id), kind.to_string()));
+        }
+        rest = &after[end..];
+    }
+    found
+}
+
+/// The incident an issue body belongs to, when it is one of our blocker/tracking issues.
+pub fn issue_incident(body: &str) -> Option<crate::model::IncidentId> {
+    parse_markers(body)
+        .into_iter()
+        .find(|(_, kind)| kind.starts_with("issue/"))
+        .map(|(id, _)| id)
+}
+
+/// The blocker issue's title. Tide reads the `branch:<name>` token (kept last, after a
+/// space, so its pattern takes exactly the branch name).
+pub fn blocker_title(incident: &Incident, branch: &str) -> String {
+    format!(
+        "Merges blocked: scalability regression of {} branch:{branch}",
+        incident.job
+    )
+}
+
+/// Why the incident exists, in a few lines of Markdown.
+pub fn incident_cause(incident: &Incident) -> String {
+    match &incident.cause {
+        Cause::Regression {
+            first_red,
+            last_green,
+        } => format!(
+            "The release-blocking job `{job}` went from green to red.\n\n\
+             | | run | started |\n|---|---|---|\n\
+             | last green | {green} | {green_at} |\n\
+             | first red | {red} | {red_at} |",
+            job = incident.job,
+            green = run_link(last_green),
+            green_at = started(last_green),
+            red = run_link(first_red),
+            red_at = started(first_red),
+        ),
+        Cause::Manual { by, reason } => format!(
+            "`{by}` blocked merges by hand for the job `{job}`{why}.",
+            job = incident.job,
+            why = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            }
+        ),
+    }
+}
+
+fn run_link(run: &crate::model::RunRef) -> String {
+    if run.url.is_empty() {
+        format!("`{}`", run.build_id)
+    } else {
+        format!("[{}]({})", run.build_id, run.url)
+    }
+}
+
+fn started(run: &crate::model::RunRef) -> String {
+    run.started_at
+        .map_or_else(|| "unknown".into(), |t| t.to_string())
+}
+
+/// SIG Scalability's rules, in one paragraph.
+pub fn rules_paragraph() -> String {
+    "SIG Scalability's rules for release-blocking scalability jobs allow blocking merges \
+     to the affected repositories and branch as soon as such a job goes from passing to \
+     failing; a job that was already failing gives no right to block. While the block \
+     holds, SIG Scalability identifies the PR that most likely caused the regression, \
+     mitigates it (a revert, switching a feature off, or a fix), and lifts the block as \
+     soon as the cause is dealt with, to keep the time merges are blocked short."
+        .to_string()
+}
+
+/// Who may unblock, in words.
+pub fn who_can(ctx: &NoticeContext) -> String {
+    let mut who: Vec<String> = ctx
+        .approver_teams
+        .iter()
+        .map(|t| format!("members of `{t}`"))
+        .collect();
+    who.extend(ctx.approver_users.iter().map(|u| format!("`{u}`")));
+    if who.is_empty() {
+        "nobody is configured as an approver".into()
+    } else {
+        who.join(", ")
+    }
+}
+
+/// What the label does, in words.
+pub fn label_sentence(ctx: &NoticeContext) -> String {
+    let which = if ctx.ready_only {
+        let alternatives: Vec<String> = ctx
+            .ready_labels
+            .iter()
+            .map(|labels| {
+                labels
+                    .iter()
+                    .map(|l| format!("`{l}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            })
+            .collect();
+        format!(
+            "every ready PR on the branch (carrying {}), and each PR the moment it becomes ready,",
+            alternatives.join(", or ")
+        )
+    } else {
+        "every open PR on the branch".into()
+    };
+    format!(
+        "The label `{}` is put on {which} so Tide skips it.",
+        ctx.label
+    )
+}
+
+/// The suspects as a list of `#N` references (nothing when there are none).
+pub fn suspects_section(incident: &Incident, repo: &crate::model::RepoName) -> String {
+    if incident.suspects.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\n\n### Suspects\n\n");
+    for s in &incident.suspects {
+        let reference = if &s.repo == repo {
+            format!("#{}", s.pr.0)
+        } else {
+            format!("{}#{}", s.repo, s.pr.0)
+        };
+        let _ = writeln!(out, "- {reference} {} (by `{}`)", s.title, s.author);
+    }
+    out.trim_end().to_string()
+}
+
+/// The body of an incident's blocker (or tracking) issue for one scope.
+pub fn blocker_body(
+    incident: &Incident,
+    scope: &crate::model::Scope,
+    ctx: &NoticeContext,
+) -> String {
+    let scopes = incident
+        .scopes
+        .iter()
+        .map(|s| format!("`{}` branch `{}`", s.repo, s.branch))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let holds = if ctx.blocker {
+        "While this issue is open Tide merges nothing on the branch, exemptions included."
+    } else {
+        "This issue tracks the block; the label is what keeps PRs out of Tide's pool."
+    };
+    format!(
+        "## Merges to `{repo}` branch `{branch}` are blocked\n\n\
+         Blocked by incident `{id}`: {scopes}.\n\n{cause}\n\n\
+         {label} {holds}\n\n\
+         **Why.** {rules}\n\n\
+         **How to unblock.** Find and revert or fix the culprit, or switch it off. Then an \
+         approver comments `/scalability-unblock <reason>` on this issue. An approver can let \
+         a PR merge meanwhile with `/scalability-exempt <reason>` on it.\n\n\
+         **Who can.** {who}.{suspects}\n\n{marker}",
+        repo = scope.repo,
+        branch = scope.branch,
+        id = incident.id,
+        cause = incident_cause(incident),
+        label = label_sentence(ctx),
+        rules = rules_paragraph(),
+        who = who_can(ctx),
+        suspects = suspects_section(incident, &scope.repo),
+        marker = issue_marker(&incident.id, &scope.branch),
+    )
+}
+
+/// The announcement posted once per incident on its issue.
+pub fn announcement(incident: &Incident, scope: &crate::model::Scope) -> String {
+    format!(
+        "Merges to `{}` branch `{}` are now blocked because of `{}` (incident `{}`). The \
+         description above says why, what is being done and how to unblock.\n\n{}",
+        scope.repo,
+        scope.branch,
+        incident.job,
+        incident.id,
+        announcement_marker(&incident.id)
+    )
+}
+
+/// The notice posted once on an incident's issue when it is lifted (before closing it).
+pub fn lift_notice(incident: &Incident) -> String {
+    let how = match &incident.state {
+        crate::model::IncidentState::Lifted { by, reason, at } => {
+            let why = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            };
+            format!(" by `{by}` at {at}{why}")
+        }
+        crate::model::IncidentState::Active => String::new(),
+    };
+    format!(
+        "Unblocked: incident `{}` was lifted{how}. The label is removed from every PR that \
+         carries it unless another incident still blocks the branch; this issue is closed.\n\n{}",
+        incident.id,
+        lifted_marker(&incident.id)
+    )
+}
+
+#[cfg(test)]
+mod notice_tests {
+    use super::*;
+    use crate::model::{IncidentId, IncidentState, RepoName, RunRef, Scope, Suspect, Timestamp};
+
+    fn incident() -> Incident {
+        Incident {
+            id: IncidentId::new("ci-job-100"),
+            job: crate::model::JobName::new("ci-job"),
+            opened_at: Timestamp(0),
+            cause: Cause::Regression {
+                first_red: RunRef {
+                    build_id: crate::model::BuildId::new("100"),
+                    url: "https://prow/100".into(),
+                    started_at: Some(Timestamp(1_790_000_000)),
+                    commits: Default::default(),
+                },
+                last_green: RunRef {
+                    build_id: crate::model::BuildId::new("99"),
+                    url: "https://prow/99".into(),
+                    started_at: None,
+                    commits: Default::default(),
+                },
+            },
+            scopes: vec![Scope {
+                repo: RepoName::parse("o/r").unwrap(),
+                branch: "master".into(),
+            }],
+            state: IncidentState::Active,
+            folded_runs: vec![],
+            recovered_by: None,
+            exemptions: vec![],
+            breaches: vec![],
+            suspects: vec![Suspect {
+                repo: RepoName::parse("o/r").unwrap(),
+                pr: crate::model::PrNumber(42),
+                title: "Speed up the scheduler".into(),
+                author: crate::model::Login::new("dev"),
+                merged_at: None,
+                score: 1.0,
+                reasons: vec![],
+            }],
+        }
+    }
+
+    fn ctx() -> NoticeContext {
+        NoticeContext {
+            label: "do-not-merge/scalability-regression".into(),
+            ready_only: true,
+            ready_labels: vec![vec!["lgtm".into(), "approved".into()]],
+            blocker: true,
+            approver_users: vec!["alice".into()],
+            approver_teams: vec!["o/leads".into()],
+        }
+    }
+
+    #[test]
+    fn blocker_title_ends_with_the_branch_token() {
+        assert!(blocker_title(&incident(), "release-1.34").ends_with(" branch:release-1.34"));
+    }
+
+    #[test]
+    fn blocker_body_says_what_why_how_and_who() {
+        let i = incident();
+        let body = blocker_body(&i, &i.scopes[0], &ctx());
+        for want in [
+            "`o/r` branch `master`",
+            "[100](https://prow/100)",
+            "[99](https://prow/99)",
+            "green to red",
+            "`/scalability-unblock <reason>`",
+            "members of `o/leads`, `alice`",
+            "- #42 Speed up the scheduler",
+            "`lgtm` and `approved`",
+            "<!-- scalability-gate:ci-job-100:issue/master -->",
+        ] {
+            assert!(body.contains(want), "missing {want:?} in\n{body}");
+        }
+        assert_eq!(issue_incident(&body), Some(i.id.clone()));
+    }
+
+    #[test]
+    fn markers_parse_back() {
+        let id = IncidentId::new("j-1");
+        let text = format!("x {} y {}", announcement_marker(&id), lifted_marker(&id));
+        assert_eq!(
+            parse_markers(&text),
+            vec![(id.clone(), "announce".into()), (id, "lifted".into())]
+        );
+        assert_eq!(issue_incident("no marker"), None);
+    }
+}

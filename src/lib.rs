@@ -40,6 +40,10 @@ pub struct App {
     pub ready: Arc<AtomicBool>,
     /// The latest Tide exclusion check of `tide.prow_config`.
     pub tide: prow::tide::SharedTide,
+    /// The only way to GitHub (shared pauses, mutation budget and counters).
+    pub github: github::Client,
+    /// Pokes the background reconciler (a full pass, or one PR now).
+    pub reconcile: reconcile::Handle,
 }
 
 /// Addresses actually bound (tests bind port 0 and read them here).
@@ -76,6 +80,8 @@ pub async fn run_with(
         queue,
         ready: Arc::new(AtomicBool::new(false)),
         tide: prow::tide::shared(&config),
+        github: github::Client::from_config(&config).context("GitHub client")?,
+        reconcile: reconcile::Handle::default(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -85,6 +91,7 @@ pub async fn run_with(
     let consumer = tokio::spawn(consumer::run(app.clone(), receiver, stop_rx.clone()));
     let _tide_watch = prow::tide::spawn_watch(&app, stop_rx.clone());
     let sources = prow::sources::spawn(app.clone(), stop_rx.clone());
+    let reconciler = reconcile::spawn(&app, stop_rx.clone());
 
     app.ready.store(true, Ordering::SeqCst);
     tracing::info!(listen = %bound.listen, health = %bound.health, metrics = %bound.metrics,
@@ -102,6 +109,7 @@ pub async fn run_with(
     {
         tracing::warn!("result sources did not stop within the bound");
     }
+    reconciler.await.context("reconciler task")?;
     // Dropping the last sender lets the consumer finish what is queued.
     drop(app);
     match tokio::time::timeout(consumer::DRAIN_TIMEOUT, consumer).await {

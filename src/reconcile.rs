@@ -1,1 +1,890 @@
-//! The level-triggered reconciler: desired state (incidents) vs GitHub, closed idempotently.
+//! The level-triggered reconciler: desired state (incidents in the store) vs GitHub,
+//! closed idempotently, like a Kubernetes controller.
+//!
+//! For each active incident and scope: the label exists in the repo; the PRs `label_prs`
+//! selects carry it, except exempt ones (ready PRs by default, every open PR with `all`,
+//! ready first); one blocker issue (with `tide.blocker_label`; else a tracking issue)
+//! carrying `branch:<branch>` in its title and a body that says what, why, how and who;
+//! one announcement comment on it. For each lifted incident not yet cleaned up: the label
+//! removed from every PR carrying it on scopes no other active incident covers (ready
+//! first), the issue commented once and closed. It also posts the command replies the gate
+//! left in the store's outbox.
+//!
+//! Deciding is pure ([`plan_labels`], [`plan_lift`], [`plan_issue`]): a snapshot of GitHub
+//! (the PR list already fetched) and the incidents go in, actions come out; the executor is
+//! thin. It never sends a request that changes nothing: it knows each PR's labels from the
+//! list. Every posted issue and comment carries a hidden marker
+//! (`<!-- scalability-gate:<incident>:<kind> -->`) and the reconciler looks for it before
+//! creating anything, so a crash between "created on GitHub" and "remembered in the store"
+//! never duplicates. Issue numbers are cached in the store; the truth is GitHub's.
+//!
+//! It runs at startup, whenever poked ([`Handle::poke`]), as a periodic full resync
+//! (`reconcile.resync_interval`), and sooner again after a pass that failed part-way. A PR
+//! that just became selected is labelled on its own through [`Handle::label_pr`], without
+//! a full pass.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{Notify, watch};
+
+use crate::comment::{self, NoticeContext};
+use crate::config::{Config, LabelPrs};
+use crate::core::tide::ReadyRule;
+use crate::github::Client;
+use crate::github::types::{Issue, IssueEdit, IssueState, Label, NewIssue, PullRequest};
+use crate::model::{Incident, IncidentId, PrNumber, RepoName, Scope, Timestamp};
+use crate::store::{PendingReply, Store};
+
+/// Colour of the label the plugin creates (GitHub's red for do-not-merge labels).
+pub const LABEL_COLOR: &str = "e11d21";
+
+/// Description of the label the plugin creates; names the plugin.
+pub const LABEL_DESCRIPTION: &str =
+    "Merges blocked by scalability-gate: a release-blocking scalability job regressed";
+
+/// First wait before a pass that failed part-way is tried again (doubled up to the resync
+/// interval).
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
+
+/// PRs waiting for the fast path, at most (more are left to the next full pass).
+const FAST_PATH_MAX: usize = 1024;
+
+/// Which PRs of a scope are ready (from Prow's Tide queries when known, else
+/// `ready_labels`).
+pub type ReadyRules = Arc<dyn Fn(&Scope) -> ReadyRule + Send + Sync>;
+
+// ----- pure planning -----
+
+/// One label change on one PR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelAction {
+    pub repo: RepoName,
+    pub pr: PrNumber,
+    /// Add (true) or remove (false) the label.
+    pub add: bool,
+    /// The PR is ready (it goes first).
+    pub ready: bool,
+}
+
+/// Whether a PR is ready: it carries the required labels of a Tide query of its scope.
+pub fn is_ready(pr: &PullRequest, rule: &ReadyRule) -> bool {
+    let names: Vec<&str> = pr.labels.iter().map(|l| l.name.as_str()).collect();
+    rule.is_ready(&names)
+}
+
+/// What one open PR on a blocked scope should become: `Some(true)` carry the label,
+/// `Some(false)` not carry it (exempt), `None` left alone (not selected in ready mode).
+pub fn wants_label(
+    pr: &PullRequest,
+    mode: LabelPrs,
+    required: &ReadyRule,
+    exempt: bool,
+) -> Option<bool> {
+    if exempt {
+        return Some(false);
+    }
+    match mode {
+        LabelPrs::All => Some(true),
+        LabelPrs::Ready if is_ready(pr, required) => Some(true),
+        LabelPrs::Ready => None,
+    }
+}
+
+/// The label changes that bring a blocked scope's open PRs in line: ready PRs first, then
+/// exempt PRs that carry the label, then the others (`all` mode). Nothing for a PR
+/// already as it should be.
+pub fn plan_labels(
+    repo: &RepoName,
+    prs: &[PullRequest],
+    label: &str,
+    mode: LabelPrs,
+    required: &ReadyRule,
+    exempt: impl Fn(PrNumber) -> bool,
+) -> Vec<LabelAction> {
+    let mut actions: Vec<LabelAction> = prs
+        .iter()
+        .filter_map(|pr| {
+            let want = wants_label(pr, mode, required, exempt(pr.pr()))?;
+            (want != pr.has_label(label)).then(|| LabelAction {
+                repo: repo.clone(),
+                pr: pr.pr(),
+                add: want,
+                ready: is_ready(pr, required),
+            })
+        })
+        .collect();
+    actions.sort_by_key(|a| (!a.ready, a.add && !a.ready, a.pr));
+    actions
+}
+
+/// The removals of a lifted scope: every PR carrying the label, ready ones first.
+pub fn plan_lift(
+    repo: &RepoName,
+    prs: &[PullRequest],
+    label: &str,
+    required: &ReadyRule,
+) -> Vec<LabelAction> {
+    let mut actions: Vec<LabelAction> = prs
+        .iter()
+        .filter(|pr| pr.has_label(label))
+        .map(|pr| LabelAction {
+            repo: repo.clone(),
+            pr: pr.pr(),
+            add: false,
+            ready: is_ready(pr, required),
+        })
+        .collect();
+    actions.sort_by_key(|a| (!a.ready, a.pr));
+    actions
+}
+
+/// The active incidents covering each scope.
+pub fn coverage(incidents: &[Incident]) -> BTreeMap<Scope, Vec<&Incident>> {
+    let mut map: BTreeMap<Scope, Vec<&Incident>> = BTreeMap::new();
+    for incident in incidents.iter().filter(|i| i.is_active()) {
+        for scope in &incident.scopes {
+            map.entry(scope.clone()).or_default().push(incident);
+        }
+    }
+    map
+}
+
+/// A PR is exempt on a scope only when every incident blocking it exempts it.
+pub fn exempt_on(blocking: &[&Incident], repo: &RepoName, pr: PrNumber) -> bool {
+    !blocking.is_empty() && blocking.iter().all(|i| i.is_exempt(repo, pr))
+}
+
+/// What to do with an incident's issue on one scope while the incident is active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssueStep {
+    /// No issue carries the marker: open one.
+    Create,
+    /// It was closed by someone: open it again (with the current body).
+    Reopen(PrNumber),
+    /// Its body is out of date (e.g. new suspects).
+    UpdateBody(PrNumber),
+    /// As it should be.
+    Keep(PrNumber),
+}
+
+/// Compares the issue found by its marker with the desired body.
+pub fn plan_issue(found: Option<&Issue>, body: &str) -> IssueStep {
+    match found {
+        None => IssueStep::Create,
+        Some(i) if !i.is_open() => IssueStep::Reopen(PrNumber(i.number)),
+        Some(i) if i.body_text() != body => IssueStep::UpdateBody(PrNumber(i.number)),
+        Some(i) => IssueStep::Keep(PrNumber(i.number)),
+    }
+}
+
+/// Whether any of `bodies` carries `marker`.
+pub fn has_marker<'a>(mut bodies: impl Iterator<Item = &'a str>, marker: &str) -> bool {
+    bodies.any(|b| b.contains(marker))
+}
+
+// ----- the outcome of a pass -----
+
+/// What a pass did, and what went wrong (the next pass retries it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub labels_added: usize,
+    pub labels_removed: usize,
+    pub issues_created: usize,
+    pub issues_edited: usize,
+    pub issues_closed: usize,
+    pub comments_posted: usize,
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    /// Whether the pass reached the desired state everywhere.
+    pub fn converged(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    fn fail(&mut self, what: impl std::fmt::Display, error: impl std::fmt::Display) {
+        let text = format!("{what}: {error:#}");
+        tracing::warn!(
+            error = text,
+            "reconcile step failed; the next pass retries it"
+        );
+        self.errors.push(text);
+    }
+}
+
+/// What the fast path did with one PR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrOutcome {
+    Labelled,
+    Unlabelled,
+    /// Already as it should be, not selected, closed, or on no blocked scope.
+    Unchanged,
+}
+
+// ----- the reconciler -----
+
+/// Brings GitHub in line with the incidents. Cheap to clone.
+#[derive(Clone)]
+pub struct Reconciler {
+    client: Client,
+    config: Arc<Config>,
+    store: Store,
+    required: ReadyRules,
+}
+
+impl Reconciler {
+    /// A reconciler for which a ready PR carries all of `ready_labels`, on every scope.
+    pub fn new(client: Client, config: Arc<Config>, store: Store) -> Self {
+        let ready = ReadyRule::from_labels(&config.ready_labels);
+        Self {
+            client,
+            config,
+            store,
+            required: Arc::new(move |_| ready.clone()),
+        }
+    }
+
+    /// Takes which PRs are ready per scope from `rules` (e.g. Prow's Tide queries).
+    pub fn with_ready_rules(mut self, rules: ReadyRules) -> Self {
+        self.required = rules;
+        self
+    }
+
+    /// The GitHub client it uses.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn notice_context(&self, scope: &Scope) -> NoticeContext {
+        NoticeContext {
+            label: self.config.label.clone(),
+            ready_only: self.config.label_prs == LabelPrs::Ready,
+            ready_labels: (self.required)(scope).alternatives,
+            blocker: !self.config.tide.blocker_label.is_empty(),
+            approver_users: self.config.approvers.users.clone(),
+            approver_teams: self.config.approvers.teams.clone(),
+        }
+    }
+
+    /// The label our issues carry, and that they are found by.
+    fn issue_label(&self) -> &str {
+        if self.config.tide.blocker_label.is_empty() {
+            &self.config.label
+        } else {
+            &self.config.tide.blocker_label
+        }
+    }
+
+    /// One full pass over the incidents in the store.
+    pub async fn reconcile(&self) -> anyhow::Result<Report> {
+        let incidents = self.store.all_incidents().context("reading incidents")?;
+        Ok(self.reconcile_incidents(&incidents).await)
+    }
+
+    /// One full pass over `incidents` (active and lifted): issues first, then the command
+    /// replies waiting in the outbox, then the lifted incidents' cleanup, then labels.
+    pub async fn reconcile_incidents(&self, incidents: &[Incident]) -> Report {
+        let mut report = Report::default();
+        let covered = coverage(incidents);
+        for incident in incidents.iter().filter(|i| i.is_active()) {
+            for scope in &incident.scopes {
+                if let Err(e) = self.ensure_issue(incident, scope, &mut report).await {
+                    report.fail(format!("issue of {} on {scope}", incident.id), e);
+                }
+            }
+        }
+        self.post_pending_replies(&mut report).await;
+        for incident in incidents.iter().filter(|i| !i.is_active()) {
+            match self.store.is_cleaned(&incident.id) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    report.fail(format!("cleanup state of {}", incident.id), e);
+                    continue;
+                }
+            }
+            let before = report.errors.len();
+            self.clean_up(incident, &covered, &mut report).await;
+            if report.errors.len() == before {
+                let marked = self.store.mark_cleaned(&incident.id, now());
+                if let Err(e) = marked {
+                    report.fail(format!("marking {} cleaned", incident.id), e);
+                }
+            }
+        }
+        self.label_blocked_scopes(&covered, &mut report).await;
+        tracing::info!(
+            added = report.labels_added,
+            removed = report.labels_removed,
+            issues_created = report.issues_created,
+            issues_closed = report.issues_closed,
+            comments = report.comments_posted,
+            errors = report.errors.len(),
+            "reconcile pass done"
+        );
+        report
+    }
+
+    /// Finds an incident's issue on a scope by its marker: the remembered number first,
+    /// else the repo's issues carrying our issue label (consistent, unlike search).
+    async fn find_issue(
+        &self,
+        incident: &IncidentId,
+        scope: &Scope,
+    ) -> anyhow::Result<Option<Issue>> {
+        let marker = comment::issue_marker(incident, &scope.branch);
+        if let Some(number) = self.store.issue_of(incident, scope)? {
+            let cached = self.client.get_issue(&scope.repo, number).await?;
+            if let Some(issue) = cached.filter(|i| i.body_text().contains(&marker)) {
+                return Ok(Some(issue));
+            }
+        }
+        let listed = self
+            .client
+            .list_issues(&scope.repo, &[self.issue_label()], IssueState::All)
+            .await?;
+        let found = listed
+            .into_iter()
+            .find(|i| !i.is_pull_request() && i.body_text().contains(&marker));
+        if let Some(issue) = &found {
+            self.store
+                .remember_issue(incident, scope, PrNumber(issue.number))?;
+        }
+        Ok(found)
+    }
+
+    /// The incident's issue on `scope` is open with the current body, and announced once.
+    async fn ensure_issue(
+        &self,
+        incident: &Incident,
+        scope: &Scope,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let ctx = self.notice_context(scope);
+        let body = comment::blocker_body(incident, scope, &ctx);
+        let found = self.find_issue(&incident.id, scope).await?;
+        let number = match plan_issue(found.as_ref(), &body) {
+            IssueStep::Create => {
+                let created = self
+                    .client
+                    .create_issue(
+                        &scope.repo,
+                        &NewIssue {
+                            title: comment::blocker_title(incident, &scope.branch),
+                            body,
+                            labels: vec![self.issue_label().to_string()],
+                        },
+                    )
+                    .await?;
+                report.issues_created += 1;
+                tracing::info!(incident = %incident.id, scope = %scope, issue = created.number, "issue opened");
+                if created.number == 0 {
+                    return Ok(()); // dry-run: nothing was created, nothing to announce on
+                }
+                let number = PrNumber(created.number);
+                self.store.remember_issue(&incident.id, scope, number)?;
+                number
+            }
+            IssueStep::Reopen(number) => {
+                self.edit_issue(&scope.repo, number, body, true, report)
+                    .await?
+            }
+            IssueStep::UpdateBody(number) => {
+                self.edit_issue(&scope.repo, number, body, false, report)
+                    .await?
+            }
+            IssueStep::Keep(number) => number,
+        };
+        self.comment_once(
+            &scope.repo,
+            number,
+            &comment::announcement_marker(&incident.id),
+            || comment::announcement(incident, scope),
+            report,
+        )
+        .await
+    }
+
+    /// Sets an issue's body (and opens it again when `reopen`).
+    async fn edit_issue(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+        body: String,
+        reopen: bool,
+        report: &mut Report,
+    ) -> anyhow::Result<PrNumber> {
+        let edit = IssueEdit {
+            body: Some(body),
+            state: reopen.then(|| "open".to_string()),
+            ..IssueEdit::default()
+        };
+        self.client.edit_issue(repo, number, &edit).await?;
+        report.issues_edited += 1;
+        Ok(number)
+    }
+
+    /// Posts `text()` on `repo#number` unless a comment there carries `marker`.
+    async fn comment_once(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+        marker: &str,
+        text: impl FnOnce() -> String,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let comments = self.client.list_comments(repo, number).await?;
+        if has_marker(comments.iter().map(|c| c.body.as_str()), marker) {
+            return Ok(());
+        }
+        self.client.create_comment(repo, number, &text()).await?;
+        report.comments_posted += 1;
+        Ok(())
+    }
+
+    /// Posts the gate's replies from the outbox, each once (found by its marker).
+    async fn post_pending_replies(&self, report: &mut Report) {
+        let pending = match self.store.pending_replies() {
+            Ok(p) => p,
+            Err(e) => return report.fail("reading the reply outbox", e),
+        };
+        for reply in pending {
+            if let Err(e) = self.post_reply(&reply, report).await {
+                report.fail(format!("reply on {}#{}", reply.repo, reply.number.0), e);
+            }
+        }
+    }
+
+    async fn post_reply(&self, reply: &PendingReply, report: &mut Report) -> anyhow::Result<()> {
+        let markers = comment::parse_markers(&reply.body);
+        let marker = markers
+            .last()
+            .map(|(id, kind)| comment::marker(id, kind))
+            .unwrap_or_else(|| reply.body.clone());
+        let body = reply.body.clone();
+        self.comment_once(&reply.repo, reply.number, &marker, || body, report)
+            .await?;
+        self.store.reply_posted(reply)
+    }
+
+    /// A lifted incident: labels off its scopes that nothing else blocks, its issues
+    /// commented once and closed.
+    async fn clean_up(
+        &self,
+        incident: &Incident,
+        covered: &BTreeMap<Scope, Vec<&Incident>>,
+        report: &mut Report,
+    ) {
+        for scope in &incident.scopes {
+            if !covered.contains_key(scope) {
+                let required = (self.required)(scope);
+                let removed = async {
+                    let prs = self
+                        .client
+                        .list_open_pulls(&scope.repo, &scope.branch)
+                        .await?;
+                    let actions = plan_lift(&scope.repo, &prs, &self.config.label, &required);
+                    anyhow::Ok(actions)
+                }
+                .await;
+                match removed {
+                    Ok(actions) => self.execute(&actions, report).await,
+                    Err(e) => report.fail(format!("listing PRs of {scope}"), e),
+                }
+            }
+            if let Err(e) = self.close_issue(incident, scope, report).await {
+                report.fail(
+                    format!("closing the issue of {} on {scope}", incident.id),
+                    e,
+                );
+            }
+        }
+    }
+
+    async fn close_issue(
+        &self,
+        incident: &Incident,
+        scope: &Scope,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let Some(issue) = self.find_issue(&incident.id, scope).await? else {
+            return Ok(());
+        };
+        let number = PrNumber(issue.number);
+        self.comment_once(
+            &scope.repo,
+            number,
+            &comment::lifted_marker(&incident.id),
+            || comment::lift_notice(incident),
+            report,
+        )
+        .await?;
+        if issue.is_open() {
+            self.client.close_issue(&scope.repo, number).await?;
+            report.issues_closed += 1;
+        }
+        Ok(())
+    }
+
+    /// Labels on every blocked scope, ready PRs of every scope before any other PR.
+    async fn label_blocked_scopes(
+        &self,
+        covered: &BTreeMap<Scope, Vec<&Incident>>,
+        report: &mut Report,
+    ) {
+        let mut labelled_repos = BTreeSet::new();
+        let mut actions = Vec::new();
+        for (scope, blocking) in covered {
+            if labelled_repos.insert(scope.repo.clone()) {
+                if let Err(e) = self.client.ensure_label(&scope.repo, &self.label()).await {
+                    report.fail(format!("label in {}", scope.repo), e);
+                    continue;
+                }
+            }
+            let required = (self.required)(scope);
+            match self
+                .client
+                .list_open_pulls(&scope.repo, &scope.branch)
+                .await
+            {
+                Ok(prs) => actions.extend(plan_labels(
+                    &scope.repo,
+                    &prs,
+                    &self.config.label,
+                    self.config.label_prs,
+                    &required,
+                    |pr| exempt_on(blocking, &scope.repo, pr),
+                )),
+                Err(e) => report.fail(format!("listing PRs of {scope}"), e),
+            }
+        }
+        actions.sort_by_key(|a| (!a.ready, a.add && !a.ready));
+        self.execute(&actions, report).await;
+    }
+
+    fn label(&self) -> Label {
+        Label {
+            name: self.config.label.clone(),
+            color: LABEL_COLOR.into(),
+            description: Some(LABEL_DESCRIPTION.into()),
+        }
+    }
+
+    /// Applies label changes in order; a failed one is reported and the rest go on.
+    async fn execute(&self, actions: &[LabelAction], report: &mut Report) {
+        let label = self.config.label.clone();
+        for a in actions {
+            let done = if a.add {
+                self.client
+                    .add_labels(&a.repo, a.pr, std::slice::from_ref(&label))
+                    .await
+                    .map(|_| report.labels_added += 1)
+            } else {
+                // A 404 means someone removed it meanwhile: just as good.
+                self.client
+                    .remove_label(&a.repo, a.pr, &label)
+                    .await
+                    .map(|_| report.labels_removed += 1)
+            };
+            if let Err(e) = done {
+                report.fail(format!("{}#{}", a.repo, a.pr.0), e);
+            }
+        }
+    }
+
+    /// The fast path for one PR (an event made it selected, or someone removed the label
+    /// by hand): reads the PR and labels or unlabels it as the active incidents in the
+    /// store want, with no full pass.
+    pub async fn label_pr_now(&self, repo: &RepoName, pr: PrNumber) -> anyhow::Result<PrOutcome> {
+        let incidents = self.store.active_incidents().context("reading incidents")?;
+        self.ensure_pr(&incidents, repo, pr).await
+    }
+
+    /// As [`Reconciler::label_pr_now`] against `incidents`.
+    pub async fn ensure_pr(
+        &self,
+        incidents: &[Incident],
+        repo: &RepoName,
+        pr: PrNumber,
+    ) -> anyhow::Result<PrOutcome> {
+        let Some(found) = self.client.get_pull(repo, pr).await? else {
+            return Ok(PrOutcome::Unchanged);
+        };
+        if found.state != "open" {
+            return Ok(PrOutcome::Unchanged);
+        }
+        let scope = Scope {
+            repo: repo.clone(),
+            branch: found.base_branch().to_string(),
+        };
+        let covered = coverage(incidents);
+        let Some(blocking) = covered.get(&scope) else {
+            return Ok(PrOutcome::Unchanged);
+        };
+        let required = (self.required)(&scope);
+        let actions = plan_labels(
+            repo,
+            std::slice::from_ref(&found),
+            &self.config.label,
+            self.config.label_prs,
+            &required,
+            |n| exempt_on(blocking, repo, n),
+        );
+        let Some(action) = actions.first() else {
+            return Ok(PrOutcome::Unchanged);
+        };
+        if action.add {
+            self.client.ensure_label(repo, &self.label()).await?;
+        }
+        let mut report = Report::default();
+        self.execute(&actions, &mut report).await;
+        if let Some(error) = report.errors.first() {
+            anyhow::bail!("{error}");
+        }
+        Ok(if action.add {
+            PrOutcome::Labelled
+        } else {
+            PrOutcome::Unlabelled
+        })
+    }
+}
+
+fn now() -> Timestamp {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    Timestamp(secs)
+}
+
+// ----- running it -----
+
+#[derive(Default)]
+struct Wants {
+    full: bool,
+    prs: BTreeSet<(RepoName, PrNumber)>,
+}
+
+/// How the rest of the plugin pokes the running reconciler. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Handle {
+    notify: Arc<Notify>,
+    wants: Arc<Mutex<Wants>>,
+}
+
+impl Handle {
+    /// Asks for a full pass soon (the incidents changed).
+    pub fn poke(&self) {
+        self.wants.lock().expect("reconcile wants lock").full = true;
+        self.notify.notify_one();
+    }
+
+    /// Asks for one PR to be labelled (or unlabelled) now, without a full pass.
+    pub fn label_pr(&self, repo: RepoName, pr: PrNumber) {
+        {
+            let mut wants = self.wants.lock().expect("reconcile wants lock");
+            if wants.prs.len() < FAST_PATH_MAX {
+                wants.prs.insert((repo, pr));
+            } else {
+                wants.full = true;
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    fn take(&self) -> Wants {
+        std::mem::take(&mut *self.wants.lock().expect("reconcile wants lock"))
+    }
+}
+
+/// Starts the reconciler of `app` in the background: a full pass at once, then on every
+/// poke, every `reconcile.resync_interval`, and sooner after a pass that failed part-way.
+/// It stops when `stop` turns true (a pass cut short is safe: the next one finishes it).
+pub fn spawn(app: &crate::App, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let tide = app.tide.clone();
+    let ready_labels = app.config.ready_labels.clone();
+    let rules: ReadyRules = Arc::new(move |scope| {
+        tide.read()
+            .map(|t| t.ready_rule(scope, &ready_labels))
+            .unwrap_or_else(|_| ReadyRule::from_labels(&ready_labels))
+    });
+    let reconciler = Reconciler::new(app.github.clone(), app.config.clone(), app.store.clone())
+        .with_ready_rules(rules);
+    tokio::spawn(run(reconciler, app.reconcile.clone(), stop))
+}
+
+/// The loop [`spawn`] runs.
+pub async fn run(reconciler: Reconciler, handle: Handle, mut stop: watch::Receiver<bool>) {
+    let resync = reconciler.config.reconcile.resync_interval;
+    let mut retry = RETRY_AFTER_FAILURE;
+    let mut full = true;
+    loop {
+        let wants = handle.take();
+        full |= wants.full;
+        let work = async {
+            for (repo, pr) in &wants.prs {
+                match reconciler.label_pr_now(repo, *pr).await {
+                    Ok(outcome) => tracing::info!(repo = %repo, pr = pr.0, ?outcome, "fast path"),
+                    Err(e) => {
+                        tracing::warn!(repo = %repo, pr = pr.0, error = format!("{e:#}"), "fast path failed; left to the full pass");
+                        return false;
+                    }
+                }
+            }
+            if !full {
+                return true;
+            }
+            match reconciler.reconcile().await {
+                Ok(report) => report.converged(),
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "reconcile pass failed");
+                    false
+                }
+            }
+        };
+        let converged = tokio::select! {
+            ok = work => ok,
+            _ = stop.changed() => return,
+        };
+        let wait = if converged {
+            retry = RETRY_AFTER_FAILURE;
+            full = false;
+            resync
+        } else {
+            let wait = retry.min(resync);
+            retry = (retry * 2).min(resync);
+            full = true;
+            wait
+        };
+        tokio::select! {
+            _ = handle.notify.notified() => {}
+            _ = tokio::time::sleep(wait) => full = true,
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::types::{GitRef, User};
+
+    fn pr(number: u64, labels: &[&str]) -> PullRequest {
+        PullRequest {
+            number,
+            title: format!("pr {number}"),
+            state: "open".into(),
+            user: User {
+                login: "dev".into(),
+                kind: None,
+            },
+            labels: labels
+                .iter()
+                .map(|l| Label {
+                    name: l.to_string(),
+                    color: String::new(),
+                    description: None,
+                })
+                .collect(),
+            base: GitRef {
+                branch: "master".into(),
+                sha: String::new(),
+            },
+            head: GitRef {
+                branch: "x".into(),
+                sha: String::new(),
+            },
+            created_at: None,
+            updated_at: None,
+            merged_at: None,
+        }
+    }
+
+    const L: &str = "do-not-merge/scalability-regression";
+
+    fn required() -> ReadyRule {
+        ReadyRule::from_labels(&["lgtm".into(), "approved".into()])
+    }
+
+    fn repo() -> RepoName {
+        RepoName::parse("o/r").unwrap()
+    }
+
+    #[test]
+    fn ready_mode_labels_only_ready_prs_and_never_twice() {
+        let prs = vec![
+            pr(1, &["lgtm", "approved"]),
+            pr(2, &["lgtm"]),
+            pr(3, &["LGTM", "Approved", L]),
+            pr(4, &[]),
+        ];
+        let actions = plan_labels(&repo(), &prs, L, LabelPrs::Ready, &required(), |_| false);
+        assert_eq!(
+            actions,
+            vec![LabelAction {
+                repo: repo(),
+                pr: PrNumber(1),
+                add: true,
+                ready: true
+            }]
+        );
+    }
+
+    #[test]
+    fn all_mode_labels_ready_first_and_exempt_prs_lose_the_label() {
+        let prs = vec![
+            pr(1, &[]),
+            pr(2, &["lgtm", "approved"]),
+            pr(3, &[L]),
+            pr(4, &["lgtm", "approved"]),
+        ];
+        let exempt = |n: PrNumber| n.0 == 3 || n.0 == 4;
+        let actions = plan_labels(&repo(), &prs, L, LabelPrs::All, &required(), exempt);
+        let got: Vec<(u64, bool)> = actions.iter().map(|a| (a.pr.0, a.add)).collect();
+        assert_eq!(got, vec![(2, true), (3, false), (1, true)]);
+    }
+
+    #[test]
+    fn lifting_removes_every_label_ready_first() {
+        let prs = vec![pr(1, &[L]), pr(2, &["lgtm", "approved", L]), pr(3, &[])];
+        let got: Vec<(u64, bool)> = plan_lift(&repo(), &prs, L, &required())
+            .iter()
+            .map(|a| (a.pr.0, a.add))
+            .collect();
+        assert_eq!(got, vec![(2, false), (1, false)]);
+    }
+
+    #[test]
+    fn issue_steps() {
+        let mut issue = Issue {
+            number: 5,
+            title: "t".into(),
+            body: Some("b".into()),
+            state: "open".into(),
+            user: User {
+                login: "bot".into(),
+                kind: None,
+            },
+            labels: vec![],
+            html_url: None,
+            pull_request: None,
+            created_at: None,
+        };
+        assert_eq!(plan_issue(None, "b"), IssueStep::Create);
+        assert_eq!(plan_issue(Some(&issue), "b"), IssueStep::Keep(PrNumber(5)));
+        assert_eq!(
+            plan_issue(Some(&issue), "c"),
+            IssueStep::UpdateBody(PrNumber(5))
+        );
+        issue.state = "closed".into();
+        assert_eq!(
+            plan_issue(Some(&issue), "b"),
+            IssueStep::Reopen(PrNumber(5))
+        );
+    }
+}

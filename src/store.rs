@@ -4,6 +4,7 @@
 
 mod history;
 mod incidents;
+mod reconcile;
 
 pub use history::RecordOutcome;
 pub use incidents::{Changes, PendingReply};

@@ -36,7 +36,7 @@ fn client(fake: &FakeGithub) -> Client {
 
 /// Polls `cond` in tokio time (virtual under pause) until it holds, failing after a bound.
 async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(3600 * 3);
+    let deadline = Instant::now() + support::TIMEOUT;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -470,4 +470,603 @@ async fn the_fake_tells_when_a_request_happens_and_flakes_on_demand() {
         c.get_pull(&repo(), PrNumber(pr)).await.unwrap().unwrap();
     }
     assert!(fake.requests().iter().any(|r| r.status == 502));
+}
+
+// ----- the reconciler -----
+
+mod reconciler {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use scalability_gate::Store;
+    use scalability_gate::config::{Config, JobConfig, LabelPrs, ScopeConfig};
+    use scalability_gate::github::client::{Client, ClientOptions};
+    use scalability_gate::github::fake::{FakeGithub, Flaky, PrSpec};
+    use scalability_gate::model::{
+        BuildId, Cause, Exemption, ExemptionKind, Incident, IncidentId, IncidentState, JobName,
+        Login, PrNumber, RepoName, RunRef, Scope, Suspect, Timestamp,
+    };
+    use scalability_gate::reconcile::{self, PrOutcome, Reconciler};
+
+    const REPO: &str = "kubernetes/kubernetes";
+    const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
+    const LABEL: &str = "do-not-merge/scalability-regression";
+    const BLOCKER: &str = "tide/merge-blocker";
+
+    fn scope(branch: &str) -> Scope {
+        Scope {
+            repo: RepoName::parse(REPO).unwrap(),
+            branch: branch.into(),
+        }
+    }
+
+    fn run(build: &str) -> RunRef {
+        RunRef {
+            build_id: BuildId::new(build),
+            url: format!("https://prow.k8s.io/view/gs/kubernetes-ci-logs/logs/{JOB}/{build}"),
+            started_at: Some(Timestamp(1_790_000_000)),
+            commits: Default::default(),
+        }
+    }
+
+    fn incident(id: &str, branches: &[&str]) -> Incident {
+        Incident {
+            id: IncidentId::new(id),
+            job: JobName::new(JOB),
+            opened_at: Timestamp(1_790_000_100),
+            cause: Cause::Regression {
+                first_red: run("1002"),
+                last_green: run("1001"),
+            },
+            scopes: branches.iter().map(|b| scope(b)).collect(),
+            state: IncidentState::Active,
+            folded_runs: vec![],
+            recovered_by: None,
+            exemptions: vec![],
+            breaches: vec![],
+            suspects: vec![],
+        }
+    }
+
+    fn lifted(mut incident: Incident) -> Incident {
+        incident.state = IncidentState::Lifted {
+            by: "wojtek-t".into(),
+            reason: "reverted #7".into(),
+            at: Timestamp(1_790_003_600),
+        };
+        incident
+    }
+
+    fn config(fake: &FakeGithub) -> Config {
+        let mut c = Config {
+            jobs: vec![JobConfig {
+                name: JOB.into(),
+                scopes: vec![ScopeConfig {
+                    repo: REPO.into(),
+                    branch: "master".into(),
+                }],
+                failures_to_confirm: 1,
+                auto_unblock_on_recovery: false,
+            }],
+            dry_run: false,
+            ..Config::default()
+        };
+        c.github.endpoints = vec![fake.url()];
+        c
+    }
+
+    struct World {
+        fake: FakeGithub,
+        store: Store,
+        reconciler: Reconciler,
+    }
+
+    async fn world_with(adjust: impl FnOnce(&mut Config, &mut ClientOptions)) -> World {
+        let fake = FakeGithub::start().await.unwrap();
+        fake.add_repo(REPO);
+        let mut config = config(&fake);
+        let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
+        options.backoff_base = Duration::from_millis(10);
+        options.backoff_max = Duration::from_millis(50);
+        options.request_timeout = None;
+        adjust(&mut config, &mut options);
+        options.dry_run = config.dry_run;
+        let store = Store::temporary().unwrap();
+        let reconciler = Reconciler::new(
+            Client::new(options).unwrap(),
+            Arc::new(config),
+            store.clone(),
+        );
+        World {
+            fake,
+            store,
+            reconciler,
+        }
+    }
+
+    async fn world() -> World {
+        world_with(|_, _| {}).await
+    }
+
+    /// master: 3 ready, 2 lgtm only, 1 bare; release-1.34: 2 ready. Returns (ready, others,
+    /// release) numbers.
+    fn seed(fake: &FakeGithub) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
+        let mut ready = Vec::new();
+        let mut others = Vec::new();
+        let mut release = Vec::new();
+        for i in 0..3 {
+            ready.push(
+                fake.add_pr(
+                    REPO,
+                    PrSpec::new("master")
+                        .labels(&["lgtm", "approved"])
+                        .title(&format!("ready {i}")),
+                ),
+            );
+            if i < 2 {
+                others.push(fake.add_pr(REPO, PrSpec::new("master").labels(&["lgtm"])));
+            }
+            if i < 2 {
+                release.push(fake.add_pr(
+                    REPO,
+                    PrSpec::new("release-1.34").labels(&["lgtm", "approved"]),
+                ));
+            }
+        }
+        others.push(fake.add_pr(REPO, PrSpec::new("master")));
+        (ready, others, release)
+    }
+
+    fn has(fake: &FakeGithub, pr: u64, label: &str) -> bool {
+        fake.labels_of(REPO, pr).iter().any(|l| l == label)
+    }
+
+    #[tokio::test]
+    async fn a_block_labels_only_the_scopes_ready_prs_and_opens_one_blocker_issue() {
+        let w = world().await;
+        let (ready, others, release) = seed(&w.fake);
+        let mut inc = incident("ci-e2e-1002", &["master"]);
+        inc.suspects.push(Suspect {
+            repo: RepoName::parse(REPO).unwrap(),
+            pr: PrNumber(7),
+            title: "Make the scheduler faster".into(),
+            author: Login::new("dev"),
+            merged_at: None,
+            score: 1.0,
+            reasons: vec![],
+        });
+        let report = w
+            .reconciler
+            .reconcile_incidents(std::slice::from_ref(&inc))
+            .await;
+        assert!(report.converged(), "{report:?}");
+        for pr in &ready {
+            assert!(has(&w.fake, *pr, LABEL), "ready PR {pr} labelled");
+        }
+        for pr in others.iter().chain(&release) {
+            assert!(!has(&w.fake, *pr, LABEL), "PR {pr} left alone");
+        }
+        let label = w.fake.repo_label(REPO, LABEL).unwrap();
+        assert!(label.description.unwrap().contains("scalability-gate"));
+
+        let issues = w.fake.issues(REPO);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        let issue = &issues[0];
+        assert!(issue.is_open());
+        assert!(issue.has_label(BLOCKER));
+        assert!(issue.title.ends_with(" branch:master"), "{}", issue.title);
+        let body = issue.body_text();
+        for want in [
+            "`kubernetes/kubernetes` branch `master`",
+            JOB,
+            "[1002](https://prow.k8s.io/view/gs/kubernetes-ci-logs/logs/",
+            "[1001](",
+            "/scalability-unblock",
+            "members of `kubernetes/sig-scalability-leads`",
+            "- #7 Make the scheduler faster",
+            "<!-- scalability-gate:ci-e2e-1002:issue/master -->",
+        ] {
+            assert!(body.contains(want), "missing {want:?} in\n{body}");
+        }
+        let comments = w.fake.comments(REPO, issue.number);
+        assert_eq!(comments.len(), 1);
+        assert!(
+            comments[0]
+                .body
+                .contains("<!-- scalability-gate:ci-e2e-1002:announce -->")
+        );
+
+        // The blocker issue went out before any label.
+        let mutations: Vec<_> = w
+            .fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.is_mutation())
+            .collect();
+        let issue_at = mutations
+            .iter()
+            .position(|r| r.path.ends_with("/issues"))
+            .unwrap();
+        let first_label = mutations
+            .iter()
+            .position(|r| r.path.ends_with("/labels") && r.path.contains("/issues/"))
+            .unwrap();
+        assert!(issue_at < first_label);
+
+        // A second pass changes nothing.
+        w.fake.clear_log();
+        let again = w.reconciler.reconcile_incidents(&[inc]).await;
+        assert!(again.converged(), "{again:?}");
+        assert_eq!(w.fake.mutation_count(), 0, "{:?}", w.fake.requests());
+        assert_eq!(
+            again.labels_added + again.comments_posted + again.issues_created,
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn lifting_removes_every_label_then_comments_and_closes_the_issue() {
+        let w = world().await;
+        let (ready, others, release) = seed(&w.fake);
+        let inc = incident("ci-e2e-1002", &["master"]);
+        assert!(
+            w.reconciler
+                .reconcile_incidents(std::slice::from_ref(&inc))
+                .await
+                .converged()
+        );
+        // Someone put the label on a PR that is not ready, and on a release PR.
+        w.fake.add_pr_label(REPO, others[0], LABEL);
+        w.fake.add_pr_label(REPO, release[0], LABEL);
+
+        let done = lifted(inc);
+        let report = w
+            .reconciler
+            .reconcile_incidents(std::slice::from_ref(&done))
+            .await;
+        assert!(report.converged(), "{report:?}");
+        for pr in ready.iter().chain(&others) {
+            assert!(!has(&w.fake, *pr, LABEL), "label gone from {pr}");
+        }
+        assert!(
+            has(&w.fake, release[0], LABEL),
+            "another branch is not this scope"
+        );
+        let issue = &w.fake.issues(REPO)[0];
+        assert!(!issue.is_open());
+        let comments = w.fake.comments(REPO, issue.number);
+        assert_eq!(comments.len(), 2);
+        assert!(comments[1].body.contains("lifted by `wojtek-t`"));
+        assert!(
+            comments[1]
+                .body
+                .contains("<!-- scalability-gate:ci-e2e-1002:lifted -->")
+        );
+        assert!(w.store.is_cleaned(&done.id).unwrap());
+
+        w.fake.clear_log();
+        let again = w.reconciler.reconcile_incidents(&[done]).await;
+        assert!(again.converged());
+        assert_eq!(
+            w.fake.request_count(),
+            0,
+            "a cleaned incident costs nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lifted_incident_keeps_labels_another_active_one_still_needs() {
+        let w = world().await;
+        let (ready, _, _) = seed(&w.fake);
+        let first = incident("a-1", &["master"]);
+        let mut second = incident("b-1", &["master"]);
+        second.job = JobName::new("another-job");
+        let both = [first.clone(), second.clone()];
+        assert!(w.reconciler.reconcile_incidents(&both).await.converged());
+        assert_eq!(
+            w.fake.issues(REPO).len(),
+            2,
+            "one issue per incident and scope"
+        );
+        let report = w
+            .reconciler
+            .reconcile_incidents(&[lifted(first), second])
+            .await;
+        assert!(report.converged(), "{report:?}");
+        assert!(ready.iter().all(|pr| has(&w.fake, *pr, LABEL)));
+        let open: Vec<_> = w
+            .fake
+            .issues(REPO)
+            .into_iter()
+            .filter(|i| i.is_open())
+            .collect();
+        assert_eq!(open.len(), 1);
+        assert!(open[0].body_text().contains("b-1:issue/master"));
+    }
+
+    #[tokio::test]
+    async fn a_lost_cache_never_duplicates_an_issue_or_a_comment() {
+        let w = world().await;
+        seed(&w.fake);
+        let inc = incident("ci-e2e-1002", &["master"]);
+        assert!(
+            w.reconciler
+                .reconcile_incidents(std::slice::from_ref(&inc))
+                .await
+                .converged()
+        );
+        // A crash between "created on GitHub" and "remembered in the store".
+        w.store.forget_reconcile_cache().unwrap();
+        w.fake.clear_log();
+        assert!(
+            w.reconciler
+                .reconcile_incidents(std::slice::from_ref(&inc))
+                .await
+                .converged()
+        );
+        assert_eq!(w.fake.mutation_count(), 0, "{:?}", w.fake.requests());
+        assert_eq!(w.fake.issues(REPO).len(), 1);
+        // Lifting after the cache is lost again still finds the issue and says it once.
+        w.store.forget_reconcile_cache().unwrap();
+        let done = lifted(inc);
+        assert!(
+            w.reconciler
+                .reconcile_incidents(std::slice::from_ref(&done))
+                .await
+                .converged()
+        );
+        w.store.forget_reconcile_cache().unwrap();
+        assert!(w.reconciler.reconcile_incidents(&[done]).await.converged());
+        let issue = &w.fake.issues(REPO)[0];
+        assert_eq!(w.fake.comments(REPO, issue.number).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_issue_closed_by_hand_while_active_is_reopened() {
+        let w = world().await;
+        let inc = incident("ci-e2e-1002", &["master"]);
+        assert!(
+            w.reconciler
+                .reconcile_incidents(std::slice::from_ref(&inc))
+                .await
+                .converged()
+        );
+        let number = w.fake.issues(REPO)[0].number;
+        w.fake.close(REPO, number, false);
+        assert!(w.reconciler.reconcile_incidents(&[inc]).await.converged());
+        let issues = w.fake.issues(REPO);
+        assert_eq!(issues.len(), 1);
+        assert!(issues[0].is_open());
+        assert_eq!(w.fake.comments(REPO, number).len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn converges_while_github_fails_part_of_the_time() {
+        let w = world_with(|_, o| o.max_attempts = 2).await;
+        let (ready, others, _) = seed(&w.fake);
+        for _ in 0..20 {
+            w.fake
+                .add_pr(REPO, PrSpec::new("master").labels(&["lgtm", "approved"]));
+        }
+        w.fake.set_flaky(Flaky {
+            error_every: 3,
+            rate_limit_every: 7,
+            retry_after_secs: 2,
+        });
+        let inc = incident("ci-e2e-1002", &["master"]);
+        let mut passes = 0;
+        loop {
+            passes += 1;
+            assert!(passes <= 30, "did not converge");
+            if w.reconciler
+                .reconcile_incidents(std::slice::from_ref(&inc))
+                .await
+                .converged()
+            {
+                break;
+            }
+        }
+        let log = w.fake.requests();
+        assert!(log.iter().any(|r| r.status == 502) && log.iter().any(|r| r.status == 403));
+        w.fake.set_flaky(Flaky::default());
+        for pr in &ready {
+            assert!(has(&w.fake, *pr, LABEL));
+        }
+        assert!(others.iter().all(|pr| !has(&w.fake, *pr, LABEL)));
+        let issues = w.fake.issues(REPO);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(w.fake.comments(REPO, issues[0].number).len(), 1);
+        w.fake.clear_log();
+        assert!(w.reconciler.reconcile_incidents(&[inc]).await.converged());
+        assert_eq!(w.fake.mutation_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn exempt_prs_are_never_labelled_and_lose_a_label_they_had() {
+        let w = world().await;
+        let (ready, _, _) = seed(&w.fake);
+        let mut inc = incident("ci-e2e-1002", &["master"]);
+        assert!(
+            w.reconciler
+                .reconcile_incidents(std::slice::from_ref(&inc))
+                .await
+                .converged()
+        );
+        inc.exemptions.push(Exemption {
+            repo: RepoName::parse(REPO).unwrap(),
+            pr: PrNumber(ready[0]),
+            kind: ExemptionKind::Approver,
+            by: Login::new("wojtek-t"),
+            reason: "the fix".into(),
+            at: Timestamp(1_790_000_500),
+        });
+        assert!(w.reconciler.reconcile_incidents(&[inc]).await.converged());
+        assert!(!has(&w.fake, ready[0], LABEL));
+        assert!(has(&w.fake, ready[1], LABEL));
+    }
+
+    #[tokio::test]
+    async fn all_mode_labels_every_open_pr_ready_ones_first() {
+        let w = world_with(|c, _| c.label_prs = LabelPrs::All).await;
+        let (ready, others, release) = seed(&w.fake);
+        let inc = incident("ci-e2e-1002", &["master"]);
+        assert!(w.reconciler.reconcile_incidents(&[inc]).await.converged());
+        for pr in ready.iter().chain(&others) {
+            assert!(has(&w.fake, *pr, LABEL));
+        }
+        assert!(release.iter().all(|pr| !has(&w.fake, *pr, LABEL)));
+        let labelled: Vec<u64> = w
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.method == "POST" && r.path.ends_with("/labels") && r.path.contains("/issues/")
+            })
+            .map(|r| r.path.split('/').nth(5).unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(labelled.len(), 6);
+        let mut first: Vec<u64> = labelled[..3].to_vec();
+        first.sort();
+        assert_eq!(first, ready, "ready PRs first");
+    }
+
+    #[tokio::test]
+    async fn the_fast_path_labels_a_pr_that_became_ready_and_restores_a_removed_label() {
+        let w = world().await;
+        let (ready, others, release) = seed(&w.fake);
+        let inc = incident("ci-e2e-1002", &["master"]);
+        let incidents = [inc];
+        assert!(
+            w.reconciler
+                .reconcile_incidents(&incidents)
+                .await
+                .converged()
+        );
+        let repo = RepoName::parse(REPO).unwrap();
+        let pr = others[0];
+        w.fake.add_pr_label(REPO, pr, "approved");
+        w.fake.clear_log();
+        let outcome = w
+            .reconciler
+            .ensure_pr(&incidents, &repo, PrNumber(pr))
+            .await
+            .unwrap();
+        assert_eq!(outcome, PrOutcome::Labelled);
+        assert!(has(&w.fake, pr, LABEL));
+        assert_eq!(w.fake.mutation_count(), 1);
+        // Asking again changes nothing.
+        let outcome = w
+            .reconciler
+            .ensure_pr(&incidents, &repo, PrNumber(pr))
+            .await
+            .unwrap();
+        assert_eq!(outcome, PrOutcome::Unchanged);
+        assert_eq!(w.fake.mutation_count(), 1);
+        // Someone removes the label by hand: it is put back.
+        w.fake.remove_pr_label(REPO, ready[0], LABEL);
+        let outcome = w
+            .reconciler
+            .ensure_pr(&incidents, &repo, PrNumber(ready[0]))
+            .await
+            .unwrap();
+        assert_eq!(outcome, PrOutcome::Labelled);
+        assert!(has(&w.fake, ready[0], LABEL));
+        // A ready PR on a branch nothing blocks is left alone.
+        let outcome = w
+            .reconciler
+            .ensure_pr(&incidents, &repo, PrNumber(release[0]))
+            .await
+            .unwrap();
+        assert_eq!(outcome, PrOutcome::Unchanged);
+        // A PR that is not ready is left alone in the default mode.
+        let outcome = w
+            .reconciler
+            .ensure_pr(&incidents, &repo, PrNumber(others[2]))
+            .await
+            .unwrap();
+        assert_eq!(outcome, PrOutcome::Unchanged);
+    }
+
+    #[tokio::test]
+    async fn dry_run_reconciles_with_zero_mutating_requests() {
+        let w = world_with(|c, _| c.dry_run = true).await;
+        seed(&w.fake);
+        let inc = incident("ci-e2e-1002", &["master"]);
+        let report = w
+            .reconciler
+            .reconcile_incidents(std::slice::from_ref(&inc))
+            .await;
+        assert!(report.converged(), "{report:?}");
+        assert_eq!(
+            report.labels_added, 3,
+            "what would be done is still reported"
+        );
+        assert_eq!(report.issues_created, 1);
+        assert!(
+            w.reconciler
+                .reconcile_incidents(&[lifted(inc)])
+                .await
+                .converged()
+        );
+        assert!(w.fake.request_count() > 0, "reads happen");
+        assert_eq!(w.fake.mutation_count(), 0);
+        assert!(w.fake.issues(REPO).is_empty());
+    }
+
+    #[tokio::test]
+    async fn without_a_blocker_label_a_tracking_issue_is_opened() {
+        let w = world_with(|c, _| c.tide.blocker_label = String::new()).await;
+        seed(&w.fake);
+        let inc = incident("ci-e2e-1002", &["master"]);
+        assert!(
+            w.reconciler
+                .reconcile_incidents(std::slice::from_ref(&inc))
+                .await
+                .converged()
+        );
+        let issues = w.fake.issues(REPO);
+        assert_eq!(issues.len(), 1);
+        assert!(!issues[0].has_label(BLOCKER));
+        assert!(issues[0].has_label(LABEL));
+        assert!(issues[0].body_text().contains("tracks the block"));
+        assert_eq!(w.fake.comments(REPO, issues[0].number).len(), 1);
+        w.store.forget_reconcile_cache().unwrap();
+        w.fake.clear_log();
+        assert!(w.reconciler.reconcile_incidents(&[inc]).await.converged());
+        assert_eq!(w.fake.mutation_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_background_reconciler_runs_at_start_and_when_poked() {
+        let w = world().await;
+        let (ready, others, _) = seed(&w.fake);
+        let handle = reconcile::Handle::default();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(reconcile::run(
+            w.reconciler.clone(),
+            handle.clone(),
+            stop_rx,
+        ));
+        // Nothing to do at start; then an incident is written and the reconciler poked.
+        w.store
+            .put_incident(&incident("ci-e2e-1002", &["master"]))
+            .unwrap();
+        handle.poke();
+        super::until("ready PRs labelled", || {
+            ready.iter().all(|pr| has(&w.fake, *pr, LABEL))
+        })
+        .await;
+        // A PR that becomes ready is labelled through the fast path.
+        w.fake.add_pr_label(REPO, others[0], "approved");
+        handle.label_pr(RepoName::parse(REPO).unwrap(), PrNumber(others[0]));
+        super::until("the new ready PR labelled", || {
+            has(&w.fake, others[0], LABEL)
+        })
+        .await;
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(super::support::TIMEOUT, task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
 }
