@@ -606,6 +606,40 @@ mod tests {
         }
     }
 
+    fn subscriber(target: Target) -> Subscriber {
+        let config = config();
+        let (queue, _rx) = crate::consumer::queue(1, Arc::new(crate::telemetry::Metrics::new()));
+        Subscriber {
+            settings: Settings {
+                subscription: "projects/p/subscriptions/s".into(),
+                target,
+                config,
+            },
+            queue: Some(queue),
+            leases: Leases::default(),
+            client: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn cloud_pubsub_needs_a_readable_token_and_fails_cleanly_without_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        let missing = subscriber(Target::Google {
+            token_file: token_file.clone(),
+        });
+        let error = format!("{:#}", missing.connect().await.err().unwrap());
+        assert!(error.contains("sources.pubsub.token_file"), "{error}");
+        std::fs::write(&token_file, "ya29.not-a-real-token\n").unwrap();
+        // TLS and the bearer header are set up; the connection itself fails here (no
+        // network in tests) with an error, never a panic.
+        let result = missing.connect().await;
+        if let Err(error) = result {
+            let error = format!("{error:#}");
+            assert!(error.contains("connecting to Pub/Sub"), "{error}");
+        }
+    }
+
     #[test]
     fn settings_follow_the_config() {
         let mut config = Config::default();
