@@ -640,6 +640,27 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn waiting_runs_get_their_deadlines_extended_on_the_stream() {
+        let mut s = subscriber(Target::Emulator {
+            host: "127.0.0.1:1".into(),
+        });
+        let (tx, mut rx) = mpsc::channel(4);
+        s.extend_leases(&tx).await;
+        assert!(rx.try_recv().is_err(), "nothing waits, nothing is sent");
+        s.leases.ack_ids.extend(["a".to_string(), "b".to_string()]);
+        s.extend_leases(&tx).await;
+        let request = rx.try_recv().unwrap();
+        let mut ids = request.modify_deadline_ack_ids.clone();
+        ids.sort();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(request.modify_deadline_seconds, [60, 60]);
+        assert!(
+            request.subscription.is_empty(),
+            "only the first request names it"
+        );
+    }
+
     #[test]
     fn settings_follow_the_config() {
         let mut config = Config::default();
