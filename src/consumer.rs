@@ -208,6 +208,12 @@ impl Consumer {
 /// Records `run` in its job's history (idempotent by build id, bounded by
 /// `history.retention`) and judges it against the history recorded before it. A run of a
 /// job that is not gated is refused. The gate acts on the returned outcome.
+///
+/// The run is judged before it is recorded, and recorded before this returns: a caller
+/// that must make its own record of the outcome durable *before* the run (so a crash in
+/// between cannot lose a regression, since a redelivered run is a duplicate and judged as
+/// nothing) calls [`detector::detect`] on [`Store::runs`] itself, writes its record, then
+/// [`Store::record_run`].
 pub fn record_and_detect(
     store: &Store,
     config: &Config,
