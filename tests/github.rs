@@ -1070,3 +1070,60 @@ mod reconciler {
             .unwrap();
     }
 }
+
+/// The plugin itself starts the reconciler: an incident already in the store is carried
+/// out on GitHub at start-up.
+#[tokio::test]
+async fn the_running_plugin_reconciles_at_start() {
+    use scalability_gate::Store;
+    use scalability_gate::model::{
+        Cause, Incident, IncidentId, IncidentState, JobName, Login, Scope, Timestamp,
+    };
+
+    let fake = FakeGithub::start().await.unwrap();
+    let ready = fake.add_pr(REPO, PrSpec::new("master").labels(&["lgtm", "approved"]));
+    let dir = tempfile::tempdir().unwrap();
+    let hmac = dir.path().join("hmac");
+    std::fs::write(&hmac, "secret\n").unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("  {}\n", fake.token())).unwrap();
+    let store_path = dir.path().join("store");
+    {
+        let store = Store::open(&store_path).unwrap();
+        store
+            .put_incident(&Incident {
+                id: IncidentId::new("by-hand-1"),
+                job: JobName::new("ci-kubernetes-e2e-gce-scale-performance-100"),
+                opened_at: Timestamp(1_790_000_000),
+                cause: Cause::Manual {
+                    by: Login::new("wojtek-t"),
+                    reason: "testing".into(),
+                },
+                scopes: vec![Scope {
+                    repo: repo(),
+                    branch: "master".into(),
+                }],
+                state: IncidentState::Active,
+                folded_runs: vec![],
+                recovered_by: None,
+                exemptions: vec![],
+                breaches: vec![],
+                suspects: vec![],
+            })
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    let mut config = support::test_config(&store_path, &hmac);
+    config.dry_run = false;
+    config.github.endpoints = vec![fake.url()];
+    config.github.token_file = token;
+    let plugin = support::Plugin::start(config).await;
+    until("the ready PR labelled", || {
+        fake.labels_of(REPO, ready)
+            .iter()
+            .any(|l| l == "do-not-merge/scalability-regression")
+    })
+    .await;
+    until("the blocker issue", || fake.issues(REPO).len() == 1).await;
+    plugin.stop().await;
+}
