@@ -17,6 +17,7 @@ pub mod prow;
 pub mod reconcile;
 pub mod server;
 pub mod simulate;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 

@@ -1,6 +1,8 @@
 //! The servers: the plugin's HTTP listener (webhooks, `/help`, push, dashboard, API), the
 //! health listener, the metrics listener and the gRPC listener. All stop on one signal.
 
+pub mod api;
+pub mod dashboard;
 pub mod grpc;
 pub mod http;
 pub mod results;
