@@ -792,3 +792,25 @@ async fn sigterm_drains_and_exits_zero() {
         .await;
     hook.plugin.stop().await;
 }
+
+#[test]
+fn plugin_yaml_names_the_plugin_and_its_events() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugin.yaml");
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).expect("plugin.yaml is YAML");
+    let entries = yaml["external_plugins"]
+        .as_mapping()
+        .expect("external_plugins map");
+    assert!(!entries.is_empty());
+    for (key, plugins) in entries {
+        let plugin = &plugins[0];
+        assert_eq!(plugin["name"], "scalability-gate", "{key:?}");
+        let events: Vec<&str> = plugin["events"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert_eq!(events, scalability_gate::prow::help::EVENTS);
+    }
+}

@@ -549,6 +549,26 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_refused_declared_or_streamed() {
+        let chunks = || {
+            Body::from_stream(futures::stream::iter(
+                (0..4).map(|_| Ok::<_, std::io::Error>(Bytes::from_static(&[b'x'; 10]))),
+            ))
+        };
+        let none = HeaderMap::new();
+        assert_eq!(read_body(&none, chunks(), 40).await.unwrap().len(), 40);
+        assert_eq!(
+            read_body(&none, chunks(), 39).await.unwrap_err(),
+            Rejection::TooLarge
+        );
+        let declared = headers(&[("content-length", "41")]);
+        assert_eq!(
+            read_body(&declared, Body::empty(), 40).await.unwrap_err(),
+            Rejection::TooLarge
+        );
+    }
+
     #[test]
     fn unsigned_event_names_do_not_grow_the_labels() {
         assert_eq!(event_label("pull_request", false), "pull_request");
