@@ -145,9 +145,14 @@ pub async fn shutdown_signal() {
 /// Checks the secret files at start-up: a missing GitHub token is a warning in dry-run (so
 /// the example starts at once) and an error otherwise. Never logs what the files hold.
 pub fn check_secrets(config: &Config) -> anyhow::Result<()> {
-    prow::hmac::HmacSecrets::new(&config.hmac_secret_file)
-        .current()
-        .context("hmac_secret_file: no webhook could be verified")?;
+    // Unreadable now is not fatal: the file is re-read on every webhook (a Secret may be
+    // mounted late), and each webhook refused meanwhile is logged and counted.
+    if let Err(error) = prow::hmac::HmacSecrets::new(&config.hmac_secret_file).current() {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "hmac_secret_file unusable; webhooks are refused until it holds a token"
+        );
+    }
     let token = &config.github.token_file;
     if !token.exists() {
         if config.dry_run {

@@ -328,6 +328,20 @@ async fn tokens_rotate_while_running() {
             .await,
         200
     );
+    // A file gone (or empty) refuses everything, and comes back without a restart.
+    std::fs::remove_file(&hook.hmac).unwrap();
+    let status = hook
+        .webhook("issue_comment", "r9", "bare-token", &body)
+        .await;
+    assert_eq!(status, 500);
+    std::fs::write(&hook.hmac, "\n").unwrap();
+    let status = hook.webhook("issue_comment", "r10", "", &body).await;
+    assert_eq!(status, 500);
+    std::fs::write(&hook.hmac, "back-token").unwrap();
+    let status = hook
+        .webhook("issue_comment", "r11", "back-token", &body)
+        .await;
+    assert_eq!(status, 200);
     hook.plugin.stop().await;
 }
 
