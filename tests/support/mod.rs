@@ -103,3 +103,43 @@ impl Plugin {
             .expect("plugin exited cleanly");
     }
 }
+
+/// `sha256=<hex>` of `body` under `key`, as GitHub signs webhooks.
+pub fn sign_sha256(key: &str, body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("any key");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// POSTs a webhook to `{url}/hook` as Prow's hook does, signed with `key`; returns the
+/// status.
+pub async fn post_webhook(url: &str, key: &str, event: &str, delivery: &str, body: &[u8]) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{url}/hook"))
+        .header("X-GitHub-Event", event)
+        .header("X-GitHub-Delivery", delivery)
+        .header("X-Hub-Signature-256", sign_sha256(key, body))
+        .header("Content-Type", "application/json")
+        .header("User-Agent", "ProwHook")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("webhook sent")
+        .status()
+        .as_u16()
+}
+
+/// Polls `check` until it returns `Some`, failing after [`TIMEOUT`] with `what`.
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,550 @@
+//! The gate end to end, over real sockets: runs pushed through the Results gRPC API, signed
+//! webhooks on `/hook`, and the stateful fake GitHub as the only GitHub. Each test reads as
+//! a conversation: the job regresses, PRs and people act, and we look at GitHub.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use scalability_gate::Store;
+use scalability_gate::config::Config;
+use scalability_gate::github::fake::{FakeGithub, PrSpec};
+use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
+use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
+use serde_json::json;
+use support::{Plugin, eventually, post_webhook, test_config};
+
+const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
+const REPO: &str = "kubernetes/kubernetes";
+const LABEL: &str = "do-not-merge/scalability-regression";
+const BLOCKER: &str = "tide/merge-blocker";
+const TEAM: &str = "kubernetes/sig-scalability-leads";
+const APPROVER: &str = "wojtek";
+const KEY: &str = "gate-test-hmac-key";
+
+/// A fake GitHub, a token and HMAC file, and a config pointing the plugin at the fake.
+struct Env {
+    dir: tempfile::TempDir,
+    fake: FakeGithub,
+    deliveries: AtomicU64,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeGithub::start().await.unwrap();
+        fake.add_team_member(TEAM, APPROVER);
+        std::fs::write(dir.path().join("token"), format!("{}\n", fake.token())).unwrap();
+        std::fs::write(dir.path().join("hmac"), KEY).unwrap();
+        Env {
+            dir,
+            fake,
+            deliveries: AtomicU64::new(0),
+        }
+    }
+
+    fn store_path(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    fn config(&self, dry_run: bool) -> Config {
+        let mut c = test_config(&self.store_path(), &self.dir.path().join("hmac"));
+        c.dry_run = dry_run;
+        c.github.endpoints = vec![self.fake.url()];
+        c.github.token_file = self.dir.path().join("token");
+        c.approvers.teams = vec![TEAM.into()];
+        c.approvers.users = vec![];
+        c
+    }
+
+    /// Ready PRs #1, #2 and a not-ready #3 on master; a ready #4 on a release branch.
+    fn seed_prs(&self) {
+        let ready = ["lgtm", "approved"];
+        assert_eq!(
+            self.fake
+                .add_pr(REPO, PrSpec::new("master").labels(&ready).author("alice")),
+            1
+        );
+        assert_eq!(
+            self.fake
+                .add_pr(REPO, PrSpec::new("master").labels(&ready).author("bob")),
+            2
+        );
+        assert_eq!(
+            self.fake.add_pr(
+                REPO,
+                PrSpec::new("master").labels(&["lgtm"]).author("carol")
+            ),
+            3
+        );
+        assert_eq!(
+            self.fake.add_pr(
+                REPO,
+                PrSpec::new("release-1.34").labels(&ready).author("dave")
+            ),
+            4
+        );
+    }
+
+    fn has_label(&self, pr: u64) -> bool {
+        self.fake.labels_of(REPO, pr).iter().any(|l| l == LABEL)
+    }
+
+    fn delivery(&self) -> String {
+        format!("gate-{}", self.deliveries.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// `author` comments `body` on `number` (posted on the fake, then delivered).
+    async fn comment(&self, url: &str, number: u64, author: &str, body: &str) -> u64 {
+        let id = self.fake.add_comment(REPO, number, author, body);
+        let issue = self.fake.issue(REPO, number).expect("issue exists");
+        let mut issue_json = json!({
+            "number": number,
+            "title": issue.title,
+            "labels": issue.labels.iter().map(|l| json!({"name": l.name})).collect::<Vec<_>>(),
+        });
+        if issue.pull_request.is_some() {
+            issue_json["pull_request"] =
+                json!({"url": format!("https://api.github.com/repos/{REPO}/pulls/{number}")});
+        }
+        let payload = json!({
+            "action": "created",
+            "repository": {"full_name": REPO},
+            "issue": issue_json,
+            "comment": {"id": id, "body": body, "html_url": "", "user": {"login": author, "type": "User"}},
+            "sender": {"login": author, "type": "User"},
+        });
+        let body = serde_json::to_vec(&payload).unwrap();
+        let status = post_webhook(url, KEY, "issue_comment", &self.delivery(), &body).await;
+        assert_eq!(status, 200);
+        id
+    }
+
+    /// A `pull_request` event about `number` as the fake has it now.
+    async fn pr_event(
+        &self,
+        url: &str,
+        number: u64,
+        action: &str,
+        label: Option<&str>,
+        sender: &str,
+    ) {
+        let pr = self.fake.pull(REPO, number).expect("pr exists");
+        let mut payload = json!({
+            "action": action,
+            "number": number,
+            "repository": {"full_name": REPO},
+            "pull_request": {
+                "number": number,
+                "title": pr.title,
+                "user": {"login": pr.user.login, "type": "User"},
+                "labels": pr.labels.iter().map(|l| json!({"name": l.name})).collect::<Vec<_>>(),
+                "base": {"ref": pr.base.branch, "sha": "b".repeat(40)},
+                "head": {"ref": "topic", "sha": pr.head.sha},
+                "merged": false,
+                "merged_at": null,
+                "merge_commit_sha": null,
+                "merged_by": null,
+            },
+            "sender": {"login": sender, "type": "User"},
+        });
+        if let Some(label) = label {
+            payload["label"] = json!({"name": label});
+        }
+        let body = serde_json::to_vec(&payload).unwrap();
+        assert_eq!(
+            post_webhook(url, KEY, "pull_request", &self.delivery(), &body).await,
+            200
+        );
+    }
+
+    /// Our replies on `number` (comments carrying a reply marker).
+    fn replies(&self, number: u64) -> Vec<String> {
+        self.fake
+            .comments(REPO, number)
+            .into_iter()
+            .map(|c| c.body)
+            .filter(|b| b.contains("scalability-gate:reply-"))
+            .collect()
+    }
+
+    /// The open blocker issues of the repo.
+    fn open_blockers(&self) -> Vec<scalability_gate::github::types::Issue> {
+        self.fake
+            .issues(REPO)
+            .into_iter()
+            .filter(|i| i.is_open() && i.has_label(BLOCKER))
+            .collect()
+    }
+}
+
+/// Reports a run through the Results gRPC API at `grpc` (`host:port`).
+async fn report(grpc: &str, build: u64, result: &str) {
+    let mut client = ResultsClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
+    let started = 1_790_000_000 + build as i64 * 3600;
+    client
+        .report_job_result(ReportJobResultRequest {
+            job_name: JOB.into(),
+            build_id: build.to_string(),
+            result: result.into(),
+            started_at: started,
+            finished_at: started + 1800,
+            url: format!("https://prow.example/view/{build}"),
+            gcs_path: String::new(),
+            commits: Default::default(),
+        })
+        .await
+        .unwrap();
+}
+
+/// Green, green, red: a regression whose first red run is build 3.
+async fn regress(grpc: &str) {
+    report(grpc, 1, "success").await;
+    report(grpc, 2, "success").await;
+    report(grpc, 3, "failure").await;
+}
+
+#[tokio::test]
+async fn a_regression_blocks_the_branch_and_only_an_approver_lifts_it() {
+    let env = Env::new().await;
+    env.seed_prs();
+    let plugin = Plugin::start(env.config(false)).await;
+    let url = plugin.url();
+    let grpc = plugin.bound.grpc.to_string();
+
+    // green → red: the scope's branch is blocked.
+    regress(&grpc).await;
+    let issue = eventually("one open blocker issue", || {
+        let open = env.open_blockers();
+        (open.len() == 1).then(|| open[0].clone())
+    })
+    .await;
+    eventually("the ready PRs on master are labelled", || {
+        (env.has_label(1) && env.has_label(2)).then_some(())
+    })
+    .await;
+    assert!(!env.has_label(3), "a PR that is not ready is left alone");
+    assert!(!env.has_label(4), "a PR on another branch is left alone");
+    assert!(issue.title.ends_with(" branch:master"), "{}", issue.title);
+    assert!(issue.title.contains(JOB), "{}", issue.title);
+    let body = issue.body_text();
+    for needle in [
+        JOB,
+        "https://prow.example/view/3",
+        "https://prow.example/view/2",
+        "/scalability-unblock",
+        TEAM,
+        "`kubernetes/kubernetes` branch `master`",
+    ] {
+        assert!(
+            body.contains(needle),
+            "blocker body lacks {needle:?}:\n{body}"
+        );
+    }
+
+    // A PR that becomes ready during the block is labelled on its event.
+    env.fake.add_pr_label(REPO, 3, "approved");
+    env.pr_event(&url, 3, "labeled", Some("approved"), "carol")
+        .await;
+    eventually("#3 labelled once ready", || env.has_label(3).then_some(())).await;
+
+    // Our label removed by hand is put back.
+    env.fake.remove_pr_label(REPO, 2, LABEL);
+    env.pr_event(&url, 2, "unlabeled", Some(LABEL), "bob").await;
+    eventually("#2 labelled again", || env.has_label(2).then_some(())).await;
+
+    // An unauthorised unblock: one reply saying who may, nothing else changes.
+    let before = env.fake.mutation_count();
+    env.comment(&url, 1, "mallory", "/scalability-unblock it is a flake")
+        .await;
+    let reply = eventually("a reply to mallory", || env.replies(1).pop()).await;
+    assert!(
+        reply.contains("@mallory") && reply.contains("not allowed"),
+        "{reply}"
+    );
+    assert!(reply.contains(TEAM), "the reply says who may: {reply}");
+    assert_eq!(
+        env.fake.mutation_count(),
+        before + 1,
+        "only the reply was posted"
+    );
+    assert!(env.has_label(1) && env.has_label(2) && env.has_label(3));
+    assert_eq!(env.open_blockers().len(), 1);
+
+    // `/scalability-status` is for anyone.
+    env.comment(&url, 3, "carol", "/scalability-status").await;
+    let status = eventually("a status reply", || env.replies(3).pop()).await;
+    assert!(
+        status.contains("**blocked**") && status.contains("ci-kubernetes"),
+        "{status}"
+    );
+
+    // The approver (a team member on the fake) unblocks on the blocker issue.
+    env.comment(
+        &url,
+        issue.number,
+        APPROVER,
+        "/scalability-unblock fixed by the revert",
+    )
+    .await;
+    eventually("every label removed and the issue closed", || {
+        let labelled = (1..=4).any(|n| env.has_label(n));
+        let open = env.fake.issue(REPO, issue.number).unwrap().is_open();
+        (!labelled && !open).then_some(())
+    })
+    .await;
+    let lifted = eventually("a reply to the approver", || {
+        env.replies(issue.number).pop()
+    })
+    .await;
+    assert!(
+        lifted.contains("lifted") && lifted.contains("fixed by the revert"),
+        "{lifted}"
+    );
+    assert_eq!(env.replies(1).len(), 1, "mallory got exactly one reply");
+
+    // The audit log records each command.
+    plugin.stop().await;
+    let store = Store::open(&env.store_path()).unwrap();
+    let log = store.audit_log(100).unwrap();
+    let line = |who: &str, command: &str| {
+        log.iter()
+            .find(|r| r.who == who && r.command == command)
+            .unwrap_or_else(|| panic!("no audit record of {who} {command}: {log:#?}"))
+            .clone()
+    };
+    let refused = line("mallory", "/scalability-unblock");
+    assert_eq!(refused.outcome, "refused: not an approver");
+    assert_eq!(refused.reason, "it is a flake");
+    assert_eq!(refused.target, "kubernetes/kubernetes#1");
+    let status = line("carol", "/scalability-status");
+    assert!(status.outcome.starts_with("status"), "{status:?}");
+    let unblock = line(APPROVER, "/scalability-unblock");
+    assert_eq!(
+        unblock.outcome,
+        "lifted ci-kubernetes-e2e-gce-scale-performance-100-3"
+    );
+    assert_eq!(unblock.reason, "fixed by the revert");
+    let removed = line("bob", "label removed");
+    assert!(removed.outcome.contains("put back"), "{removed:?}");
+    assert!(store.active_incidents().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn exempt_and_block_by_hand_and_ignored_comments() {
+    let env = Env::new().await;
+    env.seed_prs();
+    let plugin = Plugin::start(env.config(false)).await;
+    let url = plugin.url();
+
+    // Blocking by hand: an unknown job is answered, a known one opens an incident.
+    env.comment(&url, 1, APPROVER, "/scalability-block ci-nope")
+        .await;
+    let unknown = eventually("unknown job reply", || env.replies(1).pop()).await;
+    assert!(
+        unknown.contains("`ci-nope` is not a gated job"),
+        "{unknown}"
+    );
+    env.comment(
+        &url,
+        1,
+        APPROVER,
+        &format!("/scalability-block {JOB} investigating"),
+    )
+    .await;
+    eventually("ready PRs labelled", || {
+        (env.has_label(1) && env.has_label(2)).then_some(())
+    })
+    .await;
+    assert_eq!(env.open_blockers().len(), 1);
+
+    // Edited comments, bots and the plugin's own comments are not commands.
+    let before = env.fake.request_count();
+    let edited = json!({
+        "action": "edited", "repository": {"full_name": REPO},
+        "issue": {"number": 2, "title": "", "labels": [], "pull_request": {}},
+        "comment": {"id": 1, "body": "/scalability-unblock", "user": {"login": APPROVER, "type": "User"}},
+    });
+    let body = serde_json::to_vec(&edited).unwrap();
+    assert_eq!(
+        post_webhook(&url, KEY, "issue_comment", &env.delivery(), &body).await,
+        200
+    );
+    env.comment(&url, 2, "ci-robot[bot]", "/scalability-unblock")
+        .await;
+    env.comment(&url, 2, "scalability-gate-bot", "/scalability-unblock")
+        .await;
+
+    // An approver exempts #2: its label goes, #1 keeps its own.
+    env.comment(&url, 2, APPROVER, "/scalability-exempt it is the revert")
+        .await;
+    let reply = eventually("exempt reply", || env.replies(2).pop()).await;
+    assert!(reply.contains("#2 is exempt"), "{reply}");
+    assert_eq!(env.replies(2).len(), 1, "the ignored comments got no reply");
+    eventually("#2 unlabelled", || (!env.has_label(2)).then_some(())).await;
+    assert!(env.has_label(1));
+    assert!(env.fake.request_count() > before);
+    // A synchronize of the exempt PR does not label it again.
+    env.pr_event(&url, 2, "synchronize", None, "bob").await;
+    plugin.stop().await;
+    assert!(!env.has_label(2));
+    let store = Store::open(&env.store_path()).unwrap();
+    let active = store.active_incidents().unwrap();
+    assert_eq!(active.len(), 1);
+    assert!(active[0].id.as_str().contains("-manual-"));
+    assert_eq!(active[0].exemptions.len(), 1);
+    let log = store.audit_log(100).unwrap();
+    assert_eq!(
+        log.iter().filter(|r| r.who == APPROVER).count(),
+        3,
+        "{log:#?}"
+    );
+    assert!(
+        log.iter().all(|r| r.who == APPROVER),
+        "ignored comments leave no record"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_makes_no_mutating_request() {
+    let env = Env::new().await;
+    env.seed_prs();
+    let plugin = Plugin::start(env.config(true)).await;
+    let url = plugin.url();
+    regress(&plugin.bound.grpc.to_string()).await;
+    env.fake.add_pr_label(REPO, 3, "approved");
+    env.pr_event(&url, 3, "labeled", Some("approved"), "carol")
+        .await;
+    env.comment(&url, 1, "mallory", "/scalability-unblock")
+        .await;
+    env.comment(&url, 1, APPROVER, "/scalability-unblock").await;
+    // Sync point: the reply to the last comment was looked for (its marker checked) and a
+    // reconcile pass listed the PRs after it.
+    eventually("the replies were considered and a pass ran after", || {
+        let log = env.fake.requests();
+        let replies = log
+            .iter()
+            .rposition(|r| r.method == "GET" && r.path.ends_with("/issues/1/comments"))?;
+        let checked = log[..=replies]
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/issues/1/comments"))
+            .count();
+        let pass = log[replies..]
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with("/pulls"));
+        (checked >= 2 && pass).then_some(())
+    })
+    .await;
+    plugin.stop().await;
+    assert_eq!(env.fake.mutation_count(), 0, "{:#?}", env.fake.requests());
+    let store = Store::open(&env.store_path()).unwrap();
+    assert_eq!(
+        store.audit_log(10).unwrap().len(),
+        2,
+        "commands are still decided and audited"
+    );
+    assert!(
+        store.active_incidents().unwrap().is_empty(),
+        "the approver lifted it"
+    );
+}
+
+/// The plugin binary as a child process on `config`.
+fn spawn_plugin(config: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scalability-gate"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("plugin binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("scalability-gate is ready") {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                if let Some(grpc) = v["fields"]["grpc"].as_str() {
+                    let _ = tx.send(grpc.to_string());
+                }
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn wait_ready(rx: &std::sync::mpsc::Receiver<String>) -> String {
+    rx.recv_timeout(support::TIMEOUT)
+        .expect("the plugin logged its gRPC address")
+}
+
+#[tokio::test]
+async fn killed_mid_labelling_it_finishes_after_restart_without_duplicates() {
+    const READY: u64 = 30;
+    let env = Env::new().await;
+    for _ in 0..READY {
+        env.fake
+            .add_pr(REPO, PrSpec::new("master").labels(&["lgtm", "approved"]));
+    }
+    env.fake.set_latency(Duration::from_millis(60));
+    let mut config = env.config(false);
+    config.github.mutations_per_minute = 10_000;
+    config.github.mutations_per_hour = 100_000;
+    let path = env.dir.path().join("config.yaml");
+    std::fs::write(&path, config.to_redacted_yaml()).unwrap();
+
+    let (mut first, rx) = spawn_plugin(&path);
+    let grpc = wait_ready(&rx);
+    regress(&grpc).await;
+    eventually("a few PRs labelled", || {
+        let labelled = (1..=READY).filter(|&n| env.has_label(n)).count();
+        (labelled >= 5).then_some(())
+    })
+    .await;
+    let killed = Command::new("kill")
+        .args(["-KILL", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    first.wait().unwrap();
+    let labelled_at_kill = (1..=READY).filter(|&n| env.has_label(n)).count() as u64;
+    assert!(
+        labelled_at_kill < READY,
+        "killed before the end ({labelled_at_kill})"
+    );
+
+    let (mut second, rx) = spawn_plugin(&path);
+    wait_ready(&rx);
+    eventually("every ready PR labelled after the restart", || {
+        (1..=READY).all(|n| env.has_label(n)).then_some(())
+    })
+    .await;
+    let blockers: Vec<_> = env
+        .fake
+        .issues(REPO)
+        .into_iter()
+        .filter(|i| i.has_label(BLOCKER))
+        .collect();
+    assert_eq!(blockers.len(), 1, "one blocker issue across the crash");
+    let comments = env.fake.comments(REPO, blockers[0].number);
+    let mut markers: Vec<&str> = comments
+        .iter()
+        .filter_map(|c| c.body.split("<!-- scalability-gate:").nth(1))
+        .collect();
+    let total = markers.len();
+    markers.sort();
+    markers.dedup();
+    assert_eq!(
+        markers.len(),
+        total,
+        "no notice posted twice: {comments:#?}"
+    );
+    let _ = second.kill();
+    second.wait().unwrap();
+}
