@@ -25,6 +25,20 @@ enum Command {
     /// lists our label in `missingLabels`, and Tide's blocker_label is ours. Exit 0 when it
     /// holds, 1 when it does not, 2 on unreadable input.
     CheckTide(CheckTideArgs),
+    /// Feeds a recorded sequence of runs, comments and PR events (`--events`) through the
+    /// real detector, gate and reconciler against an in-memory GitHub, and prints the
+    /// timeline: each decision and each GitHub request. Nothing reaches GitHub.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// The YAML configuration file to check.
+    #[arg(long)]
+    config: PathBuf,
+    /// The events file (see `examples/events.yaml`).
+    #[arg(long)]
+    events: PathBuf,
 }
 
 #[derive(Args)]
@@ -98,6 +112,37 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::CheckTide(args) => check_tide(args),
+        Command::Simulate(args) => simulate(args),
+    }
+}
+
+/// `simulate`: the timeline on stdout; exit 2 on an unreadable config or events file.
+fn simulate(args: SimulateArgs) -> ExitCode {
+    let loaded = Config::load(Some(&args.config), &Overrides::default()).and_then(|config| {
+        let events = scalability_gate::simulate::EventsFile::load(&args.events)?;
+        Ok((config, events))
+    });
+    let (config, events) = match loaded {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("scalability-gate: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("scalability-gate: starting the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match runtime.block_on(scalability_gate::simulate::run(config, &events, &mut out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("scalability-gate: simulation failed: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -24,12 +24,26 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::model::{RepoName, RunResult};
+use crate::Store;
+use crate::config::Config;
+use crate::consumer::gating::Gatekeeper;
+use crate::core::detector::Outcome;
+use crate::core::gate::{Decision, Intent};
+use crate::github::fake::{FakeGithub, PrSpec};
+use crate::github::{Client, ClientOptions};
+use crate::model::{
+    BuildId, Channel, CommitSha, IncidentState, JobName, Login, PrNumber, RepoName, Run, RunResult,
+    Timestamp,
+};
+use crate::prow::event::{CommentAction, Event, IssueComment, PrAction, PullRequestEvent};
+use crate::reconcile::Reconciler;
 
 /// A whole events file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -195,6 +209,303 @@ impl EventsFile {
         }
         Ok(file)
     }
+}
+
+/// Runs `events` through the real detector, gate, store and reconciler against an
+/// in-memory fake GitHub seeded from the file, writing the timeline to `out`. The fake is
+/// the only GitHub: `dry_run` and `github.endpoints` of `config` are overridden, so
+/// mutations are made (on the fake) and shown.
+pub async fn run(config: Config, events: &EventsFile, out: &mut dyn Write) -> anyhow::Result<()> {
+    let fake = FakeGithub::start()
+        .await
+        .context("starting the fake GitHub")?;
+    seed(&fake, &events.github);
+    let mut config = config;
+    config.dry_run = false;
+    config.github.endpoints = vec![fake.url()];
+    let config = Arc::new(config);
+    let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
+    options.mutations_per_minute = u32::MAX;
+    options.mutations_per_hour = u32::MAX;
+    let client = Client::new(options)?;
+    let store = Store::temporary()?;
+    let tide = crate::prow::tide::shared(&config);
+    let gate = Gatekeeper::new(config.clone(), store.clone(), Some(client.clone()), tide);
+    let reconciler = Reconciler::new(client, config.clone(), store.clone());
+
+    writeln!(
+        out,
+        "simulating {} event(s) against an in-memory GitHub (login {})",
+        events.events.len(),
+        events.github.login
+    )?;
+    for (i, timed) in events.events.iter().enumerate() {
+        let now = Timestamp::parse_rfc3339(&timed.at).with_context(|| format!("events[{i}].at"))?;
+        let mark = fake.request_count();
+        writeln!(out, "\n{now}  {}", describe(&timed.what))?;
+        let decision = match &timed.what {
+            SimEvent::Run(r) => {
+                let run = Run {
+                    job: JobName::new(&r.job),
+                    build_id: BuildId::new(&r.build),
+                    result: r.result,
+                    started_at: Some(now),
+                    finished_at: Some(now),
+                    url: if r.url.is_empty() {
+                        format!("https://prow.k8s.io/view/gs/sim/logs/{}/{}", r.job, r.build)
+                    } else {
+                        r.url.clone()
+                    },
+                    gcs_path: String::new(),
+                    commits: Default::default(),
+                    channel: Channel::Manual,
+                };
+                let outcome = crate::consumer::record_and_detect(&store, &config, &run)
+                    .with_context(|| format!("events[{i}]"))?;
+                writeln!(out, "  detector: {}", outcome_text(&outcome))?;
+                gate.on_outcome(&run.job, &outcome, now)?
+            }
+            SimEvent::Comment(c) => {
+                let event = comment_event(&fake, c)?;
+                gate.on_event(&event, now).await?
+            }
+            SimEvent::Pr(p) => {
+                let event = pr_event(&fake, p)?;
+                gate.on_event(&event, now).await?
+            }
+        };
+        print_decision(out, &decision)?;
+        act(&reconciler, &decision, out).await?;
+        for request in fake.requests().iter().skip(mark) {
+            let star = if request.is_mutation() { "*" } else { " " };
+            let query = if request.query.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", request.query)
+            };
+            writeln!(
+                out,
+                "  github {star} {} {}{} -> {}",
+                request.method, request.path, query, request.status
+            )?;
+        }
+    }
+    let requests = fake.requests();
+    writeln!(
+        out,
+        "\n{} GitHub request(s), {} of them mutations (marked *)",
+        requests.len(),
+        requests.iter().filter(|r| r.is_mutation()).count()
+    )?;
+    Ok(())
+}
+
+/// Loads the fake with the file's initial state.
+fn seed(fake: &FakeGithub, github: &InitialGithub) {
+    fake.set_login(&github.login);
+    for (team, members) in &github.teams {
+        for member in members {
+            fake.add_team_member(team, member);
+        }
+    }
+    for (repo, state) in &github.repos {
+        fake.add_repo(repo);
+        for pull in &state.pulls {
+            let labels: Vec<&str> = pull.labels.iter().map(String::as_str).collect();
+            let mut spec = PrSpec::new(&pull.base).labels(&labels).author(&pull.author);
+            if !pull.title.is_empty() {
+                spec = spec.title(&pull.title);
+            }
+            fake.add_pr(repo, spec);
+        }
+    }
+}
+
+/// Does what the running plugin's reconciler would: a PR labelled now, then a full pass
+/// (issues, replies, lifts, labels).
+async fn act(
+    reconciler: &Reconciler,
+    decision: &Decision,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    for intent in &decision.intents {
+        if let Intent::LabelPr { repo, pr } = intent {
+            reconciler.label_pr_now(repo, *pr).await?;
+        }
+    }
+    let wants_pass = decision.intents.contains(&Intent::Reconcile) || !decision.replies.is_empty();
+    if wants_pass {
+        let report = reconciler.reconcile().await?;
+        if !report.converged() {
+            writeln!(out, "  reconcile: not converged: {:?}", report.errors)?;
+        }
+    }
+    Ok(())
+}
+
+fn describe(event: &SimEvent) -> String {
+    match event {
+        SimEvent::Run(r) => format!("run {} #{}: {}", r.job, r.build, r.result.as_str()),
+        SimEvent::Comment(c) => format!(
+            "{} comments on {}#{}: {:?}",
+            c.author, c.repo, c.number, c.body
+        ),
+        SimEvent::Pr(p) => {
+            let label = if p.label.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", p.label)
+            };
+            format!("{} {:?}{label} {}#{}", p.sender, p.action, p.repo, p.number).to_lowercase()
+        }
+    }
+}
+
+fn outcome_text(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::None => "no transition".into(),
+        Outcome::Regression {
+            first_red,
+            last_green,
+        } => format!(
+            "REGRESSION (last green {}, first red {})",
+            last_green.build_id, first_red.build_id
+        ),
+        Outcome::Recovery { green } => format!("RECOVERY (green {})", green.build_id),
+    }
+}
+
+fn print_decision(out: &mut dyn Write, decision: &Decision) -> anyhow::Result<()> {
+    if decision.is_empty() {
+        writeln!(out, "  gate: nothing to do")?;
+    }
+    for incident in &decision.incidents {
+        let state = match &incident.state {
+            IncidentState::Active => "active".to_string(),
+            IncidentState::Lifted { by, .. } => format!("lifted by {by}"),
+        };
+        let scopes: Vec<String> = incident.scopes.iter().map(|s| s.to_string()).collect();
+        let mut extra = String::new();
+        if !incident.folded_runs.is_empty() {
+            extra.push_str(&format!(", {} folded run(s)", incident.folded_runs.len()));
+        }
+        if let Some(green) = &incident.recovered_by {
+            extra.push_str(&format!(", recovered by {}", green.build_id));
+        }
+        if !incident.exemptions.is_empty() {
+            let prs: Vec<String> = incident
+                .exemptions
+                .iter()
+                .map(|e| e.pr.to_string())
+                .collect();
+            extra.push_str(&format!(", exempt {}", prs.join(" ")));
+        }
+        writeln!(
+            out,
+            "  gate: incident {} [{}] over {}{extra}",
+            incident.id,
+            state,
+            scopes.join(", ")
+        )?;
+    }
+    for intent in &decision.intents {
+        match intent {
+            Intent::Reconcile => {}
+            Intent::LabelPr { repo, pr } => writeln!(out, "  gate: label {repo}{pr} now")?,
+        }
+    }
+    for record in &decision.audit {
+        writeln!(
+            out,
+            "  audit: {} {} on {}: {}",
+            record.who, record.command, record.target, record.outcome
+        )?;
+    }
+    for reply in &decision.replies {
+        let first = crate::comment::reply(reply);
+        let first = first.lines().next().unwrap_or_default().to_string();
+        writeln!(out, "  reply on {}{}: {}", reply.repo, reply.number, first)?;
+    }
+    Ok(())
+}
+
+/// The `issue_comment` event of a new comment, posted on the fake first.
+fn comment_event(fake: &FakeGithub, c: &SimComment) -> anyhow::Result<Event> {
+    let repo = RepoName::parse(&c.repo)?;
+    let issue = fake
+        .issue(&c.repo, c.number)
+        .with_context(|| format!("{}#{} does not exist on the fake", c.repo, c.number))?;
+    let id = fake.add_comment(&c.repo, c.number, &c.author, &c.body);
+    Ok(Event::IssueComment(IssueComment {
+        action: CommentAction::Created,
+        repo,
+        number: PrNumber(c.number),
+        is_pr: issue.is_pull_request(),
+        issue_title: issue.title.clone(),
+        issue_labels: issue.labels.iter().map(|l| l.name.clone()).collect(),
+        author: Login::new(&c.author),
+        author_is_bot: c.author.ends_with("[bot]"),
+        comment_id: id,
+        body: c.body.clone(),
+        html_url: String::new(),
+    }))
+}
+
+/// Applies a PR change to the fake, then builds its `pull_request` event.
+fn pr_event(fake: &FakeGithub, p: &SimPr) -> anyhow::Result<Event> {
+    let repo = RepoName::parse(&p.repo)?;
+    let action = match p.action {
+        SimPrAction::Opened => {
+            let labels: Vec<&str> = p.labels.iter().map(String::as_str).collect();
+            let number = fake.add_pr(&p.repo, PrSpec::new(&p.base).labels(&labels));
+            anyhow::ensure!(
+                number == p.number,
+                "opened PR got number {number}, not {}",
+                p.number
+            );
+            PrAction::Opened
+        }
+        SimPrAction::Synchronize => PrAction::Synchronize,
+        SimPrAction::Labeled => {
+            fake.add_pr_label(&p.repo, p.number, &p.label);
+            PrAction::Labeled {
+                label: p.label.clone(),
+            }
+        }
+        SimPrAction::Unlabeled => {
+            fake.remove_pr_label(&p.repo, p.number, &p.label);
+            PrAction::Unlabeled {
+                label: p.label.clone(),
+            }
+        }
+        SimPrAction::Closed => {
+            fake.close(&p.repo, p.number, false);
+            PrAction::Closed { merged: false }
+        }
+        SimPrAction::Merged => {
+            fake.close(&p.repo, p.number, true);
+            PrAction::Closed { merged: true }
+        }
+    };
+    let pull = fake
+        .pull(&p.repo, p.number)
+        .with_context(|| format!("PR {}#{} does not exist on the fake", p.repo, p.number))?;
+    let merged = matches!(p.action, SimPrAction::Merged);
+    Ok(Event::PullRequest(PullRequestEvent {
+        action,
+        repo,
+        number: PrNumber(p.number),
+        base_ref: pull.base.branch.clone(),
+        head_sha: CommitSha::new(&pull.head.sha),
+        title: pull.title.clone(),
+        author: Login::new(&pull.user.login),
+        labels: pull.labels.iter().map(|l| l.name.clone()).collect(),
+        merged_at: None,
+        merge_commit_sha: None,
+        merged_by: merged.then(|| Login::new(&p.sender)),
+        sender: Login::new(&p.sender),
+        sender_is_bot: p.sender.ends_with("[bot]"),
+    }))
 }
 
 #[cfg(test)]
