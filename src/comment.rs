@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::core::gate::{Reply, ReplyPart};
-use crate::model::{Cause, Incident};
+use crate::model::{Cause, Incident, IncidentId, RunRef};
 
 /// The hidden marker of the reply to comment `comment_id`:
 /// `<!-- scalability-gate:reply-<comment_id>:reply -->`.
@@ -163,6 +163,28 @@ pub fn status(repo: &str, incidents: &[Incident]) -> String {
     s
 }
 
+/// The hidden marker of an incident's recovery notice.
+pub fn recovered_marker(incident: &IncidentId) -> String {
+    format!("<!-- scalability-gate:{incident}:recovered -->")
+}
+
+/// Posted once on an incident's issue when its job is green again but the incident stays
+/// active (no `auto_unblock_on_recovery`, or opened by hand).
+pub fn recovered(incident: &Incident, green: &RunRef) -> String {
+    let run = if green.url.is_empty() {
+        format!("`{}`", green.build_id)
+    } else {
+        format!("[{}]({})", green.build_id, green.url)
+    };
+    format!(
+        "`{}` is green again in run {run}. The block stays until an approver lifts it with \
+         `/scalability-unblock [reason]` (incident `{}`).\n\n{}",
+        incident.job,
+        incident.id,
+        recovered_marker(&incident.id)
+    )
+}
+
 fn code_list<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
     items
         .map(|s| format!("`{}`", s.as_ref()))
@@ -173,7 +195,7 @@ fn code_list<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{IncidentId, Login, PrNumber, RepoName};
+    use crate::model::{Login, PrNumber, RepoName};
 
     #[test]
     fn unauthorised_names_users_and_teams() {

@@ -91,23 +91,14 @@ pub async fn run(
     let metrics = app.metrics.clone();
     // The consumer must not keep its own sender alive, or the queue never closes.
     drop(app.queue);
-    let github = match crate::github::Client::from_config(&app.config) {
-        Ok(client) => Some(client),
-        Err(error) => {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "no GitHub client: approvers are the configured users only"
-            );
-            None
-        }
-    };
     let app = Consumer {
         gate: gating::Gatekeeper::new(
             app.config.clone(),
             app.store.clone(),
-            github,
+            Some(app.github.clone()),
             app.tide.clone(),
         ),
+        reconcile: app.reconcile.clone(),
         config: app.config,
         store: app.store,
         metrics: metrics.clone(),
@@ -128,6 +119,8 @@ pub async fn run(
 struct Consumer {
     config: Arc<Config>,
     gate: gating::Gatekeeper,
+    /// Pokes the reconciler: the only way to GitHub.
+    reconcile: crate::reconcile::Handle,
     store: crate::Store,
     metrics: Arc<Metrics>,
 }
@@ -195,11 +188,22 @@ impl Consumer {
 }
 
 impl Consumer {
-    /// Acts on a decision already written to the store.
+    /// Acts on a decision already written to the store: PRs to label now go to the
+    /// reconciler's fast path; changed incidents and replies ask for a pass.
     async fn act(&self, decision: crate::core::gate::Decision) -> anyhow::Result<()> {
+        use crate::core::gate::Intent;
         for incident in &decision.incidents {
             tracing::info!(incident = %incident.id, job = %incident.job,
                 active = incident.is_active(), "incident written");
+        }
+        for intent in &decision.intents {
+            match intent {
+                Intent::Reconcile => self.reconcile.poke(),
+                Intent::LabelPr { repo, pr } => self.reconcile.label_pr(repo.clone(), *pr),
+            }
+        }
+        if !decision.replies.is_empty() {
+            self.reconcile.poke();
         }
         Ok(())
     }

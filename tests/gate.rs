@@ -285,6 +285,22 @@ async fn a_regression_blocks_the_branch_and_only_an_approver_lifts_it() {
         "{status}"
     );
 
+    // The job recovers: recorded and announced once, but the block stays (no auto-unblock).
+    report(&grpc, 4, "success").await;
+    let notice = eventually("a recovery notice on the blocker issue", || {
+        env.fake
+            .comments(REPO, issue.number)
+            .into_iter()
+            .find(|c| c.body.contains(":recovered -->"))
+    })
+    .await;
+    assert!(
+        notice.body.contains("https://prow.example/view/4"),
+        "{}",
+        notice.body
+    );
+    assert!(env.has_label(1) && env.fake.issue(REPO, issue.number).unwrap().is_open());
+
     // The approver (a team member on the fake) unblocks on the blocker issue.
     env.comment(
         &url,

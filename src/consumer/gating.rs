@@ -351,7 +351,9 @@ impl Gatekeeper {
         Ok(None)
     }
 
-    /// A detector outcome for `job`: decided and written.
+    /// A detector outcome for `job`: decided and written. A recovery that leaves the
+    /// incident active is also announced on the incident's issues (once: the notice's
+    /// marker), in the same write.
     pub fn on_outcome(
         &self,
         job: &JobName,
@@ -361,7 +363,40 @@ impl Gatekeeper {
         let Some(input) = outcome_input(job, outcome) else {
             return Ok(Decision::default());
         };
-        decide_and_commit(&self.store, &self.policy(None), &input, now, None)
+        let policy = self.policy(None);
+        let extra = match &input {
+            gate::Input::Regression { job, first_red, .. } => {
+                Some(gate::regression_id(job, first_red))
+            }
+            _ => None,
+        };
+        let state = state(&self.store, extra.as_ref())?;
+        let ctx = gate::Ctx {
+            now,
+            policy: &policy,
+            issue_incident: None,
+        };
+        let decision = gate::decide(&state, &input, &ctx);
+        let mut changes = changes(&decision);
+        if let gate::Input::Recovery { green, .. } = &input {
+            for incident in decision.incidents.iter().filter(|i| i.is_active()) {
+                for scope in &incident.scopes {
+                    let Some(issue) = self.store.issue_of(&incident.id, scope)? else {
+                        continue;
+                    };
+                    changes.replies.push(PendingReply {
+                        key: comment::recovered_marker(&incident.id),
+                        repo: scope.repo.clone(),
+                        number: issue,
+                        body: comment::recovered(incident, green),
+                    });
+                }
+            }
+        }
+        if !decision.is_empty() {
+            self.store.apply_decision(&changes)?;
+        }
+        Ok(decision)
     }
 }
 
