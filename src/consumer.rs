@@ -95,7 +95,12 @@ pub async fn run(
         gate: gating::Gatekeeper::new(
             app.config.clone(),
             app.store.clone(),
-            Some(app.github.clone()),
+            // Without a token (dry-run only) nobody is asked: approvers are the users.
+            app.config
+                .github
+                .token_file
+                .exists()
+                .then(|| app.github.clone()),
             app.tide.clone(),
         ),
         reconcile: app.reconcile.clone(),

@@ -227,21 +227,21 @@ impl Gatekeeper {
         policy
     }
 
-    /// The plugin's own login (`GET /user`), asked once; `None` when GitHub cannot say.
+    /// The plugin's own login (`GET /user`), remembered once known; `None` while GitHub
+    /// cannot say (asked again next time).
     pub async fn own_login(&self) -> Option<Login> {
-        self.own_login
-            .get_or_init(|| async {
-                let github = self.github.as_ref()?;
-                match github.own_login().await {
-                    Ok(login) => Some(login),
-                    Err(error) => {
-                        tracing::warn!(error = %error, "cannot learn the plugin's own login");
-                        None
-                    }
-                }
-            })
-            .await
-            .clone()
+        let github = self.github.as_ref()?;
+        let known = self
+            .own_login
+            .get_or_try_init(|| async { github.own_login().await.map(Some) })
+            .await;
+        match known {
+            Ok(login) => login.clone(),
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot learn the plugin's own login");
+                None
+            }
+        }
     }
 
     /// Whether `login` is an approver: a configured user, or an active member of a
