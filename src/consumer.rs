@@ -143,12 +143,16 @@ impl Consumer {
     async fn apply(&self, input: Input) -> anyhow::Result<()> {
         match input {
             Input::Webhook { delivery, event } => {
-                if !self.store.remember_delivery(&delivery)? {
+                if self.store.seen_delivery(&delivery)? {
                     self.metrics.deliveries_duplicate.inc();
                     tracing::info!(delivery, "duplicate delivery ignored");
                     return Ok(());
                 }
+                // The decision is written before the delivery is remembered: a crash in
+                // between replays the event, and replies carry markers, so nothing is lost
+                // and nothing is said twice.
                 let decision = self.gate.on_event(&event, gating::now()).await?;
+                self.store.remember_delivery(&delivery)?;
                 tracing::info!(
                     delivery,
                     event = event.name(),
@@ -165,7 +169,7 @@ impl Consumer {
                 Ok(())
             }
             Input::Run(run) => {
-                let outcome = record_and_detect(&self.store, &self.config, &run)?;
+                let outcome = detect(&self.store, &self.config, &run)?;
                 self.metrics
                     .runs_recorded
                     .get_or_create(&KindLabels {
@@ -185,7 +189,11 @@ impl Consumer {
                 }
                 tracing::info!(job = %run.job, build = %run.build_id,
                     result = run.result.as_str(), outcome = ?outcome, "run applied");
+                // The gate's incident is written before the run is recorded: a crash in
+                // between redelivers a run that is still news, and the incident's id is
+                // deterministic, so the regression is neither lost nor opened twice.
                 let decision = self.gate.on_outcome(&run.job, &outcome, gating::now())?;
+                record(&self.store, &self.config, &run)?;
                 self.act(decision).await
             }
         }
@@ -216,28 +224,36 @@ impl Consumer {
 
 /// Records `run` in its job's history (idempotent by build id, bounded by
 /// `history.retention`) and judges it against the history recorded before it. A run of a
-/// job that is not gated is refused. The gate acts on the returned outcome.
+/// job that is not gated is refused.
 ///
-/// The run is judged before it is recorded, and recorded before this returns: a caller
-/// that must make its own record of the outcome durable *before* the run (so a crash in
-/// between cannot lose a regression, since a redelivered run is a duplicate and judged as
-/// nothing) calls [`detector::detect`] on [`Store::runs`] itself, writes its record, then
-/// [`Store::record_run`].
+/// The consumer itself splits the two ([`detect`], then the gate's write, then [`record`])
+/// so that the incident is durable before the run that caused it.
 pub fn record_and_detect(
     store: &Store,
     config: &Config,
     run: &Run,
 ) -> anyhow::Result<detector::Outcome> {
+    let outcome = detect(store, config, run)?;
+    record(store, config, run)?;
+    Ok(outcome)
+}
+
+/// Judges `run` against the history recorded before it, without recording it.
+pub fn detect(store: &Store, config: &Config, run: &Run) -> anyhow::Result<detector::Outcome> {
     let Some(job) = config.job(run.job.as_str()) else {
         anyhow::bail!("run {} of {} is not of a gated job", run.build_id, run.job);
     };
     let history = store.runs(&run.job)?;
-    let outcome = detector::detect(&history, run, job.failures_to_confirm);
+    Ok(detector::detect(&history, run, job.failures_to_confirm))
+}
+
+/// Records `run` in its job's history (idempotent by build id).
+pub fn record(store: &Store, config: &Config, run: &Run) -> anyhow::Result<()> {
     let recorded = store.record_run(run, config.history.retention)?;
     if recorded != RecordOutcome::New {
         tracing::debug!(job = %run.job, build = %run.build_id, ?recorded, "run known before");
     }
-    Ok(outcome)
+    Ok(())
 }
 
 /// The `kind` label of a channel in `runs_recorded`.

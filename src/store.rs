@@ -81,6 +81,11 @@ impl Store {
         }
     }
 
+    /// Whether a webhook delivery id was remembered before.
+    pub fn seen_delivery(&self, delivery: &str) -> anyhow::Result<bool> {
+        Ok(self.tree(TREE_DELIVERIES)?.contains_key(delivery)?)
+    }
+
     /// Records a webhook delivery id; true when it was not seen before. The oldest
     /// ids are forgotten past [`DELIVERIES_KEPT`].
     pub fn remember_delivery(&self, delivery: &str) -> anyhow::Result<bool> {
@@ -125,7 +130,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
+            assert!(!store.seen_delivery("a").unwrap());
             assert!(store.remember_delivery("a").unwrap());
+            assert!(store.seen_delivery("a").unwrap());
             assert!(!store.remember_delivery("a").unwrap());
         }
         let store = Store::open(dir.path()).unwrap();

@@ -345,10 +345,10 @@ impl Gatekeeper {
     /// The incident a blocker or tracking issue belongs to (the reconciler remembers it).
     fn incident_of_issue(
         &self,
-        _repo: &RepoName,
-        _number: crate::model::PrNumber,
+        repo: &RepoName,
+        number: crate::model::PrNumber,
     ) -> anyhow::Result<Option<IncidentId>> {
-        Ok(None)
+        self.store.incident_of_issue(repo, number)
     }
 
     /// A detector outcome for `job`: decided and written. A recovery that leaves the
