@@ -56,6 +56,10 @@ pub struct Metrics {
     pub tide_scope_uncovered: Family<ScopeLabels, Gauge>,
     /// Webhooks whose `X-GitHub-Delivery` was already processed (GitHub or hook redelivered).
     pub deliveries_duplicate: Counter,
+    /// 1 for a blocked scope whose live Tide pool (Deck's `/tide.js`) would still merge.
+    pub tide_pool_would_merge: Family<ScopeLabels, Gauge>,
+    /// PRs merged into a blocked scope without an exemption.
+    pub breaches: Family<ScopeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -111,6 +115,18 @@ impl Metrics {
             "Webhook deliveries seen before and not processed again",
             deliveries_duplicate.clone(),
         );
+        let tide_pool_would_merge = Family::<ScopeLabels, Gauge>::default();
+        registry.register(
+            "tide_pool_would_merge",
+            "1 when Tide's live pool for a blocked scope holds PRs it could still merge",
+            tide_pool_would_merge.clone(),
+        );
+        let breaches = Family::<ScopeLabels, Counter>::default();
+        registry.register(
+            "breaches",
+            "PRs merged into a blocked scope without an exemption",
+            breaches.clone(),
+        );
         Self {
             registry,
             webhooks,
@@ -120,7 +136,29 @@ impl Metrics {
             transitions,
             tide_scope_uncovered,
             deliveries_duplicate,
+            tide_pool_would_merge,
+            breaches,
         }
+    }
+
+    /// The live Tide pool gauge of one scope.
+    pub fn tide_pool_would_merge(&self, repo: &str, branch: &str) -> Gauge {
+        self.tide_pool_would_merge
+            .get_or_create(&ScopeLabels {
+                repo: repo.to_string(),
+                branch: branch.to_string(),
+            })
+            .clone()
+    }
+
+    /// Counts one breach: a PR merged into a blocked scope without an exemption.
+    pub fn breach(&self, scope: &crate::model::Scope) {
+        self.breaches
+            .get_or_create(&ScopeLabels {
+                repo: scope.repo.to_string(),
+                branch: scope.branch.clone(),
+            })
+            .inc();
     }
 
     /// The Tide coverage gauge of one scope.

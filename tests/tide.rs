@@ -295,3 +295,131 @@ async fn the_plugin_checks_prow_config_at_startup_and_on_change() {
     wait_for_metric(&plugin, &format!("{metric} 1")).await;
     plugin.stop().await;
 }
+
+/// A fake Deck serving `/tide.js` with a body the test changes, counting requests.
+struct FakeDeck {
+    url: String,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl FakeDeck {
+    async fn start(body: String) -> FakeDeck {
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(body));
+        let state = shared.clone();
+        let app = axum::Router::new().route(
+            "/tide.js",
+            axum::routing::get(move || {
+                let state = state.clone();
+                async move { state.lock().unwrap().clone() }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeDeck { url, body: shared }
+    }
+
+    fn serve(&self, body: String) {
+        *self.body.lock().unwrap() = body;
+    }
+}
+
+/// `/tide.js` as Deck serves it (Tide's `PoolForDeck`, Go field names, nil slices as null).
+fn tide_js(action: &str, success: &[u64], blockers: &[u64]) -> String {
+    let prs: Vec<serde_json::Value> = success
+        .iter()
+        .map(|n| serde_json::json!({"Title": format!("PR {n}"), "Number": n, "HeadRefOID": "abc", "Mergeable": "MERGEABLE"}))
+        .collect();
+    let blockers: Vec<serde_json::Value> = blockers
+        .iter()
+        .map(|n| serde_json::json!({"Number": n, "Title": "Merge blocker branch:master", "URL": "https://github.com/x"}))
+        .collect();
+    serde_json::json!({
+        "Queries": ["is:pr state:open repo:\"kubernetes/kubernetes\""],
+        "TideQueries": [{"repos": ["kubernetes/kubernetes"]}],
+        "Pools": [
+            {"Org": "kubernetes", "Repo": "kubernetes", "Branch": "master",
+             "SuccessPRs": prs, "PendingPRs": null, "MissingPRs": null, "BatchPending": null,
+             "Action": action, "Target": null, "Blockers": blockers, "Error": "", "TenantIDs": null},
+            {"Org": "kubernetes", "Repo": "kubernetes", "Branch": "release-1.36",
+             "SuccessPRs": [{"Title": "t", "Number": 99, "HeadRefOID": "d", "Mergeable": ""}],
+             "PendingPRs": null, "MissingPRs": null, "BatchPending": null,
+             "Action": "MERGE", "Target": null, "Blockers": null, "Error": "", "TenantIDs": null}
+        ]
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn live_check_reads_tide_js_during_an_incident() {
+    use scalability_gate::model::{
+        Cause, Exemption, ExemptionKind, Incident, IncidentId, IncidentState, JobName, Login,
+        PrNumber, RepoName, Scope, Timestamp,
+    };
+
+    let deck = FakeDeck::start(tide_js("MERGE", &[101, 102], &[])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("store");
+    let scope = Scope {
+        repo: RepoName::new("kubernetes", "kubernetes"),
+        branch: "master".into(),
+    };
+    {
+        // An active incident on master, with #102 exempt; written before the plugin starts.
+        let store = scalability_gate::Store::open(&store_path).unwrap();
+        store
+            .put_incident(&Incident {
+                id: IncidentId::new("ci-scale-100-7"),
+                job: JobName::new("ci-kubernetes-e2e-gce-scale-performance-100"),
+                opened_at: Timestamp(1_700_000_000),
+                cause: Cause::Manual {
+                    by: Login::new("approver"),
+                    reason: "test".into(),
+                },
+                scopes: vec![scope.clone()],
+                state: IncidentState::Active,
+                folded_runs: Vec::new(),
+                recovered_by: None,
+                exemptions: vec![Exemption {
+                    repo: scope.repo.clone(),
+                    pr: PrNumber(102),
+                    kind: ExemptionKind::Revert,
+                    by: Login::new("approver"),
+                    reason: "revert".into(),
+                    at: Timestamp(1_700_000_100),
+                }],
+                breaches: Vec::new(),
+                suspects: Vec::new(),
+            })
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    let hmac = dir.path().join("hmac");
+    std::fs::write(&hmac, "secret").unwrap();
+    let mut config = test_config(&store_path, &hmac);
+    config.tide.deck_url = format!("{}/", deck.url);
+    config.tide.recheck_interval = Duration::from_millis(50);
+    let plugin = Plugin::start(config).await;
+
+    let metric =
+        "scalability_gate_tide_pool_would_merge{repo=\"kubernetes/kubernetes\",branch=\"master\"}";
+    // #101 is in the pool and not exempt: Tide would still merge it.
+    wait_for_metric(&plugin, &format!("{metric} 1")).await;
+    // Only the exempt revert left in the pool: the block holds.
+    deck.serve(tide_js("MERGE", &[102], &[]));
+    wait_for_metric(&plugin, &format!("{metric} 0")).await;
+    // Back to leaking, then a blocker issue makes Tide report BLOCKED: holds again.
+    deck.serve(tide_js("TRIGGER", &[101], &[]));
+    wait_for_metric(&plugin, &format!("{metric} 1")).await;
+    deck.serve(tide_js("BLOCKED", &[101], &[42]));
+    wait_for_metric(&plugin, &format!("{metric} 0")).await;
+    // release-1.36 is not blocked: its pool is never judged.
+    let scrape = reqwest::get(format!("http://{}/metrics", plugin.bound.metrics))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!scrape.contains("branch=\"release-1.36\""), "{scrape}");
+    plugin.stop().await;
+}

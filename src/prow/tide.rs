@@ -17,8 +17,10 @@ use tokio::sync::watch;
 
 use crate::App;
 use crate::config::Config;
-use crate::core::tide::{self, CheckParams, ProwTide, ReadyRule, TideQuery, TideReport};
-use crate::model::{RepoName, Scope, Timestamp};
+use crate::core::tide::{
+    self, CheckParams, PoolVerdict, ProwTide, ReadyRule, TidePool, TideQuery, TideReport,
+};
+use crate::model::{IncidentId, RepoName, Scope, Timestamp};
 
 /// Prow's config, reduced to what we read. Unknown keys are ignored on purpose.
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +89,68 @@ impl From<QueryDoc> for TideQuery {
             review_approved_required: q.review_approved_required,
         }
     }
+}
+
+/// Deck's `/tide.js`: `{"Queries":[..],"TideQueries":[..],"Pools":[PoolForDeck]}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TideJsDoc {
+    #[serde(rename = "Pools", deserialize_with = "nullable")]
+    pools: Vec<PoolDoc>,
+}
+
+/// Tide's `PoolForDeck` (Go field names; nil slices arrive as `null`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PoolDoc {
+    #[serde(rename = "Org", deserialize_with = "nullable")]
+    org: String,
+    #[serde(rename = "Repo", deserialize_with = "nullable")]
+    repo: String,
+    #[serde(rename = "Branch", deserialize_with = "nullable")]
+    branch: String,
+    #[serde(rename = "SuccessPRs", deserialize_with = "nullable")]
+    success: Vec<NumberDoc>,
+    #[serde(rename = "PendingPRs", deserialize_with = "nullable")]
+    pending: Vec<NumberDoc>,
+    #[serde(rename = "MissingPRs", deserialize_with = "nullable")]
+    missing: Vec<NumberDoc>,
+    #[serde(rename = "BatchPending", deserialize_with = "nullable")]
+    batch: Vec<NumberDoc>,
+    #[serde(rename = "Action", deserialize_with = "nullable")]
+    action: String,
+    #[serde(rename = "Blockers", deserialize_with = "nullable")]
+    blockers: Vec<NumberDoc>,
+}
+
+/// A PR (`MinCodeReviewCommon`) or a blocker issue: only its number matters here.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NumberDoc {
+    #[serde(rename = "Number")]
+    number: u64,
+}
+
+/// Parses the body of Deck's `/tide.js` into Tide's pools.
+pub fn parse_tide_js(body: &[u8]) -> anyhow::Result<Vec<TidePool>> {
+    let doc: TideJsDoc =
+        serde_json::from_slice(body).context("Deck's /tide.js is not the expected JSON")?;
+    Ok(doc
+        .pools
+        .into_iter()
+        .map(|p| TidePool {
+            org: p.org,
+            repo: p.repo,
+            branch: p.branch,
+            action: p.action,
+            blockers: p.blockers.iter().map(|b| b.number).collect(),
+            prs: [p.success, p.pending, p.missing, p.batch]
+                .iter()
+                .flatten()
+                .map(|pr| pr.number)
+                .collect(),
+        })
+        .collect())
 }
 
 /// Parses Prow's config text into a YAML tree (anchors resolved, `<<` merged) and our view.
@@ -237,6 +301,22 @@ pub struct TideState {
     /// Prow's Tide queries, for selecting ready PRs.
     #[serde(skip)]
     pub prow: Option<ProwTide>,
+    /// The live check of Deck's `/tide.js` during incidents, by scope (`org/repo@branch`).
+    pub live: std::collections::BTreeMap<String, LiveCheck>,
+    /// Why the latest read of `/tide.js` failed, if it did.
+    pub deck_error: Option<String>,
+}
+
+/// What Tide's live pool showed for one blocked scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveCheck {
+    pub scope: Scope,
+    /// The active incident blocking the scope.
+    pub incident: IncidentId,
+    pub verdict: PoolVerdict,
+    pub at: Timestamp,
+    /// When the pool was first seen that would still merge, during this incident.
+    pub first_leak_at: Option<Timestamp>,
 }
 
 impl TideState {
@@ -261,14 +341,169 @@ pub fn shared(config: &Config) -> SharedTide {
     }))
 }
 
-/// Starts the background check of `tide.prow_config` (none when it is empty): at once, then
-/// every `tide.recheck_interval`, re-running the check whenever the file's content changes
-/// (Prow mounts it from a ConfigMap, which is swapped in place).
-pub fn spawn_watch(app: &App, stop: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
-    if app.config.tide.prow_config.trim().is_empty() {
-        return None;
+/// Starts the background checks, each only when configured:
+/// - `tide.prow_config`: at once, then every `tide.recheck_interval`, re-running the check
+///   whenever the file's content changes (Prow mounts it from a ConfigMap, swapped in place);
+/// - `tide.deck_url`: every `tide.recheck_interval` while an incident is active, reads
+///   Deck's `/tide.js` and records whether each blocked scope's pool holds.
+pub fn spawn_watch(app: &App, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if !app.config.tide.prow_config.trim().is_empty() {
+        tasks.push(tokio::spawn(watch_prow_config(app.clone(), stop.clone())));
     }
-    Some(tokio::spawn(watch_prow_config(app.clone(), stop)))
+    if !app.config.tide.deck_url.trim().is_empty() {
+        tasks.push(tokio::spawn(watch_deck(app.clone(), stop)));
+    }
+    tasks
+}
+
+/// Longest wait for Deck's `/tide.js`.
+const DECK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Largest `/tide.js` body read (Kubernetes' is a few MB).
+const DECK_BODY_LIMIT: usize = 64 << 20;
+
+async fn fetch_tide_js(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<TidePool>> {
+    let mut resp = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    ensure!(
+        resp.status().is_success(),
+        "GET {url}: HTTP {}",
+        resp.status()
+    );
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.with_context(|| format!("GET {url}"))? {
+        ensure!(
+            body.len() + chunk.len() <= DECK_BODY_LIMIT,
+            "GET {url}: body over {DECK_BODY_LIMIT} bytes"
+        );
+        body.extend_from_slice(&chunk);
+    }
+    parse_tide_js(&body)
+}
+
+async fn watch_deck(app: App, mut stop: watch::Receiver<bool>) {
+    let url = format!(
+        "{}/tide.js",
+        app.config.tide.deck_url.trim().trim_end_matches('/')
+    );
+    let client = match reqwest::Client::builder().timeout(DECK_TIMEOUT).build() {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the HTTP client for Deck; live Tide check off");
+            return;
+        }
+    };
+    let mut ticker = tokio::time::interval(app.config.tide.recheck_interval.max(MIN_RECHECK));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_error: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let incidents = match app.store.active_incidents() {
+            Ok(incidents) => incidents,
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "live Tide check: reading incidents"
+                );
+                continue;
+            }
+        };
+        if incidents.is_empty() {
+            clear_live(&app);
+            continue;
+        }
+        let pools = match fetch_tide_js(&client, &url).await {
+            Ok(pools) => {
+                last_error = None;
+                pools
+            }
+            Err(e) => {
+                let error = format!("{e:#}");
+                if last_error.as_deref() != Some(error.as_str()) {
+                    tracing::warn!(error = %error, "live Tide check: reading Deck's /tide.js");
+                }
+                last_error = Some(error.clone());
+                app.tide
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .deck_error = Some(error);
+                continue;
+            }
+        };
+        let at = now();
+        let mut live = std::collections::BTreeMap::new();
+        let previous = app
+            .tide
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .live
+            .clone();
+        for incident in &incidents {
+            for scope in &incident.scopes {
+                let exempt: Vec<u64> = incident
+                    .exemptions
+                    .iter()
+                    .filter(|e| e.repo == scope.repo)
+                    .map(|e| e.pr.0)
+                    .collect();
+                let verdict = tide::judge_pool(&pools, scope, &exempt);
+                let key = scope.to_string();
+                let before = previous.get(&key).filter(|c| c.incident == incident.id);
+                let first_leak_at = before.and_then(|c| c.first_leak_at).or_else(|| {
+                    (!verdict.holds()).then(|| {
+                        if let PoolVerdict::WouldMerge { prs } = &verdict {
+                            tracing::warn!(incident = %incident.id, scope = %scope, prs = ?prs,
+                                "live Tide check: Tide's pool would still merge into a blocked scope");
+                        }
+                        at
+                    })
+                });
+                app.metrics
+                    .tide_pool_would_merge(&scope.repo.to_string(), &scope.branch)
+                    .set(i64::from(!verdict.holds()));
+                live.insert(
+                    key,
+                    LiveCheck {
+                        scope: scope.clone(),
+                        incident: incident.id.clone(),
+                        verdict,
+                        at,
+                        first_leak_at,
+                    },
+                );
+            }
+        }
+        let mut state = app.tide.write().unwrap_or_else(|p| p.into_inner());
+        for gone in state
+            .live
+            .values()
+            .filter(|c| !live.contains_key(&c.scope.to_string()))
+        {
+            app.metrics
+                .tide_pool_would_merge(&gone.scope.repo.to_string(), &gone.scope.branch)
+                .set(0);
+        }
+        state.live = live;
+        state.deck_error = None;
+    }
+}
+
+/// No incident is active: nothing is blocked, so no pool can leak.
+fn clear_live(app: &App) {
+    let mut state = app.tide.write().unwrap_or_else(|p| p.into_inner());
+    for check in state.live.values() {
+        app.metrics
+            .tide_pool_would_merge(&check.scope.repo.to_string(), &check.scope.branch)
+            .set(0);
+    }
+    state.live.clear();
 }
 
 async fn watch_prow_config(app: App, mut stop: watch::Receiver<bool>) {
@@ -481,6 +716,24 @@ tide:
         assert_eq!(params.scopes, [scope("o/r", "main"), scope("o/r", "dev")]);
         assert_eq!(params.label, config.label);
         assert_eq!(params.blocker_label, "tide/merge-blocker");
+    }
+
+    #[test]
+    fn tide_js_with_nulls_and_unknown_fields() {
+        assert!(parse_tide_js(b"{}").unwrap().is_empty());
+        assert!(parse_tide_js(br#"{"Pools": null}"#).unwrap().is_empty());
+        let pools = parse_tide_js(
+            br#"{"Queries": [], "Pools": [{"Org": "o", "Repo": "r", "Branch": "main",
+                "SuccessPRs": [{"Number": 1, "Title": "a"}], "PendingPRs": [{"Number": 2}],
+                "MissingPRs": null, "BatchPending": [{"Number": 3}], "Action": "BLOCKED",
+                "Blockers": [{"Number": 9, "Title": "x", "URL": "u"}], "New": 1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(pools.len(), 1);
+        assert_eq!(pools[0].prs, [1, 2, 3]);
+        assert_eq!(pools[0].blockers, [9]);
+        assert_eq!(pools[0].action, "BLOCKED");
+        assert!(parse_tide_js(b"<html>").is_err());
     }
 
     #[test]
