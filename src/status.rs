@@ -427,6 +427,8 @@ fn tide_now(app: &App) -> TideState {
         error: tide.error.clone(),
         checked_at: tide.checked_at,
         prow: None,
+        live: tide.live.clone(),
+        deck_error: tide.deck_error.clone(),
     }
 }
 
