@@ -50,6 +50,7 @@ pub struct Config {
     pub sources: Sources,
     pub history: HistoryConfig,
     pub reconcile: ReconcileConfig,
+    pub api: ApiConfig,
 }
 
 impl Default for Config {
@@ -72,6 +73,7 @@ impl Default for Config {
             sources: Sources::default(),
             history: HistoryConfig::default(),
             reconcile: ReconcileConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -318,6 +320,15 @@ impl Default for ReconcileConfig {
             resync_interval: Duration::from_secs(600),
         }
     }
+}
+
+/// The admin gRPC API (`scalability_gate.v1.Gate`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// File holding the bearer token the mutating calls (`Block`, `Unblock`, `Exempt`)
+    /// require (`authorization: Bearer <token>`); empty: those calls are refused.
+    pub token_file: String,
 }
 
 /// Durations as humane strings (`1s`, `60s`, `10m`).

@@ -2,6 +2,7 @@
 //! enqueues an [`Input`]; this task applies inputs one at a time, in arrival order, to the
 //! state, and hands what must change on GitHub to the reconciler.
 
+pub mod admin;
 pub mod gating;
 
 use std::sync::Arc;
@@ -36,6 +37,12 @@ pub enum Input {
     RunAcked {
         run: Box<Run>,
         done: tokio::sync::oneshot::Sender<()>,
+    },
+    /// An authenticated admin API call (gRPC `Block`, `Unblock`, `Exempt`): decided by the
+    /// gate like a command and written to the store; the decision is sent back on `done`.
+    Admin {
+        request: admin::AdminRequest,
+        done: tokio::sync::oneshot::Sender<anyhow::Result<crate::core::gate::Decision>>,
     },
 }
 
@@ -135,6 +142,7 @@ impl Input {
         match self {
             Input::Webhook { .. } => "webhook",
             Input::Run(_) | Input::RunAcked { .. } => "run",
+            Input::Admin { .. } => "admin",
         }
     }
 }
@@ -161,6 +169,20 @@ impl Consumer {
                     "event applied"
                 );
                 self.act(decision).await
+            }
+            Input::Admin { request, done } => {
+                let policy = self.gate.policy(None);
+                match admin::decide_and_commit(&self.store, &policy, &request, gating::now()) {
+                    Ok(decision) => {
+                        let _ = done.send(Ok(decision.clone()));
+                        self.act(decision).await
+                    }
+                    Err(error) => {
+                        let message = format!("{error:#}");
+                        let _ = done.send(Err(error));
+                        anyhow::bail!("admin request failed: {message}")
+                    }
+                }
             }
             Input::RunAcked { run, done } => {
                 Box::pin(self.apply(Input::Run(run))).await?;

@@ -7,6 +7,10 @@ pub mod scalability_gate {
     #[allow(clippy::all, missing_docs, reason = "generated code")]
     pub mod v1 {
         tonic::include_proto!("scalability_gate.v1");
+
+        /// The encoded descriptors of this package, for gRPC server reflection.
+        pub const FILE_DESCRIPTOR_SET: &[u8] =
+            tonic::include_file_descriptor_set!("scalability_gate_v1_descriptor");
     }
 }
 

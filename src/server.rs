@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod dashboard;
+pub mod gate_api;
 pub mod grpc;
 pub mod http;
 pub mod results;

@@ -8,6 +8,10 @@ use scalability_gate::model::{
     AuditRecord, BuildId, Cause, Channel, IncidentId, IncidentState, JobName, Login, PrNumber,
     RepoName, Run, RunRef, RunResult, Scope, Suspect, Timestamp,
 };
+use scalability_gate::pb::scalability_gate::v1::gate_client::GateClient;
+use scalability_gate::pb::scalability_gate::v1::{
+    BlockRequest, GetStatusRequest, ListIncidentsRequest, UnblockRequest,
+};
 use support::{Plugin, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
@@ -106,7 +110,28 @@ async fn seeded_plugin(dir: &tempfile::TempDir) -> Plugin {
     std::fs::write(&hmac, "secret\n").unwrap();
     let store = dir.path().join("store");
     seed(&store);
-    Plugin::start(test_config(&store, &hmac)).await
+    let token = dir.path().join("api-token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    let mut config = test_config(&store, &hmac);
+    config.api.token_file = token.display().to_string();
+    Plugin::start(config).await
+}
+
+/// The admin API's bearer token in the seeded plugin's `api.token_file`.
+const TOKEN: &str = "s3cret-admin-token";
+
+async fn gate_client(plugin: &Plugin) -> GateClient<tonic::transport::Channel> {
+    GateClient::connect(format!("http://{}", plugin.bound.grpc))
+        .await
+        .unwrap()
+}
+
+fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
 }
 
 async fn get(url: &str) -> reqwest::Response {
@@ -256,5 +281,134 @@ async fn badge_and_dashboard_are_open_without_incident() {
         .await
         .unwrap();
     assert!(html.contains("✓ Open: no active incident"), "{html}");
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_unblock_needs_the_token_and_lifts_the_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = seeded_plugin(&dir).await;
+    let mut client = gate_client(&plugin).await;
+    let unblock = || UnblockRequest {
+        incident_id: INCIDENT.into(),
+        reason: "fixed by the revert".into(),
+        actor: "alice".into(),
+    };
+
+    let refused = client.unblock(unblock()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let refused = client
+        .unblock(authed(unblock(), "wrong"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let status: serde_json::Value = get(&format!("{}/api/v1/status", plugin.url()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        status["incidents"].as_array().unwrap().len(),
+        1,
+        "still blocked"
+    );
+
+    let lifted = client
+        .unblock(authed(unblock(), TOKEN))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(lifted.incident_ids, [INCIDENT]);
+    assert!(lifted.outcome.contains("lifted"), "{lifted:?}");
+
+    let status: serde_json::Value = get(&format!("{}/api/v1/status", plugin.url()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["incidents"].as_array().unwrap().len(), 0, "{status}");
+    assert_eq!(status["jobs"][0]["blocked"], false);
+    assert_eq!(status["audit"][0]["who"], "grpc:alice");
+    assert_eq!(status["audit"][0]["target"], INCIDENT);
+    let listed = client
+        .list_incidents(ListIncidentsRequest {
+            include_lifted: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ours = listed.incidents.iter().find(|i| i.id == INCIDENT).unwrap();
+    assert_eq!(ours.state, "lifted");
+    assert_eq!(ours.lifted_by, "grpc:alice");
+    assert_eq!(ours.lifted_reason, "fixed by the revert");
+
+    // Unblocking again changes nothing and says so.
+    let again = client.unblock(authed(unblock(), TOKEN)).await.unwrap_err();
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition, "{again:?}");
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_block_opens_an_incident_through_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = seeded_plugin(&dir).await;
+    let mut client = gate_client(&plugin).await;
+    let block = |job: &str| BlockRequest {
+        job: job.into(),
+        reason: "perf <b>drop</b>".into(),
+        actor: "bob".into(),
+    };
+    let refused = client.block(block(JOB)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+
+    // The seeded incident already blocks JOB.
+    let already = client.block(authed(block(JOB), TOKEN)).await.unwrap_err();
+    assert_eq!(
+        already.code(),
+        tonic::Code::FailedPrecondition,
+        "{already:?}"
+    );
+    let unknown = client
+        .block(authed(block("no-such-job"), TOKEN))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown:?}");
+
+    client
+        .unblock(authed(
+            UnblockRequest {
+                incident_id: INCIDENT.into(),
+                reason: String::new(),
+                actor: String::new(),
+            },
+            TOKEN,
+        ))
+        .await
+        .unwrap();
+    let opened = client
+        .block(authed(block(JOB), TOKEN))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(opened.incident_ids.len(), 1, "{opened:?}");
+    let id = &opened.incident_ids[0];
+    assert!(id.starts_with(&format!("{JOB}-manual-")), "{id}");
+
+    let status = client
+        .get_status(GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.active_incidents, 1);
+    assert_eq!(status.blocked_jobs, [JOB]);
+    let html = get(&format!("{}/", plugin.url()))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("blocked by hand by grpc:bob: “perf &lt;b&gt;drop&lt;/b&gt;”"),
+        "{html}"
+    );
     plugin.stop().await;
 }

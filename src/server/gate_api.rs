@@ -1,0 +1,248 @@
+//! The admin gRPC API `scalability_gate.v1.Gate`. Reads (`GetStatus`, `ListIncidents`)
+//! come from the same read model as the dashboard. Mutations (`Block`, `Unblock`,
+//! `Exempt`) need `authorization: Bearer <token>` matching `api.token_file` (compared in
+//! constant time; an empty `api.token_file` refuses them) and are enqueued on the ordered
+//! queue like every other input: the consumer decides them with the gate, writes them and
+//! audits them as `grpc:<actor>`. One writer, one path.
+
+use tonic::{Request, Response, Status};
+
+use crate::App;
+use crate::consumer::Input;
+use crate::consumer::admin::{AdminError, AdminRequest};
+use crate::model::{Cause, IncidentId, PrNumber, RepoName};
+use crate::pb::scalability_gate::v1 as pb;
+use crate::status::{self, IncidentView};
+
+/// The `Gate` service over the running plugin.
+pub struct GateService {
+    app: App,
+}
+
+impl GateService {
+    pub fn new(app: App) -> Self {
+        Self { app }
+    }
+
+    /// Checks the bearer token of a mutating call.
+    fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let file = self.app.config.api.token_file.trim();
+        if file.is_empty() {
+            return Err(Status::permission_denied(
+                "mutating calls are disabled (api.token_file is empty)",
+            ));
+        }
+        let want = match std::fs::read_to_string(file) {
+            Ok(token) if !token.trim().is_empty() => token.trim().to_string(),
+            _ => {
+                tracing::error!(file, "api token file unreadable or empty");
+                return Err(Status::unavailable("the API token is unavailable"));
+            }
+        };
+        let given = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if constant_time_eq(given.trim().as_bytes(), want.as_bytes()) {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated(
+                "missing or wrong authorization: Bearer <token>",
+            ))
+        }
+    }
+
+    async fn mutate(
+        &self,
+        request: AdminRequest,
+    ) -> Result<Response<pb::MutationResponse>, Status> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.app
+            .queue
+            .send(Input::Admin { request, done })
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let decision = answer
+            .await
+            .map_err(|_| Status::unavailable("the plugin is shutting down"))?
+            .map_err(|error| match error.downcast_ref::<AdminError>() {
+                Some(AdminError::UnknownIncident(_)) => Status::not_found(error.to_string()),
+                None => Status::internal(format!("{error:#}")),
+            })?;
+        let outcome = decision
+            .audit
+            .first()
+            .map(|a| a.outcome.clone())
+            .unwrap_or_default();
+        let incident_ids = decision
+            .incidents
+            .iter()
+            .map(|i| i.id.to_string())
+            .collect::<Vec<_>>();
+        if incident_ids.is_empty() {
+            // Nothing changed: say why, with a status a client can act on.
+            return Err(if outcome.starts_with("refused: unknown job") {
+                Status::not_found(outcome)
+            } else {
+                Status::failed_precondition(outcome)
+            });
+        }
+        Ok(Response::new(pb::MutationResponse {
+            incident_ids,
+            outcome,
+        }))
+    }
+}
+
+/// Equal bytes, in time that depends only on the lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn internal(error: anyhow::Error) -> Status {
+    tracing::error!(error = format!("{error:#}"), "reading the status failed");
+    Status::internal("reading the status failed; see the plugin's logs")
+}
+
+fn to_pb(view: &IncidentView) -> pb::Incident {
+    let cause = match &view.cause {
+        Cause::Regression {
+            first_red,
+            last_green,
+        } => format!(
+            "green to red: first red run {} after last green run {}",
+            first_red.build_id, last_green.build_id
+        ),
+        Cause::Manual { by, reason } => format!("blocked by hand by {by}: {reason}"),
+    };
+    let lifted = view.lifted.clone();
+    pb::Incident {
+        id: view.id.to_string(),
+        job: view.job.to_string(),
+        state: view.state.to_string(),
+        opened_at: view.opened_at.0,
+        duration_seconds: view.duration_seconds,
+        scopes: view
+            .scopes
+            .iter()
+            .map(|s| format!("{}@{}", s.repo, s.branch))
+            .collect(),
+        cause,
+        lifted_by: lifted.as_ref().map(|l| l.by.clone()).unwrap_or_default(),
+        lifted_reason: lifted
+            .as_ref()
+            .map(|l| l.reason.clone())
+            .unwrap_or_default(),
+        lifted_at: lifted.as_ref().map_or(0, |l| l.at.0),
+        suspects: view
+            .suspects
+            .iter()
+            .map(|s| format!("{}#{}", s.repo, s.pr.0))
+            .collect(),
+        json: serde_json::to_string(view).unwrap_or_default(),
+    }
+}
+
+#[tonic::async_trait]
+impl pb::gate_server::Gate for GateService {
+    async fn get_status(
+        &self,
+        _request: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::GetStatusResponse>, Status> {
+        let status = status::snapshot(&self.app).map_err(internal)?;
+        Ok(Response::new(pb::GetStatusResponse {
+            json: serde_json::to_string(&status).map_err(|e| internal(e.into()))?,
+            active_incidents: status.incidents.len() as u32,
+            blocked_jobs: status
+                .jobs
+                .iter()
+                .filter(|j| j.blocked)
+                .map(|j| j.name.to_string())
+                .collect(),
+        }))
+    }
+
+    async fn list_incidents(
+        &self,
+        request: Request<pb::ListIncidentsRequest>,
+    ) -> Result<Response<pb::ListIncidentsResponse>, Status> {
+        let status = status::snapshot(&self.app).map_err(internal)?;
+        let mut incidents: Vec<pb::Incident> = status.incidents.iter().map(to_pb).collect();
+        if request.get_ref().include_lifted {
+            incidents.extend(status.history.iter().map(to_pb));
+        }
+        Ok(Response::new(pb::ListIncidentsResponse { incidents }))
+    }
+
+    async fn block(
+        &self,
+        request: Request<pb::BlockRequest>,
+    ) -> Result<Response<pb::MutationResponse>, Status> {
+        self.authorize(&request)?;
+        let r = request.into_inner();
+        if r.job.trim().is_empty() {
+            return Err(Status::invalid_argument("job is required"));
+        }
+        self.mutate(AdminRequest::Block {
+            actor: r.actor,
+            job: r.job.trim().to_string(),
+            reason: r.reason,
+        })
+        .await
+    }
+
+    async fn unblock(
+        &self,
+        request: Request<pb::UnblockRequest>,
+    ) -> Result<Response<pb::MutationResponse>, Status> {
+        self.authorize(&request)?;
+        let r = request.into_inner();
+        if r.incident_id.trim().is_empty() {
+            return Err(Status::invalid_argument("incident_id is required"));
+        }
+        self.mutate(AdminRequest::Unblock {
+            actor: r.actor,
+            incident: IncidentId::new(r.incident_id.trim()),
+            reason: r.reason,
+        })
+        .await
+    }
+
+    async fn exempt(
+        &self,
+        request: Request<pb::ExemptRequest>,
+    ) -> Result<Response<pb::MutationResponse>, Status> {
+        self.authorize(&request)?;
+        let r = request.into_inner();
+        let repo =
+            RepoName::parse(r.repo.trim()).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if r.pr == 0 {
+            return Err(Status::invalid_argument("pr is required"));
+        }
+        self.mutate(AdminRequest::Exempt {
+            actor: r.actor,
+            repo,
+            pr: PrNumber(r.pr),
+            reason: r.reason,
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_by_content_and_length() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}
