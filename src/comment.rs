@@ -282,6 +282,31 @@ pub fn announcement_marker(incident: &crate::model::IncidentId) -> String {
     marker(incident, "announce")
 }
 
+/// The marker of the notice of one breach (a PR merged during the incident).
+pub fn breach_marker(incident: &crate::model::IncidentId, pr: crate::model::PrNumber) -> String {
+    marker(incident, &format!("breach/{}", pr.0))
+}
+
+/// Posted once on the incident's issue when a PR that was not exempt merged into a blocked
+/// scope: the block did not hold for it.
+pub fn breach(incident: &Incident, breach: &crate::model::Breach) -> String {
+    let by = breach
+        .merged_by
+        .as_ref()
+        .map(|l| format!(" by @{l}"))
+        .unwrap_or_default();
+    format!(
+        "#{} was merged into `{}`{by} while merges there are blocked by incident `{}`, \
+         without an exemption. It is recorded as a breach and is a suspect for the next \
+         regression. If Tide merged it, run `scalability-gate check-tide` against Prow's \
+         config: a query that can merge into this branch does not exclude the label.\n\n{}",
+        breach.pr.0,
+        breach.scope,
+        incident.id,
+        breach_marker(&incident.id, breach.pr)
+    )
+}
+
 /// The marker of an incident's lift notice.
 pub fn lifted_marker(incident: &crate::model::IncidentId) -> String {
     marker(incident, "lifted")

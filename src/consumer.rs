@@ -161,6 +161,7 @@ impl Consumer {
                 // and nothing is said twice.
                 let decision = self.gate.on_event(&event, gating::now()).await?;
                 self.store.remember_delivery(&delivery)?;
+                self.count_breaches(&event, &decision);
                 tracing::info!(
                     delivery,
                     event = event.name(),
@@ -223,6 +224,24 @@ impl Consumer {
 }
 
 impl Consumer {
+    /// Counts the breaches a merged-PR event added: the gate touches an incident on a merge
+    /// only when it records a new breach.
+    fn count_breaches(&self, event: &Event, decision: &crate::core::gate::Decision) {
+        let Event::PullRequest(pr) = event else {
+            return;
+        };
+        if pr.action != (crate::prow::event::PrAction::Closed { merged: true }) {
+            return;
+        }
+        for incident in &decision.incidents {
+            for breach in incident.breaches.iter().filter(|b| b.pr == pr.number) {
+                if breach.scope.repo == pr.repo {
+                    self.metrics.breach(&breach.scope);
+                }
+            }
+        }
+    }
+
     /// Acts on a decision already written to the store: PRs to label now go to the
     /// reconciler's fast path; changed incidents and replies ask for a pass.
     async fn act(&self, decision: crate::core::gate::Decision) -> anyhow::Result<()> {

@@ -405,7 +405,18 @@ impl Reconciler {
             || comment::announcement(incident, scope),
             report,
         )
-        .await
+        .await?;
+        for breach in incident.breaches.iter().filter(|b| &b.scope == scope) {
+            self.comment_once(
+                &scope.repo,
+                number,
+                &comment::breach_marker(&incident.id, breach.pr),
+                || comment::breach(incident, breach),
+                report,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Sets an issue's body (and opens it again when `reopen`).

@@ -564,3 +564,78 @@ async fn killed_mid_labelling_it_finishes_after_restart_without_duplicates() {
     let _ = second.kill();
     second.wait().unwrap();
 }
+
+/// A PR merged into a blocked scope without an exemption is a breach: recorded on the
+/// incident, announced once on its blocker issue even when the event comes twice.
+#[tokio::test]
+async fn a_merge_during_the_block_is_one_breach_notice() {
+    let env = Env::new().await;
+    env.seed_prs();
+    let plugin = Plugin::start(env.config(false)).await;
+    let url = plugin.url();
+    env.comment(
+        &url,
+        1,
+        APPROVER,
+        &format!("/scalability-block {JOB} investigating"),
+    )
+    .await;
+    let blocker = eventually("blocker issue", || env.open_blockers().pop()).await;
+
+    let merged = |delivery: String| {
+        let pr = env.fake.pull(REPO, 3).expect("pr exists");
+        let payload = json!({
+            "action": "closed",
+            "number": 3,
+            "repository": {"full_name": REPO},
+            "pull_request": {
+                "number": 3,
+                "title": pr.title,
+                "user": {"login": pr.user.login, "type": "User"},
+                "labels": [],
+                "base": {"ref": pr.base.branch, "sha": "b".repeat(40)},
+                "head": {"ref": "topic", "sha": pr.head.sha},
+                "merged": true,
+                "merged_at": "2026-11-25T20:00:00Z",
+                "merge_commit_sha": "c".repeat(40),
+                "merged_by": {"login": "carol", "type": "User"},
+            },
+            "sender": {"login": "carol", "type": "User"},
+        });
+        (delivery, serde_json::to_vec(&payload).unwrap())
+    };
+    // The same merge twice, under two delivery ids (hook and a redelivery).
+    for _ in 0..2 {
+        let (delivery, body) = merged(env.delivery());
+        assert_eq!(
+            post_webhook(&url, KEY, "pull_request", &delivery, &body).await,
+            200
+        );
+    }
+    let notices = || {
+        env.fake
+            .comments(REPO, blocker.number)
+            .into_iter()
+            .filter(|c| c.body.contains(":breach/3 -->"))
+            .count()
+    };
+    eventually("breach notice", || (notices() > 0).then_some(())).await;
+    let metrics = reqwest::get(format!("http://{}/metrics", plugin.bound.metrics))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("scalability_gate_breaches_total") && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    plugin.stop().await;
+    assert_eq!(notices(), 1, "one notice for one breach");
+    let store = Store::open(&env.store_path()).unwrap();
+    let active = store.active_incidents().unwrap();
+    assert_eq!(active[0].breaches.len(), 1);
+    assert_eq!(active[0].breaches[0].pr.0, 3);
+}

@@ -750,6 +750,13 @@ impl Work<'_, '_> {
                     let Some(incident) = self.get_mut(id) else {
                         continue;
                     };
+                    let known = incident
+                        .breaches
+                        .iter()
+                        .any(|b| b.scope == input.scope && b.pr == input.pr);
+                    if known {
+                        continue; // the same merge delivered again
+                    }
                     incident.breaches.push(Breach {
                         scope: input.scope.clone(),
                         pr: input.pr,
@@ -1417,12 +1424,17 @@ mod tests {
                 by: Some(Login::new("carol")),
             },
         );
-        let d = decide(&blocked(&p), &Input::PullRequest(merged), &ctx(&p));
+        let d = decide(&blocked(&p), &Input::PullRequest(merged.clone()), &ctx(&p));
         assert_eq!(d.incidents[0].breaches.len(), 1);
         assert_eq!(
             d.incidents[0].breaches[0].merged_by,
             Some(Login::new("carol"))
         );
+        let after = State {
+            incidents: d.incidents.clone(),
+        };
+        let again = decide(&after, &Input::PullRequest(merged), &ctx(&p));
+        assert!(again.is_empty(), "a merge delivered twice is one breach");
     }
 
     #[test]
