@@ -307,6 +307,36 @@ pub fn breach(incident: &Incident, breach: &crate::model::Breach) -> String {
     )
 }
 
+/// The marker of the notice that Tide's pool on `branch` did not hold.
+pub fn tide_leak_marker(incident: &crate::model::IncidentId, branch: &str) -> String {
+    marker(incident, &format!("tide-leak/{branch}"))
+}
+
+/// Posted once per scope when the live check of Deck's `/tide.js` saw Tide ready to merge
+/// PRs into a blocked scope: the label is not excluded by Tide's query, or the blocker
+/// issue is not honoured.
+pub fn tide_leak(
+    incident: &Incident,
+    scope: &crate::model::Scope,
+    first_seen: crate::model::Timestamp,
+    prs: &[u64],
+) -> String {
+    let prs = if prs.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = prs.iter().map(|n| format!("#{n}")).collect();
+        format!(" It would merge {}.", list.join(", "))
+    };
+    format!(
+        "**The block does not hold.** Since {first_seen}, Tide's merge pool for `{scope}` \
+         has PRs it would merge although incident `{}` blocks it.{prs} Check Prow's config \
+         with `scalability-gate check-tide --prow-config config.yaml --fix` and apply the \
+         fix; until then, someone with admin rights must hold merges by hand.\n\n{}",
+        incident.id,
+        tide_leak_marker(&incident.id, &scope.branch)
+    )
+}
+
 /// The marker of an incident's lift notice.
 pub fn lifted_marker(incident: &crate::model::IncidentId) -> String {
     marker(incident, "lifted")

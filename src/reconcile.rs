@@ -56,6 +56,17 @@ const FAST_PATH_MAX: usize = 1024;
 /// `ready_labels`).
 pub type ReadyRules = Arc<dyn Fn(&Scope) -> ReadyRule + Send + Sync>;
 
+/// Whether Tide's live pool was seen ready to merge into `scope` during `incident` (the
+/// live `/tide.js` check): when first seen, and the PRs it would merge now.
+pub type Leaks = Arc<dyn Fn(&Scope, &IncidentId) -> Option<Leak> + Send + Sync>;
+
+/// A pool that did not hold during an incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leak {
+    pub first_seen: crate::model::Timestamp,
+    pub prs: Vec<u64>,
+}
+
 // ----- pure planning -----
 
 /// One label change on one PR.
@@ -233,6 +244,7 @@ pub struct Reconciler {
     config: Arc<Config>,
     store: Store,
     required: ReadyRules,
+    leaks: Leaks,
 }
 
 impl Reconciler {
@@ -244,7 +256,14 @@ impl Reconciler {
             config,
             store,
             required: Arc::new(move |_| ready.clone()),
+            leaks: Arc::new(|_, _| None),
         }
+    }
+
+    /// Takes what the live Tide check saw (a pool that would still merge) from `leaks`.
+    pub fn with_leaks(mut self, leaks: Leaks) -> Self {
+        self.leaks = leaks;
+        self
     }
 
     /// Takes which PRs are ready per scope from `rules` (e.g. Prow's Tide queries).
@@ -412,6 +431,16 @@ impl Reconciler {
                 number,
                 &comment::breach_marker(&incident.id, breach.pr),
                 || comment::breach(incident, breach),
+                report,
+            )
+            .await?;
+        }
+        if let Some(leak) = (self.leaks)(scope, &incident.id) {
+            self.comment_once(
+                &scope.repo,
+                number,
+                &comment::tide_leak_marker(&incident.id, &scope.branch),
+                || comment::tide_leak(incident, scope, leak.first_seen, &leak.prs),
                 report,
             )
             .await?;
@@ -721,8 +750,24 @@ pub fn spawn(app: &crate::App, stop: watch::Receiver<bool>) -> tokio::task::Join
             .map(|t| t.ready_rule(scope, &ready_labels))
             .unwrap_or_else(|_| ReadyRule::from_labels(&ready_labels))
     });
+    let live = app.tide.clone();
+    let leaks: Leaks = Arc::new(move |scope, incident| {
+        let state = live.read().ok()?;
+        let check = state.live.get(&scope.to_string())?;
+        if &check.incident != incident {
+            return None;
+        }
+        let prs = match &check.verdict {
+            crate::core::tide::PoolVerdict::WouldMerge { prs } => prs.clone(),
+            _ => Vec::new(),
+        };
+        check
+            .first_leak_at
+            .map(|first_seen| Leak { first_seen, prs })
+    });
     let reconciler = Reconciler::new(app.github.clone(), app.config.clone(), app.store.clone())
-        .with_ready_rules(rules);
+        .with_ready_rules(rules)
+        .with_leaks(leaks);
     tokio::spawn(run(reconciler, app.reconcile.clone(), stop))
 }
 

@@ -639,3 +639,62 @@ async fn a_merge_during_the_block_is_one_breach_notice() {
     assert_eq!(active[0].breaches.len(), 1);
     assert_eq!(active[0].breaches[0].pr.0, 3);
 }
+
+/// The live check of Deck's `/tide.js` sees Tide ready to merge into a blocked scope: the
+/// incident's blocker issue says so, once.
+#[tokio::test]
+async fn a_pool_that_would_still_merge_is_reported_once_on_the_blocker_issue() {
+    let env = Env::new().await;
+    env.seed_prs();
+    // Deck's /tide.js: master's pool would merge #3 (in the pool, not exempt).
+    let tide_js = json!({
+        "Queries": [], "TideQueries": [],
+        "Pools": [{"Org": "kubernetes", "Repo": "kubernetes", "Branch": "master",
+            "SuccessPRs": [{"Title": "t", "Number": 3, "HeadRefOID": "a", "Mergeable": "MERGEABLE"}],
+            "PendingPRs": null, "MissingPRs": null, "BatchPending": null,
+            "Action": "MERGE", "Target": null, "Blockers": null, "Error": "", "TenantIDs": null}]
+    })
+    .to_string();
+    let deck = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let deck_url = format!("http://{}", deck.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/tide.js",
+        axum::routing::get(move || {
+            let body = tide_js.clone();
+            async move { body }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(deck, app).await });
+
+    let mut config = env.config(false);
+    config.tide.deck_url = deck_url;
+    config.tide.recheck_interval = std::time::Duration::from_millis(50);
+    let plugin = Plugin::start(config).await;
+    let url = plugin.url();
+    env.comment(
+        &url,
+        1,
+        APPROVER,
+        &format!("/scalability-block {JOB} investigating"),
+    )
+    .await;
+    let blocker = eventually("blocker issue", || env.open_blockers().pop()).await;
+    let notices = || {
+        env.fake
+            .comments(REPO, blocker.number)
+            .into_iter()
+            .filter(|c| c.body.contains(":tide-leak/master -->"))
+            .map(|c| c.body)
+            .collect::<Vec<_>>()
+    };
+    let notice = eventually("leak notice", || notices().pop()).await;
+    assert!(
+        notice.contains("does not hold") && notice.contains("#3"),
+        "{notice}"
+    );
+    // Further polls and passes say nothing more.
+    env.comment(&url, 1, "someone", "/scalability-status").await;
+    eventually("status reply", || env.replies(1).pop()).await;
+    plugin.stop().await;
+    assert_eq!(notices().len(), 1);
+}

@@ -439,6 +439,7 @@ async fn watch_deck(app: App, mut stop: watch::Receiver<bool>) {
         };
         let at = now();
         let mut live = std::collections::BTreeMap::new();
+        let mut leaked = false;
         let previous = app
             .tide
             .read()
@@ -465,6 +466,9 @@ async fn watch_deck(app: App, mut stop: watch::Receiver<bool>) {
                         at
                     })
                 });
+                if before.and_then(|c| c.first_leak_at).is_none() && first_leak_at.is_some() {
+                    leaked = true;
+                }
                 app.metrics
                     .tide_pool_would_merge(&scope.repo.to_string(), &scope.branch)
                     .set(i64::from(!verdict.holds()));
@@ -492,6 +496,11 @@ async fn watch_deck(app: App, mut stop: watch::Receiver<bool>) {
         }
         state.live = live;
         state.deck_error = None;
+        drop(state);
+        if leaked {
+            // A new leak: the reconciler says so on the incident's issue now.
+            app.reconcile.poke();
+        }
     }
 }
 
