@@ -93,26 +93,49 @@ def validate_schemas(report: Report, objects: list[dict], versions: list[str]) -
                 )
 
 
+def flag_value(args: list[str], flag: str) -> str | None:
+    """The value of `--flag=V` or `--flag V` in a container's args."""
+    for i, arg in enumerate(args):
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
 def effective_config(binary: str, args: list[str], config_text: str) -> dict:
-    """Runs the binary with the container's own args on the ConfigMap's content."""
+    """Runs the binary with the container's own args on the ConfigMap's content.
+
+    `--check-config` insists on a readable HMAC secret file (a plugin that cannot verify a
+    webhook must not start), and the Secret exists only in the cluster. So the check runs
+    with a throw-away token through `--hmac-secret-file`, and the path the pod reads is
+    taken from where the pod gets it: its own `--hmac-secret-file` flag, else the file's
+    `hmac_secret_file`, which the deployed config must then name explicitly.
+    """
+    raw = yaml.safe_load(config_text)
+    if not isinstance(raw, dict):
+        die("the ConfigMap's config is not a YAML map")
+    pod_hmac = flag_value(args, "--hmac-secret-file") or raw.get("hmac_secret_file")
+    if not pod_hmac:
+        die("the deployed config must name hmac_secret_file (or the args --hmac-secret-file)")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "config.yaml")
         with open(path, "w", encoding="utf-8") as f:
             f.write(config_text)
+        hmac = os.path.join(tmp, "hmac")
+        with open(hmac, "w", encoding="utf-8") as f:
+            f.write("check-manifests-throw-away-token\n")
         argv = [binary]
         skip_next = False
-        for i, arg in enumerate(args):
+        for arg in args:
             if skip_next:
                 skip_next = False
                 continue
-            if arg.startswith("--config="):
-                argv.append(f"--config={path}")
-            elif arg == "--config":
-                argv.append(f"--config={path}")
+            if arg in ("--config", "--hmac-secret-file"):
                 skip_next = True
-            else:
+            elif not arg.startswith(("--config=", "--hmac-secret-file=")):
                 argv.append(arg)
-        argv.append("--check-config")
+        argv += [f"--config={path}", f"--hmac-secret-file={hmac}", "--check-config"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCALABILITY_GATE")}
         done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
         if done.returncode != 0:
@@ -123,6 +146,9 @@ def effective_config(binary: str, args: list[str], config_text: str) -> dict:
         loaded = yaml.safe_load(done.stdout)
         if not isinstance(loaded, dict):
             die(f"--check-config printed no configuration:\n{done.stdout}")
+        if loaded.get("hmac_secret_file") != hmac:
+            die("--hmac-secret-file did not reach the effective configuration")
+        loaded["hmac_secret_file"] = pod_hmac
         return loaded
 
 

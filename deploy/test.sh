@@ -76,6 +76,8 @@ mutations=(
     "unknown field|s/enableServiceLinks: false/enableServiceLink: false/"
     "config listens elsewhere|s/listen: \"0.0.0.0:8888\"/listen: \"0.0.0.0:8080\"/"
     "config does not load|s/label_prs: ready/label_prs: some/"
+    "config reads the HMAC secret elsewhere|s#hmac_secret_file: /etc/webhook/hmac#hmac_secret_file: /etc/hook/hmac#"
+    "config keeps the store elsewhere|s#store_path: /var/lib/scalability-gate#store_path: /data/gate#"
 )
 caught=0
 for m in "${mutations[@]}"; do
