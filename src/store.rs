@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 /// How many webhook delivery ids are remembered for de-duplication.
 pub const DELIVERIES_KEPT: usize = 10_000;
 
+/// How long [`Store::open`] waits for a lock a previous handle is still releasing.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The current version of every record this binary writes.
 pub const RECORD_VERSION: u32 = 1;
 
@@ -37,12 +40,34 @@ struct Envelope<T> {
 
 impl Store {
     /// Opens (or creates) the store in `path`.
+    ///
+    /// sled releases its file lock from a background thread shortly after the last handle
+    /// of a previous open is dropped (a restart in the same process, a test reopening the
+    /// store); a lock still held is waited for up to [`LOCK_WAIT`], then it is an error.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let db = sled::Config::new()
-            .path(path)
-            .open()
-            .with_context(|| format!("opening store at {}", path.display()))?;
-        Ok(Self { db })
+        let started = std::time::Instant::now();
+        loop {
+            match sled::Config::new().path(path).open() {
+                Ok(db) => return Ok(Self { db }),
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().contains("could not acquire lock") =>
+                {
+                    if started.elapsed() >= LOCK_WAIT {
+                        return Err(e).with_context(|| {
+                            format!(
+                                "opening store at {}: another process holds it",
+                                path.display()
+                            )
+                        });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("opening store at {}", path.display()));
+                }
+            }
+        }
     }
 
     /// A store in a temporary directory that disappears on drop (tests, simulate).
@@ -138,6 +163,20 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert!(!store.remember_delivery("a").unwrap());
         assert!(store.remember_delivery("b").unwrap());
+    }
+
+    #[test]
+    fn reopening_right_after_drop_waits_for_the_lock() {
+        // sled's lock outlives the dropped handle for a moment; without the wait in
+        // `open` this loop failed now and then with "could not acquire lock".
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..20 {
+            let store = Store::open(dir.path()).unwrap();
+            assert!(store.remember_delivery(&format!("d{i}")).unwrap());
+            drop(store);
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.seen_delivery("d19").unwrap());
     }
 
     #[test]

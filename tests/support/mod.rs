@@ -75,10 +75,18 @@ impl Plugin {
                 let _ = bound_tx.send(b);
             },
         ));
-        let bound = tokio::time::timeout(TIMEOUT, bound_rx)
+        let mut task = task;
+        let bound = match tokio::time::timeout(TIMEOUT, bound_rx)
             .await
             .expect("plugin started in time")
-            .expect("plugin started");
+        {
+            Ok(bound) => bound,
+            // The plugin stopped before binding: say why.
+            Err(_) => match (&mut task).await {
+                Ok(Err(error)) => panic!("plugin failed to start: {error:#}"),
+                other => panic!("plugin failed to start: {other:?}"),
+            },
+        };
         Plugin {
             bound,
             stop: Some(stop_tx),
