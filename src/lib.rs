@@ -71,7 +71,11 @@ pub async fn run_with(
     on_bound: impl FnOnce(Bound) + Send,
 ) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    let store = Store::open(&config.store_path)?;
+    // Opening may wait for a lock a previous handle is releasing: off the async workers.
+    let store_path = config.store_path.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
+        .await
+        .context("opening the store")??;
     let metrics = Arc::new(telemetry::Metrics::new());
     let (queue, receiver) = consumer::queue(consumer::QUEUE_CAPACITY, metrics.clone());
     let app = App {

@@ -952,6 +952,17 @@ fn raw_query(uri: &axum::http::Uri) -> String {
     uri.query().unwrap_or("").to_string()
 }
 
+impl PageQuery {
+    /// Whether an item open (or closed) matches `?state=` (GitHub's default: `open`).
+    fn wants_state(&self, open: bool) -> bool {
+        match self.state.as_deref().unwrap_or("open") {
+            "open" => open,
+            "closed" => !open,
+            _ => true,
+        }
+    }
+}
+
 // ----- handlers -----
 
 type Repo3 = Path<(String, String, u64)>;
@@ -971,19 +982,13 @@ async fn list_pulls(
     let Some(r) = s.repo(&owner, &repo) else {
         return not_found();
     };
-    let want_state = q.state.clone().unwrap_or_else(|| "open".into());
     let items: Vec<Value> = r
         .items
         .values()
         .rev() // newest first, GitHub's default sort
         .filter(|i| {
             i.pr.as_ref().is_some_and(|pr| {
-                q.base.as_deref().is_none_or(|b| b == pr.base)
-                    && match want_state.as_str() {
-                        "open" => i.open,
-                        "closed" => !i.open,
-                        _ => true,
-                    }
+                q.base.as_deref().is_none_or(|b| b == pr.base) && q.wants_state(i.open)
             })
         })
         .filter_map(|i| pull_json(&s.base_url, r, i))
@@ -1015,7 +1020,6 @@ async fn list_issues(
     let Some(r) = s.repo(&owner, &repo) else {
         return not_found();
     };
-    let want_state = q.state.clone().unwrap_or_else(|| "open".into());
     let wanted: Vec<String> = q
         .labels
         .as_deref()
@@ -1029,11 +1033,7 @@ async fn list_issues(
         .items
         .values()
         .rev()
-        .filter(|i| match want_state.as_str() {
-            "open" => i.open,
-            "closed" => !i.open,
-            _ => true,
-        })
+        .filter(|i| q.wants_state(i.open))
         .filter(|i| {
             wanted
                 .iter()
