@@ -1127,3 +1127,323 @@ async fn the_running_plugin_reconciles_at_start() {
     until("the blocker issue", || fake.issues(REPO).len() == 1).await;
     plugin.stop().await;
 }
+
+/// The history endpoints the culprit search reads, and the one GraphQL mutation, against
+/// the fake's seeded history.
+mod history {
+    use scalability_gate::github::GithubError;
+    use scalability_gate::github::fake::{FakeGithub, MergedPr, PrSpec};
+    use scalability_gate::model::{PrNumber, Timestamp};
+
+    use super::{REPO, client, repo};
+
+    const T0: i64 = 1_790_100_000;
+
+    fn at(minutes: i64) -> Timestamp {
+        Timestamp(T0 + minutes * 60)
+    }
+
+    #[tokio::test]
+    async fn compare_lists_the_range_oldest_first_across_pages_and_caps_it() {
+        let fake = FakeGithub::start().await.unwrap();
+        let base = fake.push_commit(REPO, "master", "last green");
+        let mut merges = Vec::new();
+        for i in 0..130 {
+            let m = fake.merge_pr(
+                REPO,
+                MergedPr::new("master", &format!("change {i}"), at(i)).squashed(),
+            );
+            merges.push(m);
+        }
+        // Another branch moves too: not in the range.
+        fake.merge_pr(REPO, MergedPr::new("release-1.34", "backport", at(5)));
+        let head = fake.branch_head(REPO, "master").unwrap();
+        assert_eq!(head, merges.last().unwrap().merge_commit);
+        let c = client(&fake);
+        fake.clear_log();
+        let all = c
+            .compare(&repo(), &base, &head, 250)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(all.status, "ahead");
+        assert_eq!(all.total_commits, 130);
+        assert!(!all.truncated());
+        let shas: Vec<&str> = all.commits.iter().map(|c| c.sha.as_str()).collect();
+        let expected: Vec<&str> = merges.iter().map(|m| m.merge_commit.as_str()).collect();
+        assert_eq!(shas, expected, "oldest first, every page");
+        assert_eq!(all.commits[0].parents[0].sha, base);
+        assert_eq!(
+            all.commits[7].commit.message,
+            format!("change 7 (#{})", merges[7].number)
+        );
+        let pages = fake.requests();
+        assert_eq!(pages.len(), 2, "{pages:?}");
+        assert!(
+            pages[0]
+                .path
+                .ends_with(&format!("/compare/{base}...{head}"))
+        );
+        assert!(pages[1].query.contains("page=2"), "{pages:?}");
+
+        // Capped: one page, and it says the range was cut.
+        fake.clear_log();
+        let capped = c.compare(&repo(), &base, &head, 50).await.unwrap().unwrap();
+        assert_eq!(capped.commits.len(), 50);
+        assert_eq!(capped.total_commits, 130);
+        assert!(capped.truncated());
+        assert_eq!(fake.request_count(), 1);
+
+        // Unknown commits: None, not an error.
+        assert!(
+            c.compare(&repo(), &"f".repeat(40), &head, 250)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn merge_commits_map_to_their_pr_with_size_files_and_node_id() {
+        let fake = FakeGithub::start().await.unwrap();
+        let base = fake.push_commit(REPO, "master", "green");
+        let files: Vec<String> = (0..150).map(|i| format!("pkg/scheduler/f{i}.go")).collect();
+        let file_refs: Vec<&str> = files.iter().map(String::as_str).collect();
+        let big = fake.merge_pr(
+            REPO,
+            MergedPr::new("master", "Scheduler: faster queue", at(1))
+                .author("alice")
+                .body("Makes the queue faster.")
+                .labels(&["sig/scheduling", "lgtm"])
+                .files(&file_refs)
+                .size(1200, 300),
+        );
+        let unlinked = fake.merge_pr(
+            REPO,
+            MergedPr::new("master", "Only named in the message", at(2)).unlinked(),
+        );
+        let c = client(&fake);
+        let comparison = c
+            .compare(
+                &repo(),
+                &base,
+                &fake.branch_head(REPO, "master").unwrap(),
+                250,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        // A merge commit PR brings two commits: its own and the merge (two parents).
+        assert_eq!(comparison.total_commits, 4);
+        let merge = comparison
+            .commits
+            .iter()
+            .find(|c| c.sha == big.merge_commit)
+            .unwrap();
+        assert!(merge.is_merge());
+        assert!(
+            merge
+                .commit
+                .message
+                .starts_with(&format!("Merge pull request #{} from alice/", big.number))
+        );
+        let pulls = c.pulls_of_commit(&repo(), &big.merge_commit).await.unwrap();
+        assert_eq!(pulls.len(), 1);
+        assert_eq!(pulls[0].pull.number, big.number);
+        assert!(
+            c.pulls_of_commit(&repo(), &unlinked.merge_commit)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            c.pulls_of_commit(&repo(), &"e".repeat(40))
+                .await
+                .unwrap()
+                .is_empty(),
+            "an unknown commit (422) has no PRs"
+        );
+
+        let detail = c
+            .get_pull_detail(&repo(), PrNumber(big.number))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(detail.additions, Some(1200));
+        assert_eq!(detail.deletions, Some(300));
+        assert_eq!(detail.changed_files, Some(150));
+        assert_eq!(
+            detail.merge_commit_sha.as_deref(),
+            Some(big.merge_commit.as_str())
+        );
+        assert_eq!(detail.merged(), Some(at(1)));
+        assert_eq!(detail.body_text(), "Makes the queue faster.");
+        assert_eq!(detail.pull.user.login, "alice");
+        assert!(detail.pull.has_label("sig/scheduling"));
+        assert!(detail.node_id.as_deref().is_some_and(|id| !id.is_empty()));
+        assert!(
+            c.get_pull_detail(&repo(), PrNumber(999))
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        fake.clear_log();
+        let listed = c
+            .pull_files(&repo(), PrNumber(big.number), 3000)
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 150);
+        assert_eq!(listed[149].filename, "pkg/scheduler/f149.go");
+        assert_eq!(fake.request_count(), 2, "two pages of 100");
+        let few = c
+            .pull_files(&repo(), PrNumber(big.number), 20)
+            .await
+            .unwrap();
+        assert_eq!(few.len(), 20);
+    }
+
+    #[tokio::test]
+    async fn lists_prs_merged_between_two_times_only() {
+        let fake = FakeGithub::start().await.unwrap();
+        let before = fake.merge_pr(REPO, MergedPr::new("master", "before", at(0)));
+        let inside: Vec<u64> = (1..=3)
+            .map(|i| {
+                fake.merge_pr(
+                    REPO,
+                    MergedPr::new("master", &format!("in {i}"), at(10 * i)),
+                )
+                .number
+            })
+            .collect();
+        let after = fake.merge_pr(REPO, MergedPr::new("master", "after", at(100)));
+        fake.merge_pr(REPO, MergedPr::new("release-1.34", "other branch", at(15)));
+        let closed = fake.add_pr(REPO, PrSpec::new("master"));
+        fake.close(REPO, closed, false);
+        let c = client(&fake);
+        let merged = c
+            .merged_pulls_between(&repo(), "master", at(5), at(35), 10)
+            .await
+            .unwrap();
+        let numbers: Vec<u64> = merged.iter().map(|p| p.pull.number).collect();
+        assert_eq!(numbers, inside, "merge order, window only");
+        assert!(!numbers.contains(&before.number) && !numbers.contains(&after.number));
+        let asked = fake.requests();
+        let q = &asked.last().unwrap().query;
+        assert!(
+            q.contains("state=closed")
+                && q.contains("base=master")
+                && q.contains("sort=updated")
+                && q.contains("direction=desc"),
+            "{q}"
+        );
+    }
+
+    #[tokio::test]
+    async fn graphql_revert_opens_the_revert_pr_and_graphql_errors_are_errors() {
+        let fake = FakeGithub::start().await.unwrap();
+        let merged = fake.merge_pr(
+            REPO,
+            MergedPr::new("master", "Scheduler: faster queue", at(1)).author("alice"),
+        );
+        let c = client(&fake);
+        let detail = c
+            .get_pull_detail(&repo(), PrNumber(merged.number))
+            .await
+            .unwrap()
+            .unwrap();
+        fake.clear_log();
+        let reverted = c
+            .revert_pull(detail.node_id.as_deref().unwrap(), None, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reverted.reverted, PrNumber(merged.number));
+        assert_eq!(fake.mutation_count(), 1);
+        assert_eq!(fake.requests()[0].path, "/graphql");
+        let pr = fake
+            .pulls(REPO)
+            .into_iter()
+            .find(|p| PrNumber(p.pull.number) == reverted.revert)
+            .unwrap();
+        assert_eq!(pr.pull.state, "open");
+        assert_eq!(pr.pull.base_branch(), "master");
+        assert_eq!(pr.pull.title, "Revert \"Scheduler: faster queue\"");
+        assert_eq!(pr.body_text(), format!("Reverts {REPO}#{}", merged.number));
+        assert_eq!(
+            pr.pull.head.branch,
+            format!("revert-{}-alice-change-{}", merged.number, merged.number)
+        );
+        assert_eq!(
+            pr.pull.user.login,
+            scalability_gate::github::fake::FAKE_LOGIN
+        );
+
+        // GraphQL errors arrive with HTTP 200: the client returns them as errors.
+        let err = c.revert_pull("PR_kwnope", None, None).await.unwrap_err();
+        assert!(matches!(err, GithubError::Graphql(_)), "{err}");
+        assert!(err.to_string().contains("Could not resolve"), "{err}");
+        let open = c
+            .get_pull_detail(&repo(), reverted.revert)
+            .await
+            .unwrap()
+            .unwrap();
+        let err = c
+            .revert_pull(open.node_id.as_deref().unwrap(), None, None)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not been merged"), "{err}");
+        let err = c
+            .graphql("query { viewer { login } }", serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("only the revertPullRequest"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_new_endpoints_ride_out_faults() {
+        let fake = FakeGithub::start().await.unwrap();
+        let base = fake.push_commit(REPO, "master", "green");
+        let m = fake.merge_pr(REPO, MergedPr::new("master", "x", at(1)));
+        let c = client(&fake);
+        fake.fail_next(2);
+        let comparison = c
+            .compare(&repo(), &base, &m.merge_commit, 250)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(comparison.total_commits, 2);
+        fake.drop_next(1);
+        assert_eq!(
+            c.pulls_of_commit(&repo(), &m.merge_commit)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        fake.rate_limit_next(1, 30);
+        let detail = c
+            .get_pull_detail(&repo(), PrNumber(m.number))
+            .await
+            .unwrap()
+            .unwrap();
+        fake.fail_next(1);
+        let reverted = c
+            .revert_pull(detail.node_id.as_deref().unwrap(), None, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reverted.reverted, PrNumber(m.number));
+        assert_eq!(
+            fake.pulls(REPO)
+                .iter()
+                .filter(|p| p.pull.state == "open")
+                .count(),
+            1,
+            "a 500 before the mutation ran opens one revert, not two"
+        );
+    }
+}

@@ -38,11 +38,11 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::types::{
-    Comment, Issue, IssueEdit, IssueState, Label, NewIssue, PullRequest, SearchResult,
-    TeamMembership, User,
+    Comment, Comparison, Issue, IssueEdit, IssueState, Label, NewIssue, PullFile, PullRequest,
+    PullRequestDetail, RevertedPull, SearchResult, TeamMembership, User,
 };
 use crate::config::Config;
-use crate::model::{Login, PrNumber, RepoName};
+use crate::model::{Login, PrNumber, RepoName, Timestamp};
 
 /// The REST API version every request asks for.
 pub const API_VERSION: &str = "2022-11-28";
@@ -53,6 +53,10 @@ pub const PER_PAGE: u32 = 100;
 /// Pages followed at most by one list call (10,000 items), so a bad `Link` header cannot
 /// loop forever.
 pub const MAX_PAGES: usize = 100;
+
+/// The one GraphQL document the plugin sends: GitHub's "Revert" button as an API.
+pub const REVERT_PULL_REQUEST: &str = "mutation($input: RevertPullRequestInput!) { \
+revertPullRequest(input: $input) { pullRequest { number url } revertPullRequest { number url } } }";
 
 /// Rate-limit pauses one request may sit through before it gives up.
 const MAX_RATE_LIMIT_WAITS: u32 = 10;
@@ -684,6 +688,186 @@ impl Client {
         Ok(membership.is_some_and(|m| m.state == "active"))
     }
 
+    // ----- history: what was merged, for finding suspects -----
+
+    /// The commits reachable from `head` and not from `base`
+    /// (`GET /repos/{o}/{r}/compare/{base}...{head}`), oldest first, following pages until
+    /// `max_commits` are fetched. `total_commits` always says how many there are, so
+    /// [`Comparison::truncated`] tells when the range was cut. `None` when GitHub does not
+    /// know either commit (404).
+    pub async fn compare(
+        &self,
+        repo: &RepoName,
+        base: &str,
+        head: &str,
+        max_commits: usize,
+    ) -> Result<Option<Comparison>, GithubError> {
+        let mut path = Some(format!(
+            "{}/compare/{}...{}?per_page={PER_PAGE}",
+            repo_path(repo),
+            encode(base),
+            encode(head)
+        ));
+        let mut all: Option<Comparison> = None;
+        let mut pages = 0;
+        while let Some(current) = path.take() {
+            let answer = match self.request(Method::GET, &current, None).await {
+                Ok(answer) => answer,
+                Err(e) if e.status() == Some(404) && all.is_none() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let page: Comparison = decode(&Method::GET, &current, &answer.body)?;
+            let done = page.commits.is_empty();
+            match all.as_mut() {
+                None => all = Some(page),
+                Some(all) => all.commits.extend(page.commits),
+            }
+            pages += 1;
+            let fetched = all.as_ref().map_or(0, |a| a.commits.len());
+            if done || fetched >= max_commits || pages >= MAX_PAGES {
+                break;
+            }
+            path = next_link(&answer.headers).and_then(|url| self.relative(&url));
+        }
+        Ok(all.map(|mut c| {
+            c.commits.truncate(max_commits);
+            c
+        }))
+    }
+
+    /// The PRs that brought `sha` in (`GET /repos/{o}/{r}/commits/{sha}/pulls`): for a
+    /// commit on the default branch, the merged PR that introduced it.
+    pub async fn pulls_of_commit(
+        &self,
+        repo: &RepoName,
+        sha: &str,
+    ) -> Result<Vec<PullRequestDetail>, GithubError> {
+        let path = format!(
+            "{}/commits/{}/pulls?per_page={PER_PAGE}",
+            repo_path(repo),
+            encode(sha)
+        );
+        match self.get_json(&path).await {
+            Err(e) if matches!(e.status(), Some(404 | 422)) => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    /// One PR with everything GitHub says about it (size, merge commit, node id, body),
+    /// `None` when it does not exist.
+    pub async fn get_pull_detail(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+    ) -> Result<Option<PullRequestDetail>, GithubError> {
+        let path = format!("{}/pulls/{}", repo_path(repo), number.0);
+        not_found_is_none(self.get_json(&path).await)
+    }
+
+    /// The files a PR touches (`GET /repos/{o}/{r}/pulls/{n}/files`), at most `max`
+    /// (GitHub itself lists 3,000 at most).
+    pub async fn pull_files(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+        max: usize,
+    ) -> Result<Vec<PullFile>, GithubError> {
+        let path = format!(
+            "{}/pulls/{}/files?per_page={PER_PAGE}",
+            repo_path(repo),
+            number.0
+        );
+        let mut files: Vec<PullFile> = self
+            .get_pages_upto(path, max, |bytes| serde_json::from_slice(bytes))
+            .await?;
+        files.truncate(max);
+        Ok(files)
+    }
+
+    /// The PRs merged into `base` between `from` and `to` (inclusive), oldest merge first:
+    /// closed PRs newest-updated first (`GET .../pulls?state=closed&base=&sort=updated&
+    /// direction=desc`), read until they were last updated before `from` (a PR merged in
+    /// the window was updated at or after its merge), at most `max_pages` pages.
+    pub async fn merged_pulls_between(
+        &self,
+        repo: &RepoName,
+        base: &str,
+        from: Timestamp,
+        to: Timestamp,
+        max_pages: usize,
+    ) -> Result<Vec<PullRequestDetail>, GithubError> {
+        let mut path = Some(format!(
+            "{}/pulls?state=closed&base={}&sort=updated&direction=desc&per_page={PER_PAGE}",
+            repo_path(repo),
+            encode(base)
+        ));
+        let mut merged = Vec::new();
+        let mut pages = 0;
+        while let Some(current) = path.take() {
+            let answer = self.request(Method::GET, &current, None).await?;
+            let page: Vec<PullRequestDetail> = decode(&Method::GET, &current, &answer.body)?;
+            let older = page.iter().any(|p| {
+                p.pull
+                    .updated_at
+                    .as_deref()
+                    .and_then(Timestamp::parse_rfc3339)
+                    .is_some_and(|t| t < from)
+            });
+            merged.extend(
+                page.into_iter()
+                    .filter(|p| p.merged().is_some_and(|t| from <= t && t <= to)),
+            );
+            pages += 1;
+            if older || pages >= max_pages.clamp(1, MAX_PAGES) {
+                break;
+            }
+            path = next_link(&answer.headers).and_then(|url| self.relative(&url));
+        }
+        merged.sort_by_key(|p| (p.merged(), p.pull.number));
+        Ok(merged)
+    }
+
+    /// Opens a PR reverting the merged PR whose GraphQL id is `node_id` (GraphQL
+    /// `revertPullRequest`, GitHub's own "Revert" button: title `Revert "…"`, body
+    /// `Reverts org/repo#N`, unless `title`/`body` are given). In dry-run: `None`.
+    pub async fn revert_pull(
+        &self,
+        node_id: &str,
+        title: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<Option<RevertedPull>, GithubError> {
+        let mut input = json!({ "pullRequestId": node_id, "draft": false });
+        if let Some(title) = title {
+            input["title"] = json!(title);
+        }
+        if let Some(body) = body {
+            input["body"] = json!(body);
+        }
+        let data = self
+            .graphql(REVERT_PULL_REQUEST, json!({ "input": input }))
+            .await?;
+        if data.is_null() && self.is_dry_run() {
+            return Ok(None);
+        }
+        let payload = &data["revertPullRequest"];
+        let number = |v: &Value| v.get("number").and_then(Value::as_u64).map(PrNumber);
+        let (Some(reverted), Some(revert)) = (
+            number(&payload["pullRequest"]),
+            number(&payload["revertPullRequest"]),
+        ) else {
+            return Err(GithubError::Graphql(format!(
+                "revertPullRequest answered no pull request numbers: {data}"
+            )));
+        };
+        Ok(Some(RevertedPull {
+            reverted,
+            revert,
+            url: payload["revertPullRequest"]["url"]
+                .as_str()
+                .map(str::to_string),
+        }))
+    }
+
     /// Posts a GraphQL document to `POST /graphql` and returns its `data`. Counted and
     /// paced as a mutation (the plugin's only GraphQL call, `revertPullRequest`, is one);
     /// in dry-run: `null`.
@@ -745,6 +929,32 @@ impl Client {
             pages += 1;
             if pages >= MAX_PAGES {
                 tracing::warn!(path = current, "stopped following pages at the bound");
+                break;
+            }
+            path = next_link(&answer.headers).and_then(|url| self.relative(&url));
+        }
+        Ok(all)
+    }
+
+    /// As [`Client::get_pages`], stopping once `max` items are read.
+    async fn get_pages_upto<T>(
+        &self,
+        first: String,
+        max: usize,
+        items: impl Fn(&[u8]) -> Result<Vec<T>, serde_json::Error>,
+    ) -> Result<Vec<T>, GithubError> {
+        let mut all = Vec::new();
+        let mut path = Some(first);
+        let mut pages = 0;
+        while let Some(current) = path.take() {
+            let answer = self.request(Method::GET, &current, None).await?;
+            all.extend(items(&answer.body).map_err(|e| GithubError::Decode {
+                method: "GET".into(),
+                path: current.clone(),
+                message: e.to_string(),
+            })?);
+            pages += 1;
+            if all.len() >= max || pages >= MAX_PAGES {
                 break;
             }
             path = next_link(&answer.headers).and_then(|url| self.relative(&url));

@@ -6,7 +6,10 @@
 //! comments, sharing one number space per repository as on GitHub; organisations hold
 //! teams and their memberships; the token belongs to one user. It serves exactly the
 //! REST endpoints [`super::client::Client`] uses, with GitHub's paths, pagination
-//! (`Link` headers), 401/404/422 answers, and auto-created labels on add.
+//! (`Link` headers), 401/404/422 answers, and auto-created labels on add. Repositories
+//! also hold a git history (commits with parents on branches, PRs merged at given times
+//! with labels, files and size) behind compare, commit → PRs, PR files and GraphQL
+//! `revertPullRequest`: see [`history`] and [`FakeGithub::merge_pr`].
 //!
 //! Controls for tests: seed state ([`FakeGithub::add_pr`], …), read it back
 //! ([`FakeGithub::labels_of`], [`FakeGithub::issues`], …), a request log with counts of
@@ -35,6 +38,9 @@ use tower::ServiceExt;
 
 use super::types::{Comment, Issue, Label, PullRequest};
 use crate::model::Timestamp;
+
+mod history;
+pub use history::{MergeStyle, Merged, MergedPr};
 
 /// The token the fake accepts unless told otherwise.
 pub const FAKE_TOKEN: &str = "fake-token";
@@ -133,6 +139,8 @@ struct PrPart {
     base: String,
     head_sha: String,
     merged: bool,
+    /// Merge commit, merge time, files, size, branch (see [`history`]).
+    facts: history::PrFacts,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +164,8 @@ struct Repo {
     labels: BTreeMap<String, Label>,
     items: BTreeMap<u64, Item>,
     next_number: u64,
+    /// Commits, branches and which PRs brought which commits.
+    history: history::History,
 }
 
 impl Repo {
@@ -384,6 +394,7 @@ impl FakeGithub {
                 base: spec.base.clone(),
                 head_sha: sha,
                 merged: false,
+                facts: history::PrFacts::default(),
             }),
         )
     }
@@ -794,7 +805,19 @@ fn routes(state: Shared) -> Router {
             "/orgs/{org}/teams/{slug}/memberships/{user}",
             get(team_membership),
         )
-        .route("/graphql", post(graphql))
+        .route(
+            "/repos/{owner}/{repo}/compare/{basehead}",
+            get(history::compare),
+        )
+        .route(
+            "/repos/{owner}/{repo}/commits/{sha}/pulls",
+            get(history::commit_pulls),
+        )
+        .route(
+            "/repos/{owner}/{repo}/pulls/{number}/files",
+            get(history::pull_files),
+        )
+        .route("/graphql", post(history::graphql))
         .fallback(|| async { not_found() })
         .with_state(state)
 }
@@ -865,9 +888,14 @@ fn pull_json(_base: &str, repo: &Repo, item: &Item) -> Option<Value> {
         "user": user_json(&item.author),
         "labels": labels_json(repo, &item.labels),
         "base": { "ref": pr.base, "sha": "0".repeat(40) },
-        "head": { "ref": format!("pr-{}", item.number), "sha": pr.head_sha },
+        "head": {
+            "ref": pr.facts.head_ref.clone().unwrap_or_else(|| format!("pr-{}", item.number)),
+            "sha": pr.head_sha,
+        },
         "merged": pr.merged,
-        "merged_at": if pr.merged { Some(ts(item.updated)) } else { None },
+        "merged_at": if pr.merged { Some(ts(pr.facts.merged_at.unwrap_or(item.updated))) } else { None },
+        "merge_commit_sha": pr.facts.merge_commit,
+        "node_id": history::node_id(&repo.name, item.number),
         "html_url": format!("https://github.com/{}/pull/{}", repo.name, item.number),
         "created_at": ts(item.created),
         "updated_at": ts(item.updated),
@@ -892,6 +920,8 @@ struct PageQuery {
     base: Option<String>,
     labels: Option<String>,
     q: Option<String>,
+    sort: Option<String>,
+    direction: Option<String>,
 }
 
 /// One page of `items` with GitHub's `Link` header (first/prev/next/last).
@@ -982,7 +1012,7 @@ async fn list_pulls(
     let Some(r) = s.repo(&owner, &repo) else {
         return not_found();
     };
-    let items: Vec<Value> = r
+    let mut selected: Vec<&Item> = r
         .items
         .values()
         .rev() // newest first, GitHub's default sort
@@ -991,6 +1021,12 @@ async fn list_pulls(
                 q.base.as_deref().is_none_or(|b| b == pr.base) && q.wants_state(i.open)
             })
         })
+        .collect();
+    if q.sort.is_some() {
+        history::sort_pulls(&mut selected, &q);
+    }
+    let items: Vec<Value> = selected
+        .into_iter()
         .filter_map(|i| pull_json(&s.base_url, r, i))
         .collect();
     paged(&s.base_url, uri.path(), &raw_query(&uri), &q, items)
@@ -1005,7 +1041,7 @@ async fn get_pull(
         .and_then(|r| {
             r.items
                 .get(&number)
-                .and_then(|i| pull_json(&s.base_url, r, i))
+                .and_then(|i| history::pull_detail_json(&s.base_url, r, i))
         })
         .map_or_else(not_found, |v| Json(v).into_response())
 }
@@ -1333,14 +1369,6 @@ async fn team_membership(
         .map_or_else(not_found, |state| {
             Json(json!({ "state": state, "role": "member" })).into_response()
         })
-}
-
-async fn graphql(Json(_body): Json<Value>) -> Response<Body> {
-    Json(json!({
-        "data": null,
-        "errors": [{ "type": "NOT_SUPPORTED", "message": "the fake GitHub implements no GraphQL operation yet" }],
-    }))
-    .into_response()
 }
 
 // ----- search -----

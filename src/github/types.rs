@@ -210,3 +210,120 @@ impl IssueState {
         }
     }
 }
+
+/// A PR as `GET /repos/{o}/{r}/pulls/{n}` answers it: the list fields plus what only some
+/// answers carry. The list (`GET .../pulls`) has body, node id and merge commit too, but
+/// never the size (`additions`, `deletions`, `changed_files`: single-PR answers only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequestDetail {
+    #[serde(flatten)]
+    pub pull: PullRequest,
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The GraphQL global id (what `revertPullRequest` takes as `pullRequestId`).
+    #[serde(default)]
+    pub node_id: Option<String>,
+    /// The commit that brought it onto the base branch (merge, squash or rebase).
+    #[serde(default)]
+    pub merge_commit_sha: Option<String>,
+    #[serde(default)]
+    pub merged: Option<bool>,
+    #[serde(default)]
+    pub merged_by: Option<User>,
+    #[serde(default)]
+    pub additions: Option<u64>,
+    #[serde(default)]
+    pub deletions: Option<u64>,
+    #[serde(default)]
+    pub changed_files: Option<u64>,
+}
+
+impl PullRequestDetail {
+    /// The body, or "" when it has none.
+    pub fn body_text(&self) -> &str {
+        self.body.as_deref().unwrap_or("")
+    }
+
+    /// When it was merged, `None` when it was not (or GitHub gave no time).
+    pub fn merged(&self) -> Option<Timestamp> {
+        self.pull
+            .merged_at
+            .as_deref()
+            .and_then(Timestamp::parse_rfc3339)
+    }
+}
+
+/// An item of `GET /repos/{o}/{r}/pulls/{n}/files`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullFile {
+    pub filename: String,
+    /// `added`, `removed`, `modified`, `renamed`, …
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub additions: u64,
+    #[serde(default)]
+    pub deletions: u64,
+}
+
+/// A parent of a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitParent {
+    pub sha: String,
+}
+
+/// The git part of a commit (`commit` in GitHub's answers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitCommit {
+    pub message: String,
+}
+
+/// A commit as the compare and commits APIs list it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    pub sha: String,
+    pub commit: GitCommit,
+    #[serde(default)]
+    pub parents: Vec<CommitParent>,
+}
+
+impl Commit {
+    /// Whether it merges something (two parents or more).
+    pub fn is_merge(&self) -> bool {
+        self.parents.len() > 1
+    }
+}
+
+/// The answer of `GET /repos/{o}/{r}/compare/{base}...{head}` (one page of it, or all of
+/// its pages' commits put together by the client).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// `ahead`, `behind`, `diverged` or `identical`.
+    pub status: String,
+    #[serde(default)]
+    pub ahead_by: u64,
+    #[serde(default)]
+    pub behind_by: u64,
+    /// Commits in the whole comparison, whatever was fetched.
+    pub total_commits: u64,
+    /// Oldest first.
+    #[serde(default)]
+    pub commits: Vec<Commit>,
+}
+
+impl Comparison {
+    /// Whether fewer commits were fetched than the comparison holds.
+    pub fn truncated(&self) -> bool {
+        (self.commits.len() as u64) < self.total_commits
+    }
+}
+
+/// What `revertPullRequest` answered: the reverted PR and the revert PR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevertedPull {
+    /// The PR that was reverted.
+    pub reverted: PrNumber,
+    /// The new PR that reverts it.
+    pub revert: PrNumber,
+    pub url: Option<String>,
+}
