@@ -49,6 +49,10 @@ fn incident() -> Incident {
         recovered_by: None,
         exemptions: vec![],
         breaches: vec![],
+        searches: Vec::new(),
+        reverts: Vec::new(),
+        reruns: Vec::new(),
+        escalations: Vec::new(),
         suspects: vec![],
     }
 }
@@ -111,6 +115,7 @@ fn main() {
                 }],
                 failures_to_confirm: 1,
                 auto_unblock_on_recovery: false,
+                suspects: Default::default(),
             }],
             dry_run: false,
             ..Config::default()

@@ -594,6 +594,10 @@ mod notice_tests {
             recovered_by: None,
             exemptions: vec![],
             breaches: vec![],
+            searches: Vec::new(),
+            reverts: Vec::new(),
+            reruns: Vec::new(),
+            escalations: Vec::new(),
             suspects: vec![Suspect {
                 repo: RepoName::parse("o/r").unwrap(),
                 pr: crate::model::PrNumber(42),
@@ -602,6 +606,8 @@ mod notice_tests {
                 merged_at: None,
                 score: 1.0,
                 reasons: vec![],
+                merge_commit: None,
+                reverts: None,
             }],
         }
     }

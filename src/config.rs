@@ -51,6 +51,8 @@ pub struct Config {
     pub history: HistoryConfig,
     pub reconcile: ReconcileConfig,
     pub api: ApiConfig,
+    /// When the plugin escalates an incident that is still active.
+    pub escalation: EscalationConfig,
 }
 
 impl Default for Config {
@@ -74,6 +76,7 @@ impl Default for Config {
             history: HistoryConfig::default(),
             reconcile: ReconcileConfig::default(),
             api: ApiConfig::default(),
+            escalation: EscalationConfig::default(),
         }
     }
 }
@@ -177,6 +180,44 @@ pub struct JobConfig {
     /// Lift the incident by itself when the job is green again.
     #[serde(default)]
     pub auto_unblock_on_recovery: bool,
+    /// Signals that rank this job's suspects.
+    #[serde(default)]
+    pub suspects: SuspectSignals,
+}
+
+/// What makes a PR a likely culprit of one job's regression (`jobs[].suspects`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SuspectSignals {
+    /// Path prefixes whose changes move this job's numbers, e.g. `pkg/scheduler/`.
+    pub hot_paths: Vec<String>,
+    /// Labels (`sig/*`, `area/*`) of PRs likely to matter to this job.
+    pub labels: Vec<String>,
+}
+
+/// Escalation of an incident still active after a while (top-level `escalation`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EscalationConfig {
+    /// Step 1: mention the top suspects' authors and the approver teams on the incident's
+    /// issue, this long after it opened. `""` = off.
+    #[serde(with = "humane_opt")]
+    pub mention_after: Option<Duration>,
+    /// Step 2: suggest reverting the top suspect, this long after it opened. `""` = off.
+    #[serde(with = "humane_opt")]
+    pub suggest_revert_after: Option<Duration>,
+    /// How many suspects step 1 mentions.
+    pub top_suspects: usize,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        Self {
+            mention_after: Some(Duration::from_secs(3600)),
+            suggest_revert_after: Some(Duration::from_secs(4 * 3600)),
+            top_suspects: 3,
+        }
+    }
 }
 
 fn one() -> u32 {
@@ -348,6 +389,30 @@ mod humane {
     }
 }
 
+/// Optional durations: a humane string, or `""` for off.
+mod humane_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        humantime::parse_duration(text.trim())
+            .map(Some)
+            .map_err(|e| D::Error::custom(format!("invalid duration {text:?} (\"\" = off): {e}")))
+    }
+}
+
 /// Prow-style flags: the strongest layer.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -465,6 +530,16 @@ impl Config {
             if job.failures_to_confirm == 0 {
                 bail!("invalid configuration at `jobs[{i}].failures_to_confirm`: at least 1");
             }
+            for (j, path) in job.suspects.hot_paths.iter().enumerate() {
+                if path.trim().is_empty() {
+                    bail!("invalid configuration at `jobs[{i}].suspects.hot_paths[{j}]`: empty");
+                }
+            }
+            for (j, label) in job.suspects.labels.iter().enumerate() {
+                if label.trim().is_empty() {
+                    bail!("invalid configuration at `jobs[{i}].suspects.labels[{j}]`: empty");
+                }
+            }
             for (j, scope) in job.scopes.iter().enumerate() {
                 crate::model::RepoName::parse(&scope.repo).with_context(|| {
                     format!("invalid configuration at `jobs[{i}].scopes[{j}].repo`")
@@ -488,6 +563,9 @@ impl Config {
                     "invalid configuration at `sources.pubsub.token_file`: required for Cloud Pub/Sub (or set emulator_host)"
                 );
             }
+        }
+        if self.escalation.top_suspects == 0 {
+            bail!("invalid configuration at `escalation.top_suspects`: at least 1");
         }
         for (i, team) in self.approvers.teams.iter().enumerate() {
             if team
@@ -680,6 +758,55 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("sources.pubsub.subscription"), "{err}");
+    }
+
+    #[test]
+    fn suspects_and_escalation_have_defaults_and_named_errors() {
+        let c = load_yaml(MINIMAL, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.jobs[0].suspects, SuspectSignals::default());
+        assert_eq!(c.escalation.mention_after, Some(Duration::from_secs(3600)));
+        assert_eq!(
+            c.escalation.suggest_revert_after,
+            Some(Duration::from_secs(4 * 3600))
+        );
+        assert_eq!(c.escalation.top_suspects, 3);
+        let yaml = "jobs:\n- name: j\n  scopes:\n  - {repo: o/r, branch: master}\n  \
+                    suspects:\n    hot_paths: [pkg/scheduler/]\n    labels: [sig/scalability]\n\
+                    escalation:\n  mention_after: 30m\n  suggest_revert_after: \"\"\n  top_suspects: 5\n";
+        let c = load_yaml(yaml, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.jobs[0].suspects.hot_paths, vec!["pkg/scheduler/"]);
+        assert_eq!(c.jobs[0].suspects.labels, vec!["sig/scalability"]);
+        assert_eq!(c.escalation.mention_after, Some(Duration::from_secs(1800)));
+        assert_eq!(c.escalation.suggest_revert_after, None);
+        assert_eq!(c.escalation.top_suspects, 5);
+        // Serialized and loaded again, "" stays off.
+        assert!(c.to_redacted_yaml().contains("suggest_revert_after: ''"));
+        let cases = [
+            (
+                format!("{MINIMAL}  suspects: {{hot_path: [x]}}\n"),
+                "jobs[0].suspects",
+            ),
+            (
+                format!("{MINIMAL}  suspects: {{labels: [\"\"]}}\n"),
+                "jobs[0].suspects.labels[0]",
+            ),
+            (
+                format!("{MINIMAL}escalation: {{mention_after: soon}}\n"),
+                "escalation.mention_after",
+            ),
+            (
+                format!("{MINIMAL}escalation: {{top_suspects: 0}}\n"),
+                "escalation.top_suspects",
+            ),
+            (format!("{MINIMAL}escalation: {{top: 1}}\n"), "escalation"),
+        ];
+        for (yaml, key) in cases {
+            let err = format!(
+                "{:#}",
+                load_yaml(&yaml, &[], &Overrides::default()).unwrap_err()
+            );
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 
     #[test]

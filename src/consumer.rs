@@ -44,6 +44,12 @@ pub enum Input {
         request: admin::AdminRequest,
         done: tokio::sync::oneshot::Sender<anyhow::Result<crate::core::gate::Decision>>,
     },
+    /// What reconcile or the rerun executor found or did about an incident: recorded by
+    /// the gate (one writer of incidents); `done` says once it is written (or why not).
+    Finding {
+        finding: crate::core::gate::Finding,
+        done: tokio::sync::oneshot::Sender<anyhow::Result<()>>,
+    },
 }
 
 /// The sending side of the bounded queue; counts depth in the metrics.
@@ -143,6 +149,7 @@ impl Input {
             Input::Webhook { .. } => "webhook",
             Input::Run(_) | Input::RunAcked { .. } => "run",
             Input::Admin { .. } => "admin",
+            Input::Finding { .. } => "finding",
         }
     }
 }
@@ -182,6 +189,19 @@ impl Consumer {
                         let message = format!("{error:#}");
                         let _ = done.send(Err(error));
                         anyhow::bail!("admin request failed: {message}")
+                    }
+                }
+            }
+            Input::Finding { finding, done } => {
+                match self.gate.on_finding(&finding, gating::now()) {
+                    Ok(decision) => {
+                        let _ = done.send(Ok(()));
+                        self.act(decision).await
+                    }
+                    Err(error) => {
+                        let message = format!("{error:#}");
+                        let _ = done.send(Err(error));
+                        anyhow::bail!("recording a finding failed: {message}")
                     }
                 }
             }

@@ -331,6 +331,110 @@ pub struct Suspect {
     pub merged_at: Option<Timestamp>,
     pub score: f64,
     pub reasons: Vec<String>,
+    /// The commit that brought it onto the branch (its merge or squash commit).
+    #[serde(default)]
+    pub merge_commit: Option<CommitSha>,
+    /// `Some(M)` when this PR is itself a revert of `#M` (reverting it re-lands `#M`).
+    #[serde(default)]
+    pub reverts: Option<PrNumber>,
+}
+
+/// How one scope's suspects were found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum SuspectRange {
+    /// The commits between the last green run's tested commit (`base`) and the first red
+    /// run's (`head`), through GitHub's compare API.
+    Commits {
+        base: CommitSha,
+        head: CommitSha,
+        commits: u32,
+    },
+    /// The tested commits are unknown: the PRs merged between the two runs' start times.
+    TimeWindow {
+        from: Timestamp,
+        to: Timestamp,
+        why: String,
+    },
+}
+
+/// One search for the suspects of one scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuspectSearch {
+    pub scope: Scope,
+    pub range: SuspectRange,
+    pub at: Timestamp,
+}
+
+/// A `/scalability-revert #N` and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revert {
+    /// The suspect's repo (where the command was written).
+    pub repo: RepoName,
+    /// The suspect to revert.
+    pub suspect: PrNumber,
+    pub by: Login,
+    pub at: Timestamp,
+    /// The revert PR, once opened (it is then exempt).
+    #[serde(default)]
+    pub revert_pr: Option<PrNumber>,
+    /// Why the revert PR could not be opened.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The issue or PR the command was written on (failures are told there).
+    #[serde(default)]
+    pub requested_on: Option<PrNumber>,
+}
+
+/// A `/scalability-rerun`: a new run of the incident's job through Gangway, and its result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rerun {
+    /// The id of the comment that asked for it: unique, keys its notices and findings.
+    pub id: u64,
+    pub by: Login,
+    pub at: Timestamp,
+    /// Where it was asked (the outcome is told there).
+    pub repo: RepoName,
+    pub requested_on: PrNumber,
+    /// Gangway's execution id (the ProwJob's name), once created.
+    #[serde(default)]
+    pub execution: Option<String>,
+    /// The build id of the execution, when Gangway told it.
+    #[serde(default)]
+    pub build_id: Option<BuildId>,
+    /// The run it produced, and its result.
+    #[serde(default)]
+    pub result: Option<RerunResult>,
+    /// Why the execution could not be created.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl Rerun {
+    /// Waiting for Gangway to create the execution.
+    pub fn awaits_execution(&self) -> bool {
+        self.execution.is_none() && self.error.is_none()
+    }
+
+    /// Created (or being created), without a result yet.
+    pub fn awaits_result(&self) -> bool {
+        self.result.is_none() && self.error.is_none()
+    }
+}
+
+/// The run a rerun produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RerunResult {
+    pub run: RunRef,
+    pub result: RunResult,
+}
+
+/// One escalation step taken on an incident: 1 = the top suspects' authors and the
+/// approver teams were mentioned, 2 = reverting the top suspect was suggested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationStep {
+    pub step: u8,
+    pub at: Timestamp,
 }
 
 /// One regression of one job, and everything done about it.
@@ -354,9 +458,45 @@ pub struct Incident {
     pub breaches: Vec<Breach>,
     #[serde(default)]
     pub suspects: Vec<Suspect>,
+    /// How the suspects were found, one search per scope (the latest).
+    #[serde(default)]
+    pub searches: Vec<SuspectSearch>,
+    #[serde(default)]
+    pub reverts: Vec<Revert>,
+    #[serde(default)]
+    pub reruns: Vec<Rerun>,
+    #[serde(default)]
+    pub escalations: Vec<EscalationStep>,
 }
 
 impl Incident {
+    /// A new active incident, with nothing recorded on it yet.
+    pub fn new(
+        id: IncidentId,
+        job: JobName,
+        opened_at: Timestamp,
+        cause: Cause,
+        scopes: Vec<Scope>,
+    ) -> Self {
+        Self {
+            id,
+            job,
+            opened_at,
+            cause,
+            scopes,
+            state: IncidentState::Active,
+            folded_runs: Vec::new(),
+            recovered_by: None,
+            exemptions: Vec::new(),
+            breaches: Vec::new(),
+            suspects: Vec::new(),
+            searches: Vec::new(),
+            reverts: Vec::new(),
+            reruns: Vec::new(),
+            escalations: Vec::new(),
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         self.state == IncidentState::Active
     }

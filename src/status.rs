@@ -459,6 +459,7 @@ mod tests {
                 }],
                 failures_to_confirm: 1,
                 auto_unblock_on_recovery: false,
+                suspects: Default::default(),
             }],
             ..Config::default()
         }
@@ -497,6 +498,10 @@ mod tests {
             recovered_by: None,
             exemptions: vec![],
             breaches: vec![],
+            searches: Vec::new(),
+            reverts: Vec::new(),
+            reruns: Vec::new(),
+            escalations: Vec::new(),
             suspects: vec![suspect(1, 0.2), suspect(2, 0.9), suspect(3, 0.5)],
         }
     }
@@ -510,6 +515,8 @@ mod tests {
             merged_at: None,
             score,
             reasons: vec![],
+            merge_commit: None,
+            reverts: None,
         }
     }
 

@@ -44,6 +44,8 @@ fn suspect(pr: u64, title: &str, score: f64) -> Suspect {
         merged_at: Some(Timestamp(1_764_000_100)),
         score,
         reasons: vec!["touches pkg/scheduler".into()],
+        merge_commit: None,
+        reverts: None,
     }
 }
 
@@ -74,6 +76,10 @@ fn seed(path: &std::path::Path) {
         recovered_by: None,
         exemptions: vec![],
         breaches: vec![],
+        searches: Vec::new(),
+        reverts: Vec::new(),
+        reruns: Vec::new(),
+        escalations: Vec::new(),
         suspects: vec![
             suspect(
                 4242,

@@ -524,6 +524,10 @@ mod reconciler {
             recovered_by: None,
             exemptions: vec![],
             breaches: vec![],
+            searches: Vec::new(),
+            reverts: Vec::new(),
+            reruns: Vec::new(),
+            escalations: Vec::new(),
             suspects: vec![],
         }
     }
@@ -547,6 +551,7 @@ mod reconciler {
                 }],
                 failures_to_confirm: 1,
                 auto_unblock_on_recovery: false,
+                suspects: Default::default(),
             }],
             dry_run: false,
             ..Config::default()
@@ -634,6 +639,8 @@ mod reconciler {
             merged_at: None,
             score: 1.0,
             reasons: vec![],
+            merge_commit: None,
+            reverts: None,
         });
         let report = w
             .reconciler
@@ -1108,6 +1115,10 @@ async fn the_running_plugin_reconciles_at_start() {
                 recovered_by: None,
                 exemptions: vec![],
                 breaches: vec![],
+                searches: Vec::new(),
+                reverts: Vec::new(),
+                reruns: Vec::new(),
+                escalations: Vec::new(),
                 suspects: vec![],
             })
             .unwrap();

@@ -389,6 +389,10 @@ async fn live_check_reads_tide_js_during_an_incident() {
                     at: Timestamp(1_700_000_100),
                 }],
                 breaches: Vec::new(),
+                searches: Vec::new(),
+                reverts: Vec::new(),
+                reruns: Vec::new(),
+                escalations: Vec::new(),
                 suspects: Vec::new(),
             })
             .unwrap();

@@ -113,6 +113,7 @@ pub fn decide_and_commit(
 ) -> anyhow::Result<Decision> {
     let extra = match input {
         gate::Input::Regression { job, first_red, .. } => Some(gate::regression_id(job, first_red)),
+        gate::Input::Finding(finding) => Some(finding.incident().clone()),
         _ => None,
     };
     let state = state(store, extra.as_ref().or(issue_incident))?;
@@ -340,6 +341,13 @@ impl Gatekeeper {
             now,
             None,
         )
+    }
+
+    /// A finding of reconcile or the rerun executor: decided and written (also when its
+    /// incident was lifted meanwhile).
+    pub fn on_finding(&self, finding: &gate::Finding, now: Timestamp) -> anyhow::Result<Decision> {
+        let input = gate::Input::Finding(finding.clone());
+        decide_and_commit(&self.store, &self.policy(None), &input, now, None)
     }
 
     /// The incident a blocker or tracking issue belongs to (the reconciler remembers it).

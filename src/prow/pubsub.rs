@@ -546,6 +546,7 @@ mod tests {
                 }],
                 failures_to_confirm: 1,
                 auto_unblock_on_recovery: false,
+                suspects: Default::default(),
             }],
             ..Config::default()
         })

@@ -716,6 +716,7 @@ tide:
                 .collect(),
             failures_to_confirm: 1,
             auto_unblock_on_recovery: false,
+            suspects: Default::default(),
         };
         config.jobs = vec![
             job("a", &[("o/r", "main"), ("o/r", "dev")]),

@@ -236,6 +236,10 @@ mod tests {
             recovered_by: None,
             exemptions: vec![],
             breaches: vec![],
+            searches: Vec::new(),
+            reverts: Vec::new(),
+            reruns: Vec::new(),
+            escalations: Vec::new(),
             suspects: vec![],
         }
     }

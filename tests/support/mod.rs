@@ -46,6 +46,7 @@ pub fn test_config(store: &std::path::Path, hmac_file: &std::path::Path) -> Conf
             }],
             failures_to_confirm: 1,
             auto_unblock_on_recovery: false,
+            suspects: Default::default(),
         }],
         ..Config::default()
     };
