@@ -659,3 +659,148 @@ mod notice_tests {
         assert_eq!(issue_incident("no marker"), None);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Culprit notices the reconciler posts (issue 6): a cut suspect range, the hard block of a
+// revert PR while the blocker issue is open, and the escalation steps.
+// ---------------------------------------------------------------------------------------
+
+/// The marker of the notice that a scope's suspect range was longer than what was read.
+pub fn range_cut_marker(incident: &crate::model::IncidentId, branch: &str) -> String {
+    marker(incident, &format!("range-cut/{branch}"))
+}
+
+/// Posted once when the commits between the last green and the first red run are more
+/// than the plugin reads: the suspects listed come from the oldest part only.
+pub fn range_cut(
+    incident: &Incident,
+    scope: &crate::model::Scope,
+    total: u64,
+    read: usize,
+) -> String {
+    format!(
+        "The suspect range on `{scope}` holds {total} commits; only the oldest {read} were \
+         searched, so the culprit may be a newer PR that is not in the table above. Bisect \
+         with `/scalability-rerun`, or read the rest of the range on GitHub.\n\n{}",
+        range_cut_marker(&incident.id, &scope.branch)
+    )
+}
+
+/// The marker of the hard-block notice on a revert PR.
+pub fn revert_notice_marker(incident: &crate::model::IncidentId) -> String {
+    marker(incident, "revert-notice")
+}
+
+/// The marker of the hard-block notice about revert PR `revert_pr` on the incident's issue.
+pub fn revert_hard_block_marker(
+    incident: &crate::model::IncidentId,
+    revert_pr: crate::model::PrNumber,
+) -> String {
+    marker(incident, &format!("revert-hard-block/{}", revert_pr.0))
+}
+
+/// Posted once on a revert PR while the Tide blocker issue of its branch is open.
+pub fn revert_hard_block_on_pr(
+    incident: &Incident,
+    scope: &crate::model::Scope,
+    suspect: crate::model::PrNumber,
+    issue: crate::model::PrNumber,
+    ctx: &NoticeContext,
+) -> String {
+    format!(
+        "This PR reverts #{suspect}, a suspect of incident `{id}`, and is exempt from the \
+         block: it never gets the label `{label}`. But the Tide blocker issue #{issue} is \
+         open on `{scope}`, and while it is open **Tide merges nothing on that branch, \
+         exemptions included**. Someone with merge rights on `{repo}` merges this PR by \
+         hand, or the incident is lifted (`/scalability-unblock <reason>` on #{issue}; who \
+         can: {who}).\n\n{marker}",
+        suspect = suspect.0,
+        id = incident.id,
+        label = ctx.label,
+        repo = scope.repo,
+        who = who_can(ctx),
+        marker = revert_notice_marker(&incident.id),
+    )
+}
+
+/// Posted once on the incident's issue for each revert PR while the blocker issue is open.
+pub fn revert_hard_block_on_issue(
+    incident: &Incident,
+    scope: &crate::model::Scope,
+    suspect: crate::model::PrNumber,
+    revert_pr: crate::model::PrNumber,
+    ctx: &NoticeContext,
+) -> String {
+    format!(
+        "#{revert} reverts suspect #{suspect} and is exempt from the label. This issue is a \
+         Tide blocker, though: while it is open, Tide merges nothing on `{scope}`, not even \
+         #{revert}. Someone with merge rights merges #{revert} by hand, or an approver \
+         ({who}) lifts the incident with `/scalability-unblock <reason>` here.\n\n{marker}",
+        revert = revert_pr.0,
+        suspect = suspect.0,
+        who = who_can(ctx),
+        marker = revert_hard_block_marker(&incident.id, revert_pr),
+    )
+}
+
+/// The marker of escalation step `step` (1: mention, 2: suggest a revert).
+pub fn escalation_marker(incident: &crate::model::IncidentId, step: u8) -> String {
+    marker(incident, &format!("escalate-{step}"))
+}
+
+/// The escalation comment of `step` on the incident's issue of `scope`.
+pub fn escalation(
+    incident: &Incident,
+    scope: &crate::model::Scope,
+    step: u8,
+    policy: &crate::core::culprit::Escalation,
+    ctx: &NoticeContext,
+) -> String {
+    use crate::core::culprit;
+    let since = incident.opened_at;
+    let body = if step == 1 {
+        let top = culprit::top_suspects(incident, policy.top);
+        let mut authors: Vec<String> = top.iter().map(|s| format!("@{}", s.author)).collect();
+        authors.dedup();
+        let teams: Vec<String> = ctx.approver_teams.iter().map(|t| format!("@{t}")).collect();
+        let list = if top.is_empty() {
+            "No suspect is known yet.".to_string()
+        } else {
+            let items: Vec<String> = top
+                .iter()
+                .map(|s| {
+                    format!(
+                        "- #{} {} (by @{}, score {})",
+                        s.pr.0, s.title, s.author, s.score
+                    )
+                })
+                .collect();
+            format!("The top suspects:\n\n{}", items.join("\n"))
+        };
+        let who = [authors, teams].concat().join(" ");
+        format!(
+            "Merges to `{scope}` have been blocked since {since} by incident `{id}`. {who} \
+             please take a look: is one of these the cause?\n\n{list}",
+            id = incident.id,
+        )
+    } else {
+        match culprit::top_revertible(incident) {
+            Some(top) => format!(
+                "Merges to `{scope}` are still blocked (since {since}, incident `{id}`). The \
+                 top suspect is #{pr} {title} (by @{author}). Unless a fix is close, an \
+                 approver can revert it now with `/scalability-revert #{pr}`: the revert PR is \
+                 exempt from the block.",
+                id = incident.id,
+                pr = top.pr.0,
+                title = top.title,
+                author = top.author,
+            ),
+            None => format!(
+                "Merges to `{scope}` are still blocked (since {since}, incident `{id}`), and \
+                 no suspect can be reverted.",
+                id = incident.id,
+            ),
+        }
+    };
+    format!("{body}\n\n{}", escalation_marker(&incident.id, step))
+}

@@ -18,6 +18,10 @@
 //! creating anything, so a crash between "created on GitHub" and "remembered in the store"
 //! never duplicates. Issue numbers are cached in the store; the truth is GitHub's.
 //!
+//! Before issues and labels, each full pass does the culprit work of [`culprit`]: suspects
+//! searched and ranked, revert PRs opened, escalations posted, each reported to the gate
+//! as a finding and awaited before the pass relies on it.
+//!
 //! It runs at startup, whenever poked ([`Handle::poke`]), as a periodic full resync
 //! (`reconcile.resync_interval`), and sooner again after a pass that failed part-way. A PR
 //! that just became selected is labelled on its own through [`Handle::label_pr`], without
@@ -37,6 +41,11 @@ use crate::github::Client;
 use crate::github::types::{Issue, IssueEdit, IssueState, Label, NewIssue, PullRequest};
 use crate::model::{Incident, IncidentId, PrNumber, RepoName, Scope, Timestamp};
 use crate::store::{PendingReply, Store};
+
+pub mod culprit;
+
+/// The reconciler's clock (injectable, so tests drive escalation time without sleeping).
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 /// Colour of the label the plugin creates (GitHub's red for do-not-merge labels).
 pub const LABEL_COLOR: &str = "e11d21";
@@ -207,6 +216,8 @@ pub struct Report {
     pub issues_edited: usize,
     pub issues_closed: usize,
     pub comments_posted: usize,
+    /// Revert PRs opened through GraphQL (adopted ones not counted).
+    pub reverts_opened: usize,
     pub errors: Vec<String>,
 }
 
@@ -214,6 +225,18 @@ impl Report {
     /// Whether the pass reached the desired state everywhere.
     pub fn converged(&self) -> bool {
         self.errors.is_empty()
+    }
+
+    /// Adds what `other` did and what went wrong in it.
+    fn absorb(&mut self, other: Report) {
+        self.labels_added += other.labels_added;
+        self.labels_removed += other.labels_removed;
+        self.issues_created += other.issues_created;
+        self.issues_edited += other.issues_edited;
+        self.issues_closed += other.issues_closed;
+        self.comments_posted += other.comments_posted;
+        self.reverts_opened += other.reverts_opened;
+        self.errors.extend(other.errors);
     }
 
     fn fail(&mut self, what: impl std::fmt::Display, error: impl std::fmt::Display) {
@@ -245,6 +268,9 @@ pub struct Reconciler {
     store: Store,
     required: ReadyRules,
     leaks: Leaks,
+    /// Where findings go (the ordered queue); `None`: the culprit work is off.
+    findings: Option<crate::consumer::QueueSender>,
+    clock: Clock,
 }
 
 impl Reconciler {
@@ -257,7 +283,22 @@ impl Reconciler {
             store,
             required: Arc::new(move |_| ready.clone()),
             leaks: Arc::new(|_, _| None),
+            findings: None,
+            clock: Arc::new(now),
         }
+    }
+
+    /// Reports findings (suspects, reverts, escalations) to the gate through `queue`,
+    /// which turns the culprit work on.
+    pub fn with_findings(mut self, queue: crate::consumer::QueueSender) -> Self {
+        self.findings = Some(queue);
+        self
+    }
+
+    /// Reads the time from `clock` (escalation delays) instead of the system clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Takes what the live Tide check saw (a pool that would still merge) from `leaks`.
@@ -299,8 +340,16 @@ impl Reconciler {
 
     /// One full pass over the incidents in the store.
     pub async fn reconcile(&self) -> anyhow::Result<Report> {
-        let incidents = self.store.all_incidents().context("reading incidents")?;
-        Ok(self.reconcile_incidents(&incidents).await)
+        let mut incidents = self.store.all_incidents().context("reading incidents")?;
+        let mut culprit = Report::default();
+        if self.culprit_pass(&incidents, &mut culprit).await {
+            // The gate wrote what was found: labels and issues go by that.
+            incidents = self.store.all_incidents().context("reading incidents")?;
+        }
+        let mut report = self.reconcile_incidents(&incidents).await;
+        self.culprit_notices(&incidents, &mut culprit).await;
+        report.absorb(culprit);
+        Ok(report)
     }
 
     /// One full pass over `incidents` (active and lifted): issues first, then the command
@@ -767,7 +816,8 @@ pub fn spawn(app: &crate::App, stop: watch::Receiver<bool>) -> tokio::task::Join
     });
     let reconciler = Reconciler::new(app.github.clone(), app.config.clone(), app.store.clone())
         .with_ready_rules(rules)
-        .with_leaks(leaks);
+        .with_leaks(leaks)
+        .with_findings(app.queue.clone());
     tokio::spawn(run(reconciler, app.reconcile.clone(), stop))
 }
 

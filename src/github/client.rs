@@ -443,6 +443,21 @@ impl Client {
             .await
     }
 
+    /// As [`Client::list_open_pulls`], with the body, node id and merge commit of each.
+    pub async fn list_open_pulls_detail(
+        &self,
+        repo: &RepoName,
+        base: &str,
+    ) -> Result<Vec<PullRequestDetail>, GithubError> {
+        let path = format!(
+            "{}/pulls?state=open&base={}&per_page={PER_PAGE}",
+            repo_path(repo),
+            encode(base)
+        );
+        self.get_pages(path, |bytes| serde_json::from_slice(bytes))
+            .await
+    }
+
     /// One PR, `None` when it does not exist.
     pub async fn get_pull(
         &self,

@@ -330,6 +330,19 @@ impl FakeGithub {
         }
     }
 
+    /// Sets the body of an issue or PR (as its author editing it).
+    pub fn set_body(&self, repo: &str, number: u64, body: &str) {
+        let mut s = self.lock();
+        let now = s.tick();
+        let item = s
+            .repos
+            .get_mut(&repo.to_ascii_lowercase())
+            .and_then(|r| r.items.get_mut(&number))
+            .expect("issue or PR exists");
+        item.body = body.to_string();
+        item.updated = now;
+    }
+
     /// Every PR of a repo (open, closed and merged) as `GET .../pulls/{n}` shows it, in
     /// number order.
     pub fn pulls(&self, repo: &str) -> Vec<PullRequestDetail> {

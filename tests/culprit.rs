@@ -1,0 +1,730 @@
+//! Issue 6 end to end against the fake GitHub over HTTP and a real sled store: suspects
+//! found from the tested commits (compare, commit → PR, PR facts) and ranked with reasons
+//! into the blocker issue; the time-window search when the tested commits are unknown; a
+//! revert PR opened through GraphQL, exempt and never labelled, once across passes and
+//! restarts; escalation steps once each, with the clock driven by the test.
+//!
+//! The harness runs the real consumer (the gate writes every finding) and drives the
+//! reconciler pass by pass, so each step is a sync point: no sleeps.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use scalability_gate::App;
+use scalability_gate::Store;
+use scalability_gate::config::{Config, JobConfig, LabelPrs, ScopeConfig};
+use scalability_gate::consumer::{self, QueueSender};
+use scalability_gate::github::client::{Client, ClientOptions};
+use scalability_gate::github::fake::{FakeGithub, MergedPr, PrSpec};
+use scalability_gate::model::{
+    Breach, BuildId, Cause, CommitSha, ExemptionKind, Incident, IncidentId, IncidentState, JobName,
+    Login, PrNumber, RepoName, Revert, RunRef, Scope, SuspectRange, Timestamp,
+};
+use scalability_gate::reconcile::{Reconciler, Report};
+use tokio::sync::watch;
+
+const REPO: &str = "kubernetes/kubernetes";
+const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
+const LABEL: &str = "do-not-merge/scalability-regression";
+const APPROVER: &str = "wojtek-t";
+
+/// When the incident opened (the first red run started an hour before).
+const OPENED: i64 = 1_790_200_000;
+
+fn repo() -> RepoName {
+    RepoName::parse(REPO).unwrap()
+}
+
+fn scope() -> Scope {
+    Scope {
+        repo: repo(),
+        branch: "master".into(),
+    }
+}
+
+fn minutes(m: i64) -> Timestamp {
+    Timestamp(OPENED + m * 60)
+}
+
+fn run(build: &str, started: Timestamp, commit: Option<&str>) -> RunRef {
+    RunRef {
+        build_id: BuildId::new(build),
+        url: format!("https://prow.k8s.io/view/gs/kubernetes-ci-logs/logs/{JOB}/{build}"),
+        started_at: Some(started),
+        commits: commit
+            .map(|c| BTreeMap::from([(repo(), CommitSha::new(c))]))
+            .unwrap_or_default(),
+    }
+}
+
+/// A regression incident whose runs tested `green` and `red` (when known).
+fn regression(id: &str, green: Option<&str>, red: Option<&str>) -> Incident {
+    Incident::new(
+        IncidentId::new(id),
+        JobName::new(JOB),
+        Timestamp(OPENED),
+        Cause::Regression {
+            first_red: run("1002", minutes(-60), red),
+            last_green: run("1001", minutes(-240), green),
+        },
+        vec![scope()],
+    )
+}
+
+/// The configuration of these tests: every open PR labelled (so an exempt PR that got the
+/// label would show), blocker issues, ranking signals, escalation at 1h and 4h.
+fn config(fake: &FakeGithub, dir: &std::path::Path) -> Config {
+    let token = dir.join("token");
+    std::fs::write(&token, format!("{}\n", fake.token())).unwrap();
+    let mut job = JobConfig {
+        name: JOB.into(),
+        scopes: vec![ScopeConfig {
+            repo: REPO.into(),
+            branch: "master".into(),
+        }],
+        failures_to_confirm: 1,
+        auto_unblock_on_recovery: false,
+        suspects: Default::default(),
+    };
+    job.suspects.hot_paths = vec![
+        "pkg/scheduler/".into(),
+        "staging/src/k8s.io/apiserver/".into(),
+    ];
+    job.suspects.labels = vec!["sig/scalability".into(), "sig/scheduling".into()];
+    let mut c = Config {
+        jobs: vec![job],
+        dry_run: false,
+        store_path: dir.join("store"),
+        label_prs: LabelPrs::All,
+        ..Config::default()
+    };
+    c.github.endpoints = vec![fake.url()];
+    c.github.token_file = token;
+    c.approvers.teams = vec!["kubernetes/sig-scalability-leads".into()];
+    c.approvers.users = vec![APPROVER.into()];
+    c.escalation.mention_after = Some(Duration::from_secs(3600));
+    c.escalation.suggest_revert_after = Some(Duration::from_secs(4 * 3600));
+    c.escalation.top_suspects = 2;
+    c
+}
+
+/// The plugin's consumer (the gate, the one writer of incidents) on a real store, and a
+/// reconciler driven pass by pass with the test's clock.
+struct World {
+    fake: FakeGithub,
+    config: Arc<Config>,
+    store: Store,
+    queue: QueueSender,
+    reconciler: Reconciler,
+    now: Arc<AtomicI64>,
+    stop: watch::Sender<bool>,
+    consumer: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn start(fake: FakeGithub, adjust: impl FnOnce(&mut Config)) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(&fake, dir.path());
+        adjust(&mut config);
+        let now = Arc::new(AtomicI64::new(OPENED));
+        Self::boot(fake, Arc::new(config), now, dir).await
+    }
+
+    async fn boot(
+        fake: FakeGithub,
+        config: Arc<Config>,
+        now: Arc<AtomicI64>,
+        dir: tempfile::TempDir,
+    ) -> World {
+        let path = config.store_path.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
+        options.backoff_base = Duration::from_millis(5);
+        options.backoff_max = Duration::from_millis(20);
+        let github = Client::new(options).unwrap();
+        let metrics = Arc::new(scalability_gate::telemetry::Metrics::new());
+        let (queue, receiver) = consumer::queue(consumer::QUEUE_CAPACITY, metrics.clone());
+        let app = App {
+            config: config.clone(),
+            store: store.clone(),
+            metrics,
+            queue: queue.clone(),
+            ready: Arc::new(AtomicBool::new(true)),
+            tide: scalability_gate::prow::tide::shared(&config),
+            github: github.clone(),
+            reconcile: Default::default(),
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        let consumer = tokio::spawn(consumer::run(app, receiver, stop_rx));
+        let clock = now.clone();
+        let reconciler = Reconciler::new(github, config.clone(), store.clone())
+            .with_findings(queue.clone())
+            .with_clock(Arc::new(move || Timestamp(clock.load(Ordering::SeqCst))));
+        World {
+            fake,
+            config,
+            store,
+            queue,
+            reconciler,
+            now,
+            stop,
+            consumer,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the consumer, closes the store and starts everything again on the same
+    /// store and the same GitHub: nothing is remembered but what the store holds.
+    async fn restart(self) -> World {
+        let World {
+            fake,
+            config,
+            store,
+            queue,
+            reconciler,
+            now,
+            stop,
+            consumer,
+            _dir,
+        } = self;
+        drop(reconciler);
+        drop(queue);
+        let _ = stop.send(true);
+        tokio::time::timeout(support::TIMEOUT, consumer)
+            .await
+            .expect("consumer stopped in time")
+            .unwrap()
+            .unwrap();
+        store.flush().await.unwrap();
+        drop(store);
+        Self::boot(fake, config, now, _dir).await
+    }
+
+    fn put(&self, incident: &Incident) {
+        self.store.put_incident(incident).unwrap();
+    }
+
+    fn incident(&self, id: &str) -> Incident {
+        self.store
+            .incident(&IncidentId::new(id))
+            .unwrap()
+            .expect("incident in the store")
+    }
+
+    fn set_clock(&self, t: Timestamp) {
+        self.now.store(t.0, Ordering::SeqCst);
+    }
+
+    /// One full pass, which must reach the desired state.
+    async fn pass(&self) -> Report {
+        let report = tokio::time::timeout(support::TIMEOUT, self.reconciler.reconcile())
+            .await
+            .expect("pass finished in time")
+            .unwrap();
+        assert!(report.converged(), "{:?}", report.errors);
+        report
+    }
+
+    /// The open blocker issue's body.
+    fn issue_body(&self) -> String {
+        let issues = self.fake.issues(REPO);
+        let open: Vec<_> = issues.iter().filter(|i| i.is_open()).collect();
+        assert_eq!(open.len(), 1, "one blocker issue: {issues:?}");
+        open[0].body_text().to_string()
+    }
+
+    fn issue_number(&self) -> u64 {
+        self.fake.issues(REPO)[0].number
+    }
+
+    /// Requests to GitHub whose path contains `part`.
+    fn requests_to(&self, method: &str, part: &str) -> usize {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == method && r.path.contains(part))
+            .count()
+    }
+
+    /// Comments on `number` carrying `marker_kind` in their marker.
+    fn comments_marked(&self, number: u64, kind: &str) -> usize {
+        let marker = format!(":{kind} -->");
+        self.fake
+            .comments(REPO, number)
+            .iter()
+            .filter(|c| c.body.contains(&marker))
+            .count()
+    }
+}
+
+/// Seven merged PRs (merge commits, a squash, one GitHub does not link to its commit, a
+/// revert) and a direct push between the last green and the first red tested commits.
+/// Returns (green, red, numbers in merge order).
+fn seven_merged(fake: &FakeGithub) -> (String, String, Vec<u64>) {
+    let green = fake.push_commit(REPO, "master", "Update CHANGELOG");
+    let mut prs = Vec::new();
+    let mut merge = |spec: MergedPr| prs.push(fake.merge_pr(REPO, spec).number);
+    merge(
+        MergedPr::new("master", "Scheduler: bind pods in batches", minutes(-230))
+            .author("alice")
+            .labels(&["sig/scheduling", "lgtm", "approved"])
+            .files(&[
+                "pkg/scheduler/schedule_one.go",
+                "pkg/scheduler/framework/bind.go",
+            ])
+            .size(150, 20),
+    );
+    merge(
+        MergedPr::new("master", "Fix a typo in the README", minutes(-220))
+            .author("bob")
+            .files(&["README.md"])
+            .size(1, 1),
+    );
+    merge(
+        MergedPr::new("master", "apiserver: new watch cache", minutes(-200))
+            .author("carol")
+            .labels(&["sig/scalability", "sig/api-machinery"])
+            .files(&[
+                "staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go",
+                "staging/src/k8s.io/apiserver/pkg/storage/cacher/watch_cache.go",
+            ])
+            .size(1400, 300),
+    );
+    merge(
+        MergedPr::new("master", "kubectl: add --wait to delete", minutes(-180))
+            .author("dave")
+            .files(&["staging/src/k8s.io/kubectl/pkg/cmd/delete/delete.go"])
+            .size(250, 10)
+            .squashed(),
+    );
+    fake.push_commit(REPO, "master", "Bump the version file");
+    merge(
+        MergedPr::new("master", "Merged during the last block", minutes(-150))
+            .author("erin")
+            .files(&["pkg/kubelet/kubelet.go"])
+            .size(40, 5),
+    );
+    merge(
+        MergedPr::new("master", "Revert \"Old flag\"", minutes(-120))
+            .author("frank")
+            .body("Reverts kubernetes/kubernetes#4321")
+            .files(&["cmd/kube-proxy/app/server.go"])
+            .size(3, 30),
+    );
+    merge(
+        MergedPr::new("master", "e2e: longer scale test timeout", minutes(-90))
+            .author("grace")
+            .labels(&["sig/scalability"])
+            .files(&["test/e2e/scalability/load.go"])
+            .size(5, 5)
+            .unlinked(),
+    );
+    let red = fake.branch_head(REPO, "master").unwrap();
+    (green, red, prs)
+}
+
+/// Where `#n` first appears (not as the start of a longer number) after `from`.
+fn position_of(text: &str, from: usize, n: u64) -> Option<usize> {
+    let needle = format!("#{n}");
+    text[from..]
+        .match_indices(&needle)
+        .find(|(i, _)| !text[from + i + needle.len()..].starts_with(|c: char| c.is_ascii_digit()))
+        .map(|(i, _)| from + i)
+}
+
+#[tokio::test]
+async fn the_suspect_table_lists_seven_merged_prs_ranked_with_reasons() {
+    let fake = FakeGithub::start().await.unwrap();
+    let (green, red, prs) = seven_merged(&fake);
+    let w = World::start(fake, |_| {}).await;
+    // An earlier incident during which PR 5 merged without an exemption: a breach.
+    let mut earlier = regression("earlier", None, None);
+    earlier.state = IncidentState::Lifted {
+        by: APPROVER.into(),
+        reason: "fixed".into(),
+        at: minutes(-100),
+    };
+    earlier.breaches.push(Breach {
+        scope: scope(),
+        pr: PrNumber(prs[4]),
+        merged_by: Some(Login::new("erin")),
+        at: minutes(-150),
+    });
+    w.put(&earlier);
+    w.put(&regression("inc-1", Some(&green), Some(&red)));
+    // Something to label: every open PR is (label_prs: all).
+    let open = w.fake.add_pr(REPO, PrSpec::new("master"));
+
+    w.pass().await;
+
+    let incident = w.incident("inc-1");
+    let ranked: Vec<u64> = incident.suspects.iter().map(|s| s.pr.0).collect();
+    // carol (hot path + label + large) 7, alice (hot path + label) 5, erin (breach) 3,
+    // grace (label) 2, dave (medium) 1, then bob and frank's revert at 0 in merge order.
+    let expected = vec![prs[2], prs[0], prs[4], prs[6], prs[3], prs[1], prs[5]];
+    assert_eq!(ranked, expected, "{:#?}", incident.suspects);
+    let reasons = |n: u64| {
+        incident
+            .suspects
+            .iter()
+            .find(|s| s.pr.0 == n)
+            .unwrap()
+            .reasons
+            .join("; ")
+    };
+    assert!(
+        reasons(prs[2]).contains("staging/src/k8s.io/apiserver/"),
+        "{}",
+        reasons(prs[2])
+    );
+    assert!(
+        reasons(prs[2]).contains("sig/scalability"),
+        "{}",
+        reasons(prs[2])
+    );
+    assert!(
+        reasons(prs[2]).contains("large change"),
+        "{}",
+        reasons(prs[2])
+    );
+    assert!(
+        reasons(prs[0]).contains("pkg/scheduler/"),
+        "{}",
+        reasons(prs[0])
+    );
+    assert!(
+        reasons(prs[0]).contains("sig/scheduling"),
+        "{}",
+        reasons(prs[0])
+    );
+    assert!(reasons(prs[4]).contains("breach"), "{}", reasons(prs[4]));
+    assert!(reasons(prs[3]).contains("medium"), "{}", reasons(prs[3]));
+    assert!(
+        reasons(prs[5]).contains("revert of #4321"),
+        "{}",
+        reasons(prs[5])
+    );
+    let suspect = |n: u64| incident.suspects.iter().find(|s| s.pr.0 == n).unwrap();
+    assert_eq!(suspect(prs[5]).reverts, Some(PrNumber(4321)));
+    assert_eq!(suspect(prs[0]).author.as_str(), "alice");
+    assert_eq!(suspect(prs[0]).merged_at, Some(minutes(-230)));
+    assert!(suspect(prs[0]).merge_commit.is_some());
+    // The search is recorded: the range and its length (8 landed commits, 14 in all).
+    assert_eq!(incident.searches.len(), 1);
+    match &incident.searches[0].range {
+        SuspectRange::Commits {
+            base,
+            head,
+            commits,
+        } => {
+            assert_eq!(
+                (base.as_str(), head.as_str()),
+                (green.as_str(), red.as_str())
+            );
+            assert_eq!(*commits, 14);
+        }
+        other => panic!("a commit range, not {other:?}"),
+    }
+
+    // The blocker issue's body shows all seven, in the ranked order.
+    let body = w.issue_body();
+    let start = body.find("Suspects").expect("a suspects section");
+    let positions: Vec<usize> = expected
+        .iter()
+        .map(|n| position_of(&body, start, *n).unwrap_or_else(|| panic!("#{n} in {body}")))
+        .collect();
+    assert!(
+        positions.windows(2).all(|p| p[0] < p[1]),
+        "ranked order in the body: {positions:?}\n{body}"
+    );
+    assert!(w.fake.labels_of(REPO, open).iter().any(|l| l == LABEL));
+
+    // Reads were bounded: one compare, one commit → PR lookup per landed commit.
+    assert_eq!(w.requests_to("GET", "/compare/"), 1);
+    let listings = w
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == format!("/repos/{REPO}/pulls"))
+        .count();
+    assert_eq!(listings, 1, "open PRs listed once, for the labels");
+    let lookups = w
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with(&format!("/repos/{REPO}/commits/")))
+        .count();
+    assert_eq!(lookups, 8, "7 merges/squashes and the direct push");
+
+    // A second pass searches nothing again and leaves the body as it is.
+    w.fake.clear_log();
+    w.pass().await;
+    assert_eq!(w.requests_to("GET", "/compare/"), 0);
+    assert_eq!(w.requests_to("PATCH", "/issues/"), 0);
+    assert_eq!(w.fake.mutation_count(), 0);
+}
+
+#[tokio::test]
+async fn unknown_tested_commits_list_the_prs_merged_between_the_runs() {
+    let fake = FakeGithub::start().await.unwrap();
+    let before = fake.merge_pr(
+        REPO,
+        MergedPr::new("master", "Before the green run", minutes(-300)),
+    );
+    let inside: Vec<u64> = [-200, -150, -100]
+        .iter()
+        .map(|m| {
+            fake.merge_pr(
+                REPO,
+                MergedPr::new("master", &format!("Change at {m}"), minutes(*m)),
+            )
+            .number
+        })
+        .collect();
+    let after = fake.merge_pr(
+        REPO,
+        MergedPr::new("master", "After the red run started", minutes(-30)),
+    );
+    fake.merge_pr(
+        REPO,
+        MergedPr::new("release-1.34", "Another branch", minutes(-150)),
+    );
+    let w = World::start(fake, |_| {}).await;
+    w.put(&regression("inc-2", None, None));
+
+    w.pass().await;
+
+    let incident = w.incident("inc-2");
+    let found: Vec<u64> = incident.suspects.iter().map(|s| s.pr.0).collect();
+    let mut sorted = found.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted, inside,
+        "only the PRs merged between the two runs' starts"
+    );
+    assert!(!found.contains(&before.number) && !found.contains(&after.number));
+    match &incident.searches[0].range {
+        SuspectRange::TimeWindow { from, to, why } => {
+            assert_eq!((*from, *to), (minutes(-240), minutes(-60)));
+            assert!(why.contains("unknown"), "said plainly: {why}");
+            assert!(why.contains("1001") && why.contains("1002"), "{why}");
+        }
+        other => panic!("a time window, not {other:?}"),
+    }
+    assert_eq!(w.requests_to("GET", "/compare/"), 0, "nothing to compare");
+    let body = w.issue_body();
+    for n in &inside {
+        assert!(position_of(&body, 0, *n).is_some(), "#{n} in {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_revert_pr_is_opened_once_exempt_and_never_labelled() {
+    let fake = FakeGithub::start().await.unwrap();
+    let (green, red, prs) = seven_merged(&fake);
+    let w = World::start(fake, |_| {}).await;
+    w.put(&regression("inc-3", Some(&green), Some(&red)));
+    let bystander = w
+        .fake
+        .add_pr(REPO, PrSpec::new("master").title("Unrelated work"));
+    w.pass().await;
+    assert!(w.fake.labels_of(REPO, bystander).iter().any(|l| l == LABEL));
+
+    // An approver's `/scalability-revert #N` as the gate records it.
+    let top = prs[2];
+    w.store
+        .update_incident(&IncidentId::new("inc-3"), |i| {
+            let mut i = i?;
+            i.reverts.push(Revert {
+                repo: repo(),
+                suspect: PrNumber(top),
+                by: Login::new(APPROVER),
+                at: minutes(5),
+                revert_pr: None,
+                error: None,
+                requested_on: None,
+            });
+            Some(i)
+        })
+        .unwrap();
+    w.fake.clear_log();
+    w.pass().await;
+
+    // One GraphQL mutation opened it; the gate linked and exempted it.
+    assert_eq!(w.requests_to("POST", "/graphql"), 1);
+    let incident = w.incident("inc-3");
+    let revert_pr = incident.reverts[0].revert_pr.expect("revert PR linked");
+    let pr = w.fake.pull(REPO, revert_pr.0).unwrap();
+    assert_eq!(pr.title, "Revert \"apiserver: new watch cache\"");
+    assert_eq!(pr.state, "open");
+    assert!(
+        incident
+            .exemptions
+            .iter()
+            .any(|e| e.pr == revert_pr && e.kind == ExemptionKind::Revert)
+    );
+    assert!(
+        w.fake.labels_of(REPO, revert_pr.0).is_empty(),
+        "the revert PR is exempt: never labelled, although every open PR is"
+    );
+    let label_requests: Vec<String> = w
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with(&format!("/issues/{}/labels", revert_pr.0)))
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(label_requests.is_empty(), "{label_requests:?}");
+
+    // The blocker issue is open: Tide merges nothing on master, the revert included. Said
+    // once on the revert PR and once on the issue.
+    let issue = w.issue_number();
+    assert_eq!(w.comments_marked(revert_pr.0, "revert-notice"), 1);
+    assert_eq!(
+        w.comments_marked(issue, &format!("revert-hard-block/{}", revert_pr.0)),
+        1
+    );
+    let notice = &w.fake.comments(REPO, revert_pr.0)[0].body;
+    assert!(notice.contains("merges nothing"), "{notice}");
+    assert!(notice.contains("by hand"), "{notice}");
+
+    // Another pass opens nothing and says nothing again.
+    w.fake.clear_log();
+    w.pass().await;
+    assert_eq!(w.requests_to("POST", "/graphql"), 0);
+    assert_eq!(w.fake.mutation_count(), 0);
+
+    // Nor after a restart.
+    let w = w.restart().await;
+    w.fake.clear_log();
+    w.pass().await;
+    assert_eq!(w.requests_to("POST", "/graphql"), 0);
+    assert_eq!(w.fake.mutation_count(), 0);
+    assert_eq!(w.comments_marked(revert_pr.0, "revert-notice"), 1);
+    let open_reverts = w
+        .fake
+        .pulls(REPO)
+        .iter()
+        .filter(|p| p.pull.title.starts_with("Revert \"apiserver"))
+        .count();
+    assert_eq!(open_reverts, 1);
+}
+
+#[tokio::test]
+async fn an_open_revert_pr_is_adopted_instead_of_opening_another() {
+    let fake = FakeGithub::start().await.unwrap();
+    let (green, red, prs) = seven_merged(&fake);
+    // Someone already opened the revert of PR 1 with GitHub's button.
+    let by_hand = fake.add_pr(
+        REPO,
+        PrSpec::new("master").title("Revert \"Scheduler: bind pods in batches\""),
+    );
+    fake.set_body(
+        REPO,
+        by_hand,
+        &format!("Reverts {REPO}#{}\n\nBy hand.", prs[0]),
+    );
+    // And an unrelated PR whose body merely starts alike.
+    let other = fake.add_pr(REPO, PrSpec::new("master"));
+    fake.set_body(REPO, other, &format!("Reverts {REPO}#{}0", prs[0]));
+    let w = World::start(fake, |_| {}).await;
+    let mut incident = regression("inc-4", Some(&green), Some(&red));
+    incident.reverts.push(Revert {
+        repo: repo(),
+        suspect: PrNumber(prs[0]),
+        by: Login::new(APPROVER),
+        at: minutes(5),
+        revert_pr: None,
+        error: None,
+        requested_on: None,
+    });
+    w.put(&incident);
+    w.pass().await;
+    assert_eq!(
+        w.requests_to("POST", "/graphql"),
+        0,
+        "adopted, not opened again"
+    );
+    let incident = w.incident("inc-4");
+    assert_eq!(incident.reverts[0].revert_pr, Some(PrNumber(by_hand)));
+    assert!(incident.is_exempt(&repo(), PrNumber(by_hand)));
+    assert!(w.fake.labels_of(REPO, by_hand).is_empty());
+    assert!(w.fake.labels_of(REPO, other).iter().any(|l| l == LABEL));
+}
+
+#[tokio::test]
+async fn escalation_fires_once_per_step_as_the_test_moves_the_clock() {
+    let fake = FakeGithub::start().await.unwrap();
+    let (green, red, prs) = seven_merged(&fake);
+    let w = World::start(fake, |_| {}).await;
+    w.put(&regression("inc-5", Some(&green), Some(&red)));
+    w.set_clock(minutes(10));
+    w.pass().await;
+    let issue = w.issue_number();
+    assert_eq!(w.comments_marked(issue, "escalate-1"), 0, "not yet");
+    assert!(w.incident("inc-5").escalations.is_empty());
+
+    w.set_clock(minutes(60));
+    w.pass().await;
+    assert_eq!(w.comments_marked(issue, "escalate-1"), 1);
+    assert_eq!(w.comments_marked(issue, "escalate-2"), 0);
+    let mention = w
+        .fake
+        .comments(REPO, issue)
+        .into_iter()
+        .find(|c| c.body.contains(":escalate-1 -->"))
+        .unwrap()
+        .body;
+    // The top two suspects' authors and the approver team are mentioned.
+    assert!(
+        mention.contains("@carol") && mention.contains("@alice"),
+        "{mention}"
+    );
+    assert!(!mention.contains("@erin"), "top 2 only: {mention}");
+    assert!(
+        mention.contains("@kubernetes/sig-scalability-leads"),
+        "{mention}"
+    );
+    let steps: Vec<(u8, Timestamp)> = w
+        .incident("inc-5")
+        .escalations
+        .iter()
+        .map(|e| (e.step, e.at))
+        .collect();
+    assert_eq!(steps, vec![(1, minutes(60))]);
+
+    w.set_clock(minutes(61));
+    w.pass().await;
+    assert_eq!(w.comments_marked(issue, "escalate-1"), 1, "once");
+
+    w.set_clock(minutes(240));
+    w.pass().await;
+    assert_eq!(w.comments_marked(issue, "escalate-1"), 1);
+    assert_eq!(w.comments_marked(issue, "escalate-2"), 1);
+    let suggestion = w
+        .fake
+        .comments(REPO, issue)
+        .into_iter()
+        .find(|c| c.body.contains(":escalate-2 -->"))
+        .unwrap()
+        .body;
+    assert!(
+        suggestion.contains(&format!("/scalability-revert #{}", prs[2])),
+        "{suggestion}"
+    );
+    w.set_clock(minutes(600));
+    w.pass().await;
+    let w = w.restart().await;
+    w.pass().await;
+    assert_eq!(w.comments_marked(issue, "escalate-1"), 1);
+    assert_eq!(w.comments_marked(issue, "escalate-2"), 1);
+    assert_eq!(w.incident("inc-5").escalations.len(), 2);
+}
