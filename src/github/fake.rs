@@ -13,9 +13,11 @@
 //!
 //! Controls for tests: seed state ([`FakeGithub::add_pr`], …), read it back
 //! ([`FakeGithub::labels_of`], [`FakeGithub::issues`], …), a request log with counts of
-//! mutations, fault injection (500s, 403 with `Retry-After`, spent primary limit, dropped
-//! connections, a fixed latency per request, a flaky pattern), and hooks that resolve when
-//! a given request happens ([`FakeGithub::on_request`]).
+//! mutations, fault injection (500s, 403 and 429 with `Retry-After`, spent primary limit,
+//! dropped connections, a fixed latency per request, a flaky pattern; and for mutations:
+//! applied then answered 502, applied then reset mid-response, held unanswered at the
+//! k-th mutation so a test can kill the plugin right there), and hooks that resolve when a
+//! given request happens ([`FakeGithub::on_request`]).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -66,6 +68,9 @@ pub struct LoggedRequest {
     pub api_version: Option<String>,
     pub accept: Option<String>,
     pub user_agent: Option<String>,
+    /// Whether the model handled it (a mutation took effect when it succeeded), even if
+    /// the answer was then lost to fault injection.
+    pub applied: bool,
 }
 
 impl LoggedRequest {
@@ -199,6 +204,22 @@ struct Faults {
     latency: Duration,
     flaky: Flaky,
     flaky_count: u64,
+    /// Next requests answered 429 with `Retry-After` (`too_many_secs`).
+    too_many_next: u64,
+    too_many_secs: u64,
+    /// Next mutations applied, then their answer cut off mid-body (a reset mid-response).
+    reset_after_apply_next: u64,
+    /// Next mutations applied, then answered 502 (GitHub does that now and then).
+    fail_after_apply_next: u64,
+    /// The mutation to hold (see [`FakeGithub::stall_mutation`]).
+    stall: Option<Stall>,
+}
+
+/// A mutation to hold unanswered: the `remaining`-th mutation from when it was set.
+struct Stall {
+    remaining: u64,
+    apply: bool,
+    tx: oneshot::Sender<LoggedRequest>,
 }
 
 type Hook = (String, String, oneshot::Sender<LoggedRequest>);
@@ -215,6 +236,8 @@ struct FakeState {
     log: Vec<LoggedRequest>,
     faults: Faults,
     hooks: Vec<Hook>,
+    /// Bumped by [`FakeGithub::release_stalls`]; held requests wait for a change.
+    stall_release: watch::Sender<u64>,
 }
 
 impl FakeState {
@@ -279,6 +302,7 @@ impl FakeGithub {
             log: Vec::new(),
             faults: Faults::default(),
             hooks: Vec::new(),
+            stall_release: watch::channel(0).0,
         }));
         let (stop, mut stopped) = watch::channel(false);
         let router = routes(state.clone());
@@ -626,6 +650,57 @@ impl FakeGithub {
             .push((method.to_string(), path_contains.to_string(), tx));
         rx
     }
+
+    /// The next `n` requests answer 429 with `Retry-After: secs` (GitHub's other way of
+    /// stating a secondary limit).
+    pub fn too_many_requests_next(&self, n: u64, secs: u64) {
+        let mut s = self.lock();
+        s.faults.too_many_next = n;
+        s.faults.too_many_secs = secs;
+    }
+
+    /// The next `n` mutations are applied, then their answer is cut off after part of the
+    /// body and the connection closed: the client cannot tell whether it happened.
+    pub fn reset_after_apply_next(&self, n: u64) {
+        self.lock().faults.reset_after_apply_next = n;
+    }
+
+    /// The next `n` mutations are applied, then answered 502.
+    pub fn fail_after_apply_next(&self, n: u64) {
+        self.lock().faults.fail_after_apply_next = n;
+    }
+
+    /// Holds the `k`-th mutation from now (1-based) unanswered until
+    /// [`FakeGithub::release_stalls`], applied first when `apply`; the receiver resolves
+    /// when it arrives. A test kills the plugin at that exact point, then releases it (the
+    /// held connection is then closed without an answer).
+    pub fn stall_mutation(&self, k: u64, apply: bool) -> oneshot::Receiver<LoggedRequest> {
+        let (tx, rx) = oneshot::channel();
+        self.lock().faults.stall = Some(Stall {
+            remaining: k.max(1),
+            apply,
+            tx,
+        });
+        rx
+    }
+
+    /// Lets every held request go (closing its connection) and forgets a stall not yet
+    /// reached.
+    pub fn release_stalls(&self) {
+        let mut s = self.lock();
+        s.faults.stall = None;
+        s.stall_release.send_modify(|g| *g += 1);
+    }
+
+    /// How many mutations GitHub applied (answered below 400, or applied and then cut off
+    /// or held by fault injection), as opposed to merely received.
+    pub fn applied_mutation_count(&self) -> usize {
+        self.lock()
+            .log
+            .iter()
+            .filter(|r| r.is_mutation() && r.applied)
+            .count()
+    }
 }
 
 fn decode_render<T: serde::de::DeserializeOwned>(value: Value) -> T {
@@ -656,19 +731,117 @@ async fn handle(
     }
     let mut entry = log_entry(&req);
     let verdict = faults(&state, &entry);
+    let after = match verdict {
+        Verdict::Route if entry.is_mutation() => after_apply(&state),
+        _ => After::Answer,
+    };
+    if let After::Stall { apply, tx, release } = after {
+        return stall(req, router, state, entry, apply, tx, release).await;
+    }
     let response = match verdict {
         Verdict::Drop => None,
         Verdict::Answer(r) => Some(r),
-        Verdict::Route => Some(
-            router
+        Verdict::Route => {
+            let r = router
                 .oneshot(req)
                 .await
-                .unwrap_or_else(|e: Infallible| match e {}),
-        ),
+                .unwrap_or_else(|e: Infallible| match e {});
+            entry.applied = r.status().as_u16() < 400;
+            Some(match after {
+                After::Reset => cut_off(r).await,
+                After::Fail => error(StatusCode::BAD_GATEWAY, "Server Error"),
+                _ => r,
+            })
+        }
     };
     entry.status = response.as_ref().map_or(0, |r| r.status().as_u16());
     record(&state, entry);
     response.ok_or(Dropped)
+}
+
+/// What happens to a routed mutation's answer.
+enum After {
+    Answer,
+    /// Applied, then the answer cut off mid-body.
+    Reset,
+    /// Applied, then answered 502.
+    Fail,
+    /// Held until released (applied first when `apply`).
+    Stall {
+        apply: bool,
+        tx: oneshot::Sender<LoggedRequest>,
+        release: watch::Receiver<u64>,
+    },
+}
+
+fn after_apply(state: &Shared) -> After {
+    let mut s = state.lock().expect("fake state");
+    if let Some(stall) = s.faults.stall.as_mut() {
+        stall.remaining -= 1;
+        if stall.remaining == 0 {
+            let stall = s.faults.stall.take().expect("stall present");
+            let mut release = s.stall_release.subscribe();
+            release.mark_unchanged();
+            return After::Stall {
+                apply: stall.apply,
+                tx: stall.tx,
+                release,
+            };
+        }
+    }
+    let f = &mut s.faults;
+    if f.reset_after_apply_next > 0 {
+        f.reset_after_apply_next -= 1;
+        return After::Reset;
+    }
+    if f.fail_after_apply_next > 0 {
+        f.fail_after_apply_next -= 1;
+        return After::Fail;
+    }
+    After::Answer
+}
+
+/// Holds a mutation (applied first when `apply`) until the test releases it, then closes
+/// the connection without an answer.
+async fn stall(
+    req: Request<Body>,
+    router: Router,
+    state: Shared,
+    mut entry: LoggedRequest,
+    apply: bool,
+    tx: oneshot::Sender<LoggedRequest>,
+    mut release: watch::Receiver<u64>,
+) -> Result<Response<Body>, Dropped> {
+    if apply {
+        let r = router
+            .oneshot(req)
+            .await
+            .unwrap_or_else(|e: Infallible| match e {});
+        entry.applied = r.status().as_u16() < 400;
+    }
+    let _ = tx.send(entry.clone());
+    let _ = release.changed().await;
+    record(&state, entry);
+    Err(Dropped)
+}
+
+/// The same answer, but its body breaks off after the first half (at least one byte is
+/// sent) and the connection is closed: a reset mid-response.
+async fn cut_off(response: Response<Body>) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let half = bytes.slice(..bytes.len().div_ceil(2));
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(half),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by fault injection",
+        )),
+    ];
+    Response::from_parts(parts, Body::from_stream(futures::stream::iter(chunks)))
 }
 
 fn log_entry(req: &Request<Body>) -> LoggedRequest {
@@ -688,6 +861,7 @@ fn log_entry(req: &Request<Body>) -> LoggedRequest {
         api_version: header("x-github-api-version"),
         accept: header("accept"),
         user_agent: header("user-agent"),
+        applied: false,
     }
 }
 
@@ -719,6 +893,13 @@ fn faults(state: &Shared, entry: &LoggedRequest) -> Verdict {
     if f.rate_limit_next > 0 {
         f.rate_limit_next -= 1;
         return Verdict::Answer(secondary_limit(f.retry_after_secs));
+    }
+    if f.too_many_next > 0 {
+        f.too_many_next -= 1;
+        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+        r.headers_mut()
+            .insert("retry-after", HeaderValue::from(f.too_many_secs));
+        return Verdict::Answer(r);
     }
     if f.primary_limit_next > 0 {
         f.primary_limit_next -= 1;
