@@ -168,6 +168,7 @@ impl Consumer {
                 // and nothing is said twice.
                 let decision = self.gate.on_event(&event, gating::now()).await?;
                 self.store.remember_delivery(&delivery)?;
+                self.make_durable(&decision).await?;
                 self.count_breaches(&event, &decision);
                 tracing::info!(
                     delivery,
@@ -182,6 +183,7 @@ impl Consumer {
                 let policy = self.gate.policy(None);
                 match admin::decide_and_commit(&self.store, &policy, &request, gating::now()) {
                     Ok(decision) => {
+                        self.make_durable(&decision).await?;
                         let _ = done.send(Ok(decision.clone()));
                         self.act(decision).await
                     }
@@ -237,6 +239,7 @@ impl Consumer {
                 // deterministic, so the regression is neither lost nor opened twice.
                 let decision = self.gate.on_outcome(&run.job, &outcome, gating::now())?;
                 record(&self.store, &self.config, &run)?;
+                self.make_durable(&decision).await?;
                 self.act(decision).await
             }
         }
@@ -260,6 +263,18 @@ impl Consumer {
                 }
             }
         }
+    }
+
+    /// Flushes the store when `decision` wrote something, before anyone acts on it or is
+    /// told. sled keeps recent writes in memory for up to half a second: a process killed
+    /// in that window (SIGKILL, OOM) would otherwise lose an incident or a lift that
+    /// GitHub already shows, and its audit record; after a restart the reconciler would
+    /// then undo on GitHub what the lost decision did.
+    async fn make_durable(&self, decision: &crate::core::gate::Decision) -> anyhow::Result<()> {
+        if decision.is_empty() {
+            return Ok(());
+        }
+        self.store.flush().await
     }
 
     /// Acts on a decision already written to the store: PRs to label now go to the
