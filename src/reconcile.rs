@@ -58,6 +58,13 @@ pub const LABEL_DESCRIPTION: &str =
 /// interval).
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
+/// Tries at creating one issue or comment whose earlier try may have gone through (each
+/// after looking for it by its marker), before the pass reports it failed.
+const CREATE_ATTEMPTS: u32 = 5;
+
+/// Wait before looking again after such a try, times the attempt number.
+const CREATE_BACKOFF: Duration = Duration::from_millis(200);
+
 /// PRs waiting for the fast path, at most (more are left to the next full pass).
 const FAST_PATH_MAX: usize = 1024;
 
@@ -436,17 +443,7 @@ impl Reconciler {
         let found = self.find_issue(&incident.id, scope).await?;
         let number = match plan_issue(found.as_ref(), &body) {
             IssueStep::Create => {
-                let created = self
-                    .client
-                    .create_issue(
-                        &scope.repo,
-                        &NewIssue {
-                            title: comment::blocker_title(incident, &scope.branch),
-                            body,
-                            labels: vec![self.issue_label().to_string()],
-                        },
-                    )
-                    .await?;
+                let created = self.create_issue_once(incident, scope, body).await?;
                 report.issues_created += 1;
                 tracing::info!(incident = %incident.id, scope = %scope, issue = created.number, "issue opened");
                 if created.number == 0 {
@@ -516,7 +513,9 @@ impl Reconciler {
         Ok(number)
     }
 
-    /// Posts `text()` on `repo#number` unless a comment there carries `marker`.
+    /// Posts `text()` on `repo#number` unless a comment there carries `marker`. A post
+    /// that may have gone through although it failed (5xx, connection broken) is looked
+    /// for again before it is sent again.
     async fn comment_once(
         &self,
         repo: &RepoName,
@@ -525,13 +524,63 @@ impl Reconciler {
         text: impl FnOnce() -> String,
         report: &mut Report,
     ) -> anyhow::Result<()> {
-        let comments = self.client.list_comments(repo, number).await?;
-        if has_marker(comments.iter().map(|c| c.body.as_str()), marker) {
-            return Ok(());
+        let mut text = Some(text);
+        let mut body = String::new();
+        let mut attempt = 1;
+        loop {
+            let comments = self.client.list_comments(repo, number).await?;
+            if has_marker(comments.iter().map(|c| c.body.as_str()), marker) {
+                return Ok(());
+            }
+            if let Some(text) = text.take() {
+                body = text();
+            }
+            match self.client.create_comment(repo, number, &body).await {
+                Ok(_) => {
+                    report.comments_posted += 1;
+                    return Ok(());
+                }
+                Err(e) if e.may_have_happened() && attempt < CREATE_ATTEMPTS => {
+                    tracing::warn!(repo = %repo, number = number.0, marker, error = %e,
+                        "posting a comment may have failed; looking before posting again");
+                    tokio::time::sleep(CREATE_BACKOFF * attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        self.client.create_comment(repo, number, &text()).await?;
-        report.comments_posted += 1;
-        Ok(())
+    }
+
+    /// Opens the incident's issue on `scope`. A create that may have gone through although
+    /// it failed (5xx, connection broken) is looked for by its marker before it is sent
+    /// again.
+    async fn create_issue_once(
+        &self,
+        incident: &Incident,
+        scope: &Scope,
+        body: String,
+    ) -> anyhow::Result<Issue> {
+        let new = NewIssue {
+            title: comment::blocker_title(incident, &scope.branch),
+            body,
+            labels: vec![self.issue_label().to_string()],
+        };
+        let mut attempt = 1;
+        loop {
+            match self.client.create_issue(&scope.repo, &new).await {
+                Ok(created) => return Ok(created),
+                Err(e) if e.may_have_happened() && attempt < CREATE_ATTEMPTS => {
+                    tracing::warn!(incident = %incident.id, scope = %scope, error = %e,
+                        "opening the issue may have failed; looking before opening again");
+                    tokio::time::sleep(CREATE_BACKOFF * attempt).await;
+                    attempt += 1;
+                    if let Some(found) = self.find_issue(&incident.id, scope).await? {
+                        return Ok(found);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Posts the gate's replies from the outbox, each once (found by its marker).

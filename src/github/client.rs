@@ -179,6 +179,17 @@ impl GithubError {
             _ => None,
         }
     }
+
+    /// Whether the request may have taken effect although it failed: GitHub answered 5xx,
+    /// or the connection broke after the request was sent. A caller that creates something
+    /// looks before it tries again.
+    pub fn may_have_happened(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => *status >= 500,
+            Self::Transport { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 /// Counts of what the client sent (every HTTP attempt counts), for metrics and benchmarks.
@@ -232,6 +243,19 @@ impl Pacer {
         None
     }
 }
+
+/// Whether a failed request may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// After any 5xx or connection error (reads, and changes that are safe to repeat).
+    Always,
+    /// Only when it never reached GitHub (creating an issue or a comment twice is not safe).
+    OnlyUnsent,
+}
+
+/// A request that got no answer: whether it surely never reached the endpoint (the
+/// connection could not be made), and what happened.
+struct Unsent(bool, String);
 
 /// One HTTP answer.
 struct Answer {
@@ -559,6 +583,10 @@ impl Client {
     }
 
     /// Opens an issue. In dry-run: an issue numbered 0 (nothing was created).
+    ///
+    /// Sent once: a 5xx or a connection broken after sending is not retried here, since the
+    /// issue may exist by then ([`GithubError::may_have_happened`]); the caller looks for
+    /// it before it tries again.
     pub async fn create_issue(
         &self,
         repo: &RepoName,
@@ -589,7 +617,7 @@ impl Client {
                 created_at: None,
             });
         }
-        self.send_json(Method::POST, &path, issue).await
+        self.send_json_once(Method::POST, &path, issue).await
     }
 
     /// One issue (or PR through the issues API), `None` when it does not exist.
@@ -662,6 +690,9 @@ impl Client {
     }
 
     /// Posts a comment. In dry-run: a comment with id 0 (nothing was posted).
+    ///
+    /// Sent once, as [`Client::create_issue`]: the caller looks for the comment before it
+    /// tries again.
     pub async fn create_comment(
         &self,
         repo: &RepoName,
@@ -681,7 +712,7 @@ impl Client {
                 html_url: None,
             });
         }
-        self.send_json(Method::POST, &path, &json!({ "body": body }))
+        self.send_json_once(Method::POST, &path, &json!({ "body": body }))
             .await
     }
 
@@ -925,6 +956,25 @@ impl Client {
         decode(&method, path, &answer.body)
     }
 
+    /// As `send_json`, but a request that may have taken effect (5xx, connection broken
+    /// after sending) is not sent again: for requests that create something.
+    async fn send_json_once<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, GithubError> {
+        let body = serde_json::to_value(body).map_err(|e| GithubError::Decode {
+            method: method.to_string(),
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        let answer = self
+            .request_with(method.clone(), path, Some(&body), Resend::OnlyUnsent)
+            .await?;
+        decode(&method, path, &answer.body)
+    }
+
     /// GETs `path` and every page after it along `Link: rel="next"`.
     async fn get_pages<T>(
         &self,
@@ -1003,6 +1053,17 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, GithubError> {
+        self.request_with(method, path, body, Resend::Always).await
+    }
+
+    /// As [`Client::request`], resending after a failure only as `resend` allows.
+    async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        resend: Resend,
+    ) -> Result<Answer, GithubError> {
         let Some(token) = self.inner.token.as_deref() else {
             return Err(GithubError::NoToken {
                 method: method.to_string(),
@@ -1020,7 +1081,7 @@ impl Client {
                 // A pause may have been set while this mutation waited for its slot.
                 self.wait_until_allowed().await;
             }
-            let outcome = self.try_endpoints(&method, path, body, token).await;
+            let outcome = self.try_endpoints(&method, path, body, token, resend).await;
             match outcome {
                 Ok(answer) if answer.status < 400 => {
                     self.note_primary_limit(&answer.headers);
@@ -1048,12 +1109,19 @@ impl Client {
                 }
                 Ok(answer) => {
                     round += 1;
-                    if round >= options.max_attempts.max(1) {
+                    if round >= options.max_attempts.max(1) || resend == Resend::OnlyUnsent {
                         return Err(status_error(&method, path, &answer));
                     }
                     tracing::warn!(method = %method, path, status = answer.status, round, "GitHub 5xx, retrying");
                 }
-                Err(message) => {
+                Err(Unsent(false, message)) if resend == Resend::OnlyUnsent => {
+                    return Err(GithubError::Transport {
+                        method: method.to_string(),
+                        path: path.to_string(),
+                        message,
+                    });
+                }
+                Err(Unsent(_, message)) => {
                     round += 1;
                     if round >= options.max_attempts.max(1) {
                         return Err(GithubError::Transport {
@@ -1075,15 +1143,17 @@ impl Client {
     }
 
     /// One try over the endpoints in order; a connection error or 5xx moves on. Answers
-    /// the first other answer, else the last failure (`Err` for a connection error).
+    /// the first other answer, else the last failure (`Err` for a connection error). With
+    /// [`Resend::OnlyUnsent`] it moves on only when the endpoint could not be reached.
     async fn try_endpoints(
         &self,
         method: &Method,
         path: &str,
         body: Option<&Value>,
         token: &str,
-    ) -> Result<Answer, String> {
-        let mut last = Err(String::from("no endpoint"));
+        resend: Resend,
+    ) -> Result<Answer, Unsent> {
+        let mut last = Err(Unsent(true, String::from("no endpoint")));
         for endpoint in &self.inner.endpoints {
             let url = format!("{endpoint}{path}");
             let mut request = self
@@ -1111,13 +1181,21 @@ impl Client {
                             headers,
                             body,
                         }),
-                        Err(e) => Err(format!("reading the answer of {endpoint}: {e}")),
+                        Err(e) => Err(Unsent(
+                            false,
+                            format!("reading the answer of {endpoint}: {e}"),
+                        )),
                     }
                 }
-                Err(e) => Err(format!("{endpoint}: {}", without_url(&e))),
+                Err(e) => Err(Unsent(
+                    e.is_connect(),
+                    format!("{endpoint}: {}", without_url(&e)),
+                )),
             };
             match answer {
                 Ok(a) if a.status < 500 => return Ok(a),
+                Err(Unsent(true, _)) => last = answer,
+                other if resend == Resend::OnlyUnsent => return other,
                 other => last = other,
             }
         }
