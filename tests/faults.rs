@@ -1,0 +1,719 @@
+//! Fault injection: the whole plugin against a fake GitHub that fails while it blocks and
+//! unblocks (5xx bursts, 403 and 429 with `Retry-After`, slow answers, dropped connections,
+//! answers cut off after the change was made), and the real binary killed with SIGKILL at
+//! seeded points of a block and unblock, then restarted on the same sled store.
+//!
+//! Every scenario ends with the same judgement of GitHub and the store: the ready PRs of
+//! the blocked branch carried the label and no other PR did; one blocker issue, open while
+//! blocked and closed after; no comment or issue posted twice (counted by the hidden
+//! markers); an audit record for every command issued.
+//!
+//! Figures are printed per scenario and per trial: `cargo test --test faults -- --nocapture`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use scalability_gate::Store;
+use scalability_gate::config::Config;
+use scalability_gate::github::fake::{FAKE_LOGIN, FakeGithub, Flaky, LoggedRequest, PrSpec};
+use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
+use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
+use serde_json::json;
+use support::{Plugin, eventually, post_webhook, test_config};
+
+const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
+const REPO: &str = "kubernetes/kubernetes";
+const LABEL: &str = "do-not-merge/scalability-regression";
+const BLOCKER: &str = "tide/merge-blocker";
+const TEAM: &str = "kubernetes/sig-scalability-leads";
+const APPROVER: &str = "wojtek";
+const KEY: &str = "faults-test-hmac-key";
+
+/// Ready PRs on master: #1..=READY. Then NOT_READY PRs on master, then OTHER_BRANCH ready
+/// PRs on a release branch: only the first group may ever carry the label.
+const READY: u64 = 20;
+const NOT_READY: u64 = 4;
+const OTHER_BRANCH: u64 = 2;
+const PRS: u64 = READY + NOT_READY + OTHER_BRANCH;
+
+/// A command posted as a comment and delivered as a webhook (redelivered under the same
+/// delivery id when the plugin died before answering, as Prow's hook does).
+#[derive(Debug, Clone)]
+struct Issued {
+    command: &'static str,
+    number: u64,
+    comment_id: u64,
+    delivery: String,
+    body: Vec<u8>,
+    delivered: bool,
+}
+
+/// A fake GitHub seeded with PRs, the token and HMAC files, and what the test issued.
+struct World {
+    dir: tempfile::TempDir,
+    fake: FakeGithub,
+    deliveries: AtomicU64,
+    issued: Mutex<Vec<Issued>>,
+}
+
+impl World {
+    async fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeGithub::start().await.unwrap();
+        fake.add_team_member(TEAM, APPROVER);
+        std::fs::write(dir.path().join("token"), format!("{}\n", fake.token())).unwrap();
+        std::fs::write(dir.path().join("hmac"), KEY).unwrap();
+        let ready = ["lgtm", "approved"];
+        for n in 1..=PRS {
+            let spec = if n <= READY {
+                PrSpec::new("master").labels(&ready)
+            } else if n <= READY + NOT_READY {
+                PrSpec::new("master").labels(&["lgtm"])
+            } else {
+                PrSpec::new("release-1.34").labels(&ready)
+            };
+            assert_eq!(fake.add_pr(REPO, spec.author(&format!("dev{n}"))), n);
+        }
+        World {
+            dir,
+            fake,
+            deliveries: AtomicU64::new(0),
+            issued: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn store_path(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    fn config(&self) -> Config {
+        let mut c = test_config(&self.store_path(), &self.dir.path().join("hmac"));
+        c.dry_run = false;
+        c.github.endpoints = vec![self.fake.url()];
+        c.github.token_file = self.dir.path().join("token");
+        c.github.mutations_per_minute = 10_000;
+        c.github.mutations_per_hour = 100_000;
+        c.approvers.teams = vec![TEAM.into()];
+        c.approvers.users = vec![];
+        c
+    }
+
+    fn has_label(&self, pr: u64) -> bool {
+        self.fake.labels_of(REPO, pr).iter().any(|l| l == LABEL)
+    }
+
+    /// The issues carrying the blocker label.
+    fn blockers(&self) -> Vec<scalability_gate::github::types::Issue> {
+        self.fake
+            .issues(REPO)
+            .into_iter()
+            .filter(|i| i.has_label(BLOCKER))
+            .collect()
+    }
+
+    /// Every comment the plugin posted in the repo, with the issue or PR it is on.
+    fn own_comments(&self) -> Vec<(u64, String)> {
+        (1..=PRS + 20)
+            .flat_map(|n| {
+                self.fake
+                    .comments(REPO, n)
+                    .into_iter()
+                    .filter(|c| c.user.login == FAKE_LOGIN)
+                    .map(move |c| (n, c.body))
+            })
+            .collect()
+    }
+
+    fn has_comment_with(&self, number: u64, needle: &str) -> bool {
+        self.fake
+            .comments(REPO, number)
+            .iter()
+            .any(|c| c.body.contains(needle))
+    }
+
+    /// Whether every command issued so far was answered.
+    fn all_replied(&self) -> bool {
+        let issued = self.issued.lock().unwrap().clone();
+        issued.iter().all(|i| {
+            self.has_comment_with(
+                i.number,
+                &format!("scalability-gate:reply-{}:reply", i.comment_id),
+            )
+        })
+    }
+
+    /// The issue number when the block is complete on GitHub: exactly the ready master
+    /// PRs labelled, one blocker issue, open and announced, every command answered.
+    fn blocked(&self) -> Option<u64> {
+        let labels_right = (1..=PRS).all(|n| self.has_label(n) == (n <= READY));
+        let blockers = self.blockers();
+        let [issue] = blockers.as_slice() else {
+            return None;
+        };
+        (labels_right
+            && issue.is_open()
+            && self.has_comment_with(issue.number, ":announce -->")
+            && self.all_replied())
+        .then_some(issue.number)
+    }
+
+    /// Whether the unblock is complete on GitHub: no label, the one blocker issue closed
+    /// with its lift notice, every command answered.
+    fn unblocked(&self) -> bool {
+        let no_labels = (1..=PRS).all(|n| !self.has_label(n));
+        let blockers = self.blockers();
+        let [issue] = blockers.as_slice() else {
+            return false;
+        };
+        no_labels
+            && !issue.is_open()
+            && self.has_comment_with(issue.number, ":lifted -->")
+            && self.all_replied()
+    }
+
+    /// No comment and no issue posted twice: every hidden marker at most once across the
+    /// repo's comments, and one issue per issue marker.
+    fn assert_no_duplicates(&self) {
+        let mut seen: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for (number, body) in self.own_comments() {
+            for marker in markers(&body) {
+                seen.entry(marker).or_default().push(number);
+            }
+        }
+        let twice: Vec<_> = seen.iter().filter(|(_, at)| at.len() > 1).collect();
+        assert!(twice.is_empty(), "comments posted twice: {twice:?}");
+        let issues: Vec<String> = self
+            .fake
+            .issues(REPO)
+            .iter()
+            .filter(|i| i.user.login == FAKE_LOGIN)
+            .flat_map(|i| markers(i.body_text()))
+            .collect();
+        let mut unique = issues.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            issues.len(),
+            "issues opened twice: {issues:?}"
+        );
+        assert_eq!(self.blockers().len(), 1, "one blocker issue in all");
+    }
+
+    /// Every command issued has its audit record (the plugin must be stopped).
+    fn assert_audit(&self) {
+        let store = Store::open(&self.store_path()).unwrap();
+        let log = store.audit_log(1000).unwrap();
+        for issued in self.issued.lock().unwrap().iter() {
+            let target = format!("{REPO}#{}", issued.number);
+            assert!(
+                log.iter().any(|r| r.who == APPROVER
+                    && r.command == issued.command
+                    && r.target == target),
+                "no audit record of {} on {target}: {log:#?}",
+                issued.command
+            );
+        }
+        assert!(
+            store.active_incidents().unwrap().is_empty(),
+            "no incident left active"
+        );
+    }
+
+    /// Posts `body` as `APPROVER` on `number` and remembers it as issued (not delivered).
+    fn issue_command(&self, command: &'static str, number: u64, body: &str) -> Issued {
+        let comment_id = self.fake.add_comment(REPO, number, APPROVER, body);
+        let issue = self.fake.issue(REPO, number).expect("issue exists");
+        let mut issue_json = json!({
+            "number": number,
+            "title": issue.title,
+            "labels": issue.labels.iter().map(|l| json!({"name": l.name})).collect::<Vec<_>>(),
+        });
+        if issue.pull_request.is_some() {
+            issue_json["pull_request"] =
+                json!({"url": format!("https://api.github.com/repos/{REPO}/pulls/{number}")});
+        }
+        let payload = json!({
+            "action": "created",
+            "repository": {"full_name": REPO},
+            "issue": issue_json,
+            "comment": {"id": comment_id, "body": body, "html_url": "",
+                "user": {"login": APPROVER, "type": "User"}},
+            "sender": {"login": APPROVER, "type": "User"},
+        });
+        let issued = Issued {
+            command,
+            number,
+            comment_id,
+            delivery: format!("faults-{}", self.deliveries.fetch_add(1, Ordering::SeqCst)),
+            body: serde_json::to_vec(&payload).unwrap(),
+            delivered: false,
+        };
+        self.issued.lock().unwrap().push(issued.clone());
+        issued
+    }
+
+    /// Delivers every issued command not yet answered 200 (again, under its delivery id).
+    async fn deliver_pending(&self, url: &str) {
+        let pending: Vec<Issued> = self
+            .issued
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|i| !i.delivered)
+            .cloned()
+            .collect();
+        for i in pending {
+            let status = post_webhook(url, KEY, "issue_comment", &i.delivery, &i.body).await;
+            assert_eq!(status, 200);
+            for known in self.issued.lock().unwrap().iter_mut() {
+                if known.delivery == i.delivery {
+                    known.delivered = true;
+                }
+            }
+        }
+    }
+
+    fn issued(&self, command: &str) -> bool {
+        self.issued
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|i| i.command == command)
+    }
+
+    /// Figures of the fake's request log.
+    fn figures(&self) -> Figures {
+        let log = self.fake.requests();
+        let count = |f: &dyn Fn(&LoggedRequest) -> bool| log.iter().filter(|r| f(r)).count();
+        Figures {
+            requests: log.len(),
+            mutations: count(&|r| r.is_mutation()),
+            applied: self.fake.applied_mutation_count(),
+            faulted: count(&|r| r.status == 0 || r.status >= 500),
+            limited: count(&|r| r.status == 403 || r.status == 429),
+        }
+    }
+}
+
+/// The hidden markers in `text`.
+fn markers(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("<!-- scalability-gate:") {
+        let Some(end) = rest[start..].find("-->") else {
+            break;
+        };
+        found.push(rest[start..start + end].to_string());
+        rest = &rest[start + end..];
+    }
+    found
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    requests: usize,
+    mutations: usize,
+    applied: usize,
+    faulted: usize,
+    limited: usize,
+}
+
+impl std::fmt::Display for Figures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "requests={} mutations={} applied={} faulted={} rate-limited={}",
+            self.requests, self.mutations, self.applied, self.faulted, self.limited
+        )
+    }
+}
+
+/// Reports a run through the Results gRPC API at `grpc` (`host:port`).
+async fn report(grpc: &str, build: u64, result: &str) {
+    let mut client = ResultsClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
+    let started = 1_790_000_000 + build as i64 * 3600;
+    client
+        .report_job_result(ReportJobResultRequest {
+            job_name: JOB.into(),
+            build_id: build.to_string(),
+            result: result.into(),
+            started_at: started,
+            finished_at: started + 1800,
+            url: format!("https://prow.example/view/{build}"),
+            gcs_path: String::new(),
+            commits: Default::default(),
+        })
+        .await
+        .unwrap();
+}
+
+// ----- faults injected into an in-process plugin -----
+
+/// Blocks by hand and unblocks on the blocker issue, with `during_block` and
+/// `during_unblock` setting faults on the fake just before each command; checks GitHub and
+/// the audit log after each step, and prints the figures.
+async fn scenario(
+    name: &str,
+    during_block: impl FnOnce(&FakeGithub),
+    during_unblock: impl FnOnce(&FakeGithub),
+) -> World {
+    let world = World::new().await;
+    let plugin = Plugin::start(world.config()).await;
+    let url = plugin.url();
+    let started = Instant::now();
+
+    during_block(&world.fake);
+    world.issue_command(
+        "/scalability-block",
+        1,
+        &format!("/scalability-block {JOB} investigating"),
+    );
+    world.deliver_pending(&url).await;
+    let issue = eventually("blocked: ready PRs labelled, one blocker issue", || {
+        world.blocked()
+    })
+    .await;
+    let blocked_at = started.elapsed();
+    world.fake.set_flaky(Flaky::default());
+    world.assert_no_duplicates();
+    let at_block = world.figures();
+
+    during_unblock(&world.fake);
+    world.issue_command(
+        "/scalability-unblock",
+        issue,
+        "/scalability-unblock fixed by the revert",
+    );
+    world.deliver_pending(&url).await;
+    eventually("unblocked: no label, the blocker issue closed", || {
+        world.unblocked().then_some(())
+    })
+    .await;
+    world.fake.set_flaky(Flaky::default());
+    let total = world.figures();
+    plugin.stop().await;
+    world.assert_no_duplicates();
+    world.assert_audit();
+    println!(
+        "faults {name}: blocked in {:?} ({at_block}); unblocked after {:?} (total {total})",
+        blocked_at,
+        started.elapsed()
+    );
+    world
+}
+
+#[tokio::test]
+async fn server_error_bursts_during_block_and_unblock() {
+    let world = scenario(
+        "5xx",
+        |fake| {
+            // A burst of three, then every 7th request a 502.
+            fake.fail_next(3);
+            fake.set_flaky(Flaky {
+                error_every: 7,
+                ..Flaky::default()
+            });
+        },
+        |fake| {
+            // Changes made, then answered 502: the plugin cannot tell they happened.
+            fake.fail_after_apply_next(3);
+            fake.set_flaky(Flaky {
+                error_every: 5,
+                ..Flaky::default()
+            });
+        },
+    )
+    .await;
+    assert!(world.figures().faulted >= 8, "{}", world.figures());
+}
+
+#[tokio::test]
+async fn secondary_limits_with_retry_after_pause_every_request() {
+    let world = scenario(
+        "403/429",
+        |fake| fake.rate_limit_next(1, 1),
+        |fake| fake.too_many_requests_next(1, 1),
+    )
+    .await;
+    let log = world.fake.requests();
+    let limited: Vec<&LoggedRequest> = log
+        .iter()
+        .filter(|r| r.status == 403 || r.status == 429)
+        .collect();
+    assert_eq!(limited.len(), 2, "one 403 and one 429");
+    for refused in limited {
+        // Nothing reached GitHub while the pause lasted (a little slack for the clock).
+        let next = log
+            .iter()
+            .filter(|r| r.at > refused.at)
+            .map(|r| r.at - refused.at)
+            .min()
+            .expect("requests after the limit");
+        assert!(
+            next >= Duration::from_millis(950),
+            "a request {next:?} after a {} with Retry-After: 1",
+            refused.status
+        );
+    }
+}
+
+#[tokio::test]
+async fn slow_answers_during_block_and_unblock() {
+    let world = scenario(
+        "slow",
+        |fake| fake.set_latency(Duration::from_millis(25)),
+        |fake| fake.set_latency(Duration::from_millis(40)),
+    )
+    .await;
+    let log = world.fake.requests();
+    assert!(log.len() > 2 * READY as usize);
+}
+
+#[tokio::test]
+async fn connection_resets_and_answers_cut_off_during_block_and_unblock() {
+    let world = scenario(
+        "resets",
+        |fake| {
+            // Two connections dropped before the change, then three changes made whose
+            // answers break off mid-body: the blocker issue, its announcement, the reply.
+            fake.drop_next(2);
+            fake.reset_after_apply_next(3);
+        },
+        |fake| {
+            fake.reset_after_apply_next(4);
+            fake.drop_next(1);
+        },
+    )
+    .await;
+    assert!(world.figures().faulted >= 10, "{}", world.figures());
+}
+
+// ----- SIGKILL at seeded points of the real binary -----
+
+/// The fixed seeds of the kill trials, two run at a time. Chosen so that, with the
+/// mutation order of today, the trials aimed at a mutation that is not a label change hit
+/// each of them (blocking by runs and by command), applied and not, and eight more trials
+/// kill at any mutation; the figures printed say where each trial was killed.
+const SEEDS: [u64; 30] = [
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 18, 22, 25, 29, 32, 33, 35, 38, 40, 43, 44, 48,
+    49, 50, 77, 116,
+];
+
+/// splitmix64: a seed → a well-mixed number, with no crate.
+fn mix(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The plugin binary as a child process; its `listen` and `grpc` addresses once ready.
+struct Binary {
+    child: Child,
+    url: String,
+    grpc: String,
+}
+
+impl Binary {
+    fn spawn(config: &Path) -> Binary {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scalability-gate"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("plugin binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads stderr to the end so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("scalability-gate is ready") {
+                    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                    let field = |k: &str| v["fields"][k].as_str().unwrap_or("").to_string();
+                    let _ = tx.send((field("listen"), field("grpc")));
+                }
+            }
+        });
+        let (listen, grpc) = rx
+            .recv_timeout(support::TIMEOUT)
+            .expect("the plugin logged its addresses");
+        Binary {
+            child,
+            url: format!("http://{listen}"),
+            grpc,
+        }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL sent");
+        self.child.wait().expect("reaped");
+    }
+}
+
+/// How a trial blocks: the job regresses (runs through gRPC), or an approver blocks by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockBy {
+    Runs,
+    Command,
+}
+
+/// Drives a block then an unblock from wherever the world is, to the end: reports the runs
+/// again (as a result source would after a restart), delivers commands not yet answered,
+/// issues the next command once GitHub shows the previous step done.
+async fn drive(world: &World, bin: &Binary, by: BlockBy) {
+    if !world.issued("/scalability-unblock") {
+        match by {
+            BlockBy::Runs => {
+                report(&bin.grpc, 1, "success").await;
+                report(&bin.grpc, 2, "success").await;
+                report(&bin.grpc, 3, "failure").await;
+            }
+            BlockBy::Command => {
+                if !world.issued("/scalability-block") {
+                    world.issue_command(
+                        "/scalability-block",
+                        1,
+                        &format!("/scalability-block {JOB} investigating"),
+                    );
+                }
+                world.deliver_pending(&bin.url).await;
+            }
+        }
+        let issue = eventually("blocked", || world.blocked()).await;
+        world.issue_command(
+            "/scalability-unblock",
+            issue,
+            "/scalability-unblock fixed by the revert",
+        );
+    }
+    world.deliver_pending(&bin.url).await;
+    eventually("unblocked", || world.unblocked().then_some(())).await;
+}
+
+/// One trial without a kill: the figures of a clean block and unblock, and the positions
+/// (1-based, among the mutations) of those that are not label changes: opening the
+/// blocker issue, comments, closing it. The kill trials aim at them half of the time.
+async fn clean_run(by: BlockBy) -> (Figures, Vec<u64>) {
+    let world = World::new().await;
+    let config = world.dir.path().join("config.yaml");
+    std::fs::write(&config, world.config().to_redacted_yaml()).unwrap();
+    let bin = Binary::spawn(&config);
+    drive(&world, &bin, by).await;
+    bin.kill();
+    world.assert_no_duplicates();
+    world.assert_audit();
+    let keys = world
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.is_mutation())
+        .enumerate()
+        .filter(|(_, r)| !r.path.contains("/labels"))
+        .map(|(i, _)| i as u64 + 1)
+        .collect();
+    (world.figures(), keys)
+}
+
+/// What the clean runs of each way of blocking told: figures and the key mutations.
+type Clean = BTreeMap<bool, (Figures, Vec<u64>)>;
+
+/// One kill trial: the seed picks how the block comes (runs or command), the mutation to
+/// kill at (half of the time one that is not a label change) and whether GitHub applied it
+/// before the kill. The binary runs until that mutation reaches the fake, is killed with
+/// SIGKILL, and a new one on the same store drives the block and unblock to the end.
+/// Returns whether it was killed mid-way and a line of figures.
+async fn kill_trial(seed: u64, clean: &Clean) -> (bool, String) {
+    let r = mix(seed);
+    let by = if r & 1 == 0 {
+        BlockBy::Command
+    } else {
+        BlockBy::Runs
+    };
+    let apply = r & 2 == 0;
+    let (figures, keys) = &clean[&(by == BlockBy::Command)];
+    let k = if r & 4 == 0 {
+        keys[((r >> 8) % keys.len() as u64) as usize]
+    } else {
+        1 + (r >> 8) % figures.applied as u64
+    };
+    let started = Instant::now();
+    let world = World::new().await;
+    let config = world.dir.path().join("config.yaml");
+    std::fs::write(&config, world.config().to_redacted_yaml()).unwrap();
+    let mut stalled = world.fake.stall_mutation(k, apply);
+    let first = Binary::spawn(&config);
+    let killed_at: Option<LoggedRequest> = tokio::select! {
+        held = &mut stalled => Some(held.expect("the stall fired")),
+        // Done before the mutation to kill at: it may still be held right now (an applied
+        // last mutation shows on GitHub while its answer is held).
+        () = drive(&world, &first, by) => stalled.try_recv().ok(),
+    };
+    let at_kill = world.figures();
+    first.kill();
+    world.fake.release_stalls();
+    let restarted = Instant::now();
+    let second = Binary::spawn(&config);
+    drive(&world, &second, by).await;
+    let converged = restarted.elapsed();
+    second.kill();
+    world.assert_no_duplicates();
+    world.assert_audit();
+    let end = world.figures();
+    let point = match &killed_at {
+        Some(r) => format!(
+            "{} {} ({})",
+            r.method,
+            r.path,
+            if apply { "applied" } else { "not applied" }
+        ),
+        None => "none (finished first)".into(),
+    };
+    let line = format!(
+        "kill trial seed={seed} block={by:?} k={k} at={point}; at kill {at_kill}; \
+         converged {converged:?} after restart; total {end}; trial {:?}",
+        started.elapsed()
+    );
+    (killed_at.is_some(), line)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_seeded_points_of_block_and_unblock_loses_and_duplicates_nothing() {
+    let mut clean = Clean::new();
+    for by in [BlockBy::Command, BlockBy::Runs] {
+        let (figures, keys) = clean_run(by).await;
+        println!(
+            "kill trials: a clean block ({by:?}) and unblock: {figures}; \
+             not label changes at mutations {keys:?}"
+        );
+        clean.insert(by == BlockBy::Command, (figures, keys));
+    }
+    let total = Instant::now();
+    let mut kills = 0;
+    for pair in SEEDS.chunks(2) {
+        let trials = futures::future::join_all(pair.iter().map(|&seed| kill_trial(seed, &clean)));
+        for (killed, line) in trials.await {
+            kills += usize::from(killed);
+            println!("{line}");
+        }
+    }
+    println!(
+        "kill trials: {} trials, {kills} killed mid-way, {:?} in all",
+        SEEDS.len(),
+        total.elapsed()
+    );
+    assert!(
+        kills >= 20,
+        "at least 20 trials were killed mid-way ({kills})"
+    );
+}
