@@ -60,7 +60,8 @@ pub struct LoggedRequest {
     /// The path as sent (percent-encoded).
     pub path: String,
     pub query: String,
-    /// The status answered; 0 when the connection was dropped.
+    /// The status answered; 0 when the connection was dropped (also mid-answer, see
+    /// [`FakeGithub::reset_after_apply_next`]).
     pub status: u16,
     /// When it arrived, in tokio time (virtual under paused time).
     pub at: Instant,
@@ -754,7 +755,10 @@ async fn handle(
             })
         }
     };
-    entry.status = response.as_ref().map_or(0, |r| r.status().as_u16());
+    entry.status = match after {
+        After::Reset => 0,
+        _ => response.as_ref().map_or(0, |r| r.status().as_u16()),
+    };
     record(&state, entry);
     response.ok_or(Dropped)
 }
