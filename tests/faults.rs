@@ -632,8 +632,8 @@ type Clean = BTreeMap<bool, (Figures, Vec<u64>)>;
 /// kill at (half of the time one that is not a label change) and whether GitHub applied it
 /// before the kill. The binary runs until that mutation reaches the fake, is killed with
 /// SIGKILL, and a new one on the same store drives the block and unblock to the end.
-/// Returns whether it was killed mid-way and a line of figures.
-async fn kill_trial(seed: u64, clean: &Clean) -> (bool, String) {
+/// Returns what it measured and a line of figures.
+async fn kill_trial(seed: u64, clean: &Clean) -> (Trial, String) {
     let r = mix(seed);
     let by = if r & 1 == 0 {
         BlockBy::Command
@@ -670,6 +670,13 @@ async fn kill_trial(seed: u64, clean: &Clean) -> (bool, String) {
     world.assert_no_duplicates();
     world.assert_audit();
     let end = world.figures();
+    // Nothing done twice on GitHub: the restart redoes none of the changes made before.
+    assert!(
+        end.applied <= figures.applied,
+        "seed {seed}: {} changes applied, a clean run needs {}",
+        end.applied,
+        figures.applied
+    );
     let point = match &killed_at {
         Some(r) => format!(
             "{} {} ({})",
@@ -684,7 +691,23 @@ async fn kill_trial(seed: u64, clean: &Clean) -> (bool, String) {
          converged {converged:?} after restart; total {end}; trial {:?}",
         started.elapsed()
     );
-    (killed_at.is_some(), line)
+    (
+        Trial {
+            killed: killed_at.is_some(),
+            converged,
+            requests: end.requests,
+        },
+        line,
+    )
+}
+
+/// What one kill trial measured.
+struct Trial {
+    killed: bool,
+    /// From the restart to the end of the unblock.
+    converged: Duration,
+    /// Requests both processes sent in all.
+    requests: usize,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -699,18 +722,25 @@ async fn sigkill_at_seeded_points_of_block_and_unblock_loses_and_duplicates_noth
         clean.insert(by == BlockBy::Command, (figures, keys));
     }
     let total = Instant::now();
-    let mut kills = 0;
+    let mut trials = Vec::new();
     for pair in SEEDS.chunks(2) {
-        let trials = futures::future::join_all(pair.iter().map(|&seed| kill_trial(seed, &clean)));
-        for (killed, line) in trials.await {
-            kills += usize::from(killed);
+        let done = futures::future::join_all(pair.iter().map(|&seed| kill_trial(seed, &clean)));
+        for (trial, line) in done.await {
             println!("{line}");
+            trials.push(trial);
         }
     }
+    let kills = trials.iter().filter(|t| t.killed).count();
+    let slowest = trials.iter().map(|t| t.converged).max().unwrap_or_default();
+    let requests = trials.iter().map(|t| t.requests);
     println!(
-        "kill trials: {} trials, {kills} killed mid-way, {:?} in all",
+        "kill trials: {} trials, {kills} killed mid-way, {:?} in all; converged at most \
+         {slowest:?} after a restart; requests per trial {}..{} (a clean run: {})",
         SEEDS.len(),
-        total.elapsed()
+        total.elapsed(),
+        requests.clone().min().unwrap_or(0),
+        requests.max().unwrap_or(0),
+        clean[&true].0.requests,
     );
     assert!(
         kills >= 20,
