@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::core::gate::{Reply, ReplyPart};
-use crate::model::{Cause, Incident, IncidentId, RunRef};
+use crate::model::{Cause, Incident, IncidentId, PrNumber, RunRef};
 
 /// The hidden marker of the reply to comment `comment_id`:
 /// `<!-- scalability-gate:reply-<comment_id>:reply -->`.
@@ -78,9 +78,74 @@ pub fn reply_part(part: &ReplyPart) -> String {
         ReplyPart::ExemptNeedsPr => {
             "`/scalability-exempt` works on a pull request: comment it on the PR to exempt.".into()
         }
-        ReplyPart::NotAvailable { command } => {
-            format!("`{command}` is not available yet in this version of scalability-gate.")
+        ReplyPart::RevertRequested { pr, ids } => format!(
+            "opening a revert PR of {pr} (incident {}). It will be linked on the incident and \
+             exempt from the block: it never gets the `do-not-merge` label. While a Tide blocker \
+             issue is open on the branch, Tide merges nothing there, the revert included; I will \
+             say so on the revert PR.",
+            code_list(ids.iter().map(|i| i.as_str()))
+        ),
+        ReplyPart::RevertAlreadyRequested { pr, revert_pr } => match revert_pr {
+            Some(revert) => {
+                format!("{pr} is already reverted in {revert}; nothing new was opened.")
+            }
+            None => format!(
+                "a revert of {pr} was already asked for and is being opened; nothing new was asked."
+            ),
+        },
+        ReplyPart::RevertOfRevert { pr, reverts } => format!(
+            "I will not revert {pr}: it is itself a revert of {reverts}. Reverting a revert \
+             re-lands the suspect it took out ({reverts}), bringing back a change that may have \
+             caused the regression while the block is meant to remove it. To bring {reverts} \
+             back, re-land it in a new PR once the regression is understood."
+        ),
+        ReplyPart::NotASuspect { pr, suspects } => {
+            let known = if suspects.is_empty() {
+                "No suspects are known yet; they are listed on the blocker issue once found."
+                    .to_string()
+            } else {
+                format!(
+                    "The suspects are {}.",
+                    suspects
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            format!(
+                "I will not revert {pr}: it is not a suspect of the active incident(s) here. {known} \
+                 An approver can let any PR merge during the block with `/scalability-exempt`."
+            )
         }
+        ReplyPart::NoIncident { command, repo } => format!(
+            "there is no active scalability incident on {repo}; `{command}` has nothing to act on."
+        ),
+        ReplyPart::RerunRequested { ids, jobs } => format!(
+            "re-running {} through Gangway to rule out a flake (incident {}). The run's result \
+             will be tied to the incident and told here.",
+            code_list(jobs.iter().map(|j| j.as_str())),
+            code_list(ids.iter().map(|i| i.as_str()))
+        ),
+        ReplyPart::RerunPending {
+            id,
+            job,
+            since,
+            execution,
+        } => {
+            let execution = execution
+                .as_ref()
+                .map(|e| format!(" (Gangway execution `{e}`)"))
+                .unwrap_or_default();
+            format!(
+                "a rerun of `{job}` for incident `{id}`, asked at {since}{execution}, is still \
+                 waiting for its result; nothing new was started."
+            )
+        }
+        ReplyPart::RerunNotConfigured => "`/scalability-rerun` re-runs the job through Prow's \
+             Gangway API, and this plugin has no Gangway configured (`sources.gangway.address`). \
+             Re-run the job from Prow instead (the rerun button on its Deck page)."
+            .into(),
         ReplyPart::Malformed { message } => format!("I could not read that command: {message}"),
     }
 }
@@ -222,9 +287,7 @@ mod tests {
                     ids: vec![IncidentId::new("j-1")],
                     reason: "flake".into(),
                 },
-                ReplyPart::NotAvailable {
-                    command: "/scalability-rerun".into(),
-                },
+                ReplyPart::RerunNotConfigured,
             ],
         };
         let text = reply(&r);
@@ -472,21 +535,144 @@ pub fn label_sentence(ctx: &NoticeContext) -> String {
     )
 }
 
-/// The suspects as a list of `#N` references (nothing when there are none).
-pub fn suspects_section(incident: &Incident, repo: &crate::model::RepoName) -> String {
-    if incident.suspects.is_empty() {
+/// A PR reference as seen from `repo`: `#N` there, `org/repo#N` elsewhere.
+fn pr_ref(repo: &crate::model::RepoName, on: &crate::model::RepoName, pr: PrNumber) -> String {
+    if repo == on {
+        format!("#{}", pr.0)
+    } else {
+        format!("{repo}#{}", pr.0)
+    }
+}
+
+/// Text safe inside a Markdown table cell (no row or cell breaks, no HTML or markers).
+fn cell(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A score as written in the table: whole numbers without a fraction.
+fn score(score: f64) -> String {
+    if score.fract() == 0.0 {
+        format!("{score:.0}")
+    } else {
+        format!("{score:.1}")
+    }
+}
+
+/// The suspects of an incident as the issue of `scope` shows them: a table (PR as `#N`,
+/// title, author, merged at, score, reasons; best first), how they were found, and the
+/// bisection plan. Nothing when there are none and no search was made.
+pub fn suspects_section(incident: &Incident, scope: &crate::model::Scope) -> String {
+    use crate::core::culprit;
+    use crate::model::SuspectRange;
+    let search = incident.searches.iter().find(|s| &s.scope == scope);
+    if incident.suspects.is_empty() && search.is_none() {
         return String::new();
     }
+    let on = &scope.repo;
     let mut out = String::from("\n\n### Suspects\n\n");
-    for s in &incident.suspects {
-        let reference = if &s.repo == repo {
-            format!("#{}", s.pr.0)
-        } else {
-            format!("{}#{}", s.repo, s.pr.0)
-        };
-        let _ = writeln!(out, "- {reference} {} (by `{}`)", s.title, s.author);
+    match search.map(|s| &s.range) {
+        Some(SuspectRange::Commits {
+            base,
+            head,
+            commits,
+        }) => {
+            let _ = write!(
+                out,
+                "The {commits} commit(s) on `{}` between the last green run's tested commit \
+                 `{}` and the first red run's `{}` ([compare](https://github.com/{on}/compare/{base}...{head})), \
+                 each mapped to its PR.\n\n",
+                scope.branch,
+                short(base.as_str()),
+                short(head.as_str()),
+            );
+        }
+        Some(SuspectRange::TimeWindow { from, to, why }) => {
+            let why = if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", why.trim_end_matches('.'))
+            };
+            let _ = write!(
+                out,
+                "The tested commits are unknown{why}; these are the PRs merged into `{}` \
+                 between the two runs' start times, {from} and {to}.\n\n",
+                scope.branch
+            );
+        }
+        None => {}
+    }
+    if incident.suspects.is_empty() {
+        out.push_str("No PR was merged in that range.");
+        return out.trim_end().to_string();
+    }
+    out.push_str(
+        "| PR | title | author | merged at | score | reasons |\n|---|---|---|---|---|---|\n",
+    );
+    for s in culprit::top_suspects(incident, usize::MAX) {
+        let mut reasons: Vec<String> = s.reasons.iter().map(|r| cell(r)).collect();
+        if let Some(r) = incident
+            .reverts
+            .iter()
+            .find(|r| r.repo == s.repo && r.suspect == s.pr)
+        {
+            reasons.push(match (r.revert_pr, &r.error) {
+                (Some(pr), _) => format!("**reverted in {}**", pr_ref(&s.repo, on, pr)),
+                (None, Some(e)) => format!("revert failed: {}", cell(e)),
+                (None, None) => format!("revert asked by @{}", r.by),
+            });
+        }
+        let merged = s
+            .merged_at
+            .map_or_else(|| "unknown".to_string(), |t| t.to_string());
+        let _ = writeln!(
+            out,
+            "| {} | {} | @{} | {merged} | {} | {} |",
+            pr_ref(&s.repo, on, s.pr),
+            cell(&s.title),
+            s.author,
+            score(s.score),
+            reasons.join("; ")
+        );
+    }
+    let in_scope: Vec<crate::model::Suspect> = incident
+        .suspects
+        .iter()
+        .filter(|s| &s.repo == on)
+        .cloned()
+        .collect();
+    let plan = culprit::bisection(&culprit::merge_order(&in_scope));
+    if plan.runs > 0 {
+        let first: Vec<String> = plan
+            .test_first
+            .iter()
+            .map(|(pr, sha)| match sha {
+                Some(sha) => format!("{} (`{}`)", pr_ref(on, on, *pr), short(sha.as_str())),
+                None => pr_ref(on, on, *pr),
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "\n**Bisection.** {} suspects on `{on}`: {} run(s) of the job single out one. Test \
+             the merge commit of {} first (red: the culprit is it or earlier; green: later), \
+             then {}.",
+            in_scope.len(),
+            plan.runs,
+            first[0],
+            if first.len() > 1 {
+                first[1..].join(" and ")
+            } else {
+                "the remaining suspect".to_string()
+            }
+        );
     }
     out.trim_end().to_string()
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
 }
 
 /// The body of an incident's blocker (or tracking) issue for one scope.
@@ -522,7 +708,7 @@ pub fn blocker_body(
         label = label_sentence(ctx),
         rules = rules_paragraph(),
         who = who_can(ctx),
-        suspects = suspects_section(incident, &scope.repo),
+        suspects = suspects_section(incident, scope),
         marker = issue_marker(&incident.id, &scope.branch),
     )
 }
@@ -639,7 +825,7 @@ mod notice_tests {
             "green to red",
             "`/scalability-unblock <reason>`",
             "members of `o/leads`, `alice`",
-            "- #42 Speed up the scheduler",
+            "| #42 | Speed up the scheduler | @dev | unknown | 1 |",
             "`lgtm` and `approved`",
             "<!-- scalability-gate:ci-job-100:issue/master -->",
         ] {
@@ -661,12 +847,13 @@ mod notice_tests {
 }
 
 // ---------------------------------------------------------------------------------------
-// Culprit notices the reconciler posts (issue 6): a cut suspect range, the hard block of a
-// revert PR while the blocker issue is open, and the escalation steps.
+// Culprit texts (issue 6): escalation steps, the hard block of a revert PR while the
+// blocker issue is open, a cut suspect range (posted by the reconciler); a failed revert
+// and the rerun's outcome (posted through the outbox when the gate records the finding).
 // ---------------------------------------------------------------------------------------
 
 /// The marker of the notice that a scope's suspect range was longer than what was read.
-pub fn range_cut_marker(incident: &crate::model::IncidentId, branch: &str) -> String {
+pub fn range_cut_marker(incident: &IncidentId, branch: &str) -> String {
     marker(incident, &format!("range-cut/{branch}"))
 }
 
@@ -687,34 +874,31 @@ pub fn range_cut(
 }
 
 /// The marker of the hard-block notice on a revert PR.
-pub fn revert_notice_marker(incident: &crate::model::IncidentId) -> String {
+pub fn revert_notice_marker(incident: &IncidentId) -> String {
     marker(incident, "revert-notice")
 }
 
 /// The marker of the hard-block notice about revert PR `revert_pr` on the incident's issue.
-pub fn revert_hard_block_marker(
-    incident: &crate::model::IncidentId,
-    revert_pr: crate::model::PrNumber,
-) -> String {
+pub fn revert_hard_block_marker(incident: &IncidentId, revert_pr: PrNumber) -> String {
     marker(incident, &format!("revert-hard-block/{}", revert_pr.0))
 }
 
-/// Posted once on a revert PR while the Tide blocker issue of its branch is open.
+/// Posted once on a revert PR while the Tide blocker issue `issue` of its branch is open:
+/// the PR is exempt from the label, but Tide merges nothing on the branch meanwhile.
 pub fn revert_hard_block_on_pr(
     incident: &Incident,
     scope: &crate::model::Scope,
-    suspect: crate::model::PrNumber,
-    issue: crate::model::PrNumber,
+    suspect: PrNumber,
+    issue: PrNumber,
     ctx: &NoticeContext,
 ) -> String {
     format!(
-        "This PR reverts #{suspect}, a suspect of incident `{id}`, and is exempt from the \
-         block: it never gets the label `{label}`. But the Tide blocker issue #{issue} is \
-         open on `{scope}`, and while it is open **Tide merges nothing on that branch, \
-         exemptions included**. Someone with merge rights on `{repo}` merges this PR by \
-         hand, or the incident is lifted (`/scalability-unblock <reason>` on #{issue}; who \
-         can: {who}).\n\n{marker}",
-        suspect = suspect.0,
+        "This PR reverts {suspect}, a suspect of incident `{id}`, and is exempt from the \
+         block: it never gets the label `{label}`. But the Tide blocker issue {issue} is open \
+         on `{scope}`, and while it is open **Tide merges nothing on that branch, exemptions \
+         included** (a hard block). Either someone with merge rights on `{repo}` merges this \
+         PR by hand, or an approver lifts the incident with `/scalability-unblock <reason>` \
+         on {issue} (who can: {who}), after which Tide merges it as usual.\n\n{marker}",
         id = incident.id,
         label = ctx.label,
         repo = scope.repo,
@@ -727,28 +911,29 @@ pub fn revert_hard_block_on_pr(
 pub fn revert_hard_block_on_issue(
     incident: &Incident,
     scope: &crate::model::Scope,
-    suspect: crate::model::PrNumber,
-    revert_pr: crate::model::PrNumber,
+    suspect: PrNumber,
+    revert_pr: PrNumber,
     ctx: &NoticeContext,
 ) -> String {
     format!(
-        "#{revert} reverts suspect #{suspect} and is exempt from the label. This issue is a \
+        "{revert_pr} reverts suspect {suspect} and is exempt from the label. This issue is a \
          Tide blocker, though: while it is open, Tide merges nothing on `{scope}`, not even \
-         #{revert}. Someone with merge rights merges #{revert} by hand, or an approver \
-         ({who}) lifts the incident with `/scalability-unblock <reason>` here.\n\n{marker}",
-        revert = revert_pr.0,
-        suspect = suspect.0,
+         {revert_pr}. Someone with merge rights merges {revert_pr} by hand, or an approver \
+         ({who}) lifts the incident with `/scalability-unblock <reason>` here and Tide merges \
+         it.\n\n{marker}",
         who = who_can(ctx),
         marker = revert_hard_block_marker(&incident.id, revert_pr),
     )
 }
 
 /// The marker of escalation step `step` (1: mention, 2: suggest a revert).
-pub fn escalation_marker(incident: &crate::model::IncidentId, step: u8) -> String {
+pub fn escalation_marker(incident: &IncidentId, step: u8) -> String {
     marker(incident, &format!("escalate-{step}"))
 }
 
-/// The escalation comment of `step` on the incident's issue of `scope`.
+/// The escalation comment of `step` on the incident's issue of `scope`. Step 1 mentions
+/// the top suspects' authors and the approver teams; step 2 suggests reverting the top
+/// suspect with the exact command.
 pub fn escalation(
     incident: &Incident,
     scope: &crate::model::Scope,
@@ -758,11 +943,18 @@ pub fn escalation(
 ) -> String {
     use crate::core::culprit;
     let since = incident.opened_at;
+    let on = &scope.repo;
     let body = if step == 1 {
         let top = culprit::top_suspects(incident, policy.top);
-        let mut authors: Vec<String> = top.iter().map(|s| format!("@{}", s.author)).collect();
-        authors.dedup();
+        let mut authors: Vec<String> = Vec::new();
+        for s in &top {
+            let mention = format!("@{}", s.author);
+            if !authors.contains(&mention) {
+                authors.push(mention);
+            }
+        }
         let teams: Vec<String> = ctx.approver_teams.iter().map(|t| format!("@{t}")).collect();
+        let who = [authors, teams].concat().join(" ");
         let list = if top.is_empty() {
             "No suspect is known yet.".to_string()
         } else {
@@ -770,30 +962,39 @@ pub fn escalation(
                 .iter()
                 .map(|s| {
                     format!(
-                        "- #{} {} (by @{}, score {})",
-                        s.pr.0, s.title, s.author, s.score
+                        "- {} {} (by @{}, score {}: {})",
+                        pr_ref(&s.repo, on, s.pr),
+                        cell(&s.title),
+                        s.author,
+                        score(s.score),
+                        s.reasons.join("; ")
                     )
                 })
                 .collect();
             format!("The top suspects:\n\n{}", items.join("\n"))
         };
-        let who = [authors, teams].concat().join(" ");
         format!(
-            "Merges to `{scope}` have been blocked since {since} by incident `{id}`. {who} \
-             please take a look: is one of these the cause?\n\n{list}",
+            "Merges to `{scope}` have been blocked since {since} by incident `{id}`. {who}: \
+             please take a look. Is one of these the cause? A revert \
+             (`/scalability-revert #N`, approvers), a fix or switching the change off lets \
+             the block be lifted.\n\n{list}",
             id = incident.id,
         )
     } else {
         match culprit::top_revertible(incident) {
             Some(top) => format!(
                 "Merges to `{scope}` are still blocked (since {since}, incident `{id}`). The \
-                 top suspect is #{pr} {title} (by @{author}). Unless a fix is close, an \
-                 approver can revert it now with `/scalability-revert #{pr}`: the revert PR is \
-                 exempt from the block.",
+                 top suspect is {pr} {title} by @{author} (score {score}). Unless a fix is \
+                 close, an approver can revert it now by commenting\n\n\
+                 ```\n/scalability-revert #{n}\n```\n\n\
+                 The revert PR is exempt from the label; once it merges and the job is green, \
+                 lift the block with `/scalability-unblock <reason>`.",
                 id = incident.id,
-                pr = top.pr.0,
-                title = top.title,
+                pr = pr_ref(&top.repo, on, top.pr),
+                title = cell(&top.title),
                 author = top.author,
+                score = score(top.score),
+                n = top.pr.0,
             ),
             None => format!(
                 "Merges to `{scope}` are still blocked (since {since}, incident `{id}`), and \
@@ -803,4 +1004,306 @@ pub fn escalation(
         }
     };
     format!("{body}\n\n{}", escalation_marker(&incident.id, step))
+}
+
+/// The marker of the notice that the revert of `suspect` failed.
+pub fn revert_failed_marker(incident: &IncidentId, suspect: PrNumber) -> String {
+    marker(incident, &format!("revert-failed/{}", suspect.0))
+}
+
+/// Posted once where `/scalability-revert` was asked when the revert PR could not be opened.
+pub fn revert_failed(incident: &Incident, revert: &crate::model::Revert) -> String {
+    format!(
+        "@{by}: the revert PR of {suspect} (incident `{id}`) could not be opened: {error}. \
+         Open it by hand (GitHub's \"Revert\" button on {suspect}), then exempt it with \
+         `/scalability-exempt` on the revert PR.\n\n{marker}",
+        by = revert.by,
+        suspect = revert.suspect,
+        id = incident.id,
+        error = revert.error.as_deref().unwrap_or("unknown error"),
+        marker = revert_failed_marker(&incident.id, revert.suspect),
+    )
+}
+
+/// The marker of a rerun's notice of `kind` (`failed`, `result`).
+pub fn rerun_marker(incident: &IncidentId, rerun: u64, kind: &str) -> String {
+    marker(incident, &format!("rerun/{rerun}/{kind}"))
+}
+
+/// Posted once where `/scalability-rerun` was asked when Gangway refused the rerun.
+pub fn rerun_failed(incident: &Incident, rerun: &crate::model::Rerun) -> String {
+    format!(
+        "@{by}: the rerun of `{job}` (incident `{id}`) could not be started through Gangway: \
+         {error}. Re-run the job from Prow instead (the rerun button on its Deck page).\n\n{marker}",
+        by = rerun.by,
+        job = incident.job,
+        id = incident.id,
+        error = rerun.error.as_deref().unwrap_or("unknown error"),
+        marker = rerun_marker(&incident.id, rerun.id, "failed"),
+    )
+}
+
+/// Whether a rerun's result makes the regression look like a flake, in words.
+pub fn rerun_verdict(result: crate::model::RunResult) -> &'static str {
+    use crate::model::RunResult;
+    match result {
+        RunResult::Success => {
+            "**it looks like a flake**: the job passes again on a newer run. If the next \
+             scheduled runs are green too, an approver can lift the block with \
+             `/scalability-unblock flake`."
+        }
+        RunResult::Failure => {
+            "**the regression is confirmed**: the job fails again, so it is not a flake. Look \
+             at the suspects on the blocker issue."
+        }
+        RunResult::Aborted | RunResult::Error => {
+            "**inconclusive**: the run did not finish with a result (aborted or errored); it \
+             tells nothing about the regression. Re-run again with `/scalability-rerun`."
+        }
+    }
+}
+
+/// Posted once where `/scalability-rerun` was asked when the rerun's run has finished.
+pub fn rerun_result(incident: &Incident, rerun: &crate::model::Rerun) -> String {
+    let Some(done) = &rerun.result else {
+        return String::new();
+    };
+    format!(
+        "@{by}: the rerun of `{job}` (incident `{id}`) finished: run {run} is `{result}`, so \
+         {verdict}\n\n{marker}",
+        by = rerun.by,
+        job = incident.job,
+        id = incident.id,
+        run = run_link(&done.run),
+        result = done.result.as_str(),
+        verdict = rerun_verdict(done.result),
+        marker = rerun_marker(&incident.id, rerun.id, "result"),
+    )
+}
+
+#[cfg(test)]
+mod culprit_tests {
+    use super::*;
+    use crate::core::culprit::Escalation;
+    use crate::model::{
+        CommitSha, IncidentState, JobName, Login, RepoName, Rerun, RerunResult, Revert, RunResult,
+        Scope, Suspect, SuspectRange, SuspectSearch, Timestamp,
+    };
+
+    fn scope() -> Scope {
+        Scope {
+            repo: RepoName::new("kubernetes", "kubernetes"),
+            branch: "master".into(),
+        }
+    }
+
+    fn suspect(pr: u64, score: f64) -> Suspect {
+        Suspect {
+            repo: scope().repo,
+            pr: PrNumber(pr),
+            title: format!("Change | number {pr}"),
+            author: Login::new(format!("dev{pr}")),
+            merged_at: Some(Timestamp(1_764_000_000 + pr as i64)),
+            score,
+            reasons: vec![format!("reason of {pr}")],
+            merge_commit: Some(CommitSha::new(format!("{pr:0>40}"))),
+            reverts: None,
+        }
+    }
+
+    fn incident(n: u64) -> Incident {
+        let mut i = Incident::new(
+            IncidentId::new("ci-job-100"),
+            JobName::new("ci-job"),
+            Timestamp(1_764_000_000),
+            Cause::Manual {
+                by: Login::new("alice"),
+                reason: String::new(),
+            },
+            vec![scope()],
+        );
+        i.suspects = (1..=n).map(|pr| suspect(pr, (pr % 3) as f64)).collect();
+        i.searches.push(SuspectSearch {
+            scope: scope(),
+            range: SuspectRange::Commits {
+                base: CommitSha::new("a".repeat(40)),
+                head: CommitSha::new("b".repeat(40)),
+                commits: 9,
+            },
+            at: Timestamp(1_764_000_100),
+        });
+        i
+    }
+
+    fn ctx() -> NoticeContext {
+        NoticeContext {
+            label: "do-not-merge/scalability-regression".into(),
+            ready_only: true,
+            ready_labels: vec![vec!["lgtm".into()]],
+            blocker: true,
+            approver_users: vec!["alice".into()],
+            approver_teams: vec!["kubernetes/sig-scalability-leads".into()],
+        }
+    }
+
+    #[test]
+    fn the_suspects_table_has_every_column_the_plan_and_how_they_were_found() {
+        let mut i = incident(7);
+        i.reverts.push(Revert {
+            repo: scope().repo,
+            suspect: PrNumber(5),
+            by: Login::new("alice"),
+            at: Timestamp(1),
+            revert_pr: Some(PrNumber(900)),
+            error: None,
+            requested_on: None,
+        });
+        let text = suspects_section(&i, &scope());
+        for want in [
+            "| PR | title | author | merged at | score | reasons |",
+            "| #2 | Change \\| number 2 | @dev2 | 2025-11-24T16:00:02Z | 2 | reason of 2 |",
+            "**reverted in #900**",
+            "The 9 commit(s) on `master` between the last green run's tested commit `aaaaaaaaaaaa` and the first red run's `bbbbbbbbbbbb`",
+            "7 suspects on `kubernetes/kubernetes`: 3 run(s)",
+            "Test the merge commit of #4 (`000000000000`) first",
+            "then #2 (`000000000000`) and #6 (`000000000000`).",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        // Best first: scores 2 (#2, #5), 1 (#1, #4, #7), 0 (#3, #6), ties in merge order.
+        let order: Vec<usize> = [2, 5, 1, 4, 7, 3, 6]
+            .iter()
+            .map(|n| text.find(&format!("| #{n} |")).unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+    }
+
+    #[test]
+    fn unknown_tested_commits_are_said_plainly() {
+        let mut i = incident(1);
+        i.searches[0].range = SuspectRange::TimeWindow {
+            from: Timestamp(1_764_000_000),
+            to: Timestamp(1_764_003_600),
+            why: "no started.json for run 100".into(),
+        };
+        let text = suspects_section(&i, &scope());
+        assert!(
+            text.contains("The tested commits are unknown (no started.json for run 100); these are the PRs merged into `master` between the two runs' start times"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Bisection"),
+            "one suspect needs no bisection: {text}"
+        );
+        i.suspects.clear();
+        assert!(suspects_section(&i, &scope()).contains("No PR was merged in that range."));
+        i.searches.clear();
+        assert_eq!(suspects_section(&i, &scope()), "");
+    }
+
+    #[test]
+    fn replies_to_revert_and_rerun() {
+        let text = reply_part(&ReplyPart::RevertOfRevert {
+            pr: PrNumber(3),
+            reverts: PrNumber(1),
+        });
+        assert!(
+            text.contains("it is itself a revert of #1")
+                && text.contains("Reverting a revert re-lands the suspect it took out (#1)"),
+            "{text}"
+        );
+        let text = reply_part(&ReplyPart::NotASuspect {
+            pr: PrNumber(9),
+            suspects: vec![PrNumber(1), PrNumber(2)],
+        });
+        assert!(text.contains("The suspects are #1, #2."), "{text}");
+        let text = reply_part(&ReplyPart::RerunNotConfigured);
+        assert!(text.contains("sources.gangway.address"), "{text}");
+        let text = reply_part(&ReplyPart::RevertRequested {
+            pr: PrNumber(2),
+            ids: vec![IncidentId::new("j-1")],
+        });
+        assert!(
+            text.contains("revert PR of #2") && text.contains("exempt"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn escalation_step_1_mentions_authors_and_teams_and_step_2_gives_the_command() {
+        let i = incident(4);
+        let policy = Escalation {
+            mention_after: None,
+            suggest_revert_after: None,
+            top: 2,
+        };
+        let one = escalation(&i, &scope(), 1, &policy, &ctx());
+        assert!(
+            one.contains("@dev2 @dev1 @kubernetes/sig-scalability-leads"),
+            "{one}"
+        );
+        assert!(!one.contains("@dev4"), "only the top 2: {one}");
+        assert!(
+            one.ends_with("<!-- scalability-gate:ci-job-100:escalate-1 -->"),
+            "{one}"
+        );
+        let two = escalation(&i, &scope(), 2, &policy, &ctx());
+        assert!(two.contains("```\n/scalability-revert #2\n```"), "{two}");
+        assert!(
+            two.ends_with("<!-- scalability-gate:ci-job-100:escalate-2 -->"),
+            "{two}"
+        );
+    }
+
+    #[test]
+    fn revert_notices_say_tide_merges_nothing_while_the_blocker_issue_is_open() {
+        let i = incident(1);
+        let on_pr = revert_hard_block_on_pr(&i, &scope(), PrNumber(1), PrNumber(50), &ctx());
+        assert!(on_pr.contains("Tide merges nothing on that branch, exemptions included"));
+        assert!(on_pr.contains("merges this PR by hand"));
+        assert!(on_pr.ends_with(&revert_notice_marker(&i.id)));
+        let on_issue = revert_hard_block_on_issue(&i, &scope(), PrNumber(1), PrNumber(77), &ctx());
+        assert!(on_issue.contains("not even #77"), "{on_issue}");
+        assert!(on_issue.ends_with("<!-- scalability-gate:ci-job-100:revert-hard-block/77 -->"));
+    }
+
+    #[test]
+    fn rerun_outcomes_say_whether_it_looks_like_a_flake() {
+        let mut i = incident(0);
+        i.state = IncidentState::Active;
+        let mut rerun = Rerun {
+            id: 5,
+            by: Login::new("alice"),
+            at: Timestamp(1),
+            repo: scope().repo,
+            requested_on: PrNumber(3),
+            execution: Some("exec".into()),
+            build_id: None,
+            result: None,
+            error: None,
+        };
+        let cases = [
+            (RunResult::Success, "looks like a flake"),
+            (RunResult::Failure, "the regression is confirmed"),
+            (RunResult::Aborted, "inconclusive"),
+        ];
+        for (result, want) in cases {
+            rerun.result = Some(RerunResult {
+                run: RunRef {
+                    build_id: crate::model::BuildId::new("555"),
+                    url: "https://prow/555".into(),
+                    started_at: None,
+                    commits: Default::default(),
+                },
+                result,
+            });
+            let text = rerun_result(&i, &rerun);
+            assert!(text.contains(want), "{text}");
+            assert!(text.contains("[555](https://prow/555)"), "{text}");
+            assert!(text.ends_with("<!-- scalability-gate:ci-job-100:rerun/5/result -->"));
+        }
+        rerun.result = None;
+        rerun.error = Some("permission denied".into());
+        assert!(rerun_failed(&i, &rerun).contains("permission denied"));
+    }
 }

@@ -289,6 +289,8 @@ impl Consumer {
             match intent {
                 Intent::Reconcile => self.reconcile.poke(),
                 Intent::LabelPr { repo, pr } => self.reconcile.label_pr(repo.clone(), *pr),
+                // The rerun executor finds recorded reruns in the store by itself.
+                Intent::Rerun => {}
             }
         }
         if !decision.replies.is_empty() {

@@ -412,6 +412,7 @@ fn print_decision(out: &mut dyn Write, decision: &Decision) -> anyhow::Result<()
         match intent {
             Intent::Reconcile => {}
             Intent::LabelPr { repo, pr } => writeln!(out, "  gate: label {repo}{pr} now")?,
+            Intent::Rerun => writeln!(out, "  gate: re-run the job through Gangway")?,
         }
     }
     for record in &decision.audit {

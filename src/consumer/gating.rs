@@ -60,6 +60,7 @@ pub fn policy(config: &Config) -> Policy {
         },
         ready_labels: config.ready_labels.clone(),
         ready_rules: Default::default(),
+        rerun_available: !config.sources.gangway.address.trim().is_empty(),
     }
 }
 
@@ -345,9 +346,27 @@ impl Gatekeeper {
 
     /// A finding of reconcile or the rerun executor: decided and written (also when its
     /// incident was lifted meanwhile).
+    /// A failed revert or a rerun's outcome is told, once (by marker), where the command was
+    /// written, in the same write.
     pub fn on_finding(&self, finding: &gate::Finding, now: Timestamp) -> anyhow::Result<Decision> {
         let input = gate::Input::Finding(finding.clone());
-        decide_and_commit(&self.store, &self.policy(None), &input, now, None)
+        let policy = self.policy(None);
+        let state = state(&self.store, Some(finding.incident()))?;
+        let ctx = gate::Ctx {
+            now,
+            policy: &policy,
+            issue_incident: None,
+        };
+        let decision = gate::decide(&state, &input, &ctx);
+        if decision.is_empty() {
+            return Ok(decision);
+        }
+        let mut changes = changes(&decision);
+        for incident in &decision.incidents {
+            changes.replies.extend(finding_notices(incident, finding));
+        }
+        self.store.apply_decision(&changes)?;
+        Ok(decision)
     }
 
     /// The incident a blocker or tracking issue belongs to (the reconciler remembers it).
@@ -405,6 +424,51 @@ impl Gatekeeper {
             self.store.apply_decision(&changes)?;
         }
         Ok(decision)
+    }
+}
+
+/// The notices a recorded finding posts where its command was written: a failed revert,
+/// a rerun Gangway refused, a rerun's result.
+pub fn finding_notices(
+    incident: &crate::model::Incident,
+    finding: &gate::Finding,
+) -> Vec<PendingReply> {
+    use gate::Finding;
+    match finding {
+        Finding::RevertFailed { repo, suspect, .. } => incident
+            .reverts
+            .iter()
+            .filter(|r| &r.repo == repo && r.suspect == *suspect && r.error.is_some())
+            .filter_map(|r| {
+                Some(PendingReply {
+                    key: comment::revert_failed_marker(&incident.id, r.suspect),
+                    repo: r.repo.clone(),
+                    number: r.requested_on?,
+                    body: comment::revert_failed(incident, r),
+                })
+            })
+            .collect(),
+        Finding::RerunFailed { rerun, .. } | Finding::RerunFinished { rerun, .. } => incident
+            .reruns
+            .iter()
+            .filter(|r| r.id == *rerun)
+            .filter_map(|r| {
+                let (kind, body) = if r.result.is_some() {
+                    ("result", comment::rerun_result(incident, r))
+                } else if r.error.is_some() {
+                    ("failed", comment::rerun_failed(incident, r))
+                } else {
+                    return None;
+                };
+                Some(PendingReply {
+                    key: comment::rerun_marker(&incident.id, r.id, kind),
+                    repo: r.repo.clone(),
+                    number: r.requested_on,
+                    body,
+                })
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -68,6 +68,8 @@ pub struct Policy {
     pub ready_labels: Vec<String>,
     /// Which PRs are ready, per scope, from Prow's Tide queries (overrides `ready_labels`).
     pub ready_rules: BTreeMap<Scope, ReadyRule>,
+    /// Gangway is configured: `/scalability-rerun` can re-run a job.
+    pub rerun_available: bool,
 }
 
 impl Policy {
@@ -282,6 +284,8 @@ pub enum Intent {
     Reconcile,
     /// Label this PR now rather than at the next resync.
     LabelPr { repo: RepoName, pr: PrNumber },
+    /// A rerun was recorded: the rerun executor has an execution to create.
+    Rerun,
 }
 
 /// One part of a reply; the shell renders it (`comment.rs`).
@@ -329,10 +333,45 @@ pub enum ReplyPart {
     },
     /// `/scalability-exempt` on an issue, not a PR.
     ExemptNeedsPr,
-    /// A command another issue covers.
-    NotAvailable {
-        command: String,
+    /// `/scalability-revert #N` accepted: a revert PR of `pr` is being opened.
+    RevertRequested {
+        pr: PrNumber,
+        ids: Vec<IncidentId>,
     },
+    /// `/scalability-revert #N` asked before: what came of it so far.
+    RevertAlreadyRequested {
+        pr: PrNumber,
+        revert_pr: Option<PrNumber>,
+    },
+    /// `/scalability-revert #N` refused: `pr` is itself a revert of `reverts`.
+    RevertOfRevert {
+        pr: PrNumber,
+        reverts: PrNumber,
+    },
+    /// `/scalability-revert #N` refused: `pr` is not a suspect; these are.
+    NotASuspect {
+        pr: PrNumber,
+        suspects: Vec<PrNumber>,
+    },
+    /// `/scalability-revert` or `/scalability-rerun` where no active incident covers the repo.
+    NoIncident {
+        command: String,
+        repo: RepoName,
+    },
+    /// `/scalability-rerun` accepted: the jobs are being re-run.
+    RerunRequested {
+        ids: Vec<IncidentId>,
+        jobs: Vec<JobName>,
+    },
+    /// `/scalability-rerun` while a rerun of the incident's job still waits for its result.
+    RerunPending {
+        id: IncidentId,
+        job: JobName,
+        since: Timestamp,
+        execution: Option<String>,
+    },
+    /// `/scalability-rerun` without Gangway configured.
+    RerunNotConfigured,
     /// A malformed command: the parser's message.
     Malformed {
         message: String,
@@ -627,13 +666,176 @@ impl Work<'_, '_> {
                     outcome,
                 )
             }
-            Command::Revert { .. } | Command::Rerun => (
-                ReplyPart::NotAvailable {
-                    command: typed(request),
-                },
-                "not available yet".into(),
-            ),
+            Command::Revert { pr } => self.revert(comment, PrNumber(*pr)),
+            Command::Rerun => self.rerun(comment),
         }
+    }
+
+    /// The active incidents a command on this comment is about: the blocker issue's
+    /// incident, or every active incident on the repo.
+    fn targets(&self, comment: &CommentInput) -> Vec<IncidentId> {
+        match self.ctx.issue_incident {
+            Some(id) => {
+                let active = self.incidents.iter().any(|i| &i.id == id && i.is_active());
+                if active { vec![id.clone()] } else { Vec::new() }
+            }
+            None => self.active_on_repo(&comment.repo),
+        }
+    }
+
+    fn revert(&mut self, comment: &CommentInput, pr: PrNumber) -> (ReplyPart, String) {
+        let ids = self.targets(comment);
+        if ids.is_empty() {
+            return (
+                ReplyPart::NoIncident {
+                    command: "/scalability-revert".into(),
+                    repo: comment.repo.clone(),
+                },
+                "nothing to revert: no active incident".into(),
+            );
+        }
+        let repo = &comment.repo;
+        let mut holding = Vec::new();
+        let mut suspect = None;
+        for id in &ids {
+            let Some(incident) = self.incidents.iter().find(|i| &i.id == id) else {
+                continue;
+            };
+            if let Some(s) = incident
+                .suspects
+                .iter()
+                .find(|s| &s.repo == repo && s.pr == pr)
+            {
+                holding.push(id.clone());
+                suspect.get_or_insert_with(|| s.clone());
+            }
+        }
+        let Some(suspect) = suspect else {
+            let mut suspects: Vec<PrNumber> = self
+                .incidents
+                .iter()
+                .filter(|i| ids.contains(&i.id))
+                .flat_map(|i| i.suspects.iter().filter(|s| &s.repo == repo).map(|s| s.pr))
+                .collect();
+            suspects.sort();
+            suspects.dedup();
+            return (
+                ReplyPart::NotASuspect { pr, suspects },
+                format!("refused: #{} is not a suspect", pr.0),
+            );
+        };
+        if let Some(reverts) = suspect.reverts {
+            return (
+                ReplyPart::RevertOfRevert { pr, reverts },
+                format!(
+                    "refused: #{} is a revert of #{} (reverting it re-lands #{})",
+                    pr.0, reverts.0, reverts.0
+                ),
+            );
+        }
+        let now = self.ctx.now;
+        let mut requested = Vec::new();
+        let mut known = None;
+        for id in &holding {
+            let Some(incident) = self.get_mut(id) else {
+                continue;
+            };
+            if let Some(r) = incident
+                .reverts
+                .iter()
+                .find(|r| &r.repo == repo && r.suspect == pr)
+            {
+                known.get_or_insert(r.revert_pr);
+                continue;
+            }
+            incident.reverts.push(Revert {
+                repo: repo.clone(),
+                suspect: pr,
+                by: comment.author.clone(),
+                at: now,
+                revert_pr: None,
+                error: None,
+                requested_on: Some(comment.number),
+            });
+            requested.push(id.clone());
+        }
+        for id in &requested {
+            self.touch(id);
+        }
+        if requested.is_empty() {
+            let revert_pr = known.flatten();
+            let outcome = match revert_pr {
+                Some(r) => format!("already reverted in #{}", r.0),
+                None => format!("revert of #{} already requested", pr.0),
+            };
+            return (ReplyPart::RevertAlreadyRequested { pr, revert_pr }, outcome);
+        }
+        let outcome = format!("revert of #{} requested on {}", pr.0, join_ids(&requested));
+        (ReplyPart::RevertRequested { pr, ids: requested }, outcome)
+    }
+
+    fn rerun(&mut self, comment: &CommentInput) -> (ReplyPart, String) {
+        if !self.ctx.policy.rerun_available {
+            return (
+                ReplyPart::RerunNotConfigured,
+                "refused: Gangway is not configured".into(),
+            );
+        }
+        let ids = self.targets(comment);
+        if ids.is_empty() {
+            return (
+                ReplyPart::NoIncident {
+                    command: "/scalability-rerun".into(),
+                    repo: comment.repo.clone(),
+                },
+                "nothing to rerun: no active incident".into(),
+            );
+        }
+        let now = self.ctx.now;
+        let mut started = Vec::new();
+        let mut jobs = Vec::new();
+        let mut pending = None;
+        for id in &ids {
+            let Some(incident) = self.get_mut(id) else {
+                continue;
+            };
+            if let Some(r) = incident
+                .reruns
+                .iter()
+                .find(|r| r.awaits_result() || r.id == comment.comment_id)
+            {
+                pending.get_or_insert_with(|| ReplyPart::RerunPending {
+                    id: incident.id.clone(),
+                    job: incident.job.clone(),
+                    since: r.at,
+                    execution: r.execution.clone(),
+                });
+                continue;
+            }
+            incident.reruns.push(crate::model::Rerun {
+                id: comment.comment_id,
+                by: comment.author.clone(),
+                at: now,
+                repo: comment.repo.clone(),
+                requested_on: comment.number,
+                execution: None,
+                build_id: None,
+                result: None,
+                error: None,
+            });
+            jobs.push(incident.job.clone());
+            started.push(id.clone());
+        }
+        if started.is_empty() {
+            let part = pending.expect("every target has a pending rerun");
+            return (part, "rerun already pending".into());
+        }
+        for id in &started {
+            self.touch(id);
+        }
+        self.decision.intend(Intent::Rerun);
+        let outcome = format!("rerun requested on {}", join_ids(&started));
+        (ReplyPart::RerunRequested { ids: started, jobs }, outcome)
     }
 
     fn unblock(&mut self, comment: &CommentInput, reason: &str) -> (ReplyPart, String) {
@@ -1083,6 +1285,7 @@ mod tests {
             label_mode: LabelMode::Ready,
             ready_labels: vec!["lgtm".into(), "approved".into()],
             ready_rules: BTreeMap::new(),
+            rerun_available: true,
         }
     }
 
@@ -1497,8 +1700,9 @@ mod tests {
         assert_eq!(d.replies[0].parts.len(), 3);
         assert_eq!(
             d.replies[0].parts[1],
-            ReplyPart::NotAvailable {
-                command: "/scalability-rerun".into()
+            ReplyPart::NoIncident {
+                command: "/scalability-rerun".into(),
+                repo: repo(),
             }
         );
         assert_eq!(d.audit.len(), 3);
@@ -1943,5 +2147,218 @@ mod tests {
         );
         assert_eq!(d.incidents[0].reverts[0].by.as_str(), AUTOMATIC_ACTOR);
         assert!(d.incidents[0].is_exempt(&repo(), PrNumber(600)));
+    }
+
+    fn with_suspects(state: &mut State) {
+        let mut revert = suspect(3);
+        revert.reverts = Some(PrNumber(1));
+        state.incidents[0].suspects = vec![suspect(1), suspect(2), revert];
+    }
+
+    fn revert_cmd(author: &str, approver: bool, pr: u64) -> Input {
+        Input::Comment(comment(author, approver, vec![Command::Revert { pr }]))
+    }
+
+    #[test]
+    fn revert_table() {
+        let p = policy();
+        let mut state = blocked(&p);
+        with_suspects(&mut state);
+        // (what, input, reply part, audit outcome, reverts recorded)
+        let cases: Vec<(&str, Input, ReplyPart, &str, usize)> = vec![
+            (
+                "not an approver",
+                revert_cmd("mallory", false, 1),
+                ReplyPart::Unauthorised {
+                    command: "/scalability-revert".into(),
+                    users: vec!["alice".into()],
+                    teams: vec!["kubernetes/sig-scalability-leads".into()],
+                },
+                "refused: not an approver",
+                0,
+            ),
+            (
+                "not a suspect",
+                revert_cmd("alice", true, 9),
+                ReplyPart::NotASuspect {
+                    pr: PrNumber(9),
+                    suspects: vec![PrNumber(1), PrNumber(2), PrNumber(3)],
+                },
+                "refused: #9 is not a suspect",
+                0,
+            ),
+            (
+                "revert of a revert",
+                revert_cmd("alice", true, 3),
+                ReplyPart::RevertOfRevert {
+                    pr: PrNumber(3),
+                    reverts: PrNumber(1),
+                },
+                "refused: #3 is a revert of #1 (reverting it re-lands #1)",
+                0,
+            ),
+            (
+                "accepted",
+                revert_cmd("alice", true, 2),
+                ReplyPart::RevertRequested {
+                    pr: PrNumber(2),
+                    ids: vec![IncidentId::new("ci-scale-100-101")],
+                },
+                "revert of #2 requested on ci-scale-100-101",
+                1,
+            ),
+        ];
+        for (what, input, part, outcome, reverts) in cases {
+            let d = decide(&state, &input, &ctx(&p));
+            assert_eq!(d.replies[0].parts, vec![part], "{what}");
+            assert_eq!(d.audit[0].outcome, outcome, "{what}");
+            assert_eq!(d.audit[0].command, "/scalability-revert", "{what}");
+            let recorded = d.incidents.first().map_or(0, |i| i.reverts.len());
+            assert_eq!(recorded, reverts, "{what}");
+            if reverts > 0 {
+                let r = &d.incidents[0].reverts[0];
+                assert_eq!(
+                    (r.suspect, r.by.as_str(), r.revert_pr, r.requested_on),
+                    (PrNumber(2), "alice", None, Some(PrNumber(42))),
+                    "{what}"
+                );
+                assert_eq!(d.intents, vec![Intent::Reconcile], "{what}");
+            } else {
+                assert!(d.intents.is_empty(), "{what}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_revert_asked_twice_is_one_and_says_what_came_of_it() {
+        let p = policy();
+        let mut state = blocked(&p);
+        with_suspects(&mut state);
+        step(&mut state, &revert_cmd("alice", true, 2), &ctx(&p));
+        let d = decide(&state, &revert_cmd("alice", true, 2), &ctx(&p));
+        assert!(d.incidents.is_empty());
+        assert_eq!(
+            d.replies[0].parts,
+            vec![ReplyPart::RevertAlreadyRequested {
+                pr: PrNumber(2),
+                revert_pr: None
+            }]
+        );
+        step(
+            &mut state,
+            &Input::Finding(Finding::RevertOpened {
+                incident: IncidentId::new("ci-scale-100-101"),
+                repo: repo(),
+                suspect: PrNumber(2),
+                revert_pr: PrNumber(700),
+            }),
+            &ctx(&p),
+        );
+        let d = decide(&state, &revert_cmd("alice", true, 2), &ctx(&p));
+        assert_eq!(
+            d.replies[0].parts,
+            vec![ReplyPart::RevertAlreadyRequested {
+                pr: PrNumber(2),
+                revert_pr: Some(PrNumber(700))
+            }]
+        );
+        assert_eq!(d.audit[0].outcome, "already reverted in #700");
+        // Without an incident on the repo, there is nothing to revert.
+        let d = decide(&State::default(), &revert_cmd("alice", true, 2), &ctx(&p));
+        assert_eq!(
+            d.replies[0].parts,
+            vec![ReplyPart::NoIncident {
+                command: "/scalability-revert".into(),
+                repo: repo()
+            }]
+        );
+    }
+
+    #[test]
+    fn rerun_table() {
+        let p = policy();
+        let mut off = policy();
+        off.rerun_available = false;
+        let rerun = |author: &str, approver: bool| {
+            Input::Comment(comment(author, approver, vec![Command::Rerun]))
+        };
+        let state = blocked(&p);
+        let mut pending = state.clone();
+        with_rerun(&mut pending);
+        // (what, state, policy, input, reply part, audit outcome, reruns recorded)
+        let cases: Vec<(&str, &State, &Policy, Input, ReplyPart, &str, usize)> = vec![
+            (
+                "not an approver",
+                &state,
+                &p,
+                rerun("mallory", false),
+                ReplyPart::Unauthorised {
+                    command: "/scalability-rerun".into(),
+                    users: vec!["alice".into()],
+                    teams: vec!["kubernetes/sig-scalability-leads".into()],
+                },
+                "refused: not an approver",
+                0,
+            ),
+            (
+                "Gangway not configured",
+                &state,
+                &off,
+                rerun("alice", true),
+                ReplyPart::RerunNotConfigured,
+                "refused: Gangway is not configured",
+                0,
+            ),
+            (
+                "accepted",
+                &state,
+                &p,
+                rerun("alice", true),
+                ReplyPart::RerunRequested {
+                    ids: vec![IncidentId::new("ci-scale-100-101")],
+                    jobs: vec![JobName::new(JOB)],
+                },
+                "rerun requested on ci-scale-100-101",
+                1,
+            ),
+            (
+                "one already waits for its result",
+                &pending,
+                &p,
+                rerun("alice", true),
+                ReplyPart::RerunPending {
+                    id: IncidentId::new("ci-scale-100-101"),
+                    job: JobName::new(JOB),
+                    since: Timestamp(950),
+                    execution: None,
+                },
+                "rerun already pending",
+                0,
+            ),
+        ];
+        for (what, state, policy, input, part, outcome, reruns) in cases {
+            let d = decide(state, &input, &ctx(policy));
+            assert_eq!(d.replies[0].parts, vec![part], "{what}");
+            assert_eq!(d.audit[0].outcome, outcome, "{what}");
+            let recorded = d.incidents.first().map_or(0, |i| i.reruns.len());
+            assert_eq!(recorded, reruns, "{what}");
+            if reruns > 0 {
+                let r = &d.incidents[0].reruns[0];
+                assert_eq!(
+                    (r.id, r.by.as_str(), r.at, r.requested_on),
+                    (7, "alice", Timestamp(1_000), PrNumber(42)),
+                    "{what}"
+                );
+                assert!(r.awaits_execution(), "{what}");
+                assert_eq!(d.intents, vec![Intent::Rerun, Intent::Reconcile], "{what}");
+                // The same comment delivered again starts nothing new.
+                let mut after = (*state).clone();
+                apply(&mut after, &d);
+                let again = decide(&after, &input, &ctx(policy));
+                assert!(again.incidents.is_empty(), "{what}: replayed");
+            } else {
+                assert!(d.intents.is_empty(), "{what}");
+            }
+        }
     }
 }
