@@ -670,7 +670,7 @@ mod reconciler {
             "[1001](",
             "/scalability-unblock",
             "members of `kubernetes/sig-scalability-leads`",
-            "- #7 Make the scheduler faster",
+            "| #7 | Make the scheduler faster | @dev |",
             "<!-- scalability-gate:ci-e2e-1002:issue/master -->",
         ] {
             assert!(body.contains(want), "missing {want:?} in\n{body}");
