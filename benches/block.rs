@@ -4,13 +4,20 @@
 //! clock), so the figures are the time the requests, their latency and the mutation budget
 //! impose, without sleeping through them; the wall time is printed too.
 //!
+//! Then the same branch with `label_prs: all`: every open PR labelled, ready ones first, and
+//! every label removed again on unblock. There the hourly budget is the limit: the bench
+//! prints how long the full block and the full unblock take, the requests and mutations
+//! against the floor (one mutation per PR, plus the issue), the fewest seconds the budget
+//! itself allows for that many mutations, and the most mutations the fake saw in any
+//! sliding minute and hour (asserted within `mutations_per_minute` / `mutations_per_hour`).
+//!
 //! Run: `cargo bench --bench block`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use scalability_gate::Store;
-use scalability_gate::config::{Config, JobConfig, ScopeConfig};
+use scalability_gate::config::{Config, JobConfig, LabelPrs, ScopeConfig};
 use scalability_gate::github::client::{Client, ClientOptions};
 use scalability_gate::github::fake::{FakeGithub, LoggedRequest, PrSpec};
 use scalability_gate::model::{
@@ -24,6 +31,11 @@ const REPO: &str = "kubernetes/kubernetes";
 const OPEN_PRS: usize = 1000;
 const READY_PRS: usize = 40;
 const LATENCY: Duration = Duration::from_millis(50);
+/// GitHub's budget as configured by default (`github.mutations_per_minute` / `_per_hour`).
+const PER_MINUTE: usize = 60;
+const PER_HOUR: usize = 450;
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
 
 fn incident() -> Incident {
     let run = |b: &str| RunRef {
@@ -88,39 +100,262 @@ fn report(what: &str, start: Instant, log: &[LoggedRequest], floor: usize) {
     );
 }
 
+/// The most of `times` (sorted) inside any window `[t, t + window)`.
+fn max_in_window(times: &[Instant], window: Duration) -> usize {
+    let mut best = 0;
+    let mut start = 0;
+    for (end, t) in times.iter().enumerate() {
+        while times[start] + window <= *t {
+            start += 1;
+        }
+        best = best.max(end + 1 - start);
+    }
+    best
+}
+
+/// The fewest seconds `n` mutations take under the budget, starting from an empty window:
+/// mutation k goes at the latest of a minute after mutation k - PER_MINUTE and an hour
+/// after mutation k - PER_HOUR (the client's sliding windows; requests themselves free).
+fn budget_minimum(n: usize) -> f64 {
+    let mut at: Vec<f64> = Vec::with_capacity(n);
+    for k in 0..n {
+        let mut t: f64 = 0.0;
+        if k >= PER_MINUTE {
+            t = t.max(at[k - PER_MINUTE] + 60.0);
+        }
+        if k >= PER_HOUR {
+            t = t.max(at[k - PER_HOUR] + 3600.0);
+        }
+        at.push(t);
+    }
+    at.last().copied().unwrap_or(0.0)
+}
+
+/// Checks the fake's observed mutation times against both windows, and prints the most
+/// seen in any minute and any hour.
+fn check_budget(log: &[LoggedRequest]) {
+    let mut times: Vec<Instant> = log
+        .iter()
+        .filter(|r| r.is_mutation())
+        .map(|r| r.at)
+        .collect();
+    times.sort();
+    let minute = max_in_window(&times, MINUTE);
+    let hour = max_in_window(&times, HOUR);
+    println!(
+        "  most mutations in any minute {minute} (budget {PER_MINUTE}), in any hour {hour} (budget {PER_HOUR})"
+    );
+    assert!(minute <= PER_MINUTE, "{minute} mutations in one minute");
+    assert!(hour <= PER_HOUR, "{hour} mutations in one hour");
+}
+
+/// The issue number in `/repos/{o}/{r}/issues/{n}/labels...`.
+fn pr_of(path: &str) -> u64 {
+    path.split('/')
+        .skip_while(|p| *p != "issues")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("an issue path")
+}
+
+fn h_m_s(secs: f64) -> String {
+    let s = secs.round() as u64;
+    format!("{}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Seeds the branch: [`OPEN_PRS`] open PRs, every (OPEN_PRS / READY_PRS)-th one ready.
+/// Answers the PRs' numbers.
+fn seed(fake: &FakeGithub) -> Vec<u64> {
+    let mut numbers = Vec::with_capacity(OPEN_PRS);
+    for i in 0..OPEN_PRS {
+        let spec = PrSpec::new("master");
+        let spec = if i % (OPEN_PRS / READY_PRS) == 0 {
+            spec.labels(&["lgtm", "approved", "kind/bug"])
+        } else {
+            spec.labels(&["kind/feature"])
+        };
+        numbers.push(fake.add_pr(REPO, spec));
+    }
+    numbers
+}
+
+fn config(fake: &FakeGithub, label_prs: LabelPrs) -> Config {
+    let mut config = Config {
+        jobs: vec![JobConfig {
+            name: "ci-kubernetes-e2e-gce-scale-performance-100".into(),
+            scopes: vec![ScopeConfig {
+                repo: REPO.into(),
+                branch: "master".into(),
+            }],
+            failures_to_confirm: 1,
+            auto_unblock_on_recovery: false,
+            suspects: Default::default(),
+        }],
+        dry_run: false,
+        label_prs,
+        ..Config::default()
+    };
+    config.github.endpoints = vec![fake.url()];
+    config
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .unwrap();
-    runtime.block_on(async {
+    runtime.block_on(ready_mode());
+    runtime.block_on(all_mode());
+}
+
+/// `label_prs: all`: the full block and the full unblock under the hourly budget.
+async fn all_mode() {
+    let fake = FakeGithub::start().await.unwrap();
+    let numbers = seed(&fake);
+    let label = Config::default().label;
+    let carrying = |fake: &FakeGithub| {
+        numbers
+            .iter()
+            .filter(|n| fake.labels_of(REPO, **n).contains(&label))
+            .count()
+    };
+    fake.set_latency(LATENCY);
+    let config = config(&fake, LabelPrs::All);
+    let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
+    options.request_timeout = None;
+    assert_eq!(
+        (options.mutations_per_minute, options.mutations_per_hour),
+        (PER_MINUTE as u32, PER_HOUR as u32)
+    );
+    let client = Client::new(options).unwrap();
+    let reconciler = Reconciler::new(
+        client.clone(),
+        Arc::new(config),
+        Store::temporary().unwrap(),
+    );
+    println!();
+    println!(
+        "label_prs: all — {OPEN_PRS} open PRs, {READY_PRS} ready, {} ms per request, {PER_MINUTE} mutations/min, {PER_HOUR}/hour",
+        LATENCY.as_millis()
+    );
+
+    let mut active = incident();
+    let mut full_log = Vec::new();
+    let wall = std::time::Instant::now();
+    let start = Instant::now();
+    let done = reconciler
+        .reconcile_incidents(std::slice::from_ref(&active))
+        .await;
+    assert!(done.converged(), "{done:?}");
+    let block = fake.requests();
+    assert_eq!(carrying(&fake), OPEN_PRS, "every open PR carries the label");
+    report("full block", start, &block, OPEN_PRS + 1);
+    let label_changes: Vec<&LoggedRequest> = block
+        .iter()
+        .filter(|r| r.is_mutation() && r.path.contains("/issues/") && r.path.contains("/labels"))
+        .collect();
+    let ready: Vec<u64> = numbers
+        .iter()
+        .step_by(OPEN_PRS / READY_PRS)
+        .copied()
+        .collect();
+    let first_labelled: Vec<u64> = label_changes[..READY_PRS]
+        .iter()
+        .map(|r| pr_of(&r.path))
+        .collect();
+    assert!(
+        first_labelled.iter().all(|n| ready.contains(n)),
+        "ready PRs go first: {first_labelled:?}"
+    );
+    println!(
+        "  last ready PR labelled at  {:>8.2} s (ready PRs first)",
+        since(start, label_changes[READY_PRS - 1])
+    );
+    let took = start.elapsed().as_secs_f64();
+    let mutations = block.iter().filter(|r| r.is_mutation()).count();
+    println!(
+        "  full block took {} virtual ({took:.0} s; the budget alone allows {} for {mutations} mutations), {:.2} s wall",
+        h_m_s(took),
+        h_m_s(budget_minimum(mutations)),
+        wall.elapsed().as_secs_f64()
+    );
+    check_budget(&block);
+    full_log.extend(block);
+
+    active.state = IncidentState::Lifted {
+        by: "wojtek-t".into(),
+        reason: "reverted".into(),
+        at: Timestamp(1),
+    };
+    fake.clear_log();
+    let wall = std::time::Instant::now();
+    let start = Instant::now();
+    let lifted = reconciler
+        .reconcile_incidents(std::slice::from_ref(&active))
+        .await;
+    assert!(lifted.converged(), "{lifted:?}");
+    let unblock = fake.requests();
+    assert_eq!(
+        carrying(&fake),
+        0,
+        "no PR carries the label after the unblock"
+    );
+    report(
+        "full unblock (right after the block: shares the hour's budget)",
+        start,
+        &unblock,
+        OPEN_PRS + 1,
+    );
+    let removals: Vec<&LoggedRequest> = unblock
+        .iter()
+        .filter(|r| r.method == "DELETE" && r.path.contains("/labels/"))
+        .collect();
+    let first_removed: Vec<u64> = removals[..READY_PRS]
+        .iter()
+        .map(|r| pr_of(&r.path))
+        .collect();
+    assert!(
+        first_removed.iter().all(|n| ready.contains(n)),
+        "ready PRs go first: {first_removed:?}"
+    );
+    println!(
+        "  last ready PR unlabelled at {:>8.2} s (ready PRs first)",
+        since(start, removals[READY_PRS - 1])
+    );
+    if let Some(closed) = unblock
+        .iter()
+        .find(|r| r.method == "PATCH" && r.path.contains("/issues/"))
+    {
+        println!(
+            "  blocker issue closed at    {:>8.2} s (Tide blocks the whole branch until then)",
+            since(start, closed)
+        );
+    }
+    let took = start.elapsed().as_secs_f64();
+    println!(
+        "  full unblock took {} virtual ({took:.0} s), {:.2} s wall",
+        h_m_s(took),
+        wall.elapsed().as_secs_f64()
+    );
+    check_budget(&unblock);
+    full_log.extend(unblock);
+    println!("block and unblock together:");
+    check_budget(&full_log);
+    let c = client.counters();
+    println!(
+        "client counters: requests {}, mutations {}, retries {}, rate-limit pauses {}",
+        c.requests, c.mutations, c.retries, c.rate_limited
+    );
+}
+
+/// `label_prs: ready` (the default): the block and the unblock.
+async fn ready_mode() {
+    {
         let fake = FakeGithub::start().await.unwrap();
-        for i in 0..OPEN_PRS {
-            let spec = PrSpec::new("master");
-            let spec = if i % (OPEN_PRS / READY_PRS) == 0 {
-                spec.labels(&["lgtm", "approved", "kind/bug"])
-            } else {
-                spec.labels(&["kind/feature"])
-            };
-            fake.add_pr(REPO, spec);
-        }
+        seed(&fake);
         fake.set_latency(LATENCY);
-        let mut config = Config {
-            jobs: vec![JobConfig {
-                name: "ci-kubernetes-e2e-gce-scale-performance-100".into(),
-                scopes: vec![ScopeConfig {
-                    repo: REPO.into(),
-                    branch: "master".into(),
-                }],
-                failures_to_confirm: 1,
-                auto_unblock_on_recovery: false,
-                suspects: Default::default(),
-            }],
-            dry_run: false,
-            ..Config::default()
-        };
-        config.github.endpoints = vec![fake.url()];
+        let config = config(&fake, LabelPrs::Ready);
         let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
         options.request_timeout = None;
         let client = Client::new(options).unwrap();
@@ -188,5 +423,5 @@ fn main() {
             "client counters: requests {}, mutations {}, retries {}, rate-limit pauses {}",
             c.requests, c.mutations, c.retries, c.rate_limited
         );
-    });
+    }
 }
