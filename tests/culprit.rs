@@ -728,3 +728,48 @@ async fn escalation_fires_once_per_step_as_the_test_moves_the_clock() {
     assert_eq!(w.comments_marked(issue, "escalate-2"), 1);
     assert_eq!(w.incident("inc-5").escalations.len(), 2);
 }
+
+#[tokio::test]
+async fn a_range_longer_than_the_cap_is_searched_in_part_and_said_once() {
+    let fake = FakeGithub::start().await.unwrap();
+    let green = fake.push_commit(REPO, "master", "green");
+    let mut prs = Vec::new();
+    for i in 0..260 {
+        prs.push(
+            fake.merge_pr(
+                REPO,
+                MergedPr::new("master", &format!("change {i}"), minutes(-230 + i / 2)).squashed(),
+            )
+            .number,
+        );
+    }
+    let red = fake.branch_head(REPO, "master").unwrap();
+    // No hot paths: no file lists to read.
+    let w = World::start(fake, |c| c.jobs[0].suspects = Default::default()).await;
+    w.put(&regression("inc-6", Some(&green), Some(&red)));
+    w.pass().await;
+    let incident = w.incident("inc-6");
+    assert_eq!(incident.suspects.len(), 250, "the oldest 250 commits");
+    assert!(incident.suspects.iter().all(|s| s.pr.0 <= prs[249]));
+    assert!(matches!(
+        incident.searches[0].range,
+        SuspectRange::Commits { commits: 260, .. }
+    ));
+    assert_eq!(
+        w.requests_to("GET", "/compare/"),
+        3,
+        "pages of 100 up to the cap"
+    );
+    let issue = w.issue_number();
+    assert_eq!(w.comments_marked(issue, "range-cut/master"), 1);
+    let said = w
+        .fake
+        .comments(REPO, issue)
+        .into_iter()
+        .find(|c| c.body.contains(":range-cut/master -->"))
+        .unwrap()
+        .body;
+    assert!(said.contains("260") && said.contains("250"), "{said}");
+    w.pass().await;
+    assert_eq!(w.comments_marked(issue, "range-cut/master"), 1, "once");
+}

@@ -133,7 +133,7 @@ impl Reconciler {
                     continue;
                 };
                 match self
-                    .find_suspects(incident, scope, last_green, first_red, incidents, report)
+                    .find_suspects(incident, scope, last_green, first_red, incidents)
                     .await
                 {
                     Ok(()) => recorded = true,
@@ -164,13 +164,32 @@ impl Reconciler {
         recorded
     }
 
-    /// The culprit work that follows issues: hard-block notices of revert PRs and
-    /// escalation comments, on `incidents` as re-read after the findings.
+    /// The culprit work that follows issues: a cut range said, hard-block notices of
+    /// revert PRs and escalation comments, on `incidents` as re-read after the findings.
     pub(super) async fn culprit_notices(&self, incidents: &[Incident], report: &mut Report) {
         if self.findings.is_none() {
             return;
         }
         for incident in incidents.iter().filter(|i| i.is_active()) {
+            for search in &incident.searches {
+                let SuspectRange::Commits { commits, .. } = search.range else {
+                    continue;
+                };
+                if (commits as usize) <= MAX_RANGE_COMMITS
+                    || !incident.scopes.contains(&search.scope)
+                {
+                    continue;
+                }
+                if let Err(e) = self
+                    .say_range_cut(incident, &search.scope, u64::from(commits), report)
+                    .await
+                {
+                    report.fail(
+                        format!("range notice of {} on {}", incident.id, search.scope),
+                        e,
+                    );
+                }
+            }
             for revert in &incident.reverts {
                 let Some(revert_pr) = revert.revert_pr else {
                     continue;
@@ -227,7 +246,6 @@ impl Reconciler {
         last_green: &RunRef,
         first_red: &RunRef,
         incidents: &[Incident],
-        report: &mut Report,
     ) -> anyhow::Result<()> {
         let repo = &scope.repo;
         let signals = self.signals(incident);
@@ -255,8 +273,8 @@ impl Reconciler {
                 Some((found, landed)) => {
                     prs = found;
                     if landed.truncated {
-                        self.say_range_cut(incident, scope, landed.total, report)
-                            .await?;
+                        tracing::warn!(incident = %incident.id, scope = %scope, commits = landed.total,
+                            read = MAX_RANGE_COMMITS, "suspect range cut");
                     }
                     range = Some(SuspectRange::Commits {
                         base: base.clone(),
@@ -405,7 +423,7 @@ impl Reconciler {
         report: &mut Report,
     ) -> anyhow::Result<()> {
         let Some(issue) = self.find_issue(&incident.id, scope).await? else {
-            return Ok(()); // said with the next search, once the issue exists
+            return Ok(()); // no issue yet (dry-run): nothing to say it on
         };
         self.comment_once(
             &scope.repo,
