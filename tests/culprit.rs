@@ -445,6 +445,24 @@ async fn the_suspect_table_lists_seven_merged_prs_ranked_with_reasons() {
         positions.windows(2).all(|p| p[0] < p[1]),
         "ranked order in the body: {positions:?}\n{body}"
     );
+    // Each row of the table carries the PR's reasons.
+    let row = |n: u64| {
+        body.lines()
+            .find(|l| l.starts_with(&format!("| #{n} |")))
+            .unwrap_or_else(|| panic!("a row for #{n} in {body}"))
+            .to_string()
+    };
+    let top = row(prs[2]);
+    assert!(
+        top.contains("hot path") && top.contains("sig/scalability") && top.contains("large change"),
+        "{top}"
+    );
+    assert!(top.contains("@carol") && top.contains("| 7 |"), "{top}");
+    assert!(row(prs[0]).contains("pkg/scheduler/"), "{}", row(prs[0]));
+    assert!(row(prs[4]).contains("breach"), "{}", row(prs[4]));
+    assert!(row(prs[3]).contains("medium"), "{}", row(prs[3]));
+    assert!(row(prs[5]).contains("revert of #4321"), "{}", row(prs[5]));
+    assert!(body.contains("Bisection"), "{body}");
     assert!(w.fake.labels_of(REPO, open).iter().any(|l| l == LABEL));
 
     // Reads were bounded: one compare, one commit → PR lookup per landed commit.
@@ -521,6 +539,7 @@ async fn unknown_tested_commits_list_the_prs_merged_between_the_runs() {
     }
     assert_eq!(w.requests_to("GET", "/compare/"), 0, "nothing to compare");
     let body = w.issue_body();
+    assert!(body.contains("tested commits are unknown"), "{body}");
     for n in &inside {
         assert!(position_of(&body, 0, *n).is_some(), "#{n} in {body}");
     }
@@ -772,4 +791,197 @@ async fn a_range_longer_than_the_cap_is_searched_in_part_and_said_once() {
     assert!(said.contains("260") && said.contains("250"), "{said}");
     w.pass().await;
     assert_eq!(w.comments_marked(issue, "range-cut/master"), 1, "once");
+}
+
+/// The whole plugin, as Prow runs it: an approver's `/scalability-revert #N` on the blocker
+/// issue opens the revert PR through GraphQL; it is exempt and never labelled, a
+/// `pull_request opened` webhook for it labels nothing, a revert of a revert is refused
+/// with the gate's explanation, and a restart opens no second revert.
+#[tokio::test]
+async fn the_running_plugin_reverts_on_command_and_refuses_a_revert_of_a_revert() {
+    use serde_json::json;
+
+    const KEY: &str = "hook-secret";
+    let fake = FakeGithub::start().await.unwrap();
+    let (green, red, prs) = seven_merged(&fake);
+    let bystander = fake.add_pr(REPO, PrSpec::new("master").title("Unrelated work"));
+    let dir = tempfile::tempdir().unwrap();
+    let hmac = dir.path().join("hmac");
+    std::fs::write(&hmac, format!("{KEY}\n")).unwrap();
+    let mut config = support::test_config(&dir.path().join("store"), &hmac);
+    let ours = self::config(&fake, dir.path());
+    config.dry_run = false;
+    config.github = ours.github.clone();
+    config.jobs = ours.jobs.clone();
+    config.label_prs = LabelPrs::All;
+    config.approvers = ours.approvers.clone();
+    {
+        let store = Store::open(&config.store_path).unwrap();
+        store
+            .put_incident(&regression("inc-e2e", Some(&green), Some(&red)))
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    let plugin = support::Plugin::start(config.clone()).await;
+    let issue = support::eventually("the blocker issue with the suspects table", || {
+        let issue = fake.issues(REPO).into_iter().find(|i| i.is_open())?;
+        issue
+            .body_text()
+            .contains(&format!("| #{} |", prs[2]))
+            .then_some(issue.number)
+    })
+    .await;
+    support::eventually("the other open PR labelled", || {
+        fake.labels_of(REPO, bystander)
+            .iter()
+            .any(|l| l == LABEL)
+            .then_some(())
+    })
+    .await;
+
+    let mut deliveries = 0;
+    let mut comment = |body: &str| {
+        deliveries += 1;
+        let id = fake.add_comment(REPO, issue, APPROVER, body);
+        let payload = json!({
+            "action": "created",
+            "repository": {"full_name": REPO},
+            "issue": {"number": issue, "title": "blocked", "labels": [{"name": "tide/merge-blocker"}]},
+            "comment": {"id": id, "body": body, "html_url": "", "user": {"login": APPROVER, "type": "User"}},
+            "sender": {"login": APPROVER, "type": "User"},
+        });
+        (
+            serde_json::to_vec(&payload).unwrap(),
+            format!("delivery-{deliveries}"),
+        )
+    };
+    let url = plugin.url();
+    let (body, delivery) = comment(&format!("/scalability-revert #{}", prs[2]));
+    assert_eq!(
+        support::post_webhook(&url, KEY, "issue_comment", &delivery, &body).await,
+        200
+    );
+    let revert_pr = support::eventually("the revert PR opened", || {
+        fake.pulls(REPO)
+            .into_iter()
+            .find(|p| p.pull.title == "Revert \"apiserver: new watch cache\"")
+            .map(|p| p.pull.number)
+    })
+    .await;
+    // The gate linked it: the table says so, the PR and the issue are told Tide holds it.
+    support::eventually("the table shows the revert", || {
+        let body = fake.issue(REPO, issue)?.body.unwrap_or_default();
+        body.contains(&format!("reverted in #{revert_pr}"))
+            .then_some(())
+    })
+    .await;
+    support::eventually("the hard-block notices", || {
+        let on_pr = fake
+            .comments(REPO, revert_pr)
+            .iter()
+            .any(|c| c.body.contains(":revert-notice -->"));
+        let on_issue = fake.comments(REPO, issue).iter().any(|c| {
+            c.body
+                .contains(&format!(":revert-hard-block/{revert_pr} -->"))
+        });
+        (on_pr && on_issue).then_some(())
+    })
+    .await;
+
+    // A revert of a revert (frank's PR reverts #4321) is refused, with the reason.
+    let (body, delivery) = comment(&format!("/scalability-revert #{}", prs[5]));
+    assert_eq!(
+        support::post_webhook(&url, KEY, "issue_comment", &delivery, &body).await,
+        200
+    );
+    let refusal = support::eventually("the refusal", || {
+        fake.comments(REPO, issue)
+            .into_iter()
+            .find(|c| c.body.contains("I will not revert"))
+            .map(|c| c.body)
+    })
+    .await;
+    assert!(refusal.contains("itself a revert of #4321"), "{refusal}");
+
+    // GitHub tells the plugin the revert PR was opened: it is exempt, so nothing happens.
+    let pr = fake.pull(REPO, revert_pr).unwrap();
+    let payload = json!({
+        "action": "opened",
+        "number": revert_pr,
+        "repository": {"full_name": REPO},
+        "pull_request": {
+            "number": revert_pr, "title": pr.title,
+            "user": {"login": pr.user.login, "type": "User"},
+            "labels": [], "base": {"ref": "master", "sha": "b".repeat(40)},
+            "head": {"ref": pr.head.branch, "sha": pr.head.sha},
+            "merged": false, "merged_at": null, "merge_commit_sha": null, "merged_by": null,
+        },
+        "sender": {"login": pr.user.login, "type": "User"},
+    });
+    let body = serde_json::to_vec(&payload).unwrap();
+    assert_eq!(
+        support::post_webhook(&url, KEY, "pull_request", "delivery-opened", &body).await,
+        200
+    );
+    // Sync point: the fast path read that PR after the event.
+    fake.clear_log();
+    let (body, delivery) = comment("/scalability-status");
+    assert_eq!(
+        support::post_webhook(&url, KEY, "issue_comment", &delivery, &body).await,
+        200
+    );
+    support::eventually("the status reply", || {
+        fake.comments(REPO, issue)
+            .iter()
+            .any(|c| {
+                c.body.contains("scalability-gate:reply-")
+                    && c.body.contains("inc-e2e")
+                    && c.body.contains("active")
+            })
+            .then_some(())
+    })
+    .await;
+    plugin.stop().await;
+
+    // After a restart: a full pass, and still one revert PR.
+    fake.clear_log();
+    let plugin = support::Plugin::start(config).await;
+    support::eventually("a pass reached the revert notices", || {
+        fake.requests()
+            .iter()
+            .any(|r| {
+                r.method == "GET" && r.path.ends_with(&format!("/issues/{revert_pr}/comments"))
+            })
+            .then_some(())
+    })
+    .await;
+    plugin.stop().await;
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.path == "/graphql")
+            .count(),
+        0,
+        "no second revert after a restart"
+    );
+    let reverts = fake
+        .pulls(REPO)
+        .into_iter()
+        .filter(|p| p.pull.title.starts_with("Revert \"apiserver"))
+        .count();
+    assert_eq!(reverts, 1);
+    assert!(fake.labels_of(REPO, revert_pr).is_empty(), "never labelled");
+    assert!(fake.labels_of(REPO, bystander).iter().any(|l| l == LABEL));
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let incident = store
+        .incident(&IncidentId::new("inc-e2e"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        incident.reverts.len(),
+        1,
+        "the revert of a revert was not recorded"
+    );
+    assert_eq!(incident.reverts[0].revert_pr, Some(PrNumber(revert_pr)));
+    assert!(incident.is_exempt(&repo(), PrNumber(revert_pr)));
 }
