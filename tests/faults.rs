@@ -22,7 +22,11 @@ use std::time::{Duration, Instant};
 
 use scalability_gate::Store;
 use scalability_gate::config::Config;
-use scalability_gate::github::fake::{FAKE_LOGIN, FakeGithub, Flaky, LoggedRequest, PrSpec};
+use scalability_gate::github::client::{Client, ClientOptions};
+use scalability_gate::github::fake::{
+    FAKE_LOGIN, FakeGithub, Flaky, LoggedRequest, MergedPr, PrSpec,
+};
+use scalability_gate::model::{PrNumber, RepoName, Timestamp};
 use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
 use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
 use serde_json::json;
@@ -496,6 +500,58 @@ async fn connection_resets_and_answers_cut_off_during_block_and_unblock() {
     )
     .await;
     assert!(world.figures().faulted >= 10, "{}", world.figures());
+}
+
+/// A revert PR that GitHub opened but answered 502 (or whose answer was cut off) is not
+/// opened again by the client: the error says it may have happened, and the reconciler
+/// adopts the open revert on its next pass (`tests/culprit.rs`).
+#[tokio::test]
+async fn a_revert_whose_answer_is_lost_is_opened_once() {
+    let fake = FakeGithub::start().await.unwrap();
+    let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
+    options.backoff_base = Duration::from_millis(10);
+    let client = Client::new(options).unwrap();
+    let repo = RepoName::parse(REPO).unwrap();
+    let reverts = || {
+        fake.pulls(REPO)
+            .iter()
+            .filter(|p| p.pull.title.starts_with("Revert"))
+            .count()
+    };
+    for (n, lose_answer) in [
+        (
+            1,
+            &FakeGithub::fail_after_apply_next as &dyn Fn(&FakeGithub, u64),
+        ),
+        (2, &FakeGithub::reset_after_apply_next),
+    ] {
+        let merged = fake.merge_pr(
+            REPO,
+            MergedPr::new(
+                "master",
+                "apiserver: new watch cache",
+                Timestamp(1_790_000_000),
+            ),
+        );
+        let detail = client
+            .get_pull_detail(&repo, PrNumber(merged.number))
+            .await
+            .unwrap()
+            .expect("merged PR");
+        lose_answer(&fake, 1);
+        let error = client
+            .revert_pull(detail.node_id.as_deref().expect("node id"), None, None)
+            .await
+            .expect_err("the answer was lost");
+        assert!(error.may_have_happened(), "{error}");
+        assert_eq!(reverts(), n, "one revert PR per revert asked for");
+    }
+    let graphql = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/graphql")
+        .count();
+    assert_eq!(graphql, 2, "each sent once");
 }
 
 // ----- SIGKILL at seeded points of the real binary -----
