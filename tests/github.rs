@@ -1441,7 +1441,14 @@ mod history {
             .await
             .unwrap()
             .unwrap();
+        // A 5xx may come after GitHub opened the revert: the client does not send it again
+        // (the reconciler looks for an open revert first), the caller asks anew.
         fake.fail_next(1);
+        let err = c
+            .revert_pull(detail.node_id.as_deref().unwrap(), None, None)
+            .await
+            .unwrap_err();
+        assert!(err.may_have_happened(), "{err}");
         let reverted = c
             .revert_pull(detail.node_id.as_deref().unwrap(), None, None)
             .await
