@@ -117,6 +117,7 @@ pub async fn run(
             app.tide.clone(),
         ),
         reconcile: app.reconcile.clone(),
+        reruns: app.reruns.clone(),
         config: app.config,
         store: app.store,
         metrics: metrics.clone(),
@@ -139,6 +140,8 @@ struct Consumer {
     gate: gating::Gatekeeper,
     /// Pokes the reconciler: the only way to GitHub.
     reconcile: crate::reconcile::Handle,
+    /// Pokes the rerun executor.
+    reruns: crate::rerun::Handle,
     store: crate::Store,
     metrics: Arc<Metrics>,
 }
@@ -197,6 +200,7 @@ impl Consumer {
             Input::Finding { finding, done } => {
                 match self.gate.on_finding(&finding, gating::now()) {
                     Ok(decision) => {
+                        self.make_durable(&decision).await?;
                         let _ = done.send(Ok(()));
                         self.act(decision).await
                     }
@@ -240,7 +244,8 @@ impl Consumer {
                 let decision = self.gate.on_outcome(&run.job, &outcome, gating::now())?;
                 record(&self.store, &self.config, &run)?;
                 self.make_durable(&decision).await?;
-                self.act(decision).await
+                self.act(decision).await?;
+                self.tie_reruns(&run).await
             }
         }
     }
@@ -277,6 +282,35 @@ impl Consumer {
         self.store.flush().await
     }
 
+    /// Ties `run` to the rerun it answers, on each active incident of its job: recorded
+    /// through the gate (the notice of whether it looks like a flake goes with it).
+    async fn tie_reruns(&self, run: &crate::model::Run) -> anyhow::Result<()> {
+        if run.channel == crate::model::Channel::Gcs {
+            return Ok(()); // history read at start-up, not news
+        }
+        let reference = crate::model::RunRef::from(run);
+        for incident in self.store.active_incidents()? {
+            if incident.job != run.job {
+                continue;
+            }
+            let Some(rerun) = crate::core::culprit::rerun_answered_by(&incident, &reference) else {
+                continue;
+            };
+            let finding = crate::core::gate::Finding::RerunFinished {
+                incident: incident.id.clone(),
+                rerun,
+                run: reference.clone(),
+                result: run.result,
+            };
+            tracing::info!(incident = %incident.id, rerun, build = %run.build_id,
+                result = run.result.as_str(), "rerun answered");
+            let decision = self.gate.on_finding(&finding, gating::now())?;
+            self.make_durable(&decision).await?;
+            self.act(decision).await?;
+        }
+        Ok(())
+    }
+
     /// Acts on a decision already written to the store: PRs to label now go to the
     /// reconciler's fast path; changed incidents and replies ask for a pass.
     async fn act(&self, decision: crate::core::gate::Decision) -> anyhow::Result<()> {
@@ -289,8 +323,7 @@ impl Consumer {
             match intent {
                 Intent::Reconcile => self.reconcile.poke(),
                 Intent::LabelPr { repo, pr } => self.reconcile.label_pr(repo.clone(), *pr),
-                // The rerun executor finds recorded reruns in the store by itself.
-                Intent::Rerun => {}
+                Intent::Rerun => self.reruns.poke(),
             }
         }
         if !decision.replies.is_empty() {

@@ -15,6 +15,7 @@ pub mod model;
 pub mod pb;
 pub mod prow;
 pub mod reconcile;
+pub mod rerun;
 pub mod server;
 pub mod simulate;
 pub mod status;
@@ -45,6 +46,8 @@ pub struct App {
     pub github: github::Client,
     /// Pokes the background reconciler (a full pass, or one PR now).
     pub reconcile: reconcile::Handle,
+    /// Pokes the rerun executor (a `/scalability-rerun` was recorded).
+    pub reruns: rerun::Handle,
 }
 
 /// Addresses actually bound (tests bind port 0 and read them here).
@@ -87,6 +90,7 @@ pub async fn run_with(
         tide: prow::tide::shared(&config),
         github: github::Client::from_config(&config).context("GitHub client")?,
         reconcile: reconcile::Handle::default(),
+        reruns: rerun::Handle::default(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -97,6 +101,7 @@ pub async fn run_with(
     let _tide_watch = prow::tide::spawn_watch(&app, stop_rx.clone());
     let sources = prow::sources::spawn(app.clone(), stop_rx.clone());
     let reconciler = reconcile::spawn(&app, stop_rx.clone());
+    let reruns = rerun::spawn(&app, stop_rx.clone());
 
     app.ready.store(true, Ordering::SeqCst);
     tracing::info!(listen = %bound.listen, health = %bound.health, metrics = %bound.metrics,
@@ -115,6 +120,9 @@ pub async fn run_with(
         tracing::warn!("result sources did not stop within the bound");
     }
     reconciler.await.context("reconciler task")?;
+    if let Some(reruns) = reruns {
+        reruns.await.context("rerun executor task")?;
+    }
     // Dropping the last sender lets the consumer finish what is queued.
     drop(app);
     match tokio::time::timeout(consumer::DRAIN_TIMEOUT, consumer).await {

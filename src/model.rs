@@ -411,9 +411,10 @@ pub struct Rerun {
 }
 
 impl Rerun {
-    /// Waiting for Gangway to create the execution.
+    /// Waiting for Gangway to create the execution (a run of the job that started after
+    /// the request and arrived first also answers it: then nothing is created).
     pub fn awaits_execution(&self) -> bool {
-        self.execution.is_none() && self.error.is_none()
+        self.execution.is_none() && self.error.is_none() && self.result.is_none()
     }
 
     /// Created (or being created), without a result yet.

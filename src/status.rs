@@ -115,6 +115,14 @@ pub struct IncidentView {
     pub breaches: Vec<Breach>,
     /// Best-ranked first.
     pub suspects: Vec<Suspect>,
+    /// How the suspects were found, per scope.
+    pub searches: Vec<crate::model::SuspectSearch>,
+    /// `/scalability-revert` requests and their revert PRs.
+    pub reverts: Vec<crate::model::Revert>,
+    /// `/scalability-rerun` requests, their Gangway executions and results.
+    pub reruns: Vec<crate::model::Rerun>,
+    /// Escalation steps taken.
+    pub escalations: Vec<crate::model::EscalationStep>,
 }
 
 /// How an incident ended.
@@ -265,6 +273,10 @@ pub fn incident_view(
         exemptions: incident.exemptions.clone(),
         breaches: incident.breaches.clone(),
         suspects,
+        searches: incident.searches.clone(),
+        reverts: incident.reverts.clone(),
+        reruns: incident.reruns.clone(),
+        escalations: incident.escalations.clone(),
     }
 }
 

@@ -161,6 +161,7 @@ impl World {
             tide: scalability_gate::prow::tide::shared(&config),
             github: github.clone(),
             reconcile: Default::default(),
+            reruns: Default::default(),
         };
         let (stop, stop_rx) = watch::channel(false);
         let consumer = tokio::spawn(consumer::run(app, receiver, stop_rx));

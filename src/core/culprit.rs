@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::model::{CommitSha, Incident, Login, PrNumber, RepoName, Suspect, Timestamp};
+use crate::model::{CommitSha, Incident, Login, PrNumber, RepoName, RunRef, Suspect, Timestamp};
 
 /// Points for each configured hot path a suspect touches.
 pub const HOT_PATH_POINTS: f64 = 3.0;
@@ -331,6 +331,29 @@ pub fn merge_order(suspects: &[Suspect]) -> Vec<Suspect> {
     all
 }
 
+/// The rerun of `incident` that the finished run `run` of its job answers: the rerun whose
+/// execution has that build id, else the oldest rerun still waiting, without a known build,
+/// that was asked before the run started. `None` when it answers none.
+pub fn rerun_answered_by(incident: &Incident, run: &RunRef) -> Option<u64> {
+    let answered = incident.reruns.iter().any(|r| {
+        r.result
+            .as_ref()
+            .is_some_and(|d| d.run.build_id == run.build_id)
+    });
+    if answered {
+        return None;
+    }
+    let waiting = || incident.reruns.iter().filter(|r| r.awaits_result());
+    if let Some(r) = waiting().find(|r| r.build_id.as_ref() == Some(&run.build_id)) {
+        return Some(r.id);
+    }
+    let started = run.started_at?;
+    waiting()
+        .filter(|r| r.build_id.is_none() && started >= r.at)
+        .min_by_key(|r| r.at)
+        .map(|r| r.id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,5 +650,63 @@ mod tests {
         let top: Vec<u64> = top_suspects(&i, 2).iter().map(|s| s.pr.0).collect();
         assert_eq!(top, vec![3, 4]);
         assert_eq!(top_revertible(&i).map(|s| s.pr), Some(PrNumber(4)));
+    }
+
+    #[test]
+    fn which_rerun_a_run_answers() {
+        use crate::model::{BuildId, Rerun, RerunResult, RunResult};
+        let rerun = |id: u64, at: i64, build: Option<&str>| Rerun {
+            id,
+            by: Login::new("alice"),
+            at: Timestamp(at),
+            repo: repo(),
+            requested_on: PrNumber(1),
+            execution: Some(format!("exec-{id}")),
+            build_id: build.map(BuildId::new),
+            result: None,
+            error: None,
+        };
+        let run = |build: &str, started: Option<i64>| RunRef {
+            build_id: BuildId::new(build),
+            url: String::new(),
+            started_at: started.map(Timestamp),
+            commits: Default::default(),
+        };
+        let mut i = incident(vec![]);
+        i.reruns = vec![rerun(1, 100, None), rerun(2, 200, Some("77"))];
+        // (what, run, answers)
+        let cases = [
+            ("started before any request", run("5", Some(99)), None),
+            (
+                "started after the first request",
+                run("6", Some(150)),
+                Some(1),
+            ),
+            ("the second's own build", run("77", Some(10)), Some(2)),
+            ("start unknown", run("8", None), None),
+        ];
+        for (what, r, want) in cases {
+            assert_eq!(rerun_answered_by(&i, &r), want, "{what}");
+        }
+        i.reruns[0].result = Some(RerunResult {
+            run: run("6", Some(150)),
+            result: RunResult::Success,
+        });
+        assert_eq!(
+            rerun_answered_by(&i, &run("6", Some(150))),
+            None,
+            "already tied"
+        );
+        assert_eq!(
+            rerun_answered_by(&i, &run("9", Some(300))),
+            None,
+            "2 waits for 77"
+        );
+        i.reruns[1].error = Some("refused".into());
+        assert_eq!(
+            rerun_answered_by(&i, &run("77", Some(300))),
+            None,
+            "a failed rerun"
+        );
     }
 }

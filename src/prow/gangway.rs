@@ -92,6 +92,26 @@ impl Gangway {
             .collect())
     }
 
+    /// Every execution of `job` Gangway knows, finished or not (the rerun executor looks
+    /// here for one it created before a crash).
+    pub async fn list_executions(&self, job: &str) -> anyhow::Result<Vec<JobExecution>> {
+        let response = self
+            .client
+            .clone()
+            .list_job_executions(ListJobExecutionsRequest {
+                job_name: job.to_string(),
+                status: JobExecutionStatus::Unspecified as i32,
+            })
+            .await
+            .with_context(|| format!("Gangway ListJobExecutions {job}"))?;
+        Ok(response
+            .into_inner()
+            .job_execution
+            .into_iter()
+            .filter(|e| e.job_name == job)
+            .collect())
+    }
+
     /// Starts a run of the periodic `job` (no refs: Gangway refuses them for periodics).
     pub async fn create_periodic(&self, job: &str) -> anyhow::Result<JobExecution> {
         let response = self
@@ -105,6 +125,16 @@ impl Gangway {
             .with_context(|| format!("Gangway CreateJobExecution {job}"))?;
         Ok(response.into_inner())
     }
+}
+
+/// The build id of an execution: the last, numeric segment of `gcs_path` (or of
+/// `job_url`); `None` while Gangway does not know it yet (a just-created execution).
+pub fn build_of(e: &JobExecution) -> Option<BuildId> {
+    [&e.gcs_path, &e.job_url]
+        .into_iter()
+        .filter_map(|p| p.trim_end_matches('/').rsplit('/').next())
+        .find(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()))
+        .map(BuildId::new)
 }
 
 /// The run a job execution is, when it is a finished periodic.
@@ -123,11 +153,8 @@ pub fn to_run(e: &JobExecution) -> Option<Run> {
         JobExecutionStatus::Error => RunResult::Error,
         _ => return None,
     };
-    let build = [&e.gcs_path, &e.job_url]
-        .into_iter()
-        .filter_map(|p| p.trim_end_matches('/').rsplit('/').next())
-        .find(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()))
-        .map(str::to_string)
+    let build = build_of(e)
+        .map(|b| b.0)
         .or_else(|| (!e.id.is_empty()).then(|| e.id.clone()))?;
     let time = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| Timestamp(t.seconds));
     Some(Run {
