@@ -681,6 +681,75 @@ async fn an_open_revert_pr_is_adopted_instead_of_opening_another() {
 }
 
 #[tokio::test]
+async fn a_revert_whose_answer_is_lost_is_adopted_at_once_never_opened_twice() {
+    let fake = FakeGithub::start().await.unwrap();
+    let (green, red, prs) = seven_merged(&fake);
+    let w = World::start(fake, |_| {}).await;
+    let mut incident = regression("inc-7", Some(&green), Some(&red));
+    incident.reverts.push(Revert {
+        repo: repo(),
+        suspect: PrNumber(prs[2]),
+        by: Login::new(APPROVER),
+        at: minutes(5),
+        revert_pr: None,
+        error: None,
+        requested_on: None,
+    });
+    w.put(&incident);
+    // GitHub opens the revert PR, but its answer is lost on the way back: the pass looks
+    // again at once and adopts it, before its labelling step could label it.
+    w.fake.fail_after_apply_next(1);
+    w.pass().await;
+    let incident = w.incident("inc-7");
+    let reverts: Vec<u64> = w
+        .fake
+        .pulls(REPO)
+        .iter()
+        .filter(|p| p.pull.title.starts_with("Revert \"apiserver"))
+        .map(|p| p.pull.number)
+        .collect();
+    assert_eq!(reverts.len(), 1, "one revert PR");
+    assert_eq!(incident.reverts[0].revert_pr, Some(PrNumber(reverts[0])));
+    assert_eq!(w.requests_to("POST", "/graphql"), 1, "not asked again");
+    let labelled = w
+        .fake
+        .requests()
+        .iter()
+        .any(|r| r.path.ends_with(&format!("/issues/{}/labels", reverts[0])));
+    assert!(!labelled, "never labelled, not even for a moment");
+
+    // When the request was cut off before GitHub did anything, there is no revert to find:
+    // the error is reported and the next pass asks again.
+    let mut second = regression("inc-8", Some(&green), Some(&red));
+    second.reverts.push(Revert {
+        repo: repo(),
+        suspect: PrNumber(prs[0]),
+        by: Login::new(APPROVER),
+        at: minutes(6),
+        revert_pr: None,
+        error: None,
+        requested_on: None,
+    });
+    w.put(&second);
+    w.fake.clear_log();
+    let held = w.fake.stall_mutation(1, false);
+    let reconciler = w.reconciler.clone();
+    let pass = tokio::spawn(async move { reconciler.reconcile().await });
+    let request = tokio::time::timeout(support::TIMEOUT, held)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(request.path, "/graphql");
+    w.fake.release_stalls();
+    let report = pass.await.unwrap().unwrap();
+    assert!(!report.converged(), "reported, for the next pass");
+    assert_eq!(w.incident("inc-8").reverts[0].error, None, "not a failure");
+    w.pass().await;
+    assert!(w.incident("inc-8").reverts[0].revert_pr.is_some());
+    assert_eq!(w.requests_to("POST", "/graphql"), 2, "asked again once");
+}
+
+#[tokio::test]
 async fn escalation_fires_once_per_step_as_the_test_moves_the_clock() {
     let fake = FakeGithub::start().await.unwrap();
     let (green, red, prs) = seven_merged(&fake);

@@ -496,7 +496,24 @@ impl Reconciler {
                         self.record(failed(e.to_string())).await?;
                         return Ok(true);
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) if !e.may_have_happened() => return Err(e.into()),
+                    Err(e) => {
+                        // The answer may be lost although GitHub opened it: look again at
+                        // once, so this pass exempts it before the labelling step.
+                        let again = self
+                            .client
+                            .list_open_pulls_detail(repo, original.pull.base_branch())
+                            .await?;
+                        let Some(found) = again
+                            .iter()
+                            .find(|p| says_reverts(p.body_text(), repo, suspect))
+                        else {
+                            return Err(e.into());
+                        };
+                        tracing::warn!(incident = %incident.id, suspect = suspect.0, revert = found.pull.number,
+                            error = %e, "the revert's answer was lost; it was opened all the same");
+                        PrNumber(found.pull.number)
+                    }
                 }
             }
         };
