@@ -1,0 +1,3 @@
+module scalability-gate/benches/peer
+
+go 1.19
