@@ -1055,3 +1055,60 @@ async fn the_running_plugin_reverts_on_command_and_refuses_a_revert_of_a_revert(
     assert_eq!(incident.reverts[0].revert_pr, Some(PrNumber(revert_pr)));
     assert!(incident.is_exempt(&repo(), PrNumber(revert_pr)));
 }
+
+#[tokio::test]
+async fn without_hot_paths_only_sizeable_prs_have_their_files_read_and_soft_mode_says_nothing() {
+    let fake = FakeGithub::start().await.unwrap();
+    let (green, red, prs) = seven_merged(&fake);
+    // Soft mode (no blocker issue) and no hot paths.
+    let w = World::start(fake, |c| {
+        c.jobs[0].suspects.hot_paths.clear();
+        c.tide.blocker_label = String::new();
+    })
+    .await;
+    let mut incident = regression("inc-9", Some(&green), Some(&red));
+    incident.reverts.push(Revert {
+        repo: repo(),
+        suspect: PrNumber(prs[2]),
+        by: Login::new(APPROVER),
+        at: minutes(5),
+        revert_pr: None,
+        error: None,
+        requested_on: None,
+    });
+    w.put(&incident);
+    w.pass().await;
+    // carol's (1700 lines) and dave's (260) files are read; the small ones' are not.
+    let mut read: Vec<u64> = w
+        .fake
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            r.path
+                .strip_prefix(&format!("/repos/{REPO}/pulls/"))?
+                .strip_suffix("/files")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    read.sort();
+    assert_eq!(read, vec![prs[2], prs[3]]);
+    let incident = w.incident("inc-9");
+    let carol = incident.suspects.iter().find(|s| s.pr.0 == prs[2]).unwrap();
+    assert!(
+        carol.reasons.iter().any(|r| r.contains("in 2 files")),
+        "{:?}",
+        carol.reasons
+    );
+    // Soft mode: the exempt revert merges through Tide, so there is nothing to warn about.
+    let revert_pr = incident.reverts[0].revert_pr.expect("opened");
+    assert!(w.fake.comments(REPO, revert_pr.0).is_empty());
+    assert!(w.fake.labels_of(REPO, revert_pr.0).is_empty());
+    let hard_block = w
+        .fake
+        .comments(REPO, w.issue_number())
+        .iter()
+        .filter(|c| c.body.contains(":revert-hard-block/"))
+        .count();
+    assert_eq!(hard_block, 0);
+}

@@ -332,7 +332,10 @@ impl Reconciler {
         };
         let mut facts = Vec::with_capacity(details.len());
         for d in details {
-            let files = if signals.hot_paths.is_empty() {
+            // The files matter to hot paths, and to a size reason (it names how many):
+            // a small PR of a job without hot paths costs no read.
+            let lines = d.additions.unwrap_or(0) + d.deletions.unwrap_or(0);
+            let files = if signals.hot_paths.is_empty() && lines < culprit::MEDIUM_CHANGE {
                 Vec::new()
             } else {
                 self.client
