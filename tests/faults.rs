@@ -47,13 +47,21 @@ const NOT_READY: u64 = 4;
 const OTHER_BRANCH: u64 = 2;
 const PRS: u64 = READY + NOT_READY + OTHER_BRANCH;
 
-/// A command posted as a comment and delivered as a webhook (redelivered under the same
-/// delivery id when the plugin died before answering, as Prow's hook does).
+/// A webhook the test issued: a command posted as a comment, or a PR event. Delivered
+/// again under the same delivery id when the plugin died before answering, as Prow's hook
+/// does.
 #[derive(Debug, Clone)]
 struct Issued {
+    /// The command, or what the event is (`ready`, `label removed`).
     command: &'static str,
+    /// Who: the audit record's `who`.
+    who: String,
     number: u64,
-    comment_id: u64,
+    /// The comment of a command (it gets a reply).
+    comment_id: Option<u64>,
+    /// Whether it leaves an audit record.
+    audited: bool,
+    event: &'static str,
     delivery: String,
     body: Vec<u8>,
     delivered: bool,
@@ -146,17 +154,28 @@ impl World {
     fn all_replied(&self) -> bool {
         let issued = self.issued.lock().unwrap().clone();
         issued.iter().all(|i| {
-            self.has_comment_with(
-                i.number,
-                &format!("scalability-gate:reply-{}:reply", i.comment_id),
-            )
+            i.comment_id.is_none_or(|id| {
+                self.has_comment_with(i.number, &format!("scalability-gate:reply-{id}:reply"))
+            })
         })
+    }
+
+    /// Whether PR `n` should carry the label while blocked: on master with both required
+    /// labels (as the fake has it now).
+    fn ready(&self, n: u64) -> bool {
+        let Some(pr) = self.fake.pull(REPO, n) else {
+            return false;
+        };
+        pr.base.branch == "master"
+            && ["lgtm", "approved"]
+                .iter()
+                .all(|r| pr.labels.iter().any(|l| l.name == *r))
     }
 
     /// The issue number when the block is complete on GitHub: exactly the ready master
     /// PRs labelled, one blocker issue, open and announced, every command answered.
     fn blocked(&self) -> Option<u64> {
-        let labels_right = (1..=PRS).all(|n| self.has_label(n) == (n <= READY));
+        let labels_right = (1..=PRS).all(|n| self.has_label(n) == self.ready(n));
         let blockers = self.blockers();
         let [issue] = blockers.as_slice() else {
             return None;
@@ -215,10 +234,10 @@ impl World {
     fn assert_audit(&self) {
         let store = Store::open(&self.store_path()).unwrap();
         let log = store.audit_log(1000).unwrap();
-        for issued in self.issued.lock().unwrap().iter() {
+        for issued in self.issued.lock().unwrap().iter().filter(|i| i.audited) {
             let target = format!("{REPO}#{}", issued.number);
             assert!(
-                log.iter().any(|r| r.who == APPROVER
+                log.iter().any(|r| r.who == issued.who
                     && r.command == issued.command
                     && r.target == target),
                 "no audit record of {} on {target}: {log:#?}",
@@ -254,14 +273,54 @@ impl World {
         });
         let issued = Issued {
             command,
+            who: APPROVER.into(),
             number,
-            comment_id,
+            comment_id: Some(comment_id),
+            audited: true,
+            event: "issue_comment",
             delivery: format!("faults-{}", self.deliveries.fetch_add(1, Ordering::SeqCst)),
             body: serde_json::to_vec(&payload).unwrap(),
             delivered: false,
         };
         self.issued.lock().unwrap().push(issued.clone());
         issued
+    }
+
+    /// A `pull_request` event about PR `number` as the fake has it now, by its author;
+    /// `what` names it (`ready`, or `label removed`, which leaves an audit record).
+    fn issue_pr_event(&self, what: &'static str, number: u64, action: &str, label: &str) {
+        let pr = self.fake.pull(REPO, number).expect("pr exists");
+        let author = pr.user.login.clone();
+        let payload = json!({
+            "action": action,
+            "number": number,
+            "repository": {"full_name": REPO},
+            "pull_request": {
+                "number": number,
+                "title": pr.title,
+                "user": {"login": author, "type": "User"},
+                "labels": pr.labels.iter().map(|l| json!({"name": l.name})).collect::<Vec<_>>(),
+                "base": {"ref": pr.base.branch, "sha": "b".repeat(40)},
+                "head": {"ref": "topic", "sha": pr.head.sha},
+                "merged": false,
+                "merged_at": null,
+                "merge_commit_sha": null,
+                "merged_by": null,
+            },
+            "label": {"name": label},
+            "sender": {"login": author, "type": "User"},
+        });
+        self.issued.lock().unwrap().push(Issued {
+            command: what,
+            who: author,
+            number,
+            comment_id: None,
+            audited: what == "label removed",
+            event: "pull_request",
+            delivery: format!("faults-{}", self.deliveries.fetch_add(1, Ordering::SeqCst)),
+            body: serde_json::to_vec(&payload).unwrap(),
+            delivered: false,
+        });
     }
 
     /// Delivers every issued command not yet answered 200 (again, under its delivery id).
@@ -275,7 +334,7 @@ impl World {
             .cloned()
             .collect();
         for i in pending {
-            let status = post_webhook(url, KEY, "issue_comment", &i.delivery, &i.body).await;
+            let status = post_webhook(url, KEY, i.event, &i.delivery, &i.body).await;
             assert_eq!(status, 200);
             for known in self.issued.lock().unwrap().iter_mut() {
                 if known.delivery == i.delivery {
@@ -557,12 +616,12 @@ async fn a_revert_whose_answer_is_lost_is_opened_once() {
 // ----- SIGKILL at seeded points of the real binary -----
 
 /// The fixed seeds of the kill trials, two run at a time. Chosen so that, with the
-/// mutation order of today, the trials aimed at a mutation that is not a label change hit
+/// mutation order of today, the trials aimed at a key mutation (see [`clean_run`]) hit
 /// each of them (blocking by runs and by command), applied and not, and eight more trials
 /// kill at any mutation; the figures printed say where each trial was killed.
-const SEEDS: [u64; 30] = [
-    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 18, 22, 25, 29, 32, 33, 35, 38, 40, 43, 44, 48,
-    49, 50, 77, 116,
+const SEEDS: [u64; 38] = [
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 18, 22, 26, 29, 32, 35, 36, 38, 40, 41, 44, 49,
+    50, 57, 61, 72, 88, 96, 123, 136, 149, 164, 175, 192,
 ];
 
 /// splitmix64: a seed → a well-mixed number, with no crate.
@@ -624,29 +683,45 @@ enum BlockBy {
     Command,
 }
 
-/// Drives a block then an unblock from wherever the world is, to the end: reports the runs
-/// again (as a result source would after a restart), delivers commands not yet answered,
-/// issues the next command once GitHub shows the previous step done.
+/// Drives a block, two PR events during it, then an unblock, from wherever the world is
+/// to the end: reports the runs again (as a result source would after a restart),
+/// delivers webhooks not yet answered, issues the next step once GitHub shows the previous
+/// one done. During the block PR #21 becomes ready (labelled by the fast path) and its
+/// author removes our label from #2 (put back, with an audit record).
 async fn drive(world: &World, bin: &Binary, by: BlockBy) {
+    const NEWLY_READY: u64 = READY + 1;
+    const UNLABELLED: u64 = 2;
     if !world.issued("/scalability-unblock") {
-        match by {
-            BlockBy::Runs => {
-                report(&bin.grpc, 1, "success").await;
-                report(&bin.grpc, 2, "success").await;
-                report(&bin.grpc, 3, "failure").await;
-            }
-            BlockBy::Command => {
-                if !world.issued("/scalability-block") {
-                    world.issue_command(
-                        "/scalability-block",
-                        1,
-                        &format!("/scalability-block {JOB} investigating"),
-                    );
+        if !world.issued("ready") {
+            match by {
+                BlockBy::Runs => {
+                    report(&bin.grpc, 1, "success").await;
+                    report(&bin.grpc, 2, "success").await;
+                    report(&bin.grpc, 3, "failure").await;
                 }
-                world.deliver_pending(&bin.url).await;
+                BlockBy::Command => {
+                    if !world.issued("/scalability-block") {
+                        world.issue_command(
+                            "/scalability-block",
+                            1,
+                            &format!("/scalability-block {JOB} investigating"),
+                        );
+                    }
+                    world.deliver_pending(&bin.url).await;
+                }
             }
+            eventually("blocked", || world.blocked()).await;
+            world.fake.add_pr_label(REPO, NEWLY_READY, "approved");
+            world.issue_pr_event("ready", NEWLY_READY, "labeled", "approved");
         }
-        let issue = eventually("blocked", || world.blocked()).await;
+        world.deliver_pending(&bin.url).await;
+        eventually("blocked, the newly ready PR too", || world.blocked()).await;
+        if !world.issued("label removed") {
+            world.fake.remove_pr_label(REPO, UNLABELLED, LABEL);
+            world.issue_pr_event("label removed", UNLABELLED, "unlabeled", LABEL);
+        }
+        world.deliver_pending(&bin.url).await;
+        let issue = eventually("blocked, the label put back", || world.blocked()).await;
         world.issue_command(
             "/scalability-unblock",
             issue,
@@ -658,8 +733,10 @@ async fn drive(world: &World, bin: &Binary, by: BlockBy) {
 }
 
 /// One trial without a kill: the figures of a clean block and unblock, and the positions
-/// (1-based, among the mutations) of those that are not label changes: opening the
-/// blocker issue, comments, closing it. The kill trials aim at them half of the time.
+/// (1-based, among the mutations) of the key ones: those that are not label changes
+/// (opening the blocker issue, comments, closing it) and the two labels the PR events
+/// cause (the newly ready PR by the fast path, the label put back). The kill trials aim
+/// at them half of the time.
 async fn clean_run(by: BlockBy) -> (Figures, Vec<u64>) {
     let world = World::new().await;
     let config = world.dir.path().join("config.yaml");
@@ -669,13 +746,19 @@ async fn clean_run(by: BlockBy) -> (Figures, Vec<u64>) {
     bin.kill();
     world.assert_no_duplicates();
     world.assert_audit();
+    let mut labelled = std::collections::BTreeSet::new();
     let keys = world
         .fake
         .requests()
         .iter()
         .filter(|r| r.is_mutation())
         .enumerate()
-        .filter(|(_, r)| !r.path.contains("/labels"))
+        .filter(|(_, r)| {
+            let event_caused = r.method == "POST"
+                && (r.path.ends_with(&format!("/issues/{}/labels", READY + 1))
+                    || !labelled.insert(r.path.clone()));
+            event_caused || !r.path.contains("/labels")
+        })
         .map(|(i, _)| i as u64 + 1)
         .collect();
     (world.figures(), keys)
@@ -685,7 +768,7 @@ async fn clean_run(by: BlockBy) -> (Figures, Vec<u64>) {
 type Clean = BTreeMap<bool, (Figures, Vec<u64>)>;
 
 /// One kill trial: the seed picks how the block comes (runs or command), the mutation to
-/// kill at (half of the time one that is not a label change) and whether GitHub applied it
+/// kill at (half of the time a key one) and whether GitHub applied it
 /// before the kill. The binary runs until that mutation reaches the fake, is killed with
 /// SIGKILL, and a new one on the same store drives the block and unblock to the end.
 /// Returns what it measured and a line of figures.
@@ -773,7 +856,7 @@ async fn sigkill_at_seeded_points_of_block_and_unblock_loses_and_duplicates_noth
         let (figures, keys) = clean_run(by).await;
         println!(
             "kill trials: a clean block ({by:?}) and unblock: {figures}; \
-             not label changes at mutations {keys:?}"
+             key mutations at {keys:?}"
         );
         clean.insert(by == BlockBy::Command, (figures, keys));
     }
