@@ -219,6 +219,9 @@ pub fn verify_and_decode(
     checked: &Checked<'_>,
     body: &[u8],
 ) -> Result<Verified, Rejection> {
+    if !starts_as_object(body) {
+        return Err(Rejection::BadSignature);
+    }
     let (repo, verified) = match Event::decode(checked.event, body) {
         Ok(event @ (Event::IssueComment(_) | Event::PullRequest(_))) => {
             let repo = event.repo().map(ToString::to_string).unwrap_or_default();
@@ -232,6 +235,13 @@ pub fn verify_and_decode(
     } else {
         Err(Rejection::BadSignature)
     }
+}
+
+/// Whether the first byte past JSON whitespace opens an object. Serde's derived structs
+/// also read a JSON array, field by position (`[{"full_name":"o/r"}]` has a repository),
+/// where Prow's Go decoder refuses anything but an object: so arrays are refused first.
+fn starts_as_object(body: &[u8]) -> bool {
+    body.iter().find(|b| !b" \t\r\n".contains(b)) == Some(&b'{')
 }
 
 /// `repository.full_name` (or `organization.login` for org-level events, or "") of any
@@ -547,6 +557,35 @@ mod tests {
             verify_and_decode(&secrets, &checked, body),
             Ok(Verified::Undecodable(_))
         ));
+    }
+
+    /// Found by `fuzz/fuzz_targets/webhook.rs`: serde read these arrays by position, so a
+    /// signed array was accepted (and the second one decoded into a comment).
+    #[test]
+    fn signed_json_arrays_are_refused_not_read_by_position() {
+        let secrets = Secrets::parse(b"k").unwrap();
+        for (event, body) in [
+            ("status", &br#"[{"full_name":"o/r"},null]"#[..]),
+            (
+                "issue_comment",
+                br#" ["created",["o/r"],[1,"t",[],{}],[2,"/scalability-unblock","",["u",null]]]"#,
+            ),
+        ] {
+            let value = Algorithm::Sha256.sign(b"k", body);
+            let checked = Checked {
+                event,
+                delivery: "d",
+                signature: Signature {
+                    algorithm: Algorithm::Sha256,
+                    value: &value,
+                },
+            };
+            assert_eq!(
+                verify_and_decode(&secrets, &checked, body).unwrap_err(),
+                Rejection::BadSignature,
+                "{event}"
+            );
+        }
     }
 
     #[tokio::test]
