@@ -76,13 +76,14 @@ impl Secrets {
                         let tokens = list
                             .into_iter()
                             .map(|t| t.value.trim().as_bytes().to_vec())
-                            .filter(|t| !t.is_empty())
+                            .filter(|t| !is_blank(t))
                             .map(Token)
                             .collect();
                         (key.trim().to_string(), tokens)
                     })
                     .collect(),
             ),
+            Err(_) if is_blank(trimmed.as_bytes()) => bail!("the HMAC secret file holds no token"),
             Err(_) => Secrets::Global(vec![Token(trimmed.as_bytes().to_vec())]),
         };
         if let Secrets::PerRepo(map) = &secrets
@@ -120,6 +121,12 @@ impl Secrets {
             .iter()
             .any(|token| signature.algorithm.verify(&token.0, body, &expected))
     }
+}
+
+/// A token that is as good as none: HMAC pads its key with zero bytes, so a token of only
+/// NULs (a zero-filled file, say) signs exactly as the empty key does.
+fn is_blank(token: &[u8]) -> bool {
+    token.iter().all(|&b| b == 0)
 }
 
 /// Which header signed the body.
@@ -343,6 +350,20 @@ kubernetes/kubernetes:
         // An empty token never verifies, even with an "empty key" signature.
         let s = Secrets::parse(b"o/r: [{value: ''}]\n'*': [{value: t}]").unwrap();
         assert!(!ok(&s, "o/r", ""));
+    }
+
+    /// Found by `fuzz/fuzz_targets/hmac.rs`: a file of NUL bytes was one bare token, and
+    /// HMAC pads keys with zeros, so a signature made with the empty key matched it.
+    #[test]
+    fn nul_tokens_are_no_tokens() {
+        assert!(Secrets::parse(b"\0").is_err());
+        assert!(Secrets::parse(b"\0\0\0\0\n").is_err());
+        assert!(Secrets::parse(b"o/r: [{value: \"\\0\"}]").is_err());
+        let s = Secrets::parse(b"o/r: [{value: \"\\0\\0\"}]\n'*': [{value: t}]").unwrap();
+        assert!(!ok(&s, "o/r", ""));
+        // A NUL inside a token is just a byte of it.
+        let s = Secrets::parse(b"a\0b").unwrap();
+        assert!(ok(&s, "o/r", "a\0b") && !ok(&s, "o/r", ""));
     }
 
     #[test]
