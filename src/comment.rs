@@ -671,6 +671,35 @@ pub fn suspects_section(incident: &Incident, scope: &crate::model::Scope) -> Str
     out.trim_end().to_string()
 }
 
+/// The incident's `/scalability-rerun`s and what came of each (nothing when none).
+pub fn reruns_section(incident: &Incident) -> String {
+    if incident.reruns.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\n\n### Reruns\n");
+    for r in &incident.reruns {
+        let state = match (&r.result, &r.error, &r.execution) {
+            (Some(done), _, _) => format!(
+                "run {} is `{}`: {}",
+                run_link(&done.run),
+                done.result.as_str(),
+                match done.result {
+                    crate::model::RunResult::Success => "looks like a flake",
+                    crate::model::RunResult::Failure => "the regression is confirmed",
+                    _ => "inconclusive",
+                }
+            ),
+            (None, Some(error), _) => format!("Gangway refused it: {}", cell(error)),
+            (None, None, Some(execution)) => {
+                format!("Gangway execution `{execution}`, waiting for its result")
+            }
+            (None, None, None) => "waiting for Gangway".to_string(),
+        };
+        let _ = write!(out, "\n- asked by @{} at {}: {state}", r.by, r.at);
+    }
+    out
+}
+
 fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
@@ -700,7 +729,7 @@ pub fn blocker_body(
          **How to unblock.** Find and revert or fix the culprit, or switch it off. Then an \
          approver comments `/scalability-unblock <reason>` on this issue. An approver can let \
          a PR merge meanwhile with `/scalability-exempt <reason>` on it.\n\n\
-         **Who can.** {who}.{suspects}\n\n{marker}",
+         **Who can.** {who}.{suspects}{reruns}\n\n{marker}",
         repo = scope.repo,
         branch = scope.branch,
         id = incident.id,
@@ -709,6 +738,7 @@ pub fn blocker_body(
         rules = rules_paragraph(),
         who = who_can(ctx),
         suspects = suspects_section(incident, scope),
+        reruns = reruns_section(incident),
         marker = issue_marker(&incident.id, &scope.branch),
     )
 }
@@ -1302,8 +1332,18 @@ mod culprit_tests {
             assert!(text.contains("[555](https://prow/555)"), "{text}");
             assert!(text.ends_with("<!-- scalability-gate:ci-job-100:rerun/5/result -->"));
         }
+        i.reruns.push(rerun.clone());
+        let section = reruns_section(&i);
+        assert!(
+            section.contains("- asked by @alice at 1970-01-01T00:00:01Z: run [555](https://prow/555) is `aborted`: inconclusive"),
+            "{section}"
+        );
         rerun.result = None;
         rerun.error = Some("permission denied".into());
         assert!(rerun_failed(&i, &rerun).contains("permission denied"));
+        i.reruns = vec![rerun];
+        assert!(reruns_section(&i).contains("Gangway refused it: permission denied"));
+        i.reruns.clear();
+        assert_eq!(reruns_section(&i), "");
     }
 }

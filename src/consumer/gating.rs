@@ -627,4 +627,58 @@ mod tests {
             Some(&me)
         ));
     }
+
+    #[test]
+    fn a_failed_revert_is_told_where_it_was_asked_and_other_findings_post_nothing() {
+        use crate::model::{Cause, Incident, Revert};
+        let repo = RepoName::new("o", "r");
+        let mut incident = Incident::new(
+            IncidentId::new("j-1"),
+            JobName::new("j"),
+            Timestamp(1),
+            Cause::Manual {
+                by: Login::new("alice"),
+                reason: String::new(),
+            },
+            vec![],
+        );
+        incident.reverts.push(Revert {
+            repo: repo.clone(),
+            suspect: PrNumber(5),
+            by: Login::new("alice"),
+            at: Timestamp(2),
+            revert_pr: None,
+            error: Some("merge conflict".into()),
+            requested_on: Some(PrNumber(9)),
+        });
+        let failed = gate::Finding::RevertFailed {
+            incident: incident.id.clone(),
+            repo: repo.clone(),
+            suspect: PrNumber(5),
+            error: "merge conflict".into(),
+        };
+        let notices = finding_notices(&incident, &failed);
+        assert_eq!(notices.len(), 1);
+        assert_eq!(notices[0].number, PrNumber(9));
+        assert_eq!(
+            notices[0].key,
+            "<!-- scalability-gate:j-1:revert-failed/5 -->"
+        );
+        assert!(
+            notices[0].body.contains("merge conflict"),
+            "{}",
+            notices[0].body
+        );
+        assert!(
+            notices[0].body.starts_with("@alice:"),
+            "{}",
+            notices[0].body
+        );
+        let escalated = gate::Finding::Escalated {
+            incident: incident.id.clone(),
+            step: 1,
+            at: Timestamp(3),
+        };
+        assert!(finding_notices(&incident, &escalated).is_empty());
+    }
 }
