@@ -728,7 +728,9 @@ pub fn blocker_body(
          **Why.** {rules}\n\n\
          **How to unblock.** Find and revert or fix the culprit, or switch it off. Then an \
          approver comments `/scalability-unblock <reason>` on this issue. An approver can let \
-         a PR merge meanwhile with `/scalability-exempt <reason>` on it.\n\n\
+         a PR merge meanwhile with `/scalability-exempt <reason>` on it, open an exempt revert \
+         of a suspect with `/scalability-revert #N`, and re-run the job to rule out a flake \
+         with `/scalability-rerun` (where Gangway is configured).\n\n\
          **Who can.** {who}.{suspects}{reruns}\n\n{marker}",
         repo = scope.repo,
         branch = scope.branch,

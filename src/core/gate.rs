@@ -26,6 +26,10 @@ use crate::model::{
     Scope, Suspect, SuspectRange, SuspectSearch, Timestamp,
 };
 
+/// How long a rerun waiting for its result keeps another `/scalability-rerun` of the same
+/// incident from starting one (the largest scalability jobs run for about half a day).
+pub const RERUN_PENDING_FOR: i64 = 24 * 3600;
+
 /// Who lifts an incident when the job recovers by itself.
 pub const AUTOMATIC_ACTOR: &str = "scalability-gate";
 
@@ -799,10 +803,13 @@ impl Work<'_, '_> {
             let Some(incident) = self.get_mut(id) else {
                 continue;
             };
+            let waiting = |r: &&crate::model::Rerun| {
+                r.awaits_result() && r.at.seconds_until(now) < RERUN_PENDING_FOR
+            };
             if let Some(r) = incident
                 .reruns
                 .iter()
-                .find(|r| r.awaits_result() || r.id == comment.comment_id)
+                .find(|r| waiting(r) || r.id == comment.comment_id)
             {
                 pending.get_or_insert_with(|| ReplyPart::RerunPending {
                     id: incident.id.clone(),
@@ -2285,6 +2292,8 @@ mod tests {
         let state = blocked(&p);
         let mut pending = state.clone();
         with_rerun(&mut pending);
+        let mut stale = pending.clone();
+        stale.incidents[0].reruns[0].at = Timestamp(1_000 - RERUN_PENDING_FOR);
         // (what, state, policy, input, reply part, audit outcome, reruns recorded)
         let cases: Vec<(&str, &State, &Policy, Input, ReplyPart, &str, usize)> = vec![
             (
@@ -2322,6 +2331,18 @@ mod tests {
                 1,
             ),
             (
+                "the one waiting is a day old",
+                &stale,
+                &p,
+                rerun("alice", true),
+                ReplyPart::RerunRequested {
+                    ids: vec![IncidentId::new("ci-scale-100-101")],
+                    jobs: vec![JobName::new(JOB)],
+                },
+                "rerun requested on ci-scale-100-101",
+                2,
+            ),
+            (
                 "one already waits for its result",
                 &pending,
                 &p,
@@ -2343,7 +2364,7 @@ mod tests {
             let recorded = d.incidents.first().map_or(0, |i| i.reruns.len());
             assert_eq!(recorded, reruns, "{what}");
             if reruns > 0 {
-                let r = &d.incidents[0].reruns[0];
+                let r = d.incidents[0].reruns.last().unwrap();
                 assert_eq!(
                     (r.id, r.by.as_str(), r.at, r.requested_on),
                     (7, "alice", Timestamp(1_000), PrNumber(42)),
