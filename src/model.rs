@@ -524,3 +524,32 @@ pub struct AuditRecord {
     pub outcome: String,
     pub reason: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An incident as stored before issue 6: no searches, reverts, reruns or escalations,
+    /// and suspects without `merge_commit` or `reverts`.
+    const BEFORE_ISSUE_6: &str = r#"{
+        "id": "ci-job-3", "job": "ci-job", "opened_at": 100,
+        "cause": {"kind": "manual", "by": "alice", "reason": ""},
+        "scopes": [{"repo": "o/r", "branch": "master"}],
+        "state": {"state": "active"},
+        "suspects": [{"repo": "o/r", "pr": 7, "title": "t", "author": "dev",
+                      "merged_at": null, "score": 1.0, "reasons": []}]
+    }"#;
+
+    #[test]
+    fn incidents_stored_before_the_culprit_fields_still_load() {
+        let incident: Incident = serde_json::from_str(BEFORE_ISSUE_6).unwrap();
+        assert!(incident.searches.is_empty() && incident.reverts.is_empty());
+        assert!(incident.reruns.is_empty() && incident.escalations.is_empty());
+        assert_eq!(incident.suspects[0].merge_commit, None);
+        assert_eq!(incident.suspects[0].reverts, None);
+        // And what is written now reads back the same.
+        let again: Incident =
+            serde_json::from_str(&serde_json::to_string(&incident).unwrap()).unwrap();
+        assert_eq!(again, incident);
+    }
+}
