@@ -923,7 +923,7 @@ impl Client {
         }
         let body = json!({ "query": query, "variables": variables });
         // Sent once: the one mutation (`revertPullRequest`) opens a PR, and a 502 after it
-        // did must not open a second; the reconciler adopts the open revert on its next pass.
+        // did must not open a second; the reconciler adopts the open revert instead.
         let answer: Value = self.send_json_once(Method::POST, "/graphql", &body).await?;
         let errors = answer.get("errors").and_then(Value::as_array);
         if let Some(errors) = errors.filter(|e| !e.is_empty()) {
