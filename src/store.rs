@@ -10,6 +10,7 @@ pub use history::RecordOutcome;
 pub use incidents::{Changes, PendingReply};
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -30,6 +31,11 @@ const TREE_DELIVERY_ORDER: &str = "delivery_order";
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// How many ids `delivery_order` holds: counted once (sled's `Tree::len` is a full
+    /// scan, which once per webhook made the consumer the bottleneck under load; see
+    /// docs/performance.md), then kept by [`Store::remember_delivery`], the only writer,
+    /// under this lock. `None`: not counted yet, or a write failed half-way.
+    deliveries: Arc<Mutex<Option<usize>>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -48,7 +54,7 @@ impl Store {
         let started = std::time::Instant::now();
         loop {
             match sled::Config::new().path(path).open() {
-                Ok(db) => return Ok(Self { db }),
+                Ok(db) => return Ok(Self::new(db)),
                 Err(sled::Error::Io(e))
                     if e.kind() == std::io::ErrorKind::WouldBlock
                         || e.to_string().contains("could not acquire lock") =>
@@ -70,13 +76,20 @@ impl Store {
         }
     }
 
+    fn new(db: sled::Db) -> Self {
+        Self {
+            db,
+            deliveries: Arc::default(),
+        }
+    }
+
     /// A store in a temporary directory that disappears on drop (tests, simulate).
     pub fn temporary() -> anyhow::Result<Self> {
         let db = sled::Config::new()
             .temporary(true)
             .open()
             .context("opening temporary store")?;
-        Ok(Self { db })
+        Ok(Self::new(db))
     }
 
     /// The sled tree of that name.
@@ -114,6 +127,12 @@ impl Store {
     /// Records a webhook delivery id; true when it was not seen before. The oldest
     /// ids are forgotten past [`DELIVERIES_KEPT`].
     pub fn remember_delivery(&self, delivery: &str) -> anyhow::Result<bool> {
+        self.remember_delivery_within(delivery, DELIVERIES_KEPT)
+    }
+
+    /// [`Store::remember_delivery`] keeping at most `kept` ids.
+    fn remember_delivery_within(&self, delivery: &str, kept: usize) -> anyhow::Result<bool> {
+        let mut count = self.deliveries.lock().unwrap_or_else(|e| e.into_inner());
         let ids = self.tree(TREE_DELIVERIES)?;
         let order = self.tree(TREE_DELIVERY_ORDER)?;
         if let Some(seen) = ids.get(delivery)? {
@@ -121,16 +140,24 @@ impl Store {
             tracing::debug!(delivery, seq, "delivery seen before");
             return Ok(false);
         }
+        // Counted again next time if anything below fails half-way.
+        let known = count.take();
         let seq = self.db.generate_id()?;
         ids.insert(delivery, Self::encode(&seq)?)?;
         order.insert(seq.to_be_bytes(), delivery.as_bytes())?;
-        while order.len() > DELIVERIES_KEPT {
-            let Some((seq, id)) = order.pop_min()? else {
+        // A fresh sequence number is a new key: one more id than before.
+        let mut held = match known {
+            Some(n) => n + 1,
+            None => order.len(),
+        };
+        while held > kept {
+            let Some((_, id)) = order.pop_min()? else {
                 break;
             };
-            let _ = seq;
             ids.remove(id)?;
+            held -= 1;
         }
+        *count = Some(held);
         Ok(true)
     }
 
@@ -163,6 +190,31 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert!(!store.remember_delivery("a").unwrap());
         assert!(store.remember_delivery("b").unwrap());
+    }
+
+    #[test]
+    fn the_oldest_deliveries_are_forgotten_past_the_bound_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for i in 0..7 {
+                assert!(store.remember_delivery_within(&format!("d{i}"), 5).unwrap());
+            }
+            assert!(!store.remember_delivery_within("d6", 5).unwrap());
+            for i in 0..2 {
+                assert!(!store.seen_delivery(&format!("d{i}")).unwrap(), "d{i}");
+            }
+            for i in 2..7 {
+                assert!(store.seen_delivery(&format!("d{i}")).unwrap(), "d{i}");
+            }
+        }
+        // A new handle counts what the store holds once, then keeps the same bound.
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.remember_delivery_within("d7", 5).unwrap());
+        assert!(!store.seen_delivery("d2").unwrap());
+        for i in 3..8 {
+            assert!(store.seen_delivery(&format!("d{i}")).unwrap(), "d{i}");
+        }
     }
 
     #[test]
