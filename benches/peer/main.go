@@ -20,7 +20,7 @@
 // is read when written as JSON (which is YAML); the bare-token form is what the bench
 // uses. The file is trimmed, kept in memory, and re-read every second when it changed
 // (Prow's secret agent reloads its files in the background). Parsing once per reload,
-// not per request, makes this peer no slower than Prow: a conservative yardstick.
+// not per request, keeps this peer's own cost low: a conservative yardstick.
 //
 // Usage: peer -listen 127.0.0.1:18890 -hmac-secret-file /path/to/hmac
 package main
