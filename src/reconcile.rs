@@ -617,6 +617,10 @@ impl Reconciler {
         report: &mut Report,
     ) {
         for scope in &incident.scopes {
+            // Ready PRs first, then the blocker issue (it holds the whole branch in Tide),
+            // then the other PRs: with `label_prs: all` those can take hours of budget, and
+            // the branch must not stay blocked meanwhile.
+            let mut not_ready = Vec::new();
             if !covered.contains_key(scope) {
                 let required = (self.required)(scope);
                 let removed = async {
@@ -629,7 +633,12 @@ impl Reconciler {
                 }
                 .await;
                 match removed {
-                    Ok(actions) => self.execute(&actions, report).await,
+                    Ok(actions) => {
+                        let (ready, others) =
+                            actions.into_iter().partition::<Vec<_>, _>(|a| a.ready);
+                        self.execute(&ready, report).await;
+                        not_ready = others;
+                    }
                     Err(e) => report.fail(format!("listing PRs of {scope}"), e),
                 }
             }
@@ -639,6 +648,7 @@ impl Reconciler {
                     e,
                 );
             }
+            self.execute(&not_ready, report).await;
         }
     }
 
@@ -1012,6 +1022,97 @@ mod tests {
             .map(|a| (a.pr.0, a.add))
             .collect();
         assert_eq!(got, vec![(2, false), (1, false)]);
+    }
+
+    /// With `label_prs: all`, removing every label can take hours of budget: the blocker
+    /// issue (which holds the whole branch in Tide) is closed right after the ready PRs
+    /// lose the label, before the other PRs do.
+    #[tokio::test]
+    async fn lifting_closes_the_blocker_issue_after_the_ready_prs_before_the_others() {
+        use crate::config::{JobConfig, ScopeConfig};
+        use crate::github::client::ClientOptions;
+        use crate::github::fake::{FakeGithub, PrSpec};
+        use crate::model::{BuildId, Cause, IncidentState, JobName, RunRef};
+
+        const REPO: &str = "o/r";
+        let fake = FakeGithub::start().await.unwrap();
+        let other = fake.add_pr(REPO, PrSpec::new("master").labels(&["kind/bug"]));
+        let ready = fake.add_pr(REPO, PrSpec::new("master").labels(&["lgtm", "approved"]));
+        let mut config = Config {
+            jobs: vec![JobConfig {
+                name: "job".into(),
+                scopes: vec![ScopeConfig {
+                    repo: REPO.into(),
+                    branch: "master".into(),
+                }],
+                failures_to_confirm: 1,
+                auto_unblock_on_recovery: false,
+                suspects: Default::default(),
+            }],
+            dry_run: false,
+            label_prs: LabelPrs::All,
+            ..Config::default()
+        };
+        config.github.endpoints = vec![fake.url()];
+        let client = Client::new(ClientOptions::new(vec![fake.url()], Some(fake.token()))).unwrap();
+        let reconciler = Reconciler::new(client, Arc::new(config), Store::temporary().unwrap());
+        let run = |b: &str| RunRef {
+            build_id: BuildId::new(b),
+            url: String::new(),
+            started_at: None,
+            commits: Default::default(),
+        };
+        let mut incident = Incident::new(
+            IncidentId::new("job-2"),
+            JobName::new("job"),
+            Timestamp(0),
+            Cause::Regression {
+                first_red: run("2"),
+                last_green: run("1"),
+            },
+            vec![Scope {
+                repo: repo(),
+                branch: "master".into(),
+            }],
+        );
+        let blocked = reconciler
+            .reconcile_incidents(std::slice::from_ref(&incident))
+            .await;
+        assert!(blocked.converged(), "{blocked:?}");
+        assert_eq!(blocked.labels_added, 2);
+
+        incident.state = IncidentState::Lifted {
+            by: "approver".into(),
+            reason: String::new(),
+            at: Timestamp(1),
+        };
+        fake.clear_log();
+        let lifted = reconciler
+            .reconcile_incidents(std::slice::from_ref(&incident))
+            .await;
+        assert!(lifted.converged(), "{lifted:?}");
+        let order: Vec<String> = fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "DELETE" || r.method == "PATCH")
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        let removal = |n: u64| {
+            order
+                .iter()
+                .position(|r| {
+                    r.starts_with("DELETE") && r.contains(&format!("/issues/{n}/labels/"))
+                })
+                .unwrap_or_else(|| panic!("no removal on #{n}: {order:?}"))
+        };
+        let close = order
+            .iter()
+            .position(|r| r.starts_with("PATCH"))
+            .unwrap_or_else(|| panic!("the issue was not closed: {order:?}"));
+        assert!(
+            removal(ready) < close && close < removal(other),
+            "ready PR, then the issue, then the rest: {order:?}"
+        );
     }
 
     #[test]
