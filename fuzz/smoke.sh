@@ -23,6 +23,9 @@ if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION
   cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
 
+echo "== fuzz format (the fuzz crate is not in the main workspace's cargo fmt)"
+cargo fmt -- --check
+
 echo "== fuzz corpora"
 bash seed.sh
 
