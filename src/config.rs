@@ -335,6 +335,11 @@ pub struct HistoryConfig {
     pub retention: usize,
     /// Runs of each job read from GCS at start-up.
     pub backfill: usize,
+    /// Audit records kept (one per command); the oldest are dropped past it.
+    pub audit_retention: usize,
+    /// Lifted incidents kept; older ones are dropped once cleaned up on GitHub. Active
+    /// incidents are never dropped.
+    pub incident_retention: usize,
 }
 
 impl Default for HistoryConfig {
@@ -342,6 +347,8 @@ impl Default for HistoryConfig {
         Self {
             retention: 200,
             backfill: 20,
+            audit_retention: crate::store::AUDIT_KEPT,
+            incident_retention: crate::store::LIFTED_INCIDENTS_KEPT,
         }
     }
 }
@@ -512,6 +519,12 @@ impl Config {
         }
         if self.history.retention == 0 {
             bail!("invalid configuration at `history.retention`: must be positive");
+        }
+        if self.history.audit_retention == 0 {
+            bail!("invalid configuration at `history.audit_retention`: must be positive");
+        }
+        if self.history.incident_retention == 0 {
+            bail!("invalid configuration at `history.incident_retention`: must be positive");
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, job) in self.jobs.iter().enumerate() {
@@ -806,6 +819,25 @@ mod tests {
                 load_yaml(&yaml, &[], &Overrides::default()).unwrap_err()
             );
             assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn audit_and_incident_retention_have_defaults_and_must_be_positive() {
+        let c = load_yaml(MINIMAL, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.history.audit_retention, 10_000);
+        assert_eq!(c.history.incident_retention, 1_000);
+        let yaml = format!("{MINIMAL}history: {{audit_retention: 50, incident_retention: 5}}\n");
+        let c = load_yaml(&yaml, &[], &Overrides::default()).unwrap();
+        assert_eq!(c.history.audit_retention, 50);
+        assert_eq!(c.history.incident_retention, 5);
+        for key in ["retention", "audit_retention", "incident_retention"] {
+            let yaml = format!("{MINIMAL}history: {{{key}: 0}}\n");
+            let err = format!(
+                "{:#}",
+                load_yaml(&yaml, &[], &Overrides::default()).unwrap_err()
+            );
+            assert!(err.contains(&format!("`history.{key}`")), "{key}: {err}");
         }
     }
 

@@ -78,7 +78,8 @@ pub async fn run_with(
     let store_path = config.store_path.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
         .await
-        .context("opening the store")??;
+        .context("opening the store")??
+        .with_audit_retention(config.history.audit_retention);
     let metrics = Arc::new(telemetry::Metrics::new());
     let (queue, receiver) = consumer::queue(consumer::QUEUE_CAPACITY, metrics.clone());
     let app = App {

@@ -356,6 +356,19 @@ impl Reconciler {
         let mut report = self.reconcile_incidents(&incidents).await;
         self.culprit_notices(&incidents, &mut culprit).await;
         report.absorb(culprit);
+        // Retention last: only what this or an earlier pass cleaned up on GitHub goes.
+        let kept = self.config.history.incident_retention;
+        match self.store.prune_lifted_incidents(kept) {
+            Ok(dropped) if !dropped.is_empty() => {
+                tracing::info!(
+                    dropped = dropped.len(),
+                    kept,
+                    "lifted incidents dropped by retention"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => report.fail("dropping lifted incidents beyond retention", e),
+        }
         Ok(report)
     }
 

@@ -228,7 +228,7 @@ pub async fn run(config: Config, events: &EventsFile, out: &mut dyn Write) -> an
     options.mutations_per_minute = u32::MAX;
     options.mutations_per_hour = u32::MAX;
     let client = Client::new(options)?;
-    let store = Store::temporary()?;
+    let store = Store::temporary()?.with_audit_retention(config.history.audit_retention);
     let tide = crate::prow::tide::shared(&config);
     let gate = Gatekeeper::new(config.clone(), store.clone(), Some(client.clone()), tide);
     let reconciler = Reconciler::new(client, config.clone(), store.clone());

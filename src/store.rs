@@ -18,6 +18,12 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 /// How many webhook delivery ids are remembered for de-duplication.
 pub const DELIVERIES_KEPT: usize = 10_000;
 
+/// How many audit records are kept unless configured (`history.audit_retention`).
+pub const AUDIT_KEPT: usize = 10_000;
+
+/// How many lifted incidents are kept unless configured (`history.incident_retention`).
+pub const LIFTED_INCIDENTS_KEPT: usize = 1_000;
+
 /// How long [`Store::open`] waits for a lock a previous handle is still releasing.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -36,6 +42,11 @@ pub struct Store {
     /// docs/performance.md), then kept by [`Store::remember_delivery`], the only writer,
     /// under this lock. `None`: not counted yet, or a write failed half-way.
     deliveries: Arc<Mutex<Option<usize>>>,
+    /// How many records the `audit` tree holds, kept like `deliveries`: counted once per
+    /// handle, then by [`Store::apply_decision`], the only writer, under this lock.
+    audit: Arc<Mutex<Option<usize>>>,
+    /// Audit records kept; the oldest go first ([`Store::with_audit_retention`]).
+    audit_kept: usize,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -54,7 +65,7 @@ impl Store {
         let started = std::time::Instant::now();
         loop {
             match sled::Config::new().path(path).open() {
-                Ok(db) => return Ok(Self::new(db)),
+                Ok(db) => return Self::new(db),
                 Err(sled::Error::Io(e))
                     if e.kind() == std::io::ErrorKind::WouldBlock
                         || e.to_string().contains("could not acquire lock") =>
@@ -76,11 +87,25 @@ impl Store {
         }
     }
 
-    fn new(db: sled::Db) -> Self {
-        Self {
+    /// A handle on `db`, with the index of active incidents rebuilt from the incidents
+    /// (one scan at start-up: a store written by an older binary, without the index, works,
+    /// and the index can never drift from what the incidents say).
+    fn new(db: sled::Db) -> anyhow::Result<Self> {
+        let store = Self {
             db,
             deliveries: Arc::default(),
-        }
+            audit: Arc::default(),
+            audit_kept: AUDIT_KEPT,
+        };
+        store.rebuild_active_index()?;
+        Ok(store)
+    }
+
+    /// Keeps at most `kept` audit records (at least one); the oldest are dropped as new
+    /// ones are appended.
+    pub fn with_audit_retention(mut self, kept: usize) -> Self {
+        self.audit_kept = kept.max(1);
+        self
     }
 
     /// A store in a temporary directory that disappears on drop (tests, simulate).
@@ -89,7 +114,7 @@ impl Store {
             .temporary(true)
             .open()
             .context("opening temporary store")?;
-        Ok(Self::new(db))
+        Self::new(db)
     }
 
     /// The sled tree of that name.

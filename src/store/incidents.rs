@@ -2,14 +2,23 @@
 //!
 //! - `incidents`: one versioned record per incident, keyed by its id. The gate's decisions
 //!   are written here before anything is done on GitHub; the reconciler reads them.
-//! - `audit`: append-only, keyed by a monotonic id (big-endian, so sled's order is time
-//!   order): who did what, when, and why.
+//! - `incidents_active`: the ids of the active incidents (id → nothing), so the per-event
+//!   [`Store::active_incidents`] reads those and not every incident ever stored. Written in
+//!   the same transaction as every incident write, and rebuilt from `incidents` whenever
+//!   the store is opened.
+//! - `audit`: keyed by a monotonic id (big-endian, so sled's order is time order): who did
+//!   what, when, and why. The newest `history.audit_retention` records are kept.
 //! - `outbox`: replies decided but not yet known to be on GitHub. The reconciler posts each
 //!   one (it carries a hidden marker, so a reply already posted before a crash is found and
 //!   not posted again) and then removes it.
 //!
-//! [`Store::apply_decision`] writes all three in one sled transaction: a decision is
+//! [`Store::apply_decision`] writes them all in one sled transaction: a decision is
 //! durable as a whole or not at all.
+//!
+//! Lifted incidents are dropped by [`Store::prune_lifted_incidents`] (the reconciler calls
+//! it after each pass), and only once the reconciler has cleaned them up on GitHub.
+
+use std::collections::BTreeSet;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -17,9 +26,10 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::Store;
-use crate::model::{AuditRecord, Incident, IncidentId, PrNumber, RepoName};
+use crate::model::{AuditRecord, Incident, IncidentId, IncidentState, PrNumber, RepoName};
 
 const TREE_INCIDENTS: &str = "incidents";
+const TREE_ACTIVE: &str = "incidents_active";
 const TREE_AUDIT: &str = "audit";
 const TREE_OUTBOX: &str = "outbox";
 
@@ -65,15 +75,54 @@ impl Store {
         Ok(all)
     }
 
-    /// The incidents that still block, oldest first.
+    /// The incidents that still block, oldest first. Reads only those, through the index
+    /// of active incidents: its cost does not grow with the lifted ones kept.
     pub fn active_incidents(&self) -> anyhow::Result<Vec<Incident>> {
-        let mut active: Vec<Incident> = self
-            .all_incidents()?
-            .into_iter()
-            .filter(Incident::is_active)
-            .collect();
+        let incidents = self.tree(TREE_INCIDENTS)?;
+        let index = self.tree(TREE_ACTIVE)?;
+        let mut active = Vec::new();
+        for key in index.iter().keys() {
+            let key = key?;
+            // Never missing (the index changes with the incident, in one transaction).
+            let Some(bytes) = incidents.get(&key)? else {
+                continue;
+            };
+            let incident: Incident = Self::decode(&bytes)
+                .with_context(|| format!("incident {}", String::from_utf8_lossy(&key)))?;
+            if incident.is_active() {
+                active.push(incident);
+            }
+        }
+        // The order of `all_incidents` (newest first, then by id), reversed.
+        active.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(a.id.cmp(&b.id)));
         active.reverse();
         Ok(active)
+    }
+
+    /// Makes the index of active incidents say what the incidents say: one scan, when the
+    /// store is opened.
+    pub(super) fn rebuild_active_index(&self) -> anyhow::Result<()> {
+        let incidents = self.tree(TREE_INCIDENTS)?;
+        let index = self.tree(TREE_ACTIVE)?;
+        let mut active = BTreeSet::new();
+        for entry in incidents.iter() {
+            let (key, bytes) = entry?;
+            let record: StateOnly = Self::decode(&bytes)
+                .with_context(|| format!("incident {}", String::from_utf8_lossy(&key)))?;
+            if record.state == IncidentState::Active {
+                active.insert(key);
+            }
+        }
+        for key in index.iter().keys() {
+            let key = key?;
+            if !active.contains(&key) {
+                index.remove(key)?;
+            }
+        }
+        for key in active {
+            index.insert(key, &[])?;
+        }
+        Ok(())
     }
 
     /// Writes one incident as it is.
@@ -92,8 +141,9 @@ impl Store {
         id: &IncidentId,
         change: impl Fn(Option<Incident>) -> Option<Incident>,
     ) -> anyhow::Result<Option<Incident>> {
-        let tree = self.tree(TREE_INCIDENTS)?;
-        let result = tree.transaction(|tx| {
+        let incidents = self.tree(TREE_INCIDENTS)?;
+        let index = self.tree(TREE_ACTIVE)?;
+        let result = (&incidents, &index).transaction(|(tx, tx_index)| {
             let current = match tx.get(id.as_str())? {
                 Some(bytes) => Some(Self::decode::<Incident>(&bytes).map_err(abort)?),
                 None => None,
@@ -102,6 +152,7 @@ impl Store {
                 return Ok(current);
             };
             tx.insert(id.as_str(), Self::encode(&next).map_err(abort)?)?;
+            index_incident(tx_index, id.as_str(), next.is_active())?;
             Ok(Some(next))
         });
         unwrap_tx(result).with_context(|| format!("updating incident {id}"))
@@ -157,15 +208,20 @@ impl Store {
         Ok(())
     }
 
-    /// Writes a decision's incidents, audit records and replies in one transaction.
+    /// Writes a decision's incidents, audit records and replies in one transaction, then
+    /// drops the oldest audit records beyond the retention.
     pub fn apply_decision(&self, changes: &Changes) -> anyhow::Result<()> {
+        // Writers of audit records go one at a time, so the cached count stays exact.
+        let mut audit_count = (!changes.audit.is_empty())
+            .then(|| self.audit.lock().unwrap_or_else(|e| e.into_inner()));
         let incidents = self.tree(TREE_INCIDENTS)?;
+        let index = self.tree(TREE_ACTIVE)?;
         let audit = self.tree(TREE_AUDIT)?;
         let outbox = self.tree(TREE_OUTBOX)?;
         let encoded_incidents = changes
             .incidents
             .iter()
-            .map(|i| Ok((i.id.0.clone(), Self::encode(i)?)))
+            .map(|i| Ok((i.id.0.clone(), i.is_active(), Self::encode(i)?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let encoded_audit = changes
             .audit
@@ -177,9 +233,10 @@ impl Store {
             .iter()
             .map(Self::encode)
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let result = (&incidents, &audit, &outbox).transaction(|(ti, ta, to)| {
-            for (id, bytes) in &encoded_incidents {
+        let result = (&incidents, &index, &audit, &outbox).transaction(|(ti, tx, ta, to)| {
+            for (id, active, bytes) in &encoded_incidents {
                 ti.insert(id.as_bytes(), bytes.as_slice())?;
+                index_incident(tx, id, *active)?;
             }
             for bytes in &encoded_audit {
                 let seq = ta.generate_id()?;
@@ -191,8 +248,124 @@ impl Store {
             }
             Ok::<(), ConflictableTransactionError<anyhow::Error>>(())
         });
-        unwrap_tx(result).context("writing a decision")
+        unwrap_tx(result).context("writing a decision")?;
+        if let Some(count) = audit_count.as_deref_mut() {
+            // Trimmed after the commit, not in it: a crash in between leaves a few records
+            // too many, which the next append (counting afresh in the new process) trims.
+            self.trim_audit(&audit, count, changes.audit.len())
+                .context("dropping the oldest audit records")?;
+        }
+        Ok(())
     }
+
+    /// Drops the oldest audit records beyond the retention; `count` is the cached number
+    /// of records before `appended` more were written.
+    fn trim_audit(
+        &self,
+        audit: &sled::Tree,
+        count: &mut Option<usize>,
+        appended: usize,
+    ) -> anyhow::Result<()> {
+        // Counted again next time if anything below fails half-way.
+        let mut held = match count.take() {
+            Some(n) => n + appended,
+            // Once per handle: sled's `len` is a full scan.
+            None => audit.len(),
+        };
+        while held > self.audit_kept {
+            if audit.pop_min()?.is_none() {
+                held = 0;
+                break;
+            }
+            held -= 1;
+        }
+        *count = Some(held);
+        Ok(())
+    }
+
+    /// Drops the oldest lifted incidents beyond the newest `kept` lifted ones (by the time
+    /// they were lifted), each only once the reconciler has cleaned it up on GitHub
+    /// ([`Store::mark_cleaned`]), together with its reconciler cache entries. An active
+    /// incident, or a lifted one not yet cleaned up, is never dropped, even past `kept`.
+    /// Returns the ids dropped, oldest first.
+    pub fn prune_lifted_incidents(&self, kept: usize) -> anyhow::Result<Vec<IncidentId>> {
+        let incidents = self.tree(TREE_INCIDENTS)?;
+        let mut lifted = Vec::new();
+        for entry in incidents.iter() {
+            let (key, bytes) = entry?;
+            let record: StateOnly = Self::decode(&bytes)
+                .with_context(|| format!("incident {}", String::from_utf8_lossy(&key)))?;
+            if let IncidentState::Lifted { at, .. } = record.state {
+                lifted.push((at, record.opened_at, key));
+            }
+        }
+        if lifted.len() <= kept {
+            return Ok(Vec::new());
+        }
+        // Newest first: the first `kept` stay whatever their state.
+        lifted.sort_by(|a, b| b.cmp(a));
+        let mut dropped = Vec::new();
+        for (_, _, key) in lifted.into_iter().skip(kept).rev() {
+            let id = IncidentId::new(String::from_utf8_lossy(&key));
+            if self.is_cleaned(&id)? && self.drop_cleaned_incident(&id)? {
+                dropped.push(id);
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// Removes a lifted, cleaned-up incident and its reconciler cache entries in one
+    /// transaction, checking again inside it that it is still both (the gate may have
+    /// written it since); false when it was not dropped.
+    fn drop_cleaned_incident(&self, id: &IncidentId) -> anyhow::Result<bool> {
+        let incidents = self.tree(TREE_INCIDENTS)?;
+        let index = self.tree(TREE_ACTIVE)?;
+        let (issues, cleaned) = self.reconcile_trees()?;
+        let issue_keys = self.issue_keys_of(id)?;
+        let result =
+            (&incidents, &index, &issues, &cleaned).transaction(|(ti, tx, tissues, tcleaned)| {
+                let Some(bytes) = ti.get(id.as_str())? else {
+                    return Ok(false);
+                };
+                let record: StateOnly = Self::decode(&bytes).map_err(abort)?;
+                if record.state == IncidentState::Active || tcleaned.get(id.as_str())?.is_none() {
+                    return Ok(false);
+                }
+                ti.remove(id.as_str())?;
+                tx.remove(id.as_str())?;
+                tcleaned.remove(id.as_str())?;
+                for key in &issue_keys {
+                    tissues.remove(key)?;
+                }
+                Ok(true)
+            });
+        let dropped = unwrap_tx(result).with_context(|| format!("dropping incident {id}"))?;
+        if dropped {
+            tracing::debug!(incident = %id, "lifted incident dropped by retention");
+        }
+        Ok(dropped)
+    }
+}
+
+/// What the index and retention read of an incident record (cheaper than all of it).
+#[derive(Deserialize)]
+struct StateOnly {
+    opened_at: crate::model::Timestamp,
+    state: IncidentState,
+}
+
+/// Keeps an incident's entry in the index of active incidents in step with its state.
+fn index_incident(
+    index: &sled::transaction::TransactionalTree,
+    id: &str,
+    active: bool,
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
+    if active {
+        index.insert(id.as_bytes(), &[])?;
+    } else {
+        index.remove(id.as_bytes())?;
+    }
+    Ok(())
 }
 
 fn abort(error: anyhow::Error) -> ConflictableTransactionError<anyhow::Error> {
@@ -348,6 +521,213 @@ mod tests {
         assert_eq!(pending, vec![reply("r1"), reply("r2")]);
         store.reply_posted(&pending[0]).unwrap();
         assert_eq!(store.pending_replies().unwrap(), vec![reply("r2")]);
+    }
+
+    fn lifted(id: &str, opened: i64, lifted_at: i64) -> Incident {
+        let mut i = incident(id, opened);
+        i.state = IncidentState::Lifted {
+            by: "alice".into(),
+            reason: "ok".into(),
+            at: Timestamp(lifted_at),
+        };
+        i
+    }
+
+    fn ids(incidents: Vec<Incident>) -> Vec<String> {
+        incidents.into_iter().map(|i| i.id.0).collect()
+    }
+
+    fn outcomes(store: &Store) -> Vec<String> {
+        let log = store.audit_log(usize::MAX).unwrap();
+        log.into_iter().map(|r| r.outcome).collect()
+    }
+
+    #[test]
+    fn the_audit_log_keeps_the_newest_records_within_its_retention_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap().with_audit_retention(3);
+            for n in 0..4 {
+                store.append_audit(&record(n)).unwrap();
+            }
+            assert_eq!(outcomes(&store), ["n3", "n2", "n1"]);
+            // Several records in one decision, beside an incident.
+            store
+                .apply_decision(&Changes {
+                    incidents: vec![incident("a", 1)],
+                    audit: vec![record(4), record(5)],
+                    replies: vec![],
+                })
+                .unwrap();
+            assert_eq!(outcomes(&store), ["n5", "n4", "n3"]);
+            // A decision without audit records leaves the log alone.
+            store.put_incident(&incident("b", 2)).unwrap();
+            assert_eq!(outcomes(&store), ["n5", "n4", "n3"]);
+        }
+        {
+            // A new handle counts once, then keeps the same bound.
+            let store = Store::open(dir.path()).unwrap().with_audit_retention(3);
+            assert_eq!(outcomes(&store), ["n5", "n4", "n3"]);
+            store.append_audit(&record(6)).unwrap();
+            assert_eq!(outcomes(&store), ["n6", "n5", "n4"]);
+        }
+        // A smaller retention after a restart: the next append trims down to it.
+        let store = Store::open(dir.path()).unwrap().with_audit_retention(2);
+        store.append_audit(&record(7)).unwrap();
+        assert_eq!(outcomes(&store), ["n7", "n6"]);
+        for n in 8..20 {
+            store.append_audit(&record(n)).unwrap();
+        }
+        assert_eq!(outcomes(&store), ["n19", "n18"]);
+        assert_eq!(store.tree(TREE_AUDIT).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_active_index_follows_every_incident_write_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.put_incident(&incident("a", 1)).unwrap();
+            store.put_incident(&incident("b", 2)).unwrap();
+            store.put_incident(&incident("c", 3)).unwrap();
+            store.put_incident(&lifted("d", 0, 5)).unwrap();
+            assert_eq!(ids(store.active_incidents().unwrap()), ["a", "b", "c"]);
+            // Lifted through a decision, and through a read-modify-write.
+            store.put_incident(&lifted("b", 2, 6)).unwrap();
+            store
+                .update_incident(&IncidentId::new("a"), |i| {
+                    let mut i = i?;
+                    i.state = lifted("a", 1, 7).state;
+                    Some(i)
+                })
+                .unwrap();
+            assert_eq!(ids(store.active_incidents().unwrap()), ["c"]);
+            // Active again through a read-modify-write.
+            store
+                .update_incident(&IncidentId::new("d"), |i| {
+                    let mut i = i?;
+                    i.state = IncidentState::Active;
+                    Some(i)
+                })
+                .unwrap();
+            assert_eq!(ids(store.active_incidents().unwrap()), ["d", "c"]);
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(ids(store.active_incidents().unwrap()), ["d", "c"]);
+        let index: Vec<_> = store
+            .tree(TREE_ACTIVE)
+            .unwrap()
+            .iter()
+            .keys()
+            .map(|k| String::from_utf8(k.unwrap().to_vec()).unwrap())
+            .collect();
+        assert_eq!(index, ["c", "d"]);
+    }
+
+    #[test]
+    fn a_store_without_the_active_index_or_with_a_drifted_one_is_indexed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // What an older binary wrote: incidents only, one of them in the old format.
+            let db = sled::open(dir.path()).unwrap();
+            let tree = db.open_tree(TREE_INCIDENTS).unwrap();
+            for i in [incident("a", 1), lifted("b", 2, 3), incident("c", 4)] {
+                tree.insert(i.id.as_str(), Store::encode(&i).unwrap())
+                    .unwrap();
+            }
+            let old = br#"{"v":1,"data":{"id":"j-1","job":"j","opened_at":5,
+                "cause":{"kind":"manual","by":"alice","reason":"x"},
+                "scopes":[{"repo":"o/r","branch":"master"}],"state":{"state":"active"}}}"#;
+            tree.insert("j-1", &old[..]).unwrap();
+            // And an index that says the wrong thing about two of them.
+            let index = db.open_tree(TREE_ACTIVE).unwrap();
+            index.insert("b", &[]).unwrap();
+            index.insert("gone", &[]).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(ids(store.active_incidents().unwrap()), ["a", "c", "j-1"]);
+        assert!(!store.tree(TREE_ACTIVE).unwrap().contains_key("b").unwrap());
+        assert!(
+            !store
+                .tree(TREE_ACTIVE)
+                .unwrap()
+                .contains_key("gone")
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn pruning_drops_only_old_lifted_cleaned_incidents_with_their_cache() {
+        let store = Store::temporary().unwrap();
+        let scope = Scope {
+            repo: RepoName::new("o", "r"),
+            branch: "master".into(),
+        };
+        // Oldest lift first: "old" (cleaned), "stuck" (never cleaned), "mid" (cleaned),
+        // "new" (cleaned); "act" is active and the oldest of all.
+        store.put_incident(&incident("act", 0)).unwrap();
+        store.put_incident(&lifted("old", 1, 10)).unwrap();
+        store.put_incident(&lifted("stuck", 2, 11)).unwrap();
+        store.put_incident(&lifted("mid", 3, 12)).unwrap();
+        store.put_incident(&lifted("new", 4, 13)).unwrap();
+        // "old2" shares a prefix with "old": its cache entries must stay.
+        store.put_incident(&lifted("old2", 5, 14)).unwrap();
+        for (n, id) in ["act", "old", "stuck", "mid", "new", "old2"]
+            .iter()
+            .enumerate()
+        {
+            let id = IncidentId::new(*id);
+            store
+                .remember_issue(&id, &scope, PrNumber(n as u64))
+                .unwrap();
+        }
+        for id in ["old", "mid", "new", "old2"] {
+            store
+                .mark_cleaned(&IncidentId::new(id), Timestamp(20))
+                .unwrap();
+        }
+        // Within the retention: nothing goes.
+        assert!(store.prune_lifted_incidents(5).unwrap().is_empty());
+        assert_eq!(store.all_incidents().unwrap().len(), 6);
+
+        let dropped = store.prune_lifted_incidents(2).unwrap();
+        assert_eq!(
+            dropped,
+            [IncidentId::new("old"), IncidentId::new("mid")],
+            "the oldest cleaned, beyond the newest two lifted"
+        );
+        assert_eq!(
+            ids(store.all_incidents().unwrap()),
+            ["old2", "new", "stuck", "act"]
+        );
+        assert_eq!(ids(store.active_incidents().unwrap()), ["act"]);
+        for gone in ["old", "mid"] {
+            let id = IncidentId::new(gone);
+            assert!(store.incident(&id).unwrap().is_none());
+            assert!(!store.is_cleaned(&id).unwrap());
+            assert_eq!(store.issue_of(&id, &scope).unwrap(), None);
+        }
+        for kept in ["act", "stuck", "new", "old2"] {
+            let id = IncidentId::new(kept);
+            assert!(store.issue_of(&id, &scope).unwrap().is_some(), "{kept}");
+        }
+        // The uncleaned and the active stay even with a retention of one.
+        let dropped = store.prune_lifted_incidents(1).unwrap();
+        assert_eq!(dropped, [IncidentId::new("new")]);
+        assert_eq!(
+            ids(store.all_incidents().unwrap()),
+            ["old2", "stuck", "act"]
+        );
+        // Once cleaned, the stuck one goes too.
+        store
+            .mark_cleaned(&IncidentId::new("stuck"), Timestamp(30))
+            .unwrap();
+        assert_eq!(
+            store.prune_lifted_incidents(1).unwrap(),
+            [IncidentId::new("stuck")]
+        );
+        assert_eq!(ids(store.all_incidents().unwrap()), ["old2", "act"]);
     }
 
     #[test]

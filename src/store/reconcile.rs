@@ -75,6 +75,21 @@ impl Store {
         Ok(self.tree(TREE_CLEANED)?.contains_key(incident.as_str())?)
     }
 
+    /// The two cache trees: issue numbers, cleaned-up incidents.
+    pub(super) fn reconcile_trees(&self) -> anyhow::Result<(sled::Tree, sled::Tree)> {
+        Ok((self.tree(TREE_ISSUES)?, self.tree(TREE_CLEANED)?))
+    }
+
+    /// The keys of the issue numbers remembered for `incident` (any scope).
+    pub(super) fn issue_keys_of(&self, incident: &IncidentId) -> anyhow::Result<Vec<sled::IVec>> {
+        let prefix = format!("{incident}|");
+        self.tree(TREE_ISSUES)?
+            .scan_prefix(prefix.as_bytes())
+            .keys()
+            .map(|key| Ok(key?))
+            .collect()
+    }
+
     /// Forgets the whole reconciler cache (what a crash between "created on GitHub" and
     /// "remembered here" looks like; tests use it).
     pub fn forget_reconcile_cache(&self) -> anyhow::Result<()> {
