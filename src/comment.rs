@@ -561,6 +561,35 @@ fn score(score: f64) -> String {
     }
 }
 
+/// Rows of the suspects table on an issue (best first; a suspect with a revert is always
+/// listed); the others are counted, and the dashboard and the API list them all.
+pub const SUSPECT_ROWS: usize = 50;
+
+/// The most characters GitHub takes in an issue's or a comment's body.
+pub const GITHUB_BODY_CHARS: usize = 65_536;
+
+/// `body` as GitHub takes it: at most [`GITHUB_BODY_CHARS`] characters. A longer body is
+/// cut, with a note saying so, before its trailing hidden marker, which is kept whole
+/// (the reconciler finds its issues and comments by it).
+pub fn fit_for_github(body: String) -> String {
+    if body.chars().count() <= GITHUB_BODY_CHARS {
+        return body;
+    }
+    let tail_at = body
+        .rfind("<!-- scalability-gate:")
+        .filter(|at| body[*at..].chars().count() < GITHUB_BODY_CHARS / 2)
+        .unwrap_or(body.len());
+    let tail = &body[tail_at..];
+    let note = "\n\n*(Cut here: GitHub takes 65,536 characters at most. The dashboard shows \
+                everything.)*\n\n";
+    let room = GITHUB_BODY_CHARS - tail.chars().count() - note.chars().count();
+    let cut = body
+        .char_indices()
+        .nth(room)
+        .map_or(tail_at, |(at, _)| at.min(tail_at));
+    format!("{}{note}{tail}", &body[..cut])
+}
+
 /// The suspects of an incident as the issue of `scope` shows them: a table (PR as `#N`,
 /// title, author, merged at, score, reasons; best first), how they were found, and the
 /// bisection plan. Nothing when there are none and no search was made.
@@ -611,7 +640,18 @@ pub fn suspects_section(incident: &Incident, scope: &crate::model::Scope) -> Str
     out.push_str(
         "| PR | title | author | merged at | score | reasons |\n|---|---|---|---|---|---|\n",
     );
-    for s in culprit::top_suspects(incident, usize::MAX) {
+    let ranked = culprit::top_suspects(incident, usize::MAX);
+    let reverted = |s: &crate::model::Suspect| {
+        incident
+            .reverts
+            .iter()
+            .any(|r| r.repo == s.repo && r.suspect == s.pr)
+    };
+    let (shown, hidden): (Vec<_>, Vec<_>) = ranked
+        .into_iter()
+        .enumerate()
+        .partition(|(rank, s)| *rank < SUSPECT_ROWS || reverted(s));
+    for s in shown.into_iter().map(|(_, s)| s) {
         let mut reasons: Vec<String> = s.reasons.iter().map(|r| cell(r)).collect();
         if let Some(r) = incident
             .reverts
@@ -629,12 +669,21 @@ pub fn suspects_section(incident: &Incident, scope: &crate::model::Scope) -> Str
             .map_or_else(|| "unknown".to_string(), |t| t.to_string());
         let _ = writeln!(
             out,
-            "| {} | {} | @{} | {merged} | {} | {} |",
+            "| {} | {} | `{}` | {merged} | {} | {} |",
             pr_ref(&s.repo, on, s.pr),
             cell(&s.title),
             s.author,
             score(s.score),
             reasons.join("; ")
+        );
+    }
+    if !hidden.is_empty() {
+        let _ = write!(
+            out,
+            "\n{} more suspect(s) with lower scores are not listed here; the dashboard and \
+             `GET /api/v1/incidents/{}` have every one.\n",
+            hidden.len(),
+            incident.id
         );
     }
     let in_scope: Vec<crate::model::Suspect> = incident
@@ -721,7 +770,7 @@ pub fn blocker_body(
     } else {
         "This issue tracks the block; the label is what keeps PRs out of Tide's pool."
     };
-    format!(
+    fit_for_github(format!(
         "## Merges to `{repo}` branch `{branch}` are blocked\n\n\
          Blocked by incident `{id}`: {scopes}.\n\n{cause}\n\n\
          {label} {holds}\n\n\
@@ -742,7 +791,7 @@ pub fn blocker_body(
         suspects = suspects_section(incident, scope),
         reruns = reruns_section(incident),
         marker = issue_marker(&incident.id, &scope.branch),
-    )
+    ))
 }
 
 /// The announcement posted once per incident on its issue.
@@ -857,7 +906,7 @@ mod notice_tests {
             "green to red",
             "`/scalability-unblock <reason>`",
             "members of `o/leads`, `alice`",
-            "| #42 | Speed up the scheduler | @dev | unknown | 1 |",
+            "| #42 | Speed up the scheduler | `dev` | unknown | 1 |",
             "`lgtm` and `approved`",
             "<!-- scalability-gate:ci-job-100:issue/master -->",
         ] {
@@ -1178,6 +1227,54 @@ mod culprit_tests {
         }
     }
 
+    /// A long range lists the best suspects (and any with a revert) and counts the rest;
+    /// the issue body stays within GitHub's limit even with a thousand suspects.
+    #[test]
+    fn a_long_suspect_list_is_cut_to_the_best_and_the_body_fits_github() {
+        let mut i = incident(1000);
+        i.suspects[999].score = -1.0;
+        i.reverts.push(Revert {
+            repo: scope().repo,
+            suspect: PrNumber(1000),
+            by: Login::new("alice"),
+            at: Timestamp(1),
+            revert_pr: Some(PrNumber(2000)),
+            error: None,
+            requested_on: None,
+        });
+        let text = suspects_section(&i, &scope());
+        let rows = text.lines().filter(|l| l.starts_with("| #")).count();
+        assert_eq!(rows, SUSPECT_ROWS + 1, "the best 50 and the reverted one");
+        assert!(text.contains("| #1000 |"), "reverted, so listed: {text}");
+        assert!(
+            text.contains("949 more suspect(s) with lower scores are not listed here"),
+            "{text}"
+        );
+        let body = blocker_body(&i, &scope(), &ctx());
+        assert!(body.chars().count() <= GITHUB_BODY_CHARS);
+        assert!(!body.contains("Cut here"), "the table alone fits");
+    }
+
+    #[test]
+    fn a_body_over_githubs_limit_is_cut_before_its_marker() {
+        let marker = issue_marker(&IncidentId::new("ci-job-100"), "master");
+        let short = format!("short\n\n{marker}");
+        assert_eq!(fit_for_github(short.clone()), short);
+        let long = format!("{}\n\n{marker}", "é".repeat(100_000));
+        let fitted = fit_for_github(long);
+        assert!(
+            fitted.chars().count() <= GITHUB_BODY_CHARS,
+            "{}",
+            fitted.len()
+        );
+        assert!(fitted.ends_with(&marker));
+        assert!(fitted.contains("Cut here"));
+        let exact = "x".repeat(GITHUB_BODY_CHARS);
+        assert_eq!(fit_for_github(exact.clone()), exact);
+        let no_marker = fit_for_github("y".repeat(GITHUB_BODY_CHARS + 1));
+        assert!(no_marker.chars().count() <= GITHUB_BODY_CHARS);
+    }
+
     #[test]
     fn the_suspects_table_has_every_column_the_plan_and_how_they_were_found() {
         let mut i = incident(7);
@@ -1191,9 +1288,13 @@ mod culprit_tests {
             requested_on: None,
         });
         let text = suspects_section(&i, &scope());
+        assert!(
+            !text.contains("@dev"),
+            "authors are named, not notified: {text}"
+        );
         for want in [
             "| PR | title | author | merged at | score | reasons |",
-            "| #2 | Change \\| number 2 | @dev2 | 2025-11-24T16:00:02Z | 2 | reason of 2 |",
+            "| #2 | Change \\| number 2 | `dev2` | 2025-11-24T16:00:02Z | 2 | reason of 2 |",
             "**reverted in #900**",
             "The 9 commit(s) on `master` between the last green run's tested commit `aaaaaaaaaaaa` and the first red run's `bbbbbbbbbbbb`",
             "7 suspects on `kubernetes/kubernetes`: 3 run(s)",

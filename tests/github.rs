@@ -233,12 +233,30 @@ async fn issues_comments_lists_and_search() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].number, 2);
     let n = PrNumber(issue.number);
+    // GitHub's body limit, in characters (not bytes), on comments and issue edits alike.
+    let limit = scalability_gate::github::fake::MAX_BODY_CHARS;
+    c.create_comment(&repo(), n, &"é".repeat(limit))
+        .await
+        .unwrap();
+    let refused = c
+        .create_comment(&repo(), n, &"é".repeat(limit + 1))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("body is too long"),
+        "{refused}"
+    );
+    let edit = IssueEdit {
+        body: Some("x".repeat(limit + 1)),
+        ..IssueEdit::default()
+    };
+    assert!(c.edit_issue(&repo(), n, &edit).await.is_err());
     c.create_comment(&repo(), n, "hello").await.unwrap();
     fake.add_comment(REPO, issue.number, "wojtek-t", "/scalability-status");
     let comments = c.list_comments(&repo(), n).await.unwrap();
-    assert_eq!(comments.len(), 2);
-    assert_eq!(comments[0].user.login, "scalability-gate-bot");
-    assert_eq!(comments[1].body, "/scalability-status");
+    assert_eq!(comments.len(), 3);
+    assert_eq!(comments[1].user.login, "scalability-gate-bot");
+    assert_eq!(comments[2].body, "/scalability-status");
     c.edit_issue(
         &repo(),
         n,
@@ -670,7 +688,7 @@ mod reconciler {
             "[1001](",
             "/scalability-unblock",
             "members of `kubernetes/sig-scalability-leads`",
-            "| #7 | Make the scheduler faster | @dev |",
+            "| #7 | Make the scheduler faster | `dev` |",
             "<!-- scalability-gate:ci-e2e-1002:issue/master -->",
         ] {
             assert!(body.contains(want), "missing {want:?} in\n{body}");
@@ -1332,11 +1350,12 @@ mod history {
         let closed = fake.add_pr(REPO, PrSpec::new("master"));
         fake.close(REPO, closed, false);
         let c = client(&fake);
-        let merged = c
+        let window = c
             .merged_pulls_between(&repo(), "master", at(5), at(35), 10)
             .await
             .unwrap();
-        let numbers: Vec<u64> = merged.iter().map(|p| p.pull.number).collect();
+        assert!(window.complete, "one page, read to its end");
+        let numbers: Vec<u64> = window.pulls.iter().map(|p| p.pull.number).collect();
         assert_eq!(numbers, inside, "merge order, window only");
         assert!(!numbers.contains(&before.number) && !numbers.contains(&after.number));
         let asked = fake.requests();
@@ -1348,6 +1367,36 @@ mod history {
                 && q.contains("direction=desc"),
             "{q}"
         );
+    }
+
+    /// A window with more merges than the pages allowed is read in its newest part, and
+    /// the answer says it is not complete; one the pages cover is complete.
+    #[tokio::test]
+    async fn a_merged_window_longer_than_the_pages_says_it_is_incomplete() {
+        let fake = FakeGithub::start().await.unwrap();
+        let numbers: Vec<u64> = (0..130)
+            .map(|i| {
+                fake.merge_pr(
+                    REPO,
+                    MergedPr::new("master", &format!("change {i}"), at(10 + i)),
+                )
+                .number
+            })
+            .collect();
+        let c = client(&fake);
+        let cut = c
+            .merged_pulls_between(&repo(), "master", at(5), at(500), 1)
+            .await
+            .unwrap();
+        assert!(!cut.complete, "one page of 100 out of 130 merges");
+        assert_eq!(cut.pulls.len(), 100);
+        assert!(cut.pulls.iter().all(|p| p.pull.number >= numbers[30]));
+        let whole = c
+            .merged_pulls_between(&repo(), "master", at(5), at(500), 2)
+            .await
+            .unwrap();
+        assert!(whole.complete);
+        assert_eq!(whole.pulls.len(), 130);
     }
 
     #[tokio::test]

@@ -38,8 +38,8 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::types::{
-    Comment, Comparison, Issue, IssueEdit, IssueState, Label, NewIssue, PullFile, PullRequest,
-    PullRequestDetail, RevertedPull, SearchResult, TeamMembership, User,
+    Comment, Comparison, Issue, IssueEdit, IssueState, Label, MergedWindow, NewIssue, PullFile,
+    PullRequest, PullRequestDetail, RevertedPull, SearchResult, TeamMembership, User,
 };
 use crate::config::Config;
 use crate::model::{Login, PrNumber, RepoName, Timestamp};
@@ -834,6 +834,8 @@ impl Client {
     /// closed PRs newest-updated first (`GET .../pulls?state=closed&base=&sort=updated&
     /// direction=desc`), read until they were last updated before `from` (a PR merged in
     /// the window was updated at or after its merge), at most `max_pages` pages.
+    /// [`MergedWindow::complete`] is false when the pages ran out before the list reached
+    /// `from`: older merges of the window may be missing.
     pub async fn merged_pulls_between(
         &self,
         repo: &RepoName,
@@ -841,7 +843,7 @@ impl Client {
         from: Timestamp,
         to: Timestamp,
         max_pages: usize,
-    ) -> Result<Vec<PullRequestDetail>, GithubError> {
+    ) -> Result<MergedWindow, GithubError> {
         let mut path = Some(format!(
             "{}/pulls?state=closed&base={}&sort=updated&direction=desc&per_page={PER_PAGE}",
             repo_path(repo),
@@ -849,6 +851,7 @@ impl Client {
         ));
         let mut merged = Vec::new();
         let mut pages = 0;
+        let mut complete = true;
         while let Some(current) = path.take() {
             let answer = self.request(Method::GET, &current, None).await?;
             let page: Vec<PullRequestDetail> = decode(&Method::GET, &current, &answer.body)?;
@@ -864,13 +867,21 @@ impl Client {
                     .filter(|p| p.merged().is_some_and(|t| from <= t && t <= to)),
             );
             pages += 1;
-            if older || pages >= max_pages.clamp(1, MAX_PAGES) {
+            let next = next_link(&answer.headers).and_then(|url| self.relative(&url));
+            if older || next.is_none() {
                 break;
             }
-            path = next_link(&answer.headers).and_then(|url| self.relative(&url));
+            if pages >= max_pages.clamp(1, MAX_PAGES) {
+                complete = false;
+                break;
+            }
+            path = next;
         }
         merged.sort_by_key(|p| (p.merged(), p.pull.number));
-        Ok(merged)
+        Ok(MergedWindow {
+            pulls: merged,
+            complete,
+        })
     }
 
     /// Opens a PR reverting the merged PR whose GraphQL id is `node_id` (GraphQL

@@ -1279,6 +1279,17 @@ fn validation_failed(message: &str) -> Response<Body> {
     error(StatusCode::UNPROCESSABLE_ENTITY, message)
 }
 
+/// GitHub's limit on an issue's or a comment's body, in characters.
+pub const MAX_BODY_CHARS: usize = 65_536;
+
+/// GitHub's answer to a `body` over [`MAX_BODY_CHARS`], if it is.
+fn body_too_long(request: &Value) -> Option<Response<Body>> {
+    let text = request.get("body").and_then(Value::as_str)?;
+    (text.chars().count() > MAX_BODY_CHARS).then(|| {
+        validation_failed("Validation Failed: body is too long (maximum is 65536 characters)")
+    })
+}
+
 async fn create_issue(
     State(state): State<Shared>,
     Path((owner, repo)): Path<(String, String)>,
@@ -1292,6 +1303,9 @@ async fn create_issue(
     else {
         return validation_failed("Validation Failed: title is missing");
     };
+    if let Some(refused) = body_too_long(&body) {
+        return refused;
+    }
     let text = body
         .get("body")
         .and_then(Value::as_str)
@@ -1340,6 +1354,9 @@ async fn edit_issue(
     Path((owner, repo, number)): Repo3,
     Json(body): Json<Value>,
 ) -> Response<Body> {
+    if let Some(refused) = body_too_long(&body) {
+        return refused;
+    }
     let mut s = state.lock().expect("fake state");
     let now = s.tick();
     let base = s.base_url.clone();
@@ -1467,6 +1484,9 @@ async fn create_comment(
     let Some(text) = body.get("body").and_then(Value::as_str).map(str::to_string) else {
         return validation_failed("Validation Failed: body is missing");
     };
+    if let Some(refused) = body_too_long(&body) {
+        return refused;
+    }
     let mut s = state.lock().expect("fake state");
     let now = s.tick();
     s.next_comment_id += 1;

@@ -318,6 +318,17 @@ impl Comparison {
     }
 }
 
+/// The PRs merged into a branch within a time window, as read by
+/// `Client::merged_pulls_between`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedWindow {
+    /// Oldest merge first.
+    pub pulls: Vec<PullRequestDetail>,
+    /// False when the page limit was reached before the listing got back to the window's
+    /// start: older merges of the window may be missing.
+    pub complete: bool,
+}
+
 /// What `revertPullRequest` answered: the reverted PR and the revert PR.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevertedPull {

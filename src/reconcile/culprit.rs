@@ -313,12 +313,27 @@ impl Reconciler {
                         ),
                     ),
                 };
-                let merged = self
+                let window = self
                     .client
                     .merged_pulls_between(repo, &scope.branch, from, to, MAX_CLOSED_PAGES)
                     .await?;
+                let why = if window.complete {
+                    why
+                } else {
+                    tracing::warn!(incident = %incident.id, scope = %scope, pages = MAX_CLOSED_PAGES,
+                        "time window listing cut");
+                    let cut = format!(
+                        "only the {} most recently updated closed PRs were read, so PRs merged early in the window may be missing",
+                        MAX_CLOSED_PAGES * 100
+                    );
+                    if why.is_empty() {
+                        cut
+                    } else {
+                        format!("{}; {cut}", why.trim_end_matches('.'))
+                    }
+                };
                 // The list lacks the size: read each PR.
-                for listed in merged {
+                for listed in window.pulls {
                     let number = PrNumber(listed.pull.number);
                     details.push(
                         self.client
