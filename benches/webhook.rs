@@ -4,13 +4,19 @@
 //!
 //! `cargo bench --bench webhook` prints ops/s and MB/s per core for a ~30 KB signed
 //! `pull_request` payload (the shared real fixture when present, else a synthetic one of
-//! the same size), and the verify-only and decode-only parts.
+//! the same size), and the verify-only and decode-only parts; then for a ~11 KB
+//! `issue_comment` (the shared fixture, its body set) that carries no command of ours
+//! (`/build`: the fast path) and one that does (`/scalability-block`: written to the
+//! store's inbox and flushed before it is answered; the op also removes the entry again,
+//! as the consumer does once the decision is durable). The store is real sled in a
+//! temporary directory, so the command's figure includes a real flush to disk.
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, Method};
+use scalability_gate::Store;
 use scalability_gate::consumer;
 use scalability_gate::prow::event::Event;
 use scalability_gate::prow::hmac::{Algorithm, HmacSecrets, Secrets, Signature};
@@ -21,6 +27,31 @@ const KEY: &str = "bench-hmac-key";
 
 /// How long each measurement runs.
 const RUN_FOR: Duration = Duration::from_secs(2);
+
+/// An `issue_comment` whose comment says `text`.
+fn comment_payload(text: &str) -> (Vec<u8>, &'static str) {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/github-webhooks/issue_comment.created.json");
+    let (mut value, source) = match std::fs::read(fixture) {
+        Ok(body) => (
+            serde_json::from_slice::<serde_json::Value>(&body).expect("fixture is JSON"),
+            "shared fixture issue_comment.created.json",
+        ),
+        Err(_) => (
+            serde_json::json!({
+                "action": "created",
+                "repository": {"full_name": "kubernetes/kubernetes"},
+                "issue": {"number": 7, "title": "t", "labels": [], "body": "x".repeat(9 * 1024)},
+                "comment": {"id": 9, "body": "", "html_url": "",
+                    "user": {"login": "alice", "type": "User"}},
+                "sender": {"login": "alice", "type": "User"},
+            }),
+            "synthetic issue_comment",
+        ),
+    };
+    value["comment"]["body"] = text.into();
+    (value.to_string().into_bytes(), source)
+}
 
 fn payload() -> (Vec<u8>, &'static str) {
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -74,7 +105,17 @@ fn main() {
     std::fs::write(&hmac, format!("{KEY}\n")).expect("write secret file");
     let metrics = Arc::new(Metrics::new());
     let (queue, mut rx) = consumer::queue(consumer::QUEUE_CAPACITY, metrics.clone());
-    let ingress = Ingress::new(Arc::new(HmacSecrets::new(&hmac)), queue, metrics);
+    let store = Store::open(&dir.path().join("store")).expect("store");
+    let ingress = Ingress::new(
+        Arc::new(HmacSecrets::new(&hmac)),
+        queue,
+        metrics,
+        store.clone(),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
 
     let signature = Algorithm::Sha256.sign(KEY.as_bytes(), &body);
     let mut headers = HeaderMap::new();
@@ -89,7 +130,9 @@ fn main() {
     );
     measure("check+verify+decode+enqueue", body.len(), || {
         let checked = check_headers(&Method::POST, &headers).expect("valid headers");
-        let accepted = ingress.accept(&checked, &body).expect("accepted");
+        let accepted = runtime
+            .block_on(ingress.accept(&checked, &body))
+            .expect("accepted");
         assert_eq!(accepted, Accepted::Queued);
         black_box(rx.try_recv().expect("queued"));
     });
@@ -109,4 +152,37 @@ fn main() {
     measure("  secret file re-read only", body.len(), || {
         black_box(file.current().expect("secret file"));
     });
+
+    for (name, text, kept) in [
+        ("comment, no command (/build)", "/build", false),
+        (
+            "comment, /scalability-block (inbox)",
+            "/scalability-block ci-kubernetes-e2e-gce-scale-performance investigating",
+            true,
+        ),
+    ] {
+        let (body, source) = comment_payload(text);
+        let signature = Algorithm::Sha256.sign(KEY.as_bytes(), &body);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-github-event", "issue_comment".parse().unwrap());
+        headers.insert("x-github-delivery", "bench-delivery".parse().unwrap());
+        headers.insert("x-hub-signature-256", signature.parse().unwrap());
+        headers.insert("content-type", "application/json".parse().unwrap());
+        println!("payload: {source}, {} bytes, comment {text:?}", body.len());
+        measure(name, body.len(), || {
+            let checked = check_headers(&Method::POST, &headers).expect("valid headers");
+            let accepted = runtime
+                .block_on(ingress.accept(&checked, &body))
+                .expect("accepted");
+            assert_eq!(accepted, Accepted::Queued);
+            let input = rx.try_recv().expect("queued");
+            let consumer::Input::Webhook { inbox, .. } = input else {
+                panic!("a webhook was queued");
+            };
+            assert_eq!(inbox.is_some(), kept, "kept in the inbox");
+            if let Some(key) = inbox {
+                store.inbox_remove(key).expect("inbox entry removed");
+            }
+        });
+    }
 }

@@ -27,8 +27,13 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// One thing that happened, in our own types.
 #[derive(Debug)]
 pub enum Input {
-    /// A verified, decoded GitHub webhook.
-    Webhook { delivery: String, event: Box<Event> },
+    /// A verified, decoded GitHub webhook; `inbox` is where the ingress kept it when it
+    /// carries a command (removed once its decision is durable).
+    Webhook {
+        delivery: String,
+        event: Box<Event>,
+        inbox: Option<crate::store::InboxKey>,
+    },
     /// A finished run of a gated job, from any channel.
     Run(Box<Run>),
     /// As [`Input::Run`], for a source that must know when the run is durably stored (a
@@ -79,6 +84,11 @@ impl QueueSender {
             Err(mpsc::error::TrySendError::Full(_)) => Err(QueueError::Full),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(QueueError::Closed),
         }
+    }
+
+    /// How many inputs the queue holds at most.
+    pub fn capacity(&self) -> usize {
+        self.tx.max_capacity()
     }
 
     /// Queues, waiting for room (sources that can afford to wait use this).
@@ -160,10 +170,15 @@ impl Input {
 impl Consumer {
     async fn apply(&self, input: Input) -> anyhow::Result<()> {
         match input {
-            Input::Webhook { delivery, event } => {
+            Input::Webhook {
+                delivery,
+                event,
+                inbox,
+            } => {
                 if self.store.seen_delivery(&delivery)? {
                     self.metrics.deliveries_duplicate.inc();
                     tracing::info!(delivery, "duplicate delivery ignored");
+                    self.inbox_done(inbox);
                     return Ok(());
                 }
                 // The decision is written before the delivery is remembered: a crash in
@@ -172,6 +187,8 @@ impl Consumer {
                 let decision = self.gate.on_event(&event, gating::now()).await?;
                 self.store.remember_delivery(&delivery)?;
                 self.make_durable(&decision).await?;
+                // Only now may the ingress's copy go: the decision survives a crash.
+                self.inbox_done(inbox);
                 self.count_breaches(&event, &decision);
                 tracing::info!(
                     delivery,
@@ -252,6 +269,20 @@ impl Consumer {
 }
 
 impl Consumer {
+    /// Removes a delivery's inbox entry once its decision is durable. Not flushed: an
+    /// entry whose removal is lost is replayed at the next start and found a duplicate.
+    /// A failure is logged, not returned, so the decision is still acted on.
+    fn inbox_done(&self, inbox: Option<crate::store::InboxKey>) {
+        let Some(key) = inbox else { return };
+        if let Err(error) = self.store.inbox_remove(key) {
+            tracing::error!(
+                error = format!("{error:#}"),
+                inbox_key = key.0,
+                "cannot remove an applied event from the inbox"
+            );
+        }
+    }
+
     /// Counts the breaches a merged-PR event added: the gate touches an incident on a merge
     /// only when it records a new breach.
     fn count_breaches(&self, event: &Event, decision: &crate::core::gate::Decision) {

@@ -97,8 +97,16 @@ pub async fn run_with(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let listeners = server::Listeners::bind(&config).await?;
     let bound = listeners.bound()?;
-    let servers = tokio::spawn(server::serve(app.clone(), listeners, stop_rx.clone()));
     let consumer = tokio::spawn(consumer::run(app.clone(), receiver, stop_rx.clone()));
+    // Commands answered 200 but not applied before the last stop go first, before the
+    // listener accepts a webhook.
+    let replayed = prow::webhook::replay_inbox(&app.store, &app.queue)
+        .await
+        .context("replaying the webhook inbox")?;
+    if replayed > 0 {
+        tracing::info!(replayed, "commands kept in the inbox queued again");
+    }
+    let servers = tokio::spawn(server::serve(app.clone(), listeners, stop_rx.clone()));
     let _tide_watch = prow::tide::spawn_watch(&app, stop_rx.clone());
     let sources = prow::sources::spawn(app.clone(), stop_rx.clone());
     let reconciler = reconcile::spawn(&app, stop_rx.clone());

@@ -3,10 +3,12 @@
 //! Methods are named by intent; only this module (and its children) talks to sled.
 
 mod history;
+mod inbox;
 mod incidents;
 mod reconcile;
 
 pub use history::RecordOutcome;
+pub use inbox::{InboxEntry, InboxError, InboxKey};
 pub use incidents::{Changes, PendingReply};
 
 use std::path::Path;
@@ -47,6 +49,9 @@ pub struct Store {
     audit: Arc<Mutex<Option<usize>>>,
     /// Audit records kept; the oldest go first ([`Store::with_audit_retention`]).
     audit_kept: usize,
+    /// How many entries the webhook inbox holds, kept as `deliveries` is (see
+    /// [`Store::inbox_put`]); the lock also serialises its writers.
+    inbox: Arc<Mutex<Option<usize>>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -96,6 +101,7 @@ impl Store {
             deliveries: Arc::default(),
             audit: Arc::default(),
             audit_kept: AUDIT_KEPT,
+            inbox: Arc::default(),
         };
         store.rebuild_active_index()?;
         Ok(store)

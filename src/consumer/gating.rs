@@ -289,14 +289,14 @@ impl Gatekeeper {
     }
 
     async fn on_comment(&self, comment: &IssueComment, now: Timestamp) -> anyhow::Result<Decision> {
-        let commands = command::parse(&comment.body);
-        if commands.is_empty() || !is_gated_repo(&self.policy(None), &comment.repo) {
+        // Edited or deleted comments and bots' comments are never commands; checked before
+        // anything that may cost a request (our own login is asked only once). The ingress
+        // keeps in its inbox exactly the comments that pass this first check.
+        if !may_carry_command(comment) || !is_gated_repo(&self.policy(None), &comment.repo) {
             return Ok(Decision::default());
         }
-        // Edited or deleted comments, bots and our own comments are never commands; checked
-        // before anything that may cost a request (our own login is asked only once).
-        let maybe = is_command_comment(comment, None);
-        if !maybe || !is_command_comment(comment, self.own_login().await.as_ref()) {
+        let commands = command::parse(&comment.body);
+        if !is_command_comment(comment, self.own_login().await.as_ref()) {
             tracing::debug!(repo = %comment.repo, pr = comment.number.0, author = %comment.author, "not a command comment");
             return Ok(Decision::default());
         }
@@ -513,6 +513,14 @@ pub fn pr_input(event: &PullRequestEvent, own_login: Option<&Login>) -> gate::Pr
 }
 
 /// Whether a comment can carry commands at all (checked before any lookup).
+/// Whether a comment may carry a command, by what it says alone: a new comment, not by a
+/// bot, with at least one `/scalability-…` line outside code and quotes. The gate applies
+/// this first (then the repository, then the plugin's own login); the ingress keeps the
+/// events that pass it in the durable inbox, so the two never disagree.
+pub fn may_carry_command(comment: &IssueComment) -> bool {
+    is_command_comment(comment, None) && !command::parse(&comment.body).is_empty()
+}
+
 pub fn is_command_comment(comment: &IssueComment, own_login: Option<&Login>) -> bool {
     gate::is_command_comment(gate::CommentFacts {
         is_new: comment.action == CommentAction::Created,

@@ -13,6 +13,7 @@
 //! | body over 25 MB (GitHub's own cap) | 413 |
 //! | body is not a JSON object, or the signature does not match | 403 |
 //! | the event queue is full / the plugin is stopping | 503 |
+//! | a command-bearing event cannot be kept in the inbox (full, or the store failed) | 503 |
 //! | otherwise | 200 `Event received. Have a nice day.` |
 //!
 //! `X-Hub-Signature-256` is checked when present, else the legacy `X-Hub-Signature`
@@ -26,6 +27,14 @@
 //! JSON payload that does not decode into our types is logged with its delivery id,
 //! counted as `undecodable`, answered 200 (GitHub would only redeliver the same bytes) and
 //! dropped. Nothing here waits on GitHub or on the consumer.
+//!
+//! An event that carries a command (an `issue_comment` that
+//! [`gating::may_carry_command`] accepts, the gate's own first check) is also written to
+//! the store's durable inbox ([`crate::store::InboxEntry`]: delivery id, event name, the
+//! verified body) and flushed before it is answered 200, so a process killed before the
+//! consumer decided on it does not lose a person's command: [`replay_inbox`] queues it
+//! again at start-up, before the listener accepts webhooks. Other events keep the fast
+//! path (no store write, no flush): the reconciler's resync repairs what they would lose.
 
 use std::sync::Arc;
 
@@ -37,11 +46,13 @@ use futures::StreamExt;
 use serde::Deserialize;
 use tracing::Instrument;
 
-use crate::App;
+use crate::consumer::gating;
 use crate::consumer::{Input, QueueError, QueueSender};
 use crate::prow::event::{DecodeError, Event};
 use crate::prow::hmac::{Algorithm, HmacSecrets, Secrets, Signature};
+use crate::store::{InboxEntry, InboxError, InboxKey};
 use crate::telemetry::Metrics;
+use crate::{App, Store};
 
 /// GitHub never sends a webhook body larger than 25 MB; neither do we accept one.
 pub const MAX_BODY: usize = 25 * 1024 * 1024;
@@ -65,6 +76,10 @@ pub enum Rejection {
     SecretsUnavailable,
     QueueFull,
     ShuttingDown,
+    /// A command-bearing event, and the inbox already holds the queue's worth.
+    InboxFull,
+    /// A command-bearing event that could not be written to the inbox and flushed.
+    InboxUnavailable,
 }
 
 impl Rejection {
@@ -79,7 +94,10 @@ impl Rejection {
             Rejection::MissingSignature | Rejection::BadSignature => StatusCode::FORBIDDEN,
             Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::SecretsUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
-            Rejection::QueueFull | Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::QueueFull
+            | Rejection::ShuttingDown
+            | Rejection::InboxFull
+            | Rejection::InboxUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -97,6 +115,8 @@ impl Rejection {
             Rejection::SecretsUnavailable => "secrets_unavailable",
             Rejection::QueueFull => "queue_full",
             Rejection::ShuttingDown => "shutting_down",
+            Rejection::InboxFull => "inbox_full",
+            Rejection::InboxUnavailable => "inbox_unavailable",
         }
     }
 
@@ -123,6 +143,12 @@ impl Rejection {
             }
             Rejection::ShuttingDown => {
                 "503 Service Unavailable: the plugin is shutting down; the event was not accepted"
+            }
+            Rejection::InboxFull => {
+                "503 Service Unavailable: the command inbox is full; the event was not accepted"
+            }
+            Rejection::InboxUnavailable => {
+                "503 Service Unavailable: the command could not be stored; the event was not accepted"
             }
         }
     }
@@ -316,6 +342,16 @@ pub fn enqueue(
     delivery: &str,
     verified: Verified,
 ) -> Result<Accepted, Rejection> {
+    enqueue_kept(queue, delivery, verified, None)
+}
+
+/// As [`enqueue`], for an event kept in the inbox under `inbox` (the consumer removes it).
+fn enqueue_kept(
+    queue: &QueueSender,
+    delivery: &str,
+    verified: Verified,
+    inbox: Option<InboxKey>,
+) -> Result<Accepted, Rejection> {
     match verified {
         Verified::Event(event) if matches!(*event, Event::Ignored(_)) => Ok(Accepted::Ignored),
         Verified::Undecodable(error) => {
@@ -326,6 +362,7 @@ pub fn enqueue(
             let input = Input::Webhook {
                 delivery: delivery.to_string(),
                 event,
+                inbox,
             };
             match queue.try_send(input) {
                 Ok(()) => Ok(Accepted::Queued),
@@ -347,12 +384,65 @@ fn event_label(name: &str, verified: bool) -> &str {
     }
 }
 
-/// The webhook endpoint: owns the secret file and the queue's sending side.
+/// Whether a verified event carries a command, and so is kept in the inbox.
+pub fn carries_command(verified: &Verified) -> bool {
+    matches!(verified, Verified::Event(event)
+        if matches!(&**event, Event::IssueComment(c) if gating::may_carry_command(c)))
+}
+
+/// Queues the inbox's entries again, in arrival order (start-up, before the listener
+/// accepts webhooks; waits for room in the queue). Their signatures were verified before
+/// they were written, so they are not checked again. An entry that does not decode (a
+/// damaged record, one of a newer binary, a body this binary no longer reads) is logged
+/// with its delivery id and removed: its command is lost, loudly, rather than retried on
+/// every start. Returns how many were queued.
+pub async fn replay_inbox(store: &Store, queue: &QueueSender) -> anyhow::Result<usize> {
+    let mut queued = 0;
+    for (key, entry) in store.inbox_pending()? {
+        let decoded = entry.and_then(|entry| {
+            let event = Event::decode(&entry.event, &entry.body)?;
+            anyhow::ensure!(
+                !matches!(event, Event::Ignored(_)),
+                "event {} is not one the plugin acts on",
+                entry.event
+            );
+            Ok((entry.delivery, event))
+        });
+        match decoded {
+            Ok((delivery, event)) => {
+                tracing::info!(delivery, event = event.name(), "inbox entry queued again");
+                let input = Input::Webhook {
+                    delivery,
+                    event: Box::new(event),
+                    inbox: Some(key),
+                };
+                queue
+                    .send(input)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("queueing the inbox: {e}"))?;
+                queued += 1;
+            }
+            Err(error) => {
+                tracing::error!(
+                    inbox_key = key.0,
+                    error = format!("{error:#}"),
+                    "inbox entry cannot be replayed; dropped (the command it held is lost)"
+                );
+                store.inbox_remove(key)?;
+            }
+        }
+    }
+    Ok(queued)
+}
+
+/// The webhook endpoint: owns the secret file, the queue's sending side and the store
+/// (for the inbox of command-bearing events).
 #[derive(Clone)]
 pub struct Ingress {
     secrets: Arc<HmacSecrets>,
     queue: QueueSender,
     metrics: Arc<Metrics>,
+    store: Store,
 }
 
 impl Ingress {
@@ -362,21 +452,29 @@ impl Ingress {
             Arc::new(HmacSecrets::new(&app.config.hmac_secret_file)),
             app.queue.clone(),
             app.metrics.clone(),
+            app.store.clone(),
         )
     }
 
-    /// An ingress from its parts (benchmarks build one without a server).
-    pub fn new(secrets: Arc<HmacSecrets>, queue: QueueSender, metrics: Arc<Metrics>) -> Self {
+    /// An ingress from its parts (benchmarks build one without a server). The inbox holds
+    /// at most the queue's capacity.
+    pub fn new(
+        secrets: Arc<HmacSecrets>,
+        queue: QueueSender,
+        metrics: Arc<Metrics>,
+        store: Store,
+    ) -> Self {
         Self {
             secrets,
             queue,
             metrics,
+            store,
         }
     }
 
-    /// Everything after the body is read: secrets, signature, decode, enqueue. The
-    /// handler and the benchmark both go through here.
-    pub fn accept(&self, checked: &Checked<'_>, body: &[u8]) -> Result<Accepted, Rejection> {
+    /// Everything after the body is read: secrets, signature, decode, the inbox for a
+    /// command, enqueue. The handler and the benchmark both go through here.
+    pub async fn accept(&self, checked: &Checked<'_>, body: &[u8]) -> Result<Accepted, Rejection> {
         let secrets = self.secrets.current().map_err(|error| {
             // The error names the file, never what it holds.
             tracing::error!(
@@ -396,7 +494,62 @@ impl Ingress {
                 span.record("pr", number.0);
             }
         }
-        enqueue(&self.queue, checked.delivery, verified)
+        let inbox = if carries_command(&verified) {
+            Some(self.keep(checked, body).await?)
+        } else {
+            None
+        };
+        let queued = enqueue_kept(&self.queue, checked.delivery, verified, inbox);
+        if let (Err(_), Some(key)) = (&queued, inbox) {
+            // Refused, so not claimed as received: not replayed either.
+            self.forget(key).await;
+        }
+        queued
+    }
+
+    /// Writes a command-bearing webhook to the inbox and flushes it.
+    async fn keep(&self, checked: &Checked<'_>, body: &[u8]) -> Result<InboxKey, Rejection> {
+        let entry = InboxEntry {
+            delivery: checked.delivery.to_string(),
+            event: checked.event.to_string(),
+            body: body.to_vec(),
+        };
+        let key = match self.store.inbox_put(&entry, self.queue.capacity()) {
+            Ok(key) => key,
+            Err(InboxError::Full(held)) => {
+                tracing::warn!(held, "the command inbox is full");
+                return Err(Rejection::InboxFull);
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "cannot keep a command in the inbox");
+                return Err(Rejection::InboxUnavailable);
+            }
+        };
+        if let Err(error) = self.store.flush().await {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot flush the command inbox"
+            );
+            self.forget(key).await;
+            return Err(Rejection::InboxUnavailable);
+        }
+        Ok(key)
+    }
+
+    /// Removes an entry that was refused after all (best effort: one left behind is
+    /// replayed at the next start, and a delivery decided twice says nothing twice).
+    async fn forget(&self, key: InboxKey) {
+        let removed = match self.store.inbox_remove(key) {
+            Ok(()) => self.store.flush().await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = removed {
+            tracing::error!(
+                error = format!("{error:#}"),
+                inbox_key = key.0,
+                "cannot remove a refused event from the inbox"
+            );
+        }
     }
 
     /// Answers one HTTP request on `/hook` or `/`.
@@ -414,7 +567,7 @@ impl Ingress {
             let event = header(&parts.headers, "x-github-event").unwrap_or_default();
             let result = match check_headers(&parts.method, &parts.headers) {
                 Ok(checked) => match read_body(&parts.headers, body, MAX_BODY).await {
-                    Ok(bytes) => self.accept(&checked, &bytes),
+                    Ok(bytes) => self.accept(&checked, &bytes).await,
                     Err(rejection) => Err(rejection),
                 },
                 Err(rejection) => Err(rejection),
@@ -427,8 +580,13 @@ impl Ingress {
                     (StatusCode::OK, ACCEPTED).into_response()
                 }
                 Err(rejection) => {
-                    let verified =
-                        matches!(rejection, Rejection::QueueFull | Rejection::ShuttingDown);
+                    let verified = matches!(
+                        rejection,
+                        Rejection::QueueFull
+                            | Rejection::ShuttingDown
+                            | Rejection::InboxFull
+                            | Rejection::InboxUnavailable
+                    );
                     self.metrics
                         .webhook(event_label(event, verified), rejection.outcome());
                     tracing::warn!(
@@ -606,6 +764,207 @@ mod tests {
             read_body(&declared, Body::empty(), 40).await.unwrap_err(),
             Rejection::TooLarge
         );
+    }
+
+    fn comment_body(text: &str) -> Vec<u8> {
+        serde_json::json!({
+            "action": "created",
+            "repository": {"full_name": "o/r"},
+            "issue": {"number": 1},
+            "comment": {"id": 2, "body": text, "user": {"login": "u"}},
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    /// An ingress over a real (temporary) store, its queue holding at most `capacity`.
+    /// The secret file is read on every webhook: the directory lives as long as the test.
+    fn ingress(
+        capacity: usize,
+    ) -> (
+        Ingress,
+        Store,
+        tokio::sync::mpsc::Receiver<Input>,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("hmac");
+        std::fs::write(&secret, "k").unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let (queue, rx) = consumer::queue(capacity, metrics.clone());
+        let store = Store::temporary().unwrap();
+        let secrets = Arc::new(HmacSecrets::new(&secret));
+        let ingress = Ingress::new(secrets, queue, metrics, store.clone());
+        (ingress, store, rx, dir)
+    }
+
+    async fn post(
+        ingress: &Ingress,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+    ) -> Result<Accepted, Rejection> {
+        let value = Algorithm::Sha256.sign(b"k", body);
+        let checked = Checked {
+            event,
+            delivery,
+            signature: Signature {
+                algorithm: Algorithm::Sha256,
+                value: &value,
+            },
+        };
+        ingress.accept(&checked, body).await
+    }
+
+    fn inbox_of(input: Input) -> Option<InboxKey> {
+        match input {
+            Input::Webhook { inbox, .. } => inbox,
+            _ => panic!("a webhook"),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_command_bearing_comments_are_kept_in_the_inbox() {
+        let (ingress, store, mut rx, _dir) = ingress(8);
+        let plain = [
+            ("issue_comment", comment_body("/lgtm\nlooks good")),
+            // Quoted or in code: text, not a command (the parser's rule).
+            ("issue_comment", comment_body("> /scalability-block j\n")),
+            (
+                "issue_comment",
+                comment_body("```\n/scalability-block j\n```"),
+            ),
+            (
+                "pull_request",
+                br#"{"action":"opened","number":1,"repository":{"full_name":"o/r"},
+                "pull_request":{"number":1,"title":"t","user":{"login":"a"},"labels":[],
+                "base":{"ref":"main","sha":"b"},"head":{"ref":"x","sha":"h"},"merged":false},
+                "sender":{"login":"a"}}"#
+                    .to_vec(),
+            ),
+        ];
+        for (i, (event, body)) in plain.iter().enumerate() {
+            let delivery = format!("plain-{i}");
+            assert_eq!(
+                post(&ingress, event, &delivery, body).await,
+                Ok(Accepted::Queued),
+                "{delivery}"
+            );
+            assert_eq!(inbox_of(rx.try_recv().unwrap()), None, "{delivery}");
+        }
+        // An edit is never a command to the gate, so not to the inbox either.
+        let edited = String::from_utf8(comment_body("/scalability-block j"))
+            .unwrap()
+            .replace("created", "edited");
+        assert_eq!(
+            post(&ingress, "issue_comment", "edited", edited.as_bytes()).await,
+            Ok(Accepted::Queued)
+        );
+        assert_eq!(inbox_of(rx.try_recv().unwrap()), None);
+        assert_eq!(store.inbox_len().unwrap(), 0, "no inbox write");
+
+        let body = comment_body("thanks\n/scalability-block j investigating");
+        assert_eq!(
+            post(&ingress, "issue_comment", "cmd", &body).await,
+            Ok(Accepted::Queued)
+        );
+        let key = inbox_of(rx.try_recv().unwrap()).expect("kept");
+        let pending = store.inbox_pending().unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].0, key);
+        let entry = pending[0].1.as_ref().unwrap();
+        assert_eq!(
+            (entry.delivery.as_str(), entry.event.as_str(), &entry.body),
+            ("cmd", "issue_comment", &body)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_inbox_or_queue_answers_503_and_keeps_nothing_refused() {
+        let (ingress, store, mut rx, _dir) = ingress(1);
+        let command = comment_body("/scalability-unblock");
+        assert_eq!(
+            post(&ingress, "issue_comment", "a", &command).await,
+            Ok(Accepted::Queued)
+        );
+        // Taken by the consumer but not decided yet: the inbox still holds it.
+        let first = inbox_of(rx.try_recv().unwrap()).expect("kept");
+        let refused = post(&ingress, "issue_comment", "b", &command)
+            .await
+            .unwrap_err();
+        assert_eq!(refused, Rejection::InboxFull);
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(refused.message().contains("inbox is full"));
+        assert!(rx.try_recv().is_err(), "nothing queued");
+        // A plain event does not need the inbox.
+        let plain = comment_body("/lgtm");
+        assert_eq!(
+            post(&ingress, "issue_comment", "c", &plain).await,
+            Ok(Accepted::Queued)
+        );
+        // Decided: room again, but the queue is full now. Refused, and not kept (so not
+        // replayed after a restart: nothing was claimed as received).
+        store.inbox_remove(first).unwrap();
+        assert_eq!(
+            post(&ingress, "issue_comment", "d", &command).await,
+            Err(Rejection::QueueFull)
+        );
+        assert_eq!(store.inbox_len().unwrap(), 0);
+        assert_eq!(
+            Rejection::InboxUnavailable.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    #[tokio::test]
+    async fn the_inbox_is_replayed_in_order_and_what_cannot_be_is_dropped() {
+        let (ingress, store, mut rx, _dir) = ingress(8);
+        for (delivery, text) in [
+            ("one", "/scalability-block j"),
+            ("two", "/scalability-unblock"),
+        ] {
+            let body = comment_body(text);
+            post(&ingress, "issue_comment", delivery, &body)
+                .await
+                .unwrap();
+            rx.try_recv().unwrap();
+        }
+        // A body this binary does not read, and an event it does not act on.
+        store
+            .inbox_put(
+                &InboxEntry {
+                    delivery: "bad".into(),
+                    event: "issue_comment".into(),
+                    body: br#"{"action":3}"#.to_vec(),
+                },
+                8,
+            )
+            .unwrap();
+        store
+            .inbox_put(
+                &InboxEntry {
+                    delivery: "ping".into(),
+                    event: "ping".into(),
+                    body: b"{}".to_vec(),
+                },
+                8,
+            )
+            .unwrap();
+        let (queue, mut replayed) = consumer::queue(8, Arc::new(Metrics::new()));
+        assert_eq!(replay_inbox(&store, &queue).await.unwrap(), 2);
+        let mut order = Vec::new();
+        while let Ok(Input::Webhook {
+            delivery,
+            event,
+            inbox,
+        }) = replayed.try_recv()
+        {
+            assert!(matches!(*event, Event::IssueComment(_)));
+            assert!(inbox.is_some());
+            order.push(delivery);
+        }
+        assert_eq!(order, ["one", "two"]);
+        assert_eq!(store.inbox_len().unwrap(), 2, "the two bad ones removed");
     }
 
     #[test]

@@ -1,0 +1,233 @@
+//! The webhook inbox: command-bearing webhooks answered 200 but not yet applied.
+//!
+//! Prow's hook does not deliver a webhook again once it was answered 200, and the
+//! consumer's queue lives in memory: a process killed between the answer and the
+//! consumer's decision would lose the event. For most events the reconciler's resync
+//! repairs that; a command (`/scalability-block`, `/scalability-revert #N`, …) is a
+//! person's intent that no resync can recover. So the ingress writes each webhook that
+//! carries a command here, and flushes, before it answers 200; the consumer removes the
+//! entry once the decision about it is durable; at start-up what is left is queued again,
+//! in arrival order (see [`crate::prow::webhook::replay_inbox`]).
+//!
+//! - `inbox`: keyed by a monotonic id (big-endian, so sled's order is arrival order),
+//!   each a versioned record of the delivery id, the `X-GitHub-Event` name and the raw
+//!   body exactly as verified (base64), so a replay decodes it exactly as the first time.
+//!   Its signature is not checked again on replay: only verified bodies are written.
+//!
+//! Bounded: [`Store::inbox_put`] refuses past the capacity it is given (the ingress gives
+//! the queue's), so the inbox never holds more than the queue could.
+
+use anyhow::Context;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+
+const TREE_INBOX: &str = "inbox";
+
+/// Where an inbox entry is: the consumer removes it by this key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InboxKey(pub u64);
+
+/// A webhook kept until its decision is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEntry {
+    /// `X-GitHub-Delivery`.
+    pub delivery: String,
+    /// `X-GitHub-Event`.
+    pub event: String,
+    /// The body exactly as its signature was verified.
+    pub body: Vec<u8>,
+}
+
+/// The stored form of an [`InboxEntry`].
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    delivery: String,
+    event: String,
+    /// The raw body, base64 (standard alphabet, padded).
+    body: String,
+}
+
+/// Why an entry could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    /// The inbox holds as many entries as it may.
+    #[error("the inbox is full ({0} entries)")]
+    Full(usize),
+    /// sled failed.
+    #[error("writing the inbox failed: {0:#}")]
+    Store(#[from] anyhow::Error),
+}
+
+impl Store {
+    /// Writes a verified webhook to the inbox (not flushed: the caller flushes before it
+    /// answers), refusing when the inbox already holds `capacity` entries.
+    pub fn inbox_put(&self, entry: &InboxEntry, capacity: usize) -> Result<InboxKey, InboxError> {
+        let record = Self::encode(&Stored {
+            delivery: entry.delivery.clone(),
+            event: entry.event.clone(),
+            body: base64::engine::general_purpose::STANDARD.encode(&entry.body),
+        })?;
+        // One writer at a time, so the bound holds under concurrent webhooks.
+        let mut held = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        let tree = self.tree(TREE_INBOX)?;
+        let count = match *held {
+            Some(n) => n,
+            None => tree.len(),
+        };
+        *held = Some(count);
+        if count >= capacity {
+            return Err(InboxError::Full(count));
+        }
+        // Counted again next time if the insert fails.
+        *held = None;
+        let key = self.db.generate_id().context("inbox id")?;
+        tree.insert(key.to_be_bytes(), record)
+            .context("writing the inbox entry")?;
+        *held = Some(count + 1);
+        Ok(InboxKey(key))
+    }
+
+    /// Removes an entry; removing one already gone is not an error.
+    pub fn inbox_remove(&self, key: InboxKey) -> anyhow::Result<()> {
+        let mut held = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        let tree = self.tree(TREE_INBOX)?;
+        let known = held.take();
+        let removed = tree
+            .remove(key.0.to_be_bytes())
+            .context("removing the inbox entry")?;
+        *held = known.map(|n| n - usize::from(removed.is_some() && n > 0));
+        Ok(())
+    }
+
+    /// Every entry in arrival order; one that does not decode (damaged, or written by a
+    /// newer binary) comes as its error, for the caller to log and remove.
+    pub fn inbox_pending(&self) -> anyhow::Result<Vec<(InboxKey, anyhow::Result<InboxEntry>)>> {
+        let tree = self.tree(TREE_INBOX)?;
+        let mut pending = Vec::new();
+        for item in tree.iter() {
+            let (key, bytes) = item.context("reading the inbox")?;
+            let key = match <[u8; 8]>::try_from(key.as_ref()) {
+                Ok(raw) => InboxKey(u64::from_be_bytes(raw)),
+                Err(_) => {
+                    // Not ours: leave it alone rather than fail the whole start-up.
+                    tracing::error!(key = ?key, "inbox key is not an id; skipped");
+                    continue;
+                }
+            };
+            let entry = Self::decode::<Stored>(&bytes).and_then(|stored| {
+                let body = base64::engine::general_purpose::STANDARD
+                    .decode(stored.body.as_bytes())
+                    .context("decoding the inbox entry's body")?;
+                Ok(InboxEntry {
+                    delivery: stored.delivery,
+                    event: stored.event,
+                    body,
+                })
+            });
+            pending.push((key, entry));
+        }
+        Ok(pending)
+    }
+
+    /// How many entries the inbox holds (a scan: for tests and start-up).
+    pub fn inbox_len(&self) -> anyhow::Result<usize> {
+        Ok(self.tree(TREE_INBOX)?.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(delivery: &str) -> InboxEntry {
+        InboxEntry {
+            delivery: delivery.into(),
+            event: "issue_comment".into(),
+            // Not UTF-8 on purpose: the body comes back byte for byte.
+            body: vec![b'{', 0xff, 0x00, b'}'],
+        }
+    }
+
+    fn deliveries(store: &Store) -> Vec<String> {
+        store
+            .inbox_pending()
+            .unwrap()
+            .into_iter()
+            .map(|(_, e)| e.unwrap().delivery)
+            .collect()
+    }
+
+    #[test]
+    fn entries_come_back_in_arrival_order_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<InboxKey>;
+        {
+            let store = Store::open(dir.path()).unwrap();
+            keys = ["a", "b", "c", "d"]
+                .iter()
+                .map(|d| store.inbox_put(&entry(d), 10).unwrap())
+                .collect();
+            assert!(keys.windows(2).all(|w| w[0] < w[1]));
+            store.inbox_remove(keys[1]).unwrap();
+            // Removing again, or a key never written, is fine.
+            store.inbox_remove(keys[1]).unwrap();
+            store.inbox_remove(InboxKey(u64::MAX)).unwrap();
+            assert_eq!(deliveries(&store), ["a", "c", "d"]);
+            let pending = store.inbox_pending().unwrap();
+            assert_eq!(pending[0].0, keys[0]);
+            assert_eq!(pending[0].1.as_ref().unwrap(), &entry("a"));
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(deliveries(&store), ["a", "c", "d"]);
+        // Written after the reopen: still after the older ones.
+        let e = store.inbox_put(&entry("e"), 10).unwrap();
+        assert!(e > keys[3]);
+        store.inbox_remove(keys[0]).unwrap();
+        assert_eq!(deliveries(&store), ["c", "d", "e"]);
+        assert_eq!(store.inbox_len().unwrap(), 3);
+    }
+
+    #[test]
+    fn a_full_inbox_refuses_until_an_entry_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let first = store.inbox_put(&entry("a"), 2).unwrap();
+            store.inbox_put(&entry("b"), 2).unwrap();
+            let full = store.inbox_put(&entry("c"), 2).unwrap_err();
+            assert!(matches!(full, InboxError::Full(2)), "{full}");
+            store.inbox_remove(first).unwrap();
+            store.inbox_put(&entry("c"), 2).unwrap();
+            assert!(matches!(
+                store.inbox_put(&entry("d"), 2),
+                Err(InboxError::Full(2))
+            ));
+        }
+        // A new handle counts what the inbox holds, and keeps the bound.
+        let store = Store::open(dir.path()).unwrap();
+        assert!(matches!(
+            store.inbox_put(&entry("d"), 2),
+            Err(InboxError::Full(2))
+        ));
+        assert_eq!(deliveries(&store), ["b", "c"]);
+    }
+
+    #[test]
+    fn an_entry_that_does_not_decode_comes_back_as_its_error() {
+        let store = Store::temporary().unwrap();
+        let good = store.inbox_put(&entry("a"), 10).unwrap();
+        let tree = store.tree(TREE_INBOX).unwrap();
+        tree.insert((good.0 + 1).to_be_bytes(), &br#"{"v":9,"data":{}}"#[..])
+            .unwrap();
+        tree.insert((good.0 + 2).to_be_bytes(), &b"not json"[..])
+            .unwrap();
+        let pending = store.inbox_pending().unwrap();
+        assert_eq!(pending.len(), 3);
+        assert!(pending[0].1.is_ok());
+        let newer = format!("{:#}", pending[1].1.as_ref().unwrap_err());
+        assert!(newer.contains("newer than this binary"), "{newer}");
+        assert!(pending[2].1.is_err());
+    }
+}
