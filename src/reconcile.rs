@@ -68,6 +68,10 @@ const CREATE_BACKOFF: Duration = Duration::from_millis(200);
 /// PRs waiting for the fast path, at most (more are left to the next full pass).
 const FAST_PATH_MAX: usize = 1024;
 
+/// How long a pass labels before it lets newer wants go first (see
+/// [`Reconciler::with_handle`]). Budget pacing makes a `label_prs: all` pass last hours.
+pub const YIELD_AFTER: Duration = Duration::from_secs(30);
+
 /// Which PRs of a scope are ready (from Prow's Tide queries when known, else
 /// `ready_labels`).
 pub type ReadyRules = Arc<dyn Fn(&Scope) -> ReadyRule + Send + Sync>;
@@ -226,12 +230,15 @@ pub struct Report {
     /// Revert PRs opened through GraphQL (adopted ones not counted).
     pub reverts_opened: usize,
     pub errors: Vec<String>,
+    /// The pass stopped labelling part-way to let newer wants (an incident changed, a PR
+    /// became ready) go first; the next pass, at once, picks up where it left off.
+    pub cut_short: bool,
 }
 
 impl Report {
     /// Whether the pass reached the desired state everywhere.
     pub fn converged(&self) -> bool {
-        self.errors.is_empty()
+        self.errors.is_empty() && !self.cut_short
     }
 
     /// Adds what `other` did and what went wrong in it.
@@ -244,6 +251,7 @@ impl Report {
         self.comments_posted += other.comments_posted;
         self.reverts_opened += other.reverts_opened;
         self.errors.extend(other.errors);
+        self.cut_short |= other.cut_short;
     }
 
     fn fail(&mut self, what: impl std::fmt::Display, error: impl std::fmt::Display) {
@@ -278,6 +286,9 @@ pub struct Reconciler {
     /// Where findings go (the ordered queue); `None`: the culprit work is off.
     findings: Option<crate::consumer::QueueSender>,
     clock: Clock,
+    /// The running loop's handle: a long label run stops when it holds newer wants.
+    handle: Option<Handle>,
+    yield_after: Duration,
 }
 
 impl Reconciler {
@@ -292,7 +303,20 @@ impl Reconciler {
             leaks: Arc::new(|_, _| None),
             findings: None,
             clock: Arc::new(now),
+            handle: None,
+            yield_after: YIELD_AFTER,
         }
+    }
+
+    /// Lets a label run that has gone on for `yield_after` stop part-way when `handle`
+    /// holds newer wants (a poke: the incidents changed, e.g. an unblock; or a PR to
+    /// label now), so they do not wait for hours of paced labelling. The pass reports
+    /// [`Report::cut_short`] and the loop starts the next one at once, from the new state;
+    /// the labels already changed stay, so nothing is redone.
+    pub fn with_handle(mut self, handle: Handle, yield_after: Duration) -> Self {
+        self.handle = Some(handle);
+        self.yield_after = yield_after;
+        self
     }
 
     /// Reports findings (suspects, reverts, escalations) to the gate through `queue`,
@@ -394,9 +418,12 @@ impl Reconciler {
                     continue;
                 }
             }
+            if report.cut_short {
+                break;
+            }
             let before = report.errors.len();
             self.clean_up(incident, &covered, &mut report).await;
-            if report.errors.len() == before {
+            if report.errors.len() == before && !report.cut_short {
                 let marked = self.store.mark_cleaned(&incident.id, now());
                 if let Err(e) = marked {
                     report.fail(format!("marking {} cleaned", incident.id), e);
@@ -411,6 +438,7 @@ impl Reconciler {
             issues_closed = report.issues_closed,
             comments = report.comments_posted,
             errors = report.errors.len(),
+            cut_short = report.cut_short,
             "reconcile pass done"
         );
         report
@@ -734,25 +762,48 @@ impl Reconciler {
         }
     }
 
-    /// Applies label changes in order; a failed one is reported and the rest go on.
+    /// Applies label changes in order; a failed one is reported and the rest go on. After
+    /// [`Reconciler::with_handle`]'s `yield_after`, it stops early when newer wants wait
+    /// (and says so in `report.cut_short`); a pass already cut short changes nothing more.
     async fn execute(&self, actions: &[LabelAction], report: &mut Report) {
-        let label = self.config.label.clone();
-        for a in actions {
-            let done = if a.add {
-                self.client
-                    .add_labels(&a.repo, a.pr, std::slice::from_ref(&label))
-                    .await
-                    .map(|_| report.labels_added += 1)
-            } else {
-                // A 404 means someone removed it meanwhile: just as good.
-                self.client
-                    .remove_label(&a.repo, a.pr, &label)
-                    .await
-                    .map(|_| report.labels_removed += 1)
-            };
-            if let Err(e) = done {
-                report.fail(format!("{}#{}", a.repo, a.pr.0), e);
+        if report.cut_short {
+            return;
+        }
+        let started = std::time::Instant::now();
+        for (done, a) in actions.iter().enumerate() {
+            if done > 0
+                && started.elapsed() >= self.yield_after
+                && self.handle.as_ref().is_some_and(Handle::pending)
+            {
+                tracing::info!(
+                    done,
+                    left = actions.len() - done,
+                    "label run cut short: newer wants go first"
+                );
+                report.cut_short = true;
+                return;
             }
+            self.apply_label(a, report).await;
+        }
+    }
+
+    /// One label change; a failure is reported.
+    async fn apply_label(&self, a: &LabelAction, report: &mut Report) {
+        let label = self.config.label.clone();
+        let done = if a.add {
+            self.client
+                .add_labels(&a.repo, a.pr, std::slice::from_ref(&label))
+                .await
+                .map(|_| report.labels_added += 1)
+        } else {
+            // A 404 means someone removed it meanwhile: just as good.
+            self.client
+                .remove_label(&a.repo, a.pr, &label)
+                .await
+                .map(|_| report.labels_removed += 1)
+        };
+        if let Err(e) = done {
+            report.fail(format!("{}#{}", a.repo, a.pr.0), e);
         }
     }
 
@@ -855,6 +906,12 @@ impl Handle {
         self.notify.notify_one();
     }
 
+    /// Whether anything waits: a full pass or a PR.
+    fn pending(&self) -> bool {
+        let wants = self.wants.lock().expect("reconcile wants lock");
+        wants.full || !wants.prs.is_empty()
+    }
+
     fn take(&self) -> Wants {
         std::mem::take(&mut *self.wants.lock().expect("reconcile wants lock"))
     }
@@ -889,8 +946,17 @@ pub fn spawn(app: &crate::App, stop: watch::Receiver<bool>) -> tokio::task::Join
     let reconciler = Reconciler::new(app.github.clone(), app.config.clone(), app.store.clone())
         .with_ready_rules(rules)
         .with_leaks(leaks)
-        .with_findings(app.queue.clone());
+        .with_findings(app.queue.clone())
+        .with_handle(app.reconcile.clone(), YIELD_AFTER);
     tokio::spawn(run(reconciler, app.reconcile.clone(), stop))
+}
+
+/// How one turn of [`run`] ended.
+enum Pass {
+    Converged,
+    /// Labelling stopped part-way for newer wants (not a failure: no backoff).
+    CutShort,
+    Failed,
 }
 
 /// The loop [`spawn`] runs.
@@ -907,34 +973,44 @@ pub async fn run(reconciler: Reconciler, handle: Handle, mut stop: watch::Receiv
                     Ok(outcome) => tracing::info!(repo = %repo, pr = pr.0, ?outcome, "fast path"),
                     Err(e) => {
                         tracing::warn!(repo = %repo, pr = pr.0, error = format!("{e:#}"), "fast path failed; left to the full pass");
-                        return false;
+                        return Pass::Failed;
                     }
                 }
             }
             if !full {
-                return true;
+                return Pass::Converged;
             }
             match reconciler.reconcile().await {
-                Ok(report) => report.converged(),
+                Ok(report) if report.converged() => Pass::Converged,
+                Ok(report) if report.cut_short && report.errors.is_empty() => Pass::CutShort,
+                Ok(_) => Pass::Failed,
                 Err(e) => {
                     tracing::warn!(error = format!("{e:#}"), "reconcile pass failed");
-                    false
+                    Pass::Failed
                 }
             }
         };
-        let converged = tokio::select! {
-            ok = work => ok,
+        let pass = tokio::select! {
+            pass = work => pass,
             _ = stop.changed() => return,
         };
-        let wait = if converged {
-            retry = RETRY_AFTER_FAILURE;
-            full = false;
-            resync
-        } else {
-            let wait = retry.min(resync);
-            retry = (retry * 2).min(resync);
-            full = true;
-            wait
+        let wait = match pass {
+            Pass::Converged => {
+                retry = RETRY_AFTER_FAILURE;
+                full = false;
+                resync
+            }
+            // Newer wants are waiting: at once, and the next pass finishes the work.
+            Pass::CutShort => {
+                full = true;
+                continue;
+            }
+            Pass::Failed => {
+                let wait = retry.min(resync);
+                retry = (retry * 2).min(resync);
+                full = true;
+                wait
+            }
         };
         tokio::select! {
             _ = handle.notify.notified() => {}
@@ -1126,6 +1202,107 @@ mod tests {
             removal(ready) < close && close < removal(other),
             "ready PR, then the issue, then the rest: {order:?}"
         );
+    }
+
+    /// With `label_prs: all` a pass labels for hours; an unblock meanwhile must not wait
+    /// for it. The running loop stops the label run, and the next pass removes what was
+    /// added and closes the issue: the block stops growing at once.
+    #[tokio::test]
+    async fn an_unblock_cuts_a_long_label_run_short() {
+        use crate::config::{JobConfig, ScopeConfig};
+        use crate::github::client::ClientOptions;
+        use crate::github::fake::{FakeGithub, PrSpec};
+        use crate::model::{Cause, IncidentState, JobName, Login};
+
+        const REPO: &str = "o/r";
+        const PRS: usize = 40;
+        let fake = FakeGithub::start().await.unwrap();
+        let prs: Vec<u64> = (0..PRS)
+            .map(|_| fake.add_pr(REPO, PrSpec::new("master")))
+            .collect();
+        let mut config = Config {
+            jobs: vec![JobConfig {
+                name: "job".into(),
+                scopes: vec![ScopeConfig {
+                    repo: REPO.into(),
+                    branch: "master".into(),
+                }],
+                failures_to_confirm: 1,
+                auto_unblock_on_recovery: false,
+                suspects: Default::default(),
+            }],
+            dry_run: false,
+            label_prs: LabelPrs::All,
+            ..Config::default()
+        };
+        config.github.endpoints = vec![fake.url()];
+        let label = config.label.clone();
+        let client = Client::new(ClientOptions::new(vec![fake.url()], Some(fake.token()))).unwrap();
+        let store = Store::temporary().unwrap();
+        let handle = Handle::default();
+        let reconciler = Reconciler::new(client, Arc::new(config), store.clone())
+            .with_handle(handle.clone(), Duration::ZERO);
+        let id = IncidentId::new("manual-1");
+        store
+            .put_incident(&Incident::new(
+                id.clone(),
+                JobName::new("job"),
+                Timestamp(0),
+                Cause::Manual {
+                    by: Login::new("approver"),
+                    reason: String::new(),
+                },
+                vec![Scope {
+                    repo: repo(),
+                    branch: "master".into(),
+                }],
+            ))
+            .unwrap();
+        fake.set_latency(Duration::from_millis(20));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(reconciler, handle.clone(), stopped));
+        let labelled = |fake: &FakeGithub| {
+            prs.iter()
+                .filter(|n| fake.labels_of(REPO, **n).contains(&label))
+                .count()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while labelled(&fake) < 3 {
+            assert!(tokio::time::Instant::now() < deadline, "nothing labelled");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        store
+            .update_incident(&id, |i| {
+                let mut i = i?;
+                i.state = IncidentState::Lifted {
+                    by: "approver".into(),
+                    reason: String::new(),
+                    at: Timestamp(1),
+                };
+                Some(i)
+            })
+            .unwrap();
+        handle.poke();
+        while labelled(&fake) > 0 || fake.issues(REPO).iter().any(|i| i.is_open()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not lifted in 20 s: {} PRs still labelled (the label run went on, spending \
+                 the minute's budget?)",
+                labelled(&fake)
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let adds = fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/labels"))
+            .count();
+        assert!(
+            adds < PRS,
+            "the label run went on after the unblock: {adds} adds"
+        );
+        stop.send(true).unwrap();
+        task.await.unwrap();
     }
 
     #[test]
