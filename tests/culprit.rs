@@ -865,6 +865,63 @@ async fn escalation_fires_once_per_step_as_the_test_moves_the_clock() {
     assert_eq!(w.incident("inc-5").escalations.len(), 2);
 }
 
+/// An incident on two branches: each branch's issue gets each escalation step once, the
+/// step is recorded once, and a later pass posts nothing more.
+#[tokio::test]
+async fn escalation_reaches_the_issue_of_every_scope_once() {
+    let fake = FakeGithub::start().await.unwrap();
+    let (green, red, _) = seven_merged(&fake);
+    let release = Scope {
+        repo: repo(),
+        branch: "release-1.34".into(),
+    };
+    let w = World::start(fake, |c| {
+        c.jobs[0].scopes.push(ScopeConfig {
+            repo: REPO.into(),
+            branch: "release-1.34".into(),
+        })
+    })
+    .await;
+    let mut incident = regression("inc-8", Some(&green), Some(&red));
+    incident.scopes.push(release);
+    w.put(&incident);
+    let issues = || -> Vec<u64> {
+        w.fake
+            .issues(REPO)
+            .iter()
+            .filter(|i| i.is_open() && !i.is_pull_request())
+            .map(|i| i.number)
+            .collect()
+    };
+    w.set_clock(minutes(10));
+    w.pass().await;
+    assert_eq!(issues().len(), 2, "one issue per branch");
+
+    w.set_clock(minutes(60));
+    w.pass().await;
+    w.set_clock(minutes(61));
+    w.pass().await;
+    for n in issues() {
+        assert_eq!(w.comments_marked(n, "escalate-1"), 1, "issue #{n}");
+        assert_eq!(w.comments_marked(n, "escalate-2"), 0, "issue #{n}");
+    }
+    w.set_clock(minutes(240));
+    w.pass().await;
+    w.set_clock(minutes(300));
+    w.pass().await;
+    for n in issues() {
+        assert_eq!(w.comments_marked(n, "escalate-1"), 1, "issue #{n}");
+        assert_eq!(w.comments_marked(n, "escalate-2"), 1, "issue #{n}");
+    }
+    let steps: Vec<u8> = w
+        .incident("inc-8")
+        .escalations
+        .iter()
+        .map(|e| e.step)
+        .collect();
+    assert_eq!(steps, vec![1, 2], "each step recorded once");
+}
+
 #[tokio::test]
 async fn a_range_longer_than_the_cap_is_searched_in_part_and_said_once() {
     let fake = FakeGithub::start().await.unwrap();
