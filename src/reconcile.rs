@@ -1113,25 +1113,16 @@ mod tests {
         assert_eq!(got, vec![(2, false), (1, false)]);
     }
 
-    /// With `label_prs: all`, removing every label can take hours of budget: the blocker
-    /// issue (which holds the whole branch in Tide) is closed right after the ready PRs
-    /// lose the label, before the other PRs do.
-    #[tokio::test]
-    async fn lifting_closes_the_blocker_issue_after_the_ready_prs_before_the_others() {
+    /// A config gating one job on `repo`'s master with `label_prs: all`, against `fake`,
+    /// and a client of it.
+    fn all_mode(fake: &crate::github::fake::FakeGithub, repo: &str) -> (Config, Client) {
         use crate::config::{JobConfig, ScopeConfig};
         use crate::github::client::ClientOptions;
-        use crate::github::fake::{FakeGithub, PrSpec};
-        use crate::model::{BuildId, Cause, IncidentState, JobName, RunRef};
-
-        const REPO: &str = "o/r";
-        let fake = FakeGithub::start().await.unwrap();
-        let other = fake.add_pr(REPO, PrSpec::new("master").labels(&["kind/bug"]));
-        let ready = fake.add_pr(REPO, PrSpec::new("master").labels(&["lgtm", "approved"]));
         let mut config = Config {
             jobs: vec![JobConfig {
                 name: "job".into(),
                 scopes: vec![ScopeConfig {
-                    repo: REPO.into(),
+                    repo: repo.into(),
                     branch: "master".into(),
                 }],
                 failures_to_confirm: 1,
@@ -1144,6 +1135,22 @@ mod tests {
         };
         config.github.endpoints = vec![fake.url()];
         let client = Client::new(ClientOptions::new(vec![fake.url()], Some(fake.token()))).unwrap();
+        (config, client)
+    }
+
+    /// With `label_prs: all`, removing every label can take hours of budget: the blocker
+    /// issue (which holds the whole branch in Tide) is closed right after the ready PRs
+    /// lose the label, before the other PRs do.
+    #[tokio::test]
+    async fn lifting_closes_the_blocker_issue_after_the_ready_prs_before_the_others() {
+        use crate::github::fake::{FakeGithub, PrSpec};
+        use crate::model::{BuildId, Cause, IncidentState, JobName, RunRef};
+
+        const REPO: &str = "o/r";
+        let fake = FakeGithub::start().await.unwrap();
+        let other = fake.add_pr(REPO, PrSpec::new("master").labels(&["kind/bug"]));
+        let ready = fake.add_pr(REPO, PrSpec::new("master").labels(&["lgtm", "approved"]));
+        let (config, client) = all_mode(&fake, REPO);
         let reconciler = Reconciler::new(client, Arc::new(config), Store::temporary().unwrap());
         let run = |b: &str| RunRef {
             build_id: BuildId::new(b),
@@ -1209,8 +1216,6 @@ mod tests {
     /// added and closes the issue: the block stops growing at once.
     #[tokio::test]
     async fn an_unblock_cuts_a_long_label_run_short() {
-        use crate::config::{JobConfig, ScopeConfig};
-        use crate::github::client::ClientOptions;
         use crate::github::fake::{FakeGithub, PrSpec};
         use crate::model::{Cause, IncidentState, JobName, Login};
 
@@ -1220,24 +1225,8 @@ mod tests {
         let prs: Vec<u64> = (0..PRS)
             .map(|_| fake.add_pr(REPO, PrSpec::new("master")))
             .collect();
-        let mut config = Config {
-            jobs: vec![JobConfig {
-                name: "job".into(),
-                scopes: vec![ScopeConfig {
-                    repo: REPO.into(),
-                    branch: "master".into(),
-                }],
-                failures_to_confirm: 1,
-                auto_unblock_on_recovery: false,
-                suspects: Default::default(),
-            }],
-            dry_run: false,
-            label_prs: LabelPrs::All,
-            ..Config::default()
-        };
-        config.github.endpoints = vec![fake.url()];
+        let (config, client) = all_mode(&fake, REPO);
         let label = config.label.clone();
-        let client = Client::new(ClientOptions::new(vec![fake.url()], Some(fake.token()))).unwrap();
         let store = Store::temporary().unwrap();
         let handle = Handle::default();
         let reconciler = Reconciler::new(client, Arc::new(config), store.clone())
