@@ -8,6 +8,9 @@
 //! blocked and closed after; no comment or issue posted twice (counted by the hidden
 //! markers); an audit record for every command issued.
 //!
+//! A command answered 200 but not yet applied when the binary is killed is applied once
+//! after the restart, from the store's inbox (Prow's hook does not deliver it again).
+//!
 //! Figures are printed per scenario and per trial: `cargo test --test faults -- --nocapture`.
 
 mod support;
@@ -674,6 +677,26 @@ impl Binary {
         self.child.kill().expect("SIGKILL sent");
         self.child.wait().expect("reaped");
     }
+
+    /// Stops the binary as Kubernetes does (SIGTERM): it drains its queue, flushes the
+    /// store and exits 0, within the bound.
+    async fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM sent");
+        let deadline = Instant::now() + support::TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                assert!(status.success(), "the plugin exited cleanly: {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "the plugin stopped in time");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// How a trial blocks: the job regresses (runs through gRPC), or an approver blocks by hand.
@@ -900,4 +923,130 @@ async fn sigkill_at_seeded_points_of_block_and_unblock_loses_and_duplicates_noth
         kills >= 20,
         "at least 20 trials were killed mid-way ({kills})"
     );
+}
+
+// ----- a command answered 200, then SIGKILL before the consumer applied it -----
+
+/// `/scalability-block` from an approver is answered 200; the consumer, deciding on it,
+/// asks GitHub whether the author is in the approvers' team, and the fake holds that
+/// question: the binary is killed with SIGKILL right then, before anything of the command
+/// is decided. Prow's hook does not deliver a webhook again after a 200, so the restarted
+/// binary gets nothing from the test: the command must come from the store's inbox, and
+/// take effect exactly once (one blocker issue, one reply, one audit record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_answered_200_survives_sigkill_before_it_is_applied() {
+    let world = World::new().await;
+    let config = world.dir.path().join("config.yaml");
+    std::fs::write(&config, world.config().to_redacted_yaml()).unwrap();
+    let asked = world
+        .fake
+        .stall_request("GET", &format!("/memberships/{APPROVER}"));
+    let first = Binary::spawn(&config);
+    let issued = world.issue_command(
+        "/scalability-block",
+        1,
+        &format!("/scalability-block {JOB} investigating"),
+    );
+    world.deliver_pending(&first.url).await; // answered 200
+    let held = tokio::time::timeout(support::TIMEOUT, asked)
+        .await
+        .expect("the consumer asked about the approver in time")
+        .expect("the request was held");
+    println!("consumer held at {} {}", held.method, held.path);
+    first.kill();
+    world.fake.release_stalls();
+    {
+        let store = Store::open(&world.store_path()).unwrap();
+        assert_eq!(store.inbox_len().unwrap(), 1, "the command is in the inbox");
+        assert!(
+            store.audit_log(100).unwrap().is_empty(),
+            "nothing was decided before the kill"
+        );
+    }
+    assert!(world.blockers().is_empty(), "nothing done on GitHub yet");
+
+    let restarted = Instant::now();
+    let second = Binary::spawn(&config);
+    let issue = eventually("blocked after the restart, from the inbox", || {
+        world.blocked()
+    })
+    .await;
+    let blocked_in = restarted.elapsed();
+    second.stop().await;
+
+    world.assert_no_duplicates();
+    let reply = format!(
+        "scalability-gate:reply-{}:reply",
+        issued.comment_id.unwrap()
+    );
+    let replies = world
+        .own_comments()
+        .iter()
+        .filter(|(_, body)| body.contains(&reply))
+        .count();
+    assert_eq!(replies, 1, "one reply to the command");
+    let store = Store::open(&world.store_path()).unwrap();
+    let blocks = store
+        .audit_log(1000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.command == "/scalability-block" && r.who == APPROVER)
+        .count();
+    assert_eq!(blocks, 1, "one audit record of the block");
+    assert_eq!(
+        store.inbox_len().unwrap(),
+        0,
+        "the inbox is empty once applied"
+    );
+    println!(
+        "inbox replay: blocked (issue #{issue}) {blocked_in:?} after the restart; {}",
+        world.figures()
+    );
+}
+
+/// An inbox entry whose delivery was already decided (the crash came after the decision
+/// was written, before the entry was removed) is found a duplicate on replay: removed,
+/// and nothing is decided, said or done again.
+#[tokio::test]
+async fn a_replayed_delivery_already_decided_is_dropped_and_says_nothing() {
+    let world = World::new().await;
+    let comment = world
+        .fake
+        .add_comment(REPO, 1, APPROVER, "/scalability-unblock");
+    let body = serde_json::to_vec(&json!({
+        "action": "created",
+        "repository": {"full_name": REPO},
+        "issue": {"number": 1, "title": "t", "labels": [],
+            "pull_request": {"url": "u"}},
+        "comment": {"id": comment, "body": format!("/scalability-block {JOB} again"),
+            "html_url": "", "user": {"login": APPROVER, "type": "User"}},
+        "sender": {"login": APPROVER, "type": "User"},
+    }))
+    .unwrap();
+    {
+        let store = Store::open(&world.store_path()).unwrap();
+        assert!(store.remember_delivery("decided-before").unwrap());
+        store
+            .inbox_put(
+                &scalability_gate::store::InboxEntry {
+                    delivery: "decided-before".into(),
+                    event: "issue_comment".into(),
+                    body,
+                },
+                16,
+            )
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    let plugin = Plugin::start(world.config()).await;
+    plugin.stop().await; // drains the queue: the replayed entry is applied or dropped
+    let store = Store::open(&world.store_path()).unwrap();
+    assert_eq!(
+        store.inbox_len().unwrap(),
+        0,
+        "the duplicate left the inbox"
+    );
+    assert!(store.audit_log(100).unwrap().is_empty(), "nothing decided");
+    assert!(store.active_incidents().unwrap().is_empty());
+    assert!(world.own_comments().is_empty(), "nothing said");
 }

@@ -214,6 +214,8 @@ struct Faults {
     fail_after_apply_next: u64,
     /// The mutation to hold (see [`FakeGithub::stall_mutation`]).
     stall: Option<Stall>,
+    /// Requests to hold, by method and path (see [`FakeGithub::stall_request`]).
+    held: Vec<Hook>,
 }
 
 /// A mutation to hold unanswered: the `remaining`-th mutation from when it was set.
@@ -685,11 +687,30 @@ impl FakeGithub {
         rx
     }
 
+    /// Holds the first request from now on whose method is `method` and whose path
+    /// contains `path_contains` unanswered (not applied) until
+    /// [`FakeGithub::release_stalls`]; the receiver resolves when it arrives. A read works
+    /// too: a test holds the plugin's consumer on the team membership it asks before
+    /// deciding on a command, and kills the plugin right then.
+    pub fn stall_request(
+        &self,
+        method: &str,
+        path_contains: &str,
+    ) -> oneshot::Receiver<LoggedRequest> {
+        let (tx, rx) = oneshot::channel();
+        self.lock()
+            .faults
+            .held
+            .push((method.to_string(), path_contains.to_string(), tx));
+        rx
+    }
+
     /// Lets every held request go (closing its connection) and forgets a stall not yet
     /// reached.
     pub fn release_stalls(&self) {
         let mut s = self.lock();
         s.faults.stall = None;
+        s.faults.held.clear();
         s.stall_release.send_modify(|g| *g += 1);
     }
 
@@ -731,6 +752,9 @@ async fn handle(
         tokio::time::sleep(latency).await;
     }
     let mut entry = log_entry(&req);
+    if let Some((tx, release)) = held(&state, &entry) {
+        return stall(req, router, state, entry, false, tx, release).await;
+    }
     let verdict = faults(&state, &entry);
     let after = match verdict {
         Verdict::Route if entry.is_mutation() => after_apply(&state),
@@ -805,8 +829,23 @@ fn after_apply(state: &Shared) -> After {
     After::Answer
 }
 
-/// Holds a mutation (applied first when `apply`) until the test releases it, then closes
-/// the connection without an answer.
+/// The hold set by [`FakeGithub::stall_request`] that `entry` matches, taken.
+fn held(
+    state: &Shared,
+    entry: &LoggedRequest,
+) -> Option<(oneshot::Sender<LoggedRequest>, watch::Receiver<u64>)> {
+    let mut s = state.lock().expect("fake state");
+    let at = s.faults.held.iter().position(|(method, path, _)| {
+        method.eq_ignore_ascii_case(&entry.method) && entry.path.contains(path.as_str())
+    })?;
+    let (_, _, tx) = s.faults.held.remove(at);
+    let mut release = s.stall_release.subscribe();
+    release.mark_unchanged();
+    Some((tx, release))
+}
+
+/// Holds a request (a mutation applied first when `apply`) until the test releases it,
+/// then closes the connection without an answer.
 async fn stall(
     req: Request<Body>,
     router: Router,
