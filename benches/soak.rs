@@ -6,9 +6,10 @@
 //! over gRPC (`scalability_gate.v1.Results/ReportJobResult`: mostly green, a red streak
 //! now and then that opens an incident, blocks the branch and lifts it on recovery,
 //! aborted runs, builds reported twice). Every `SOAK_SAMPLE_SECS` it samples the plugin's
-//! RSS (`/proc/<pid>/status`), its CPU time, and the store's size on disk, prints a table,
-//! and at the end says whether RSS and store size are flat after the warm-up: retention
-//! (run history, delivery ids) must bound them.
+//! RSS (`/proc/<pid>/status`), its CPU time, the store's size on disk, and the incidents
+//! and audit records the plugin's `/api/v1/status` shows, prints a table, and at the end
+//! says whether RSS, store size, CPU and those counts are flat after the warm-up:
+//! retention (run history, delivery ids, audit records, lifted incidents) must bound them.
 //!
 //! The payloads are generated here in GitHub's shape; nothing is copied from fixtures.
 //!
@@ -17,7 +18,12 @@
 //! `SOAK_SECS` (300), `SOAK_SAMPLE_SECS` (15), `SOAK_WARMUP_SECS` (the time to fill the
 //! delivery-id memory at the webhook rate, plus 30 s), `SOAK_WEBHOOKS_PER_SEC` (100),
 //! `SOAK_RESULTS_PER_SEC` (6), `SOAK_COMMANDS_PER_MIN` (30), `SOAK_REGRESSION_EVERY`
-//! (runs of a job between red streaks, 120).
+//! (runs of a job between red streaks, 120), `SOAK_AUDIT_RETENTION` and
+//! `SOAK_INCIDENT_RETENTION` (the plugin's `history.audit_retention` and
+//! `history.incident_retention`; their defaults). The status API shows at most 50 lifted
+//! incidents and 50 audit records, so the live counts are exact only below that: set the
+//! caps lower (e.g. 40 and 20) to watch them hold during the run; the census at the end
+//! counts the store itself.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -59,6 +65,8 @@ struct Settings {
     results_per_sec: u64,
     commands_per_min: u64,
     regression_every: u64,
+    audit_retention: usize,
+    incident_retention: usize,
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -83,6 +91,16 @@ impl Settings {
             results_per_sec: env_u64("SOAK_RESULTS_PER_SEC", 6).max(1),
             commands_per_min: env_u64("SOAK_COMMANDS_PER_MIN", 30),
             regression_every: env_u64("SOAK_REGRESSION_EVERY", 120).max(STREAK + 2),
+            audit_retention: env_u64(
+                "SOAK_AUDIT_RETENTION",
+                Config::default().history.audit_retention as u64,
+            )
+            .max(1) as usize,
+            incident_retention: env_u64(
+                "SOAK_INCIDENT_RETENTION",
+                Config::default().history.incident_retention as u64,
+            )
+            .max(1) as usize,
         }
     }
 }
@@ -116,6 +134,28 @@ struct Sample {
     store_bytes: u64,
     webhooks: u64,
     results: u64,
+    /// Active incidents, lifted incidents and audit records the status API shows.
+    counts: Option<Counts>,
+}
+
+/// What `/api/v1/status` shows: active incidents, lifted ones (at most 50), audit
+/// records (at most 50).
+#[derive(Clone, Copy)]
+struct Counts {
+    active: usize,
+    lifted: usize,
+    audit: usize,
+}
+
+/// The counts from the plugin's status API (`None` when it does not answer).
+async fn counts(http: &reqwest::Client, url: &str) -> Option<Counts> {
+    let status: serde_json::Value = http.get(url).send().await.ok()?.json().await.ok()?;
+    let len = |key: &str| status[key].as_array().map(Vec::len);
+    Some(Counts {
+        active: len("incidents")?,
+        lifted: len("history")?,
+        audit: len("audit")?,
+    })
 }
 
 /// `VmRSS` and `VmHWM` of `pid`, in kB.
@@ -447,7 +487,7 @@ async fn send_results(
 
 /// The plugin's configuration: every listener on loopback, GitHub at the fake, a budget the
 /// soak never reaches (the pacing is measured by `benches/block.rs`), no Prow sources.
-fn config(dir: &Path, fake: &FakeGithub, ports: &Ports) -> Config {
+fn config(dir: &Path, fake: &FakeGithub, ports: &Ports, settings: &Settings) -> Config {
     let mut c = Config {
         listen: format!("127.0.0.1:{}", ports.listen).parse().unwrap(),
         health_listen: format!("127.0.0.1:{}", ports.health).parse().unwrap(),
@@ -479,6 +519,8 @@ fn config(dir: &Path, fake: &FakeGithub, ports: &Ports) -> Config {
     c.approvers.users = vec![APPROVER.into()];
     c.sources.deck.url = String::new();
     c.sources.gcs.url = String::new();
+    c.history.audit_retention = settings.audit_retention;
+    c.history.incident_retention = settings.incident_retention;
     c
 }
 
@@ -559,9 +601,9 @@ async fn metric(http: &reqwest::Client, url: &str, name: &str) -> f64 {
         .fold(0.0, |sum, v| sum + v)
 }
 
-/// What the store holds after the soak, read with the plugin stopped: what retention
-/// bounds (runs per job) and what it does not (incidents, audit records).
-fn census(path: &Path) {
+/// What the store holds after the soak, read with the plugin stopped, beside what
+/// retention allows.
+fn census(path: &Path, settings: &Settings) {
     let store = match Store::open(path) {
         Ok(store) => store,
         Err(e) => {
@@ -578,14 +620,72 @@ fn census(path: &Path) {
         .collect();
     let incidents = store.all_incidents().unwrap_or_default();
     let active = incidents.iter().filter(|i| i.is_active()).count();
+    let lifted = incidents.len() - active;
+    let cleaned = incidents
+        .iter()
+        .filter(|i| !i.is_active() && store.is_cleaned(&i.id).unwrap_or(false))
+        .count();
     println!(
-        "store census: runs per job [{}] (retention {}), incidents {} ({} active), audit records {}, replies pending {}",
+        "store census: runs per job [{}] (retention {}), incidents {} ({} active, {} lifted of which {} cleaned up; incident_retention {}), audit records {} (audit_retention {}), replies pending {}",
         runs.join(", "),
         Config::default().history.retention,
         incidents.len(),
         active,
+        lifted,
+        cleaned,
+        settings.incident_retention,
         store.audit_log(usize::MAX).map_or(0, |a| a.len()),
+        settings.audit_retention,
         store.pending_replies().map_or(0, |r| r.len()),
+    );
+}
+
+/// CPU % over the thirds of the window after the warm-up: flat when the last third's is
+/// within a quarter (or one point) of the first third's. Printed, not part of the verdict
+/// line (it moves with whatever else the machine runs).
+fn cpu_verdict(samples: &[Sample], warmup: f64) {
+    let Some(start) = samples.iter().position(|s| s.at >= warmup) else {
+        return;
+    };
+    // Each interval's CPU %, from the sample at the warm-up's end on.
+    let rates: Vec<f64> = samples[start..]
+        .windows(2)
+        .map(|w| (w[1].cpu_secs - w[0].cpu_secs) / (w[1].at - w[0].at) * 100.0)
+        .collect();
+    if rates.len() < 3 {
+        return;
+    }
+    let third = rates.len() / 3;
+    let mean = |r: &[f64]| r.iter().sum::<f64>() / r.len() as f64;
+    let (first, last) = (mean(&rates[..third]), mean(&rates[rates.len() - third..]));
+    let flat = last - first <= (first * 0.25).max(1.0);
+    println!(
+        "  {:<12} first third {first:>5.1} %  last third {last:>5.1} %  → {}",
+        "CPU",
+        if flat { "flat" } else { "GROWING" }
+    );
+}
+
+/// The counts the status API showed after the warm-up, against the caps.
+fn count_verdict(after: &[&Sample], settings: &Settings) {
+    let counts: Vec<Counts> = after.iter().filter_map(|s| s.counts).collect();
+    let (Some(first), Some(last)) = (counts.first(), counts.last()) else {
+        println!("  counts: the status API did not answer");
+        return;
+    };
+    let max = |f: fn(&Counts) -> usize| counts.iter().map(f).max().unwrap_or(0);
+    println!(
+        "  {:<12} lifted first {} last {} max {} (cap {}), active max {}, audit first {} last {} max {} (cap {}; the API shows at most 50 of each)",
+        "counts",
+        first.lifted,
+        last.lifted,
+        max(|c| c.lifted),
+        settings.incident_retention,
+        max(|c| c.active),
+        first.audit,
+        last.audit,
+        max(|c| c.audit),
+        settings.audit_retention,
     );
 }
 
@@ -657,7 +757,7 @@ async fn soak(settings: Arc<Settings>) {
         grpc: free_port(),
     };
     let config_path = dir.path().join("config.yaml");
-    let config = config(dir.path(), &fake, &ports);
+    let config = config(dir.path(), &fake, &ports, &settings);
     std::fs::write(
         &config_path,
         serde_yaml::to_string(&config).expect("config as YAML"),
@@ -671,7 +771,7 @@ async fn soak(settings: Arc<Settings>) {
         LATENCY.as_millis()
     );
     println!(
-        "  {} s, sample every {} s, warm-up {} s; {} webhooks/s (~{} KB each), {} results/s over {} jobs, {} commands/min, red streak every {} runs of a job",
+        "  {} s, sample every {} s, warm-up {} s; {} webhooks/s (~{} KB each), {} results/s over {} jobs, {} commands/min, red streak every {} runs of a job; audit_retention {}, incident_retention {}",
         settings.secs,
         settings.sample_secs,
         settings.warmup_secs,
@@ -680,7 +780,9 @@ async fn soak(settings: Arc<Settings>) {
         settings.results_per_sec,
         JOBS.len(),
         settings.commands_per_min,
-        settings.regression_every
+        settings.regression_every,
+        settings.audit_retention,
+        settings.incident_retention,
     );
 
     let sent = Arc::new(Sent::default());
@@ -702,11 +804,12 @@ async fn soak(settings: Arc<Settings>) {
 
     let store = dir.path().join("store");
     let metrics_url = format!("http://127.0.0.1:{}/metrics", ports.metrics);
+    let status_url = format!("http://127.0.0.1:{}/api/v1/status", ports.listen);
     let http = reqwest::Client::new();
     let started = Instant::now();
     let mut samples: Vec<Sample> = Vec::new();
     println!(
-        "{:>6} {:>9} {:>8} {:>9} {:>9} {:>7} {:>9} {:>6} {:>10}",
+        "{:>6} {:>9} {:>8} {:>9} {:>9} {:>7} {:>9} {:>6} {:>10} {:>6} {:>6} {:>5}",
         "t (s)",
         "webhooks",
         "results",
@@ -715,7 +818,10 @@ async fn soak(settings: Arc<Settings>) {
         "CPU %",
         "store MB",
         "queue",
-        "transitions"
+        "transitions",
+        "active",
+        "lifted",
+        "audit"
     );
     let mut next = Duration::ZERO;
     loop {
@@ -730,12 +836,19 @@ async fn soak(settings: Arc<Settings>) {
                 store_bytes: dir_size(&store),
                 webhooks: sent.webhooks.load(Ordering::Relaxed),
                 results: sent.results.load(Ordering::Relaxed),
+                counts: counts(&http, &status_url).await,
             };
             let cpu = samples.last().map_or(0.0, |p: &Sample| {
                 (sample.cpu_secs - p.cpu_secs) / (sample.at - p.at) * 100.0
             });
+            let shown = |f: fn(&Counts) -> usize| {
+                sample
+                    .counts
+                    .as_ref()
+                    .map_or_else(|| "-".to_string(), |c| f(c).to_string())
+            };
             println!(
-                "{:>6.0} {:>9} {:>8} {:>9.1} {:>9.1} {:>7.1} {:>9.2} {:>6} {:>10}",
+                "{:>6.0} {:>9} {:>8} {:>9.1} {:>9.1} {:>7.1} {:>9.2} {:>6} {:>10} {:>6} {:>6} {:>5}",
                 sample.at,
                 sample.webhooks,
                 sample.results,
@@ -745,6 +858,9 @@ async fn soak(settings: Arc<Settings>) {
                 sample.store_bytes as f64 / MB,
                 metric(&http, &metrics_url, "scalability_gate_queue_depth").await,
                 metric(&http, &metrics_url, "scalability_gate_transitions_total").await,
+                shown(|c| c.active),
+                shown(|c| c.lifted),
+                shown(|c| c.audit),
             );
             samples.push(sample);
             next += Duration::from_secs(settings.sample_secs);
@@ -791,7 +907,7 @@ async fn soak(settings: Arc<Settings>) {
             .count(),
     );
 
-    census(&store);
+    census(&store, &settings);
 
     let after: Vec<&Sample> = samples
         .iter()
@@ -814,6 +930,8 @@ async fn soak(settings: Arc<Settings>) {
     let disk: Vec<f64> = after.iter().map(|s| s.store_bytes as f64).collect();
     let rss_flat = verdict("RSS", &at, &rss, 0.10, 4.0 * MB);
     let disk_flat = verdict("store size", &at, &disk, 0.10, 2.0 * MB);
+    cpu_verdict(&samples, settings.warmup_secs as f64);
+    count_verdict(&after, &settings);
     println!(
         "verdict: {}",
         match (rss_flat, disk_flat) {
