@@ -317,6 +317,11 @@ impl Store {
     /// Removes a lifted, cleaned-up incident and its reconciler cache entries in one
     /// transaction, checking again inside it that it is still both (the gate may have
     /// written it since); false when it was not dropped.
+    ///
+    /// A decision the gate took on the incident just before (a late finding) may write it
+    /// back right after, lifted and not marked cleaned: the next pass cleans it up again,
+    /// which finds everything done by its markers and changes nothing on GitHub, and the
+    /// pass after drops it again.
     fn drop_cleaned_incident(&self, id: &IncidentId) -> anyhow::Result<bool> {
         let incidents = self.tree(TREE_INCIDENTS)?;
         let index = self.tree(TREE_ACTIVE)?;
