@@ -922,6 +922,56 @@ async fn escalation_reaches_the_issue_of_every_scope_once() {
     assert_eq!(steps, vec![1, 2], "each step recorded once");
 }
 
+/// A step that falls due while one scope's issue cannot be opened (the token may not
+/// create issues in that repository yet) is not recorded: once that issue opens it gets
+/// the step too, and the issue that had it already gets nothing twice.
+#[tokio::test]
+async fn an_escalation_step_waits_for_every_scope_s_issue() {
+    const OTHER: &str = "kubernetes/perf-tests";
+    let fake = FakeGithub::start().await.unwrap();
+    let (green, red, _) = seven_merged(&fake);
+    fake.add_repo(OTHER);
+    let w = World::start(fake, |_| {}).await;
+    let mut incident = regression("inc-9", Some(&green), Some(&red));
+    incident.scopes.push(Scope {
+        repo: RepoName::parse(OTHER).unwrap(),
+        branch: "master".into(),
+    });
+    w.put(&incident);
+    w.fake.forbid("POST", &format!("/repos/{OTHER}/issues"));
+    w.set_clock(minutes(60));
+    let report = w.reconciler.reconcile().await.unwrap();
+    assert!(!report.converged(), "no issue in {OTHER}");
+    assert!(w.fake.issues(OTHER).is_empty());
+    let issue = w.issue_number();
+    assert_eq!(w.comments_marked(issue, "escalate-1"), 1);
+    assert!(
+        w.incident("inc-9").escalations.is_empty(),
+        "not recorded while {OTHER} has no issue"
+    );
+
+    w.fake.allow_all();
+    w.set_clock(minutes(61));
+    w.pass().await;
+    let other = w.fake.issues(OTHER);
+    assert_eq!(other.len(), 1, "{other:?}");
+    let said = w
+        .fake
+        .comments(OTHER, other[0].number)
+        .into_iter()
+        .filter(|c| c.body.contains(":escalate-1 -->"))
+        .count();
+    assert_eq!(said, 1, "the late issue gets the step");
+    assert_eq!(w.comments_marked(issue, "escalate-1"), 1, "not twice");
+    let steps: Vec<u8> = w
+        .incident("inc-9")
+        .escalations
+        .iter()
+        .map(|e| e.step)
+        .collect();
+    assert_eq!(steps, vec![1]);
+}
+
 #[tokio::test]
 async fn a_range_longer_than_the_cap_is_searched_in_part_and_said_once() {
     let fake = FakeGithub::start().await.unwrap();

@@ -216,6 +216,8 @@ struct Faults {
     stall: Option<Stall>,
     /// Requests to hold, by method and path (see [`FakeGithub::stall_request`]).
     held: Vec<Hook>,
+    /// Requests refused with 403, by method and path (see [`FakeGithub::forbid`]).
+    forbidden: Vec<(String, String)>,
 }
 
 /// A mutation to hold unanswered: the `remaining`-th mutation from when it was set.
@@ -705,6 +707,21 @@ impl FakeGithub {
         rx
     }
 
+    /// Refuses every request whose method is `method` and whose path contains
+    /// `path_contains` with GitHub's 403 for a token without the permission, until
+    /// [`FakeGithub::allow_all`].
+    pub fn forbid(&self, method: &str, path_contains: &str) {
+        self.lock()
+            .faults
+            .forbidden
+            .push((method.to_string(), path_contains.to_string()));
+    }
+
+    /// Forgets every [`FakeGithub::forbid`].
+    pub fn allow_all(&self) {
+        self.lock().faults.forbidden.clear();
+    }
+
     /// Lets every held request go (closing its connection) and forgets a stall not yet
     /// reached.
     pub fn release_stalls(&self) {
@@ -928,6 +945,15 @@ fn faults(state: &Shared, entry: &LoggedRequest) -> Verdict {
     if f.drop_next > 0 {
         f.drop_next -= 1;
         return Verdict::Drop;
+    }
+    if f.forbidden
+        .iter()
+        .any(|(m, p)| m.eq_ignore_ascii_case(&entry.method) && entry.path.contains(p.as_str()))
+    {
+        return Verdict::Answer(error(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by integration",
+        ));
     }
     if f.fail_next > 0 {
         f.fail_next -= 1;

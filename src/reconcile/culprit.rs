@@ -616,9 +616,12 @@ impl Reconciler {
         };
         let now = (self.clock)();
         for step in culprit::escalations_due(incident, now, &policy) {
-            let mut posted_somewhere = false;
+            // Recorded once every scope's issue has it; until then each pass posts it where
+            // it is missing (the marker keeps an issue from getting it twice).
+            let mut posted_everywhere = true;
             for scope in &incident.scopes {
                 let Some(issue) = self.find_issue(&incident.id, scope).await? else {
+                    posted_everywhere = false;
                     continue;
                 };
                 let ctx = self.notice_context(scope);
@@ -630,10 +633,9 @@ impl Reconciler {
                     report,
                 )
                 .await?;
-                posted_somewhere = true;
             }
-            if !posted_somewhere {
-                continue; // no issue yet (or dry-run): the next pass tries again
+            if !posted_everywhere {
+                continue; // an issue is missing (or dry-run): the next pass tries again
             }
             self.record(Finding::Escalated {
                 incident: incident.id.clone(),
