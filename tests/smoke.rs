@@ -30,3 +30,36 @@ async fn starts_answers_health_and_stops() {
     assert!(text.contains("scalability_gate_queue_depth"), "{text}");
     plugin.stop().await;
 }
+
+/// The README's run command starts the plugin on `examples/config.yaml`: that file loads
+/// and validates (dry-run, the example HMAC file), and the plugin becomes ready on it. Only
+/// what cannot be shared in a test changes: ephemeral ports, a temporary store, and no
+/// polling of the real Deck and GCS.
+#[tokio::test]
+async fn the_example_config_of_the_readme_loads_and_runs() {
+    use scalability_gate::config::{Config, Overrides};
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config.yaml");
+    let mut config = Config::load_from(Some(&example), &[], &Overrides::default())
+        .expect("examples/config.yaml loads and validates");
+    assert!(config.dry_run, "the example is dry-run");
+    assert!(
+        config.hmac_secret_file.exists(),
+        "{} exists",
+        config.hmac_secret_file.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let any = "127.0.0.1:0".parse().unwrap();
+    config.listen = any;
+    config.health_listen = any;
+    config.metrics_listen = any;
+    config.grpc_listen = any;
+    config.store_path = dir.path().join("store");
+    config.sources.deck.url = String::new();
+    config.sources.gcs.url = String::new();
+    let plugin = Plugin::start(config).await;
+    let ready = reqwest::get(format!("http://{}/healthz/ready", plugin.bound.health))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    plugin.stop().await;
+}
