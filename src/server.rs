@@ -97,6 +97,25 @@ fn metrics_router(app: App) -> Router {
         .route(
             "/metrics",
             get(|State(app): State<App>| async move {
+                // What the store holds, read at the scrape (the inbox is bounded by the
+                // queue's capacity, so counting it is cheap).
+                let store = app.store.clone();
+                let sizes =
+                    tokio::task::spawn_blocking(move || (store.inbox_len(), store.size_on_disk()))
+                        .await;
+                if let Ok((inbox, bytes)) = sizes {
+                    match inbox {
+                        Ok(n) => {
+                            app.metrics.inbox_entries.set(n as i64);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = format!("{e:#}"), "cannot count the inbox")
+                        }
+                    }
+                    app.metrics
+                        .store_bytes
+                        .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                }
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,

@@ -60,6 +60,10 @@ pub struct Metrics {
     pub tide_pool_would_merge: Family<ScopeLabels, Gauge>,
     /// PRs merged into a blocked scope without an exemption.
     pub breaches: Family<ScopeLabels, Counter>,
+    /// Commands answered 200 and not yet applied (the store's inbox); set at each scrape.
+    pub inbox_entries: Gauge,
+    /// The store's size on disk in bytes; set at each scrape.
+    pub store_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -127,6 +131,18 @@ impl Metrics {
             "PRs merged into a blocked scope without an exemption",
             breaches.clone(),
         );
+        let inbox_entries = Gauge::default();
+        registry.register(
+            "inbox_entries",
+            "Command-bearing webhooks answered 200 and not yet applied",
+            inbox_entries.clone(),
+        );
+        let store_bytes = Gauge::default();
+        registry.register(
+            "store_bytes",
+            "The sled store's size on disk, in bytes",
+            store_bytes.clone(),
+        );
         Self {
             registry,
             webhooks,
@@ -138,6 +154,8 @@ impl Metrics {
             deliveries_duplicate,
             tide_pool_would_merge,
             breaches,
+            inbox_entries,
+            store_bytes,
         }
     }
 

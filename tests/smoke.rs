@@ -28,6 +28,13 @@ async fn starts_answers_health_and_stops() {
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(text.contains("scalability_gate_queue_depth"), "{text}");
+    assert!(text.contains("scalability_gate_inbox_entries 0"), "{text}");
+    // sled may not have written its files yet: the size is there, possibly 0.
+    let store_bytes = text
+        .lines()
+        .find_map(|l| l.strip_prefix("scalability_gate_store_bytes "))
+        .unwrap_or_else(|| panic!("no store size in {text}"));
+    assert!(store_bytes.trim().parse::<u64>().is_ok(), "{text}");
     plugin.stop().await;
 }
 
