@@ -19,7 +19,7 @@ use scalability_gate::config::LabelPrs;
 use scalability_gate::core::command;
 use scalability_gate::core::detector::{self, Outcome};
 use scalability_gate::core::gate::{
-    ApproverList, CommentInput, Ctx, GateJob, Input, LabelMode, Policy, State, decide,
+    Approval, ApproverList, CommentInput, Ctx, GateJob, Input, LabelMode, Policy, State, decide,
 };
 use scalability_gate::core::tide::ReadyRule;
 use scalability_gate::github::types::{GitRef, Label, PullRequest, User};
@@ -323,7 +323,11 @@ fn gate_benches() {
         number: PrNumber(130_500),
         is_pr: true,
         author: Login::new(if is_approver { "wojtek-t" } else { "someone" }),
-        is_approver,
+        approval: if is_approver {
+            Approval::Approver
+        } else {
+            Approval::NotApprover
+        },
         comment_id: 2_400_000_000,
         commands: command::parse(body),
     };

@@ -41,6 +41,7 @@ pub fn reply_part(part: &ReplyPart) -> String {
             users,
             teams,
         } => unauthorised(command, users, teams),
+        ReplyPart::ApproverUnknown { command, teams } => approver_unknown(command, teams),
         ReplyPart::Status { repo, incidents } => status(&repo.to_string(), incidents),
         ReplyPart::Unblocked { ids, reason } => {
             let mut s = format!(
@@ -153,25 +154,13 @@ pub fn reply_part(part: &ReplyPart) -> String {
 /// Refusal: who may use the command instead.
 pub fn unauthorised(command: &str, users: &[String], teams: &[String]) -> String {
     let mut who = Vec::new();
+    // Named, never @-mentioned: anyone may comment a command, and a refusal must not
+    // notify the approvers each time.
     if !users.is_empty() {
-        who.push(format!(
-            "the users {}",
-            users
-                .iter()
-                .map(|u| format!("@{u}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        who.push(format!("the users {}", code_list(users.iter())));
     }
     if !teams.is_empty() {
-        who.push(format!(
-            "members of {}",
-            teams
-                .iter()
-                .map(|t| format!("@{t}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        who.push(format!("members of {}", code_list(teams.iter())));
     }
     let who = if who.is_empty() {
         "no one (no approvers are configured)".to_string()
@@ -179,6 +168,16 @@ pub fn unauthorised(command: &str, users: &[String], teams: &[String]) -> String
         who.join(" and ")
     };
     format!("you are not allowed to use `{command}`. Only scalability approvers may: {who}.")
+}
+
+/// The refusal when GitHub did not say whether the author is in an approver team.
+pub fn approver_unknown(command: &str, teams: &[String]) -> String {
+    format!(
+        "`{command}` was not carried out: GitHub did not answer whether you are a member of \
+         {}, so it could not be checked that you may use it. Nothing was changed; please \
+         repeat the command in a few minutes.",
+        code_list(teams.iter())
+    )
 }
 
 /// The state of a repo: its active incidents, or that it is not blocked.
@@ -270,9 +269,30 @@ mod tests {
             &["kubernetes/sig-scalability-leads".into()],
         );
         assert!(text.contains("`/scalability-unblock`"), "{text}");
-        assert!(text.contains("@alice"), "{text}");
-        assert!(text.contains("@kubernetes/sig-scalability-leads"), "{text}");
+        assert!(text.contains("`alice`"), "{text}");
+        assert!(
+            text.contains("`kubernetes/sig-scalability-leads`"),
+            "{text}"
+        );
+        assert!(!text.contains('@'), "a refusal notifies nobody: {text}");
         assert!(unauthorised("/x", &[], &[]).contains("no approvers are configured"));
+    }
+
+    #[test]
+    fn an_unknown_approver_is_told_to_repeat_and_nobody_is_notified() {
+        let text = approver_unknown(
+            "/scalability-block",
+            &["kubernetes/sig-scalability-leads".into()],
+        );
+        for want in [
+            "`/scalability-block` was not carried out",
+            "`kubernetes/sig-scalability-leads`",
+            "Nothing was changed",
+            "repeat the command",
+        ] {
+            assert!(text.contains(want), "{want:?} in {text}");
+        }
+        assert!(!text.contains('@'), "{text}");
     }
 
     #[test]

@@ -704,3 +704,67 @@ async fn a_pool_that_would_still_merge_is_reported_once_on_the_blocker_issue() {
     plugin.stop().await;
     assert_eq!(notices().len(), 1);
 }
+
+/// GitHub does not answer whether the author is in the approver team (a 403 on the
+/// membership check): the command is refused saying so, not as "not an approver", nothing
+/// is blocked, and the refusal is audited. Once GitHub answers, the same approver's repeated
+/// command blocks. No reply @-mentions the approver team.
+#[tokio::test]
+async fn an_approver_github_cannot_vouch_for_is_asked_to_repeat_and_nothing_happens() {
+    let env = Env::new().await;
+    env.seed_prs();
+    let plugin = Plugin::start(env.config(false)).await;
+    let url = plugin.url();
+    env.fake.forbid("GET", "/memberships/");
+    env.comment(
+        &url,
+        1,
+        APPROVER,
+        &format!("/scalability-block {JOB} looks bad"),
+    )
+    .await;
+    let refused = eventually("the refusal", || env.replies(1).pop()).await;
+    assert!(refused.contains("was not carried out"), "{refused}");
+    assert!(refused.contains("repeat the command"), "{refused}");
+    assert!(!refused.contains("not allowed"), "{refused}");
+    assert!(env.open_blockers().is_empty());
+    assert!(!env.has_label(1));
+
+    env.fake.allow_all();
+    env.comment(
+        &url,
+        1,
+        APPROVER,
+        &format!("/scalability-block {JOB} looks bad"),
+    )
+    .await;
+    eventually("ready PRs labelled", || {
+        (env.has_label(1) && env.has_label(2)).then_some(())
+    })
+    .await;
+    env.comment(&url, 2, "mallory", "/scalability-unblock")
+        .await;
+    let unauthorised = eventually("the unauthorised reply", || env.replies(2).pop()).await;
+    assert!(unauthorised.contains("not allowed"), "{unauthorised}");
+    for reply in env.replies(1).into_iter().chain(env.replies(2)) {
+        assert!(
+            !reply.contains(&format!("@{TEAM}")),
+            "the team is notified: {reply}"
+        );
+    }
+    plugin.stop().await;
+    let store = Store::open(&env.store_path()).unwrap();
+    let outcomes: Vec<String> = store
+        .audit_log(10)
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|r| r.outcome)
+        .collect();
+    assert_eq!(
+        outcomes[0], "refused: approver check failed",
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    assert_eq!(outcomes[2], "refused: not an approver", "{outcomes:?}");
+}

@@ -114,7 +114,7 @@ pub fn decide_and_commit(
         number,
         is_pr,
         author: who(actor),
-        is_approver: true,
+        approval: gate::Approval::Approver,
         comment_id: call_id,
         commands: vec![Ok(command)],
     });

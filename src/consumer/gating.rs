@@ -14,7 +14,7 @@ use crate::comment;
 use crate::config::{Config, LabelPrs};
 use crate::core::command::{self, Who};
 use crate::core::detector::Outcome;
-use crate::core::gate::{self, ApproverList, Decision, GateJob, LabelMode, Policy};
+use crate::core::gate::{self, Approval, ApproverList, Decision, GateJob, LabelMode, Policy};
 use crate::github::Client;
 use crate::model::{IncidentId, JobName, Login, RepoName, Scope, Timestamp};
 use crate::prow::event::{CommentAction, Event, IssueComment, PrAction, PullRequestEvent};
@@ -248,16 +248,23 @@ impl Gatekeeper {
 
     /// Whether `login` is an approver: a configured user, or an active member of a
     /// configured team (asked through GitHub, remembered for [`APPROVER_CACHE_TTL`]).
-    pub async fn is_approver(&self, login: &Login) -> bool {
+    /// `Unknown` when GitHub did not answer for a team and no other team said yes: the
+    /// gate then refuses saying so, instead of calling a team member no approver.
+    pub async fn approval(&self, login: &Login) -> Approval {
         if is_configured_user(&self.config, login) {
-            return true;
+            return Approval::Approver;
         }
         if let Some(answer) = self.approvers.get(login) {
-            return answer;
+            return if answer {
+                Approval::Approver
+            } else {
+                Approval::NotApprover
+            };
         }
         let Some(github) = &self.github else {
-            return false;
+            return Approval::NotApprover;
         };
+        let mut unknown = false;
         for team in &self.config.approvers.teams {
             let Some((org, slug)) = team.split_once('/') else {
                 continue;
@@ -265,18 +272,21 @@ impl Gatekeeper {
             match github.is_team_member(org, slug, login.as_str()).await {
                 Ok(true) => {
                     self.approvers.put(login, true);
-                    return true;
+                    return Approval::Approver;
                 }
                 Ok(false) => {}
                 Err(error) => {
                     // Not remembered: the next command asks again.
                     tracing::warn!(error = %error, team, login = %login, "team membership unknown");
-                    return false;
+                    unknown = true;
                 }
             }
         }
+        if unknown {
+            return Approval::Unknown;
+        }
         self.approvers.put(login, false);
-        false
+        Approval::NotApprover
     }
 
     /// A webhook event: decided and written.
@@ -303,7 +313,11 @@ impl Gatekeeper {
         let needs_approver = commands
             .iter()
             .any(|c| matches!(c, Ok(c) if c.who() == Who::Approvers));
-        let is_approver = needs_approver && self.is_approver(&comment.author).await;
+        let approval = if needs_approver {
+            self.approval(&comment.author).await
+        } else {
+            Approval::NotApprover
+        };
         let issue_incident = if comment.is_pr {
             None
         } else {
@@ -314,7 +328,7 @@ impl Gatekeeper {
             number: comment.number,
             is_pr: comment.is_pr,
             author: comment.author.clone(),
-            is_approver,
+            approval,
             comment_id: comment.comment_id,
             commands,
         });

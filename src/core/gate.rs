@@ -116,6 +116,17 @@ fn reason_of(command: &Command) -> &str {
     }
 }
 
+/// Whether a comment's author is an approver, as the shell found out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    /// A configured user, or an active member of a configured team.
+    Approver,
+    NotApprover,
+    /// GitHub did not answer whether the author is in an approver team: the author is not
+    /// a configured user, and neither yes nor no can be said.
+    Unknown,
+}
+
 /// One new comment (created, not edited or deleted) and the commands in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommentInput {
@@ -125,7 +136,7 @@ pub struct CommentInput {
     pub is_pr: bool,
     pub author: Login,
     /// Resolved by the shell: a configured user or a member of a configured team.
-    pub is_approver: bool,
+    pub approval: Approval,
     pub comment_id: u64,
     /// The parser's answer for each command line of the comment.
     pub commands: Vec<Result<Command, CommandError>>,
@@ -299,6 +310,12 @@ pub enum ReplyPart {
     Unauthorised {
         command: String,
         users: Vec<String>,
+        teams: Vec<String>,
+    },
+    /// Whether the author may use `command` could not be checked (GitHub did not answer
+    /// about membership of `teams`); nothing was done.
+    ApproverUnknown {
+        command: String,
         teams: Vec<String>,
     },
     /// The state of the repo the comment is on.
@@ -589,21 +606,33 @@ impl Work<'_, '_> {
                 }
             };
             // Permission first, one deny path.
-            if request.who() == Who::Approvers && !comment.is_approver {
+            if request.who() == Who::Approvers && comment.approval != Approval::Approver {
+                let unknown = comment.approval == Approval::Unknown;
                 self.audit(
                     comment,
                     &typed(request),
                     &target,
-                    "refused: not an approver",
+                    if unknown {
+                        "refused: approver check failed"
+                    } else {
+                        "refused: not an approver"
+                    },
                     reason_of(request),
                 );
                 if !refused {
                     refused = true;
                     let approvers = &self.ctx.policy.approvers;
-                    parts.push(ReplyPart::Unauthorised {
-                        command: typed(request),
-                        users: approvers.users.clone(),
-                        teams: approvers.teams.clone(),
+                    parts.push(if unknown {
+                        ReplyPart::ApproverUnknown {
+                            command: typed(request),
+                            teams: approvers.teams.clone(),
+                        }
+                    } else {
+                        ReplyPart::Unauthorised {
+                            command: typed(request),
+                            users: approvers.users.clone(),
+                            teams: approvers.teams.clone(),
+                        }
                     });
                 }
                 continue;
@@ -1351,7 +1380,11 @@ mod tests {
             number: PrNumber(42),
             is_pr: true,
             author: Login::new(author),
-            is_approver: approver,
+            approval: if approver {
+                Approval::Approver
+            } else {
+                Approval::NotApprover
+            },
             comment_id: 7,
             commands: commands.into_iter().map(Ok).collect(),
         }
@@ -1516,6 +1549,38 @@ mod tests {
         );
         assert_eq!(d.audit[0].reason, "please");
         assert_eq!(d.audit[0].target, "kubernetes/kubernetes#42");
+    }
+
+    /// GitHub did not say whether the author is in an approver team: refused as such, not
+    /// as "not an approver", and nothing changes; `/scalability-status` still answers.
+    #[test]
+    fn an_unknown_approver_is_refused_saying_why_and_changes_nothing() {
+        let p = policy();
+        let state = blocked(&p);
+        let mut c = comment(
+            "wojtek-t",
+            false,
+            vec![
+                Command::Unblock {
+                    reason: "fixed".into(),
+                },
+                Command::Status,
+            ],
+        );
+        c.approval = Approval::Unknown;
+        let d = decide(&state, &Input::Comment(c), &ctx(&p));
+        assert!(d.incidents.is_empty(), "still blocked");
+        assert_eq!(d.replies.len(), 1);
+        assert_eq!(
+            d.replies[0].parts[0],
+            ReplyPart::ApproverUnknown {
+                command: "/scalability-unblock".into(),
+                teams: vec!["kubernetes/sig-scalability-leads".into()],
+            }
+        );
+        assert!(matches!(d.replies[0].parts[1], ReplyPart::Status { .. }));
+        assert_eq!(d.audit[0].outcome, "refused: approver check failed");
+        assert_eq!(d.audit[0].reason, "fixed");
     }
 
     #[test]
