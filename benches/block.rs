@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scalability_gate::Store;
-use scalability_gate::config::{Config, JobConfig, LabelPrs, ScopeConfig};
+use scalability_gate::config::{Config, JobConfig, LabelPrs};
 use scalability_gate::github::client::{Client, ClientOptions};
 use scalability_gate::github::fake::{FakeGithub, LoggedRequest, PrSpec};
 use scalability_gate::model::{
@@ -181,16 +181,11 @@ fn seed(fake: &FakeGithub) -> Vec<u64> {
 
 fn config(fake: &FakeGithub, label_prs: LabelPrs) -> Config {
     let mut config = Config {
-        jobs: vec![JobConfig {
-            name: "ci-kubernetes-e2e-gce-scale-performance-100".into(),
-            scopes: vec![ScopeConfig {
-                repo: REPO.into(),
-                branch: "master".into(),
-            }],
-            failures_to_confirm: 1,
-            auto_unblock_on_recovery: false,
-            suspects: Default::default(),
-        }],
+        jobs: vec![JobConfig::new(
+            "ci-kubernetes-e2e-gce-scale-performance-100",
+            REPO,
+            "master",
+        )],
         dry_run: false,
         label_prs,
         ..Config::default()

@@ -185,6 +185,23 @@ pub struct JobConfig {
     pub suspects: SuspectSignals,
 }
 
+impl JobConfig {
+    /// A job that gates one `branch` of `repo`, with the file's defaults: one red run after
+    /// a green one confirms a regression, no automatic unblock, no ranking signals.
+    pub fn new(name: &str, repo: &str, branch: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            scopes: vec![ScopeConfig {
+                repo: repo.to_string(),
+                branch: branch.to_string(),
+            }],
+            failures_to_confirm: one(),
+            auto_unblock_on_recovery: false,
+            suspects: SuspectSignals::default(),
+        }
+    }
+}
+
 /// What makes a PR a likely culprit of one job's regression (`jobs[].suspects`).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -683,6 +700,11 @@ mod tests {
         assert_eq!(c.listen, addr("0.0.0.0:8888"));
         assert!(c.dry_run);
         assert_eq!(c.jobs[0].failures_to_confirm, 1);
+        assert_eq!(
+            c.jobs[0],
+            JobConfig::new("j", "o/r", "master"),
+            "JobConfig::new is a job as the file's defaults make it"
+        );
         assert_eq!(c.label_prs, LabelPrs::Ready);
         assert_eq!(c.sources.deck.interval, Duration::from_secs(60));
     }

@@ -1116,19 +1116,10 @@ mod tests {
     /// A config gating one job on `repo`'s master with `label_prs: all`, against `fake`,
     /// and a client of it.
     fn all_mode(fake: &crate::github::fake::FakeGithub, repo: &str) -> (Config, Client) {
-        use crate::config::{JobConfig, ScopeConfig};
+        use crate::config::JobConfig;
         use crate::github::client::ClientOptions;
         let mut config = Config {
-            jobs: vec![JobConfig {
-                name: "job".into(),
-                scopes: vec![ScopeConfig {
-                    repo: repo.into(),
-                    branch: "master".into(),
-                }],
-                failures_to_confirm: 1,
-                auto_unblock_on_recovery: false,
-                suspects: Default::default(),
-            }],
+            jobs: vec![JobConfig::new("job", repo, "master")],
             dry_run: false,
             label_prs: LabelPrs::All,
             ..Config::default()

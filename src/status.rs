@@ -456,23 +456,14 @@ pub fn incident_snapshot(app: &App, id: &str) -> anyhow::Result<Option<IncidentV
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{JobConfig, ScopeConfig};
+    use crate::config::JobConfig;
     use crate::model::{BuildId, Channel, Login, PrNumber, RepoName};
 
     const JOB: &str = "ci-scale-100";
 
     fn config() -> Config {
         Config {
-            jobs: vec![JobConfig {
-                name: JOB.into(),
-                scopes: vec![ScopeConfig {
-                    repo: "kubernetes/kubernetes".into(),
-                    branch: "master".into(),
-                }],
-                failures_to_confirm: 1,
-                auto_unblock_on_recovery: false,
-                suspects: Default::default(),
-            }],
+            jobs: vec![JobConfig::new(JOB, "kubernetes/kubernetes", "master")],
             ..Config::default()
         }
     }

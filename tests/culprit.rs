@@ -80,16 +80,7 @@ fn regression(id: &str, green: Option<&str>, red: Option<&str>) -> Incident {
 fn config(fake: &FakeGithub, dir: &std::path::Path) -> Config {
     let token = dir.join("token");
     std::fs::write(&token, format!("{}\n", fake.token())).unwrap();
-    let mut job = JobConfig {
-        name: JOB.into(),
-        scopes: vec![ScopeConfig {
-            repo: REPO.into(),
-            branch: "master".into(),
-        }],
-        failures_to_confirm: 1,
-        auto_unblock_on_recovery: false,
-        suspects: Default::default(),
-    };
+    let mut job = JobConfig::new(JOB, REPO, "master");
     job.suspects.hot_paths = vec![
         "pkg/scheduler/".into(),
         "staging/src/k8s.io/apiserver/".into(),

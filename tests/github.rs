@@ -497,7 +497,7 @@ mod reconciler {
     use std::time::Duration;
 
     use scalability_gate::Store;
-    use scalability_gate::config::{Config, JobConfig, LabelPrs, ScopeConfig};
+    use scalability_gate::config::{Config, JobConfig, LabelPrs};
     use scalability_gate::github::client::{Client, ClientOptions};
     use scalability_gate::github::fake::{FakeGithub, Flaky, PrSpec};
     use scalability_gate::model::{
@@ -561,16 +561,7 @@ mod reconciler {
 
     fn config(fake: &FakeGithub) -> Config {
         let mut c = Config {
-            jobs: vec![JobConfig {
-                name: JOB.into(),
-                scopes: vec![ScopeConfig {
-                    repo: REPO.into(),
-                    branch: "master".into(),
-                }],
-                failures_to_confirm: 1,
-                auto_unblock_on_recovery: false,
-                suspects: Default::default(),
-            }],
+            jobs: vec![JobConfig::new(JOB, REPO, "master")],
             dry_run: false,
             ..Config::default()
         };

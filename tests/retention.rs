@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scalability_gate::Store;
-use scalability_gate::config::{Config, JobConfig, ScopeConfig};
+use scalability_gate::config::{Config, JobConfig};
 use scalability_gate::github::client::{Client, ClientOptions};
 use scalability_gate::github::fake::{FakeGithub, Flaky, PrSpec};
 use scalability_gate::model::{
@@ -79,16 +79,7 @@ async fn an_old_lifted_incident_is_dropped_only_after_its_cleanup_and_nothing_is
         .map(|_| fake.add_pr(REPO, PrSpec::new("master").labels(&["lgtm", "approved"])))
         .collect();
     let mut config = Config {
-        jobs: vec![JobConfig {
-            name: JOB.into(),
-            scopes: vec![ScopeConfig {
-                repo: REPO.into(),
-                branch: "master".into(),
-            }],
-            failures_to_confirm: 1,
-            auto_unblock_on_recovery: false,
-            suspects: Default::default(),
-        }],
+        jobs: vec![JobConfig::new(JOB, REPO, "master")],
         dry_run: false,
         ..Config::default()
     };

@@ -114,22 +114,13 @@ fn last_segment(path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{JobConfig, ScopeConfig};
+    use crate::config::JobConfig;
 
     const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 
     fn config() -> Config {
         Config {
-            jobs: vec![JobConfig {
-                name: JOB.into(),
-                scopes: vec![ScopeConfig {
-                    repo: "kubernetes/kubernetes".into(),
-                    branch: "master".into(),
-                }],
-                failures_to_confirm: 1,
-                auto_unblock_on_recovery: false,
-                suspects: Default::default(),
-            }],
+            jobs: vec![JobConfig::new(JOB, "kubernetes/kubernetes", "master")],
             ..Config::default()
         }
     }

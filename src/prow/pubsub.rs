@@ -534,20 +534,11 @@ fn client_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{JobConfig, ScopeConfig};
+    use crate::config::JobConfig;
 
     fn config() -> Arc<Config> {
         Arc::new(Config {
-            jobs: vec![JobConfig {
-                name: "ci-scale".into(),
-                scopes: vec![ScopeConfig {
-                    repo: "o/r".into(),
-                    branch: "main".into(),
-                }],
-                failures_to_confirm: 1,
-                auto_unblock_on_recovery: false,
-                suspects: Default::default(),
-            }],
+            jobs: vec![JobConfig::new("ci-scale", "o/r", "main")],
             ..Config::default()
         })
     }

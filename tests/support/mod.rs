@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use scalability_gate::config::{Config, JobConfig, ScopeConfig};
+use scalability_gate::config::{Config, JobConfig};
 use scalability_gate::{Bound, run_with};
 use tokio::sync::oneshot;
 
@@ -38,16 +38,11 @@ pub fn test_config(store: &std::path::Path, hmac_file: &std::path::Path) -> Conf
         grpc_listen: "127.0.0.1:0".parse().unwrap(),
         hmac_secret_file: hmac_file.to_path_buf(),
         store_path: store.to_path_buf(),
-        jobs: vec![JobConfig {
-            name: "ci-kubernetes-e2e-gce-scale-performance-100".into(),
-            scopes: vec![ScopeConfig {
-                repo: "kubernetes/kubernetes".into(),
-                branch: "master".into(),
-            }],
-            failures_to_confirm: 1,
-            auto_unblock_on_recovery: false,
-            suspects: Default::default(),
-        }],
+        jobs: vec![JobConfig::new(
+            "ci-kubernetes-e2e-gce-scale-performance-100",
+            "kubernetes/kubernetes",
+            "master",
+        )],
         ..Config::default()
     };
     c.sources.deck.url = String::new();
