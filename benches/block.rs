@@ -44,29 +44,19 @@ fn incident() -> Incident {
         started_at: None,
         commits: Default::default(),
     };
-    Incident {
-        id: IncidentId::new("ci-scale-1002"),
-        job: JobName::new("ci-kubernetes-e2e-gce-scale-performance-100"),
-        opened_at: Timestamp(0),
-        cause: Cause::Regression {
+    Incident::new(
+        IncidentId::new("ci-scale-1002"),
+        JobName::new("ci-kubernetes-e2e-gce-scale-performance-100"),
+        Timestamp(0),
+        Cause::Regression {
             first_red: run("1002"),
             last_green: run("1001"),
         },
-        scopes: vec![Scope {
+        vec![Scope {
             repo: RepoName::parse(REPO).unwrap(),
             branch: "master".into(),
         }],
-        state: IncidentState::Active,
-        folded_runs: vec![],
-        recovered_by: None,
-        exemptions: vec![],
-        breaches: vec![],
-        searches: Vec::new(),
-        reverts: Vec::new(),
-        reruns: Vec::new(),
-        escalations: Vec::new(),
-        suspects: vec![],
-    }
+    )
 }
 
 fn since(start: Instant, r: &LoggedRequest) -> f64 {

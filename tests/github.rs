@@ -528,26 +528,16 @@ mod reconciler {
     }
 
     fn incident(id: &str, branches: &[&str]) -> Incident {
-        Incident {
-            id: IncidentId::new(id),
-            job: JobName::new(JOB),
-            opened_at: Timestamp(1_790_000_100),
-            cause: Cause::Regression {
+        Incident::new(
+            IncidentId::new(id),
+            JobName::new(JOB),
+            Timestamp(1_790_000_100),
+            Cause::Regression {
                 first_red: run("1002"),
                 last_green: run("1001"),
             },
-            scopes: branches.iter().map(|b| scope(b)).collect(),
-            state: IncidentState::Active,
-            folded_runs: vec![],
-            recovered_by: None,
-            exemptions: vec![],
-            breaches: vec![],
-            searches: Vec::new(),
-            reverts: Vec::new(),
-            reruns: Vec::new(),
-            escalations: Vec::new(),
-            suspects: vec![],
-        }
+            branches.iter().map(|b| scope(b)).collect(),
+        )
     }
 
     fn lifted(mut incident: Incident) -> Incident {
@@ -1092,9 +1082,7 @@ mod reconciler {
 #[tokio::test]
 async fn the_running_plugin_reconciles_at_start() {
     use scalability_gate::Store;
-    use scalability_gate::model::{
-        Cause, Incident, IncidentId, IncidentState, JobName, Login, Scope, Timestamp,
-    };
+    use scalability_gate::model::{Cause, Incident, IncidentId, JobName, Login, Scope, Timestamp};
 
     let fake = FakeGithub::start().await.unwrap();
     let ready = fake.add_pr(REPO, PrSpec::new("master").labels(&["lgtm", "approved"]));
@@ -1107,29 +1095,19 @@ async fn the_running_plugin_reconciles_at_start() {
     {
         let store = Store::open(&store_path).unwrap();
         store
-            .put_incident(&Incident {
-                id: IncidentId::new("by-hand-1"),
-                job: JobName::new("ci-kubernetes-e2e-gce-scale-performance-100"),
-                opened_at: Timestamp(1_790_000_000),
-                cause: Cause::Manual {
+            .put_incident(&Incident::new(
+                IncidentId::new("by-hand-1"),
+                JobName::new("ci-kubernetes-e2e-gce-scale-performance-100"),
+                Timestamp(1_790_000_000),
+                Cause::Manual {
                     by: Login::new("wojtek-t"),
                     reason: "testing".into(),
                 },
-                scopes: vec![Scope {
+                vec![Scope {
                     repo: repo(),
                     branch: "master".into(),
                 }],
-                state: IncidentState::Active,
-                folded_runs: vec![],
-                recovered_by: None,
-                exemptions: vec![],
-                breaches: vec![],
-                searches: Vec::new(),
-                reverts: Vec::new(),
-                reruns: Vec::new(),
-                escalations: Vec::new(),
-                suspects: vec![],
-            })
+            ))
             .unwrap();
         store.flush().await.unwrap();
     }

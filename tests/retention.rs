@@ -30,26 +30,16 @@ fn scope() -> Scope {
 
 /// A manual block (no suspects to search) opened at `opened`.
 fn incident(id: &str, opened: i64) -> Incident {
-    Incident {
-        id: IncidentId::new(id),
-        job: JobName::new(JOB),
-        opened_at: Timestamp(opened),
-        cause: Cause::Manual {
+    Incident::new(
+        IncidentId::new(id),
+        JobName::new(JOB),
+        Timestamp(opened),
+        Cause::Manual {
             by: Login::new("wojtek-t"),
             reason: "soak".into(),
         },
-        scopes: vec![scope()],
-        state: IncidentState::Active,
-        folded_runs: vec![],
-        recovered_by: None,
-        exemptions: vec![],
-        breaches: vec![],
-        searches: Vec::new(),
-        reverts: Vec::new(),
-        reruns: Vec::new(),
-        escalations: Vec::new(),
-        suspects: vec![],
-    }
+        vec![scope()],
+    )
 }
 
 fn lift(store: &Store, id: &str, at: i64) {

@@ -397,29 +397,19 @@ mod tests {
             started_at: None,
             commits: Default::default(),
         };
-        Incident {
-            id: IncidentId::new(id),
-            job: JobName::new("j"),
-            opened_at: Timestamp(at),
-            cause: Cause::Regression {
+        Incident::new(
+            IncidentId::new(id),
+            JobName::new("j"),
+            Timestamp(at),
+            Cause::Regression {
                 first_red: run.clone(),
                 last_green: run,
             },
-            scopes: vec![Scope {
+            vec![Scope {
                 repo: RepoName::new("o", "r"),
                 branch: "master".into(),
             }],
-            state: IncidentState::Active,
-            folded_runs: vec![],
-            recovered_by: None,
-            exemptions: vec![],
-            breaches: vec![],
-            searches: Vec::new(),
-            reverts: Vec::new(),
-            reruns: Vec::new(),
-            escalations: Vec::new(),
-            suspects: vec![],
-        }
+        )
     }
 
     fn record(n: i64) -> AuditRecord {
