@@ -30,7 +30,7 @@ pub fn reply(reply: &Reply) -> String {
     }
     out.push_str("\n\n");
     out.push_str(&reply_marker(reply.in_reply_to));
-    out
+    fit_for_github(out)
 }
 
 /// One part of a reply, as Markdown.
@@ -42,6 +42,16 @@ pub fn reply_part(part: &ReplyPart) -> String {
             teams,
         } => unauthorised(command, users, teams),
         ReplyPart::ApproverUnknown { command, teams } => approver_unknown(command, teams),
+        ReplyPart::TooManyCommands { read, ignored } => format!(
+            "only the first {read} commands of a comment are read; the {ignored} after them \
+             were ignored. Put each in a comment of its own if they are meant."
+        ),
+        ReplyPart::TooOld { kept_at, now } => format!(
+            "this comment's commands were not carried out. It was received at {kept_at}, \
+             but the plugin stopped before acting on it and started again only at {now}; \
+             what was asked may no longer hold. Nothing was changed: please repeat the \
+             command if it is still wanted."
+        ),
         ReplyPart::Status { repo, incidents } => status(&repo.to_string(), incidents),
         ReplyPart::Unblocked { ids, reason } => {
             let mut s = format!(
@@ -276,6 +286,24 @@ mod tests {
         );
         assert!(!text.contains('@'), "a refusal notifies nobody: {text}");
         assert!(unauthorised("/x", &[], &[]).contains("no approvers are configured"));
+    }
+
+    #[test]
+    fn a_reply_longer_than_github_takes_is_cut_and_keeps_its_marker() {
+        let r = Reply {
+            repo: RepoName::new("o", "r"),
+            number: PrNumber(3),
+            in_reply_to: 99,
+            author: Login::new("alice"),
+            parts: (0..4)
+                .map(|_| ReplyPart::Malformed {
+                    message: "x".repeat(20_000),
+                })
+                .collect(),
+        };
+        let text = reply(&r);
+        assert!(text.chars().count() <= GITHUB_BODY_CHARS);
+        assert!(text.ends_with(&reply_marker(99)), "the marker is kept");
     }
 
     #[test]

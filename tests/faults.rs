@@ -1032,6 +1032,7 @@ async fn a_replayed_delivery_already_decided_is_dropped_and_says_nothing() {
                     delivery: "decided-before".into(),
                     event: "issue_comment".into(),
                     body,
+                    kept_at: 0,
                 },
                 16,
             )

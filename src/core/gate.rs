@@ -116,6 +116,10 @@ fn reason_of(command: &Command) -> &str {
     }
 }
 
+/// Command lines read from one comment; the rest are ignored (and said so), so one
+/// comment cannot fill the audit log or make a reply longer than GitHub takes.
+pub const MAX_COMMANDS_PER_COMMENT: usize = 10;
+
 /// Whether a comment's author is an approver, as the shell found out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Approval {
@@ -317,6 +321,17 @@ pub enum ReplyPart {
     ApproverUnknown {
         command: String,
         teams: Vec<String>,
+    },
+    /// A command kept at `kept_at` was not carried out when the plugin started again at
+    /// `now`: too long had passed (the shell's inbox replay decides this, not the gate).
+    TooOld {
+        kept_at: Timestamp,
+        now: Timestamp,
+    },
+    /// The comment held more command lines than are read from one comment.
+    TooManyCommands {
+        read: usize,
+        ignored: usize,
     },
     /// The state of the repo the comment is on.
     Status {
@@ -588,7 +603,7 @@ impl Work<'_, '_> {
         let target = format!("{}#{}", comment.repo, comment.number.0);
         let mut parts = Vec::new();
         let mut refused = false;
-        for command in &comment.commands {
+        for command in comment.commands.iter().take(MAX_COMMANDS_PER_COMMENT) {
             let request = match command {
                 Ok(request) => request,
                 Err(error) => {
@@ -646,6 +661,20 @@ impl Work<'_, '_> {
                 reason_of(request),
             );
             parts.push(part);
+        }
+        if comment.commands.len() > MAX_COMMANDS_PER_COMMENT {
+            let ignored = comment.commands.len() - MAX_COMMANDS_PER_COMMENT;
+            self.audit(
+                comment,
+                "more commands",
+                &target,
+                &format!("ignored: {ignored} command(s) past the first {MAX_COMMANDS_PER_COMMENT}"),
+                "",
+            );
+            parts.push(ReplyPart::TooManyCommands {
+                read: MAX_COMMANDS_PER_COMMENT,
+                ignored,
+            });
         }
         if !parts.is_empty() {
             self.decision.replies.push(Reply {
@@ -1581,6 +1610,35 @@ mod tests {
         assert!(matches!(d.replies[0].parts[1], ReplyPart::Status { .. }));
         assert_eq!(d.audit[0].outcome, "refused: approver check failed");
         assert_eq!(d.audit[0].reason, "fixed");
+    }
+
+    /// One comment of thousands of command lines (any GitHub user can write one) reads
+    /// the first ten: the audit log gets eleven records, not thousands, and the reply stays
+    /// short.
+    #[test]
+    fn one_comment_reads_at_most_ten_commands() {
+        let p = policy();
+        let state = blocked(&p);
+        for line in ["/scalability-unblock x", "/scalability-revert x"] {
+            let body = format!("{line}\n").repeat(2_500);
+            let mut c = comment("anyone", false, vec![]);
+            c.commands = crate::core::command::parse(&body);
+            assert_eq!(c.commands.len(), 2_500);
+            let d = decide(&state, &Input::Comment(c), &ctx(&p));
+            assert!(d.incidents.is_empty());
+            assert_eq!(d.audit.len(), MAX_COMMANDS_PER_COMMENT + 1, "{line}");
+            assert!(d.audit.last().unwrap().outcome.contains("2490"), "{line}");
+            let parts = &d.replies[0].parts;
+            assert_eq!(
+                parts.last(),
+                Some(&ReplyPart::TooManyCommands {
+                    read: 10,
+                    ignored: 2_490
+                })
+            );
+            let text = crate::comment::reply(&d.replies[0]);
+            assert!(text.chars().count() < 5_000, "{}", text.len());
+        }
     }
 
     #[test]

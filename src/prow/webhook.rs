@@ -395,8 +395,23 @@ pub fn carries_command(verified: &Verified) -> bool {
 /// they were written, so they are not checked again. An entry that does not decode (a
 /// damaged record, one of a newer binary, a body this binary no longer reads) is logged
 /// with its delivery id and removed: its command is lost, loudly, rather than retried on
-/// every start. Returns how many were queued.
+/// every start. An entry kept longer than [`INBOX_MAX_AGE`] ago is not carried out (the
+/// plugin was down that long: what was asked may no longer hold, and its delivery id may
+/// have left the de-duplication memory); its author gets a reply saying so, unless the
+/// comment was answered already. Returns how many were queued.
 pub async fn replay_inbox(store: &Store, queue: &QueueSender) -> anyhow::Result<usize> {
+    replay_inbox_at(store, queue, crate::consumer::gating::now()).await
+}
+
+/// How long ago a command may have been kept and still be carried out at start-up.
+pub const INBOX_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// [`replay_inbox`] with the time given.
+pub async fn replay_inbox_at(
+    store: &Store,
+    queue: &QueueSender,
+    now: crate::model::Timestamp,
+) -> anyhow::Result<usize> {
     let mut queued = 0;
     for (key, entry) in store.inbox_pending()? {
         let decoded = entry.and_then(|entry| {
@@ -406,10 +421,27 @@ pub async fn replay_inbox(store: &Store, queue: &QueueSender) -> anyhow::Result<
                 "event {} is not one the plugin acts on",
                 entry.event
             );
-            Ok((entry.delivery, event))
+            Ok((entry.delivery, entry.kept_at, event))
         });
         match decoded {
-            Ok((delivery, event)) => {
+            Ok((delivery, kept_at, event))
+                if kept_at > 0 && now.0 - kept_at > INBOX_MAX_AGE.as_secs() as i64 =>
+            {
+                tracing::error!(
+                    delivery,
+                    kept_at,
+                    "a command kept before the plugin stopped is too old to carry out; its author is told"
+                );
+                if let Event::IssueComment(comment) = &event {
+                    store.apply_decision(&stale_command(
+                        comment,
+                        crate::model::Timestamp(kept_at),
+                        now,
+                    ))?;
+                }
+                store.inbox_remove(key)?;
+            }
+            Ok((delivery, _, event)) => {
                 tracing::info!(delivery, event = event.name(), "inbox entry queued again");
                 let input = Input::Webhook {
                     delivery,
@@ -433,6 +465,41 @@ pub async fn replay_inbox(store: &Store, queue: &QueueSender) -> anyhow::Result<
         }
     }
     Ok(queued)
+}
+
+/// What the store gets for a command too old to replay: a reply to its comment (posted by
+/// the reconciler, once: its marker is the comment's reply marker, so a comment answered
+/// before the stop gets nothing more) and an audit record.
+fn stale_command(
+    comment: &crate::prow::event::IssueComment,
+    kept_at: crate::model::Timestamp,
+    now: crate::model::Timestamp,
+) -> crate::store::Changes {
+    use crate::core::gate::{Reply, ReplyPart};
+    let reply = Reply {
+        repo: comment.repo.clone(),
+        number: comment.number,
+        in_reply_to: comment.comment_id,
+        author: comment.author.clone(),
+        parts: vec![ReplyPart::TooOld { kept_at, now }],
+    };
+    crate::store::Changes {
+        incidents: Vec::new(),
+        audit: vec![crate::model::AuditRecord {
+            at: now,
+            who: comment.author.to_string(),
+            command: "command kept in the inbox".into(),
+            target: format!("{}#{}", comment.repo, comment.number.0),
+            outcome: "dropped: too old to carry out after a restart".into(),
+            reason: String::new(),
+        }],
+        replies: vec![crate::store::PendingReply {
+            key: crate::comment::reply_marker(comment.comment_id),
+            repo: comment.repo.clone(),
+            number: comment.number,
+            body: crate::comment::reply(&reply),
+        }],
+    }
 }
 
 /// The webhook endpoint: owns the secret file, the queue's sending side and the store
@@ -494,27 +561,45 @@ impl Ingress {
                 span.record("pr", number.0);
             }
         }
-        let inbox = if carries_command(&verified) {
-            Some(self.keep(checked, body).await?)
-        } else {
-            None
+        if !carries_command(&verified) {
+            return enqueue_kept(&self.queue, checked.delivery, verified, None);
+        }
+        // Kept, flushed and queued as one task: a request dropped mid-flush (the client
+        // went away) must not leave an entry kept but never queued, which only the next
+        // start would find.
+        let entry = InboxEntry {
+            delivery: checked.delivery.to_string(),
+            event: checked.event.to_string(),
+            body: body.to_vec(),
+            kept_at: crate::consumer::gating::now().0,
         };
-        let queued = enqueue_kept(&self.queue, checked.delivery, verified, inbox);
-        if let (Err(_), Some(key)) = (&queued, inbox) {
-            // Refused, so not claimed as received: not replayed either.
+        let this = self.clone();
+        tokio::spawn(async move { this.keep_and_enqueue(entry, verified).await })
+            .await
+            .unwrap_or_else(|error| {
+                tracing::error!(error = %error, "keeping a command failed");
+                Err(Rejection::InboxUnavailable)
+            })
+    }
+
+    /// Writes a command-bearing webhook to the inbox, flushes it, and queues it; an event
+    /// the queue refuses is removed again (not claimed as received: not replayed either).
+    async fn keep_and_enqueue(
+        &self,
+        entry: InboxEntry,
+        verified: Verified,
+    ) -> Result<Accepted, Rejection> {
+        let key = self.keep(&entry).await?;
+        let queued = enqueue_kept(&self.queue, &entry.delivery, verified, Some(key));
+        if queued.is_err() {
             self.forget(key).await;
         }
         queued
     }
 
     /// Writes a command-bearing webhook to the inbox and flushes it.
-    async fn keep(&self, checked: &Checked<'_>, body: &[u8]) -> Result<InboxKey, Rejection> {
-        let entry = InboxEntry {
-            delivery: checked.delivery.to_string(),
-            event: checked.event.to_string(),
-            body: body.to_vec(),
-        };
-        let key = match self.store.inbox_put(&entry, self.queue.capacity()) {
+    async fn keep(&self, entry: &InboxEntry) -> Result<InboxKey, Rejection> {
+        let key = match self.store.inbox_put(entry, self.queue.capacity()) {
             Ok(key) => key,
             Err(InboxError::Full(held)) => {
                 tracing::warn!(held, "the command inbox is full");
@@ -936,6 +1021,7 @@ mod tests {
                     delivery: "bad".into(),
                     event: "issue_comment".into(),
                     body: br#"{"action":3}"#.to_vec(),
+                    kept_at: 0,
                 },
                 8,
             )
@@ -946,6 +1032,7 @@ mod tests {
                     delivery: "ping".into(),
                     event: "ping".into(),
                     body: b"{}".to_vec(),
+                    kept_at: 0,
                 },
                 8,
             )
@@ -965,6 +1052,74 @@ mod tests {
         }
         assert_eq!(order, ["one", "two"]);
         assert_eq!(store.inbox_len().unwrap(), 2, "the two bad ones removed");
+    }
+
+    /// A request dropped while its command is being kept (the client went away during the
+    /// flush) still queues what it kept: nothing waits in the inbox for the next start.
+    #[tokio::test]
+    async fn a_request_dropped_while_keeping_still_queues_its_command() {
+        let (ingress, store, mut rx, _dir) = ingress(8);
+        let body = comment_body("/scalability-block j");
+        let request = post(&ingress, "issue_comment", "dropped", &body);
+        // Polled once (the task is spawned), then dropped.
+        let _ = tokio::time::timeout(std::time::Duration::ZERO, request).await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        let queued = loop {
+            if let Ok(input) = rx.try_recv() {
+                break input;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "kept in the inbox ({}) but never queued",
+                store.inbox_len().unwrap()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        };
+        assert!(inbox_of(queued).is_some());
+        assert_eq!(store.inbox_len().unwrap(), 1, "until the consumer decides");
+    }
+
+    /// At start-up, a command kept more than `INBOX_MAX_AGE` ago is not carried out: its
+    /// author gets a reply (through the outbox, under the comment's reply marker) and the
+    /// audit log says so; a recent one is queued as usual.
+    #[tokio::test]
+    async fn a_command_kept_too_long_ago_is_answered_not_replayed() {
+        let store = Store::temporary().unwrap();
+        let now = crate::model::Timestamp(1_764_000_000);
+        let keep = |delivery: &str, text: &str, age: i64| {
+            store
+                .inbox_put(
+                    &InboxEntry {
+                        delivery: delivery.into(),
+                        event: "issue_comment".into(),
+                        body: comment_body(text),
+                        kept_at: now.0 - age,
+                    },
+                    8,
+                )
+                .unwrap();
+        };
+        keep("old", "/scalability-unblock", 2 * 3600);
+        keep("recent", "/scalability-block j", 600);
+        let (queue, mut replayed) = consumer::queue(8, Arc::new(Metrics::new()));
+        assert_eq!(replay_inbox_at(&store, &queue, now).await.unwrap(), 1);
+        let Ok(Input::Webhook { delivery, .. }) = replayed.try_recv() else {
+            panic!("the recent one is queued");
+        };
+        assert_eq!(delivery, "recent");
+        assert!(replayed.try_recv().is_err());
+        assert_eq!(store.inbox_len().unwrap(), 1, "only the recent one is left");
+        let replies = store.pending_replies().unwrap();
+        assert_eq!(replies.len(), 1);
+        assert!(
+            replies[0].body.contains("were not carried out")
+                && replies[0].body.contains(&crate::comment::reply_marker(2)),
+            "{}",
+            replies[0].body
+        );
+        let audit = store.audit_log(10).unwrap();
+        assert_eq!(audit.len(), 1);
+        assert!(audit[0].outcome.contains("too old"), "{audit:?}");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct InboxEntry {
     pub event: String,
     /// The body exactly as its signature was verified.
     pub body: Vec<u8>,
+    /// When it was kept (Unix seconds); 0 for an entry written before this was recorded.
+    pub kept_at: i64,
 }
 
 /// The stored form of an [`InboxEntry`].
@@ -47,6 +49,8 @@ struct Stored {
     event: String,
     /// The raw body, base64 (standard alphabet, padded).
     body: String,
+    #[serde(default)]
+    kept_at: i64,
 }
 
 /// Why an entry could not be written.
@@ -68,6 +72,7 @@ impl Store {
             delivery: entry.delivery.clone(),
             event: entry.event.clone(),
             body: base64::engine::general_purpose::STANDARD.encode(&entry.body),
+            kept_at: entry.kept_at,
         })?;
         // One writer at a time, so the bound holds under concurrent webhooks.
         let mut held = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
@@ -123,6 +128,7 @@ impl Store {
                 Ok(InboxEntry {
                     delivery: stored.delivery,
                     event: stored.event,
+                    kept_at: stored.kept_at,
                     body,
                 })
             });
@@ -147,6 +153,7 @@ mod tests {
             event: "issue_comment".into(),
             // Not UTF-8 on purpose: the body comes back byte for byte.
             body: vec![b'{', 0xff, 0x00, b'}'],
+            kept_at: 1_764_000_000,
         }
     }
 
