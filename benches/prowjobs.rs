@@ -19,15 +19,11 @@ use scalability_gate::prow::deck;
 const ITEMS: usize = 30_000;
 const GATED: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 
+#[path = "common/procfs.rs"]
+mod procfs;
+
 fn status_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    procfs::status_kb("self", field)
 }
 
 fn time(s: u64) -> String {

@@ -160,17 +160,15 @@ async fn counts(http: &reqwest::Client, url: &str) -> Option<Counts> {
 
 /// `VmRSS` and `VmHWM` of `pid`, in kB.
 fn rss(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    let pid = pid.to_string();
+    (
+        procfs::status_kb(&pid, "VmRSS:"),
+        procfs::status_kb(&pid, "VmHWM:"),
+    )
 }
+
+#[path = "common/procfs.rs"]
+mod procfs;
 
 /// User + system CPU seconds of `pid` (clock ticks of 1/100 s, Linux's USER_HZ).
 fn cpu_secs(pid: u32) -> f64 {

@@ -135,16 +135,8 @@ fn ready(port: u16) -> bool {
     stream.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 200"
 }
 
-fn status_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+#[path = "common/procfs.rs"]
+mod procfs;
 
 fn stop(mut child: Child) {
     // SIGTERM, the graceful path (std's Child::kill would be SIGKILL).
@@ -181,7 +173,7 @@ fn start_once(dir: &Path, store: &Path) -> (Duration, u64) {
     }
     let elapsed = started.elapsed();
     std::thread::sleep(Duration::from_secs(1));
-    let rss = status_kb(child.id(), "VmRSS:");
+    let rss = procfs::status_kb(&child.id().to_string(), "VmRSS:");
     stop(child);
     (elapsed, rss)
 }

@@ -1282,13 +1282,14 @@ mod culprit_tests {
         let mut i = incident(1000);
         i.suspects[999].score = -1.0;
         i.reverts.push(Revert {
-            repo: scope().repo,
-            suspect: PrNumber(1000),
-            by: Login::new("alice"),
-            at: Timestamp(1),
             revert_pr: Some(PrNumber(2000)),
-            error: None,
-            requested_on: None,
+            ..Revert::asked(
+                scope().repo,
+                PrNumber(1000),
+                Login::new("alice"),
+                Timestamp(1),
+                None,
+            )
         });
         let text = suspects_section(&i, &scope());
         let rows = text.lines().filter(|l| l.starts_with("| #")).count();
@@ -1327,13 +1328,14 @@ mod culprit_tests {
     fn the_suspects_table_has_every_column_the_plan_and_how_they_were_found() {
         let mut i = incident(7);
         i.reverts.push(Revert {
-            repo: scope().repo,
-            suspect: PrNumber(5),
-            by: Login::new("alice"),
-            at: Timestamp(1),
             revert_pr: Some(PrNumber(900)),
-            error: None,
-            requested_on: None,
+            ..Revert::asked(
+                scope().repo,
+                PrNumber(5),
+                Login::new("alice"),
+                Timestamp(1),
+                None,
+            )
         });
         let text = suspects_section(&i, &scope());
         assert!(

@@ -386,6 +386,27 @@ pub struct Revert {
     pub requested_on: Option<PrNumber>,
 }
 
+impl Revert {
+    /// A revert asked by `by` at `at`, on `requested_on`, not opened yet.
+    pub fn asked(
+        repo: RepoName,
+        suspect: PrNumber,
+        by: Login,
+        at: Timestamp,
+        requested_on: Option<PrNumber>,
+    ) -> Self {
+        Self {
+            repo,
+            suspect,
+            by,
+            at,
+            revert_pr: None,
+            error: None,
+            requested_on,
+        }
+    }
+}
+
 /// A `/scalability-rerun`: a new run of the incident's job through Gangway, and its result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rerun {

@@ -61,6 +61,11 @@ fn run(build: &str, started: Timestamp, commit: Option<&str>) -> RunRef {
     }
 }
 
+/// `/scalability-revert #pr` by the approver at `at`, not opened yet.
+fn asked_by_approver(pr: u64, at: Timestamp) -> Revert {
+    Revert::asked(repo(), PrNumber(pr), Login::new(APPROVER), at, None)
+}
+
 /// A regression incident whose runs tested `green` and `red` (when known).
 fn regression(id: &str, green: Option<&str>, red: Option<&str>) -> Incident {
     Incident::new(
@@ -588,15 +593,7 @@ async fn a_revert_pr_is_opened_once_exempt_and_never_labelled() {
     w.store
         .update_incident(&IncidentId::new("inc-3"), |i| {
             let mut i = i?;
-            i.reverts.push(Revert {
-                repo: repo(),
-                suspect: PrNumber(top),
-                by: Login::new(APPROVER),
-                at: minutes(5),
-                revert_pr: None,
-                error: None,
-                requested_on: None,
-            });
+            i.reverts.push(asked_by_approver(top, minutes(5)));
             Some(i)
         })
         .unwrap();
@@ -682,15 +679,7 @@ async fn an_open_revert_pr_is_adopted_instead_of_opening_another() {
     fake.set_body(REPO, other, &format!("Reverts {REPO}#{}0", prs[0]));
     let w = World::start(fake, |_| {}).await;
     let mut incident = regression("inc-4", Some(&green), Some(&red));
-    incident.reverts.push(Revert {
-        repo: repo(),
-        suspect: PrNumber(prs[0]),
-        by: Login::new(APPROVER),
-        at: minutes(5),
-        revert_pr: None,
-        error: None,
-        requested_on: None,
-    });
+    incident.reverts.push(asked_by_approver(prs[0], minutes(5)));
     w.put(&incident);
     w.pass().await;
     assert_eq!(
@@ -711,15 +700,7 @@ async fn a_revert_whose_answer_is_lost_is_adopted_at_once_never_opened_twice() {
     let (green, red, prs) = seven_merged(&fake);
     let w = World::start(fake, |_| {}).await;
     let mut incident = regression("inc-7", Some(&green), Some(&red));
-    incident.reverts.push(Revert {
-        repo: repo(),
-        suspect: PrNumber(prs[2]),
-        by: Login::new(APPROVER),
-        at: minutes(5),
-        revert_pr: None,
-        error: None,
-        requested_on: None,
-    });
+    incident.reverts.push(asked_by_approver(prs[2], minutes(5)));
     w.put(&incident);
     // GitHub opens the revert PR, but its answer is lost on the way back: the pass looks
     // again at once and adopts it, before its labelling step could label it.
@@ -746,15 +727,7 @@ async fn a_revert_whose_answer_is_lost_is_adopted_at_once_never_opened_twice() {
     // When the request was cut off before GitHub did anything, there is no revert to find:
     // the error is reported and the next pass asks again.
     let mut second = regression("inc-8", Some(&green), Some(&red));
-    second.reverts.push(Revert {
-        repo: repo(),
-        suspect: PrNumber(prs[0]),
-        by: Login::new(APPROVER),
-        at: minutes(6),
-        revert_pr: None,
-        error: None,
-        requested_on: None,
-    });
+    second.reverts.push(asked_by_approver(prs[0], minutes(6)));
     w.put(&second);
     w.fake.clear_log();
     let held = w.fake.stall_mutation(1, false);
@@ -1212,15 +1185,7 @@ async fn without_hot_paths_only_sizeable_prs_have_their_files_read_and_soft_mode
     })
     .await;
     let mut incident = regression("inc-9", Some(&green), Some(&red));
-    incident.reverts.push(Revert {
-        repo: repo(),
-        suspect: PrNumber(prs[2]),
-        by: Login::new(APPROVER),
-        at: minutes(5),
-        revert_pr: None,
-        error: None,
-        requested_on: None,
-    });
+    incident.reverts.push(asked_by_approver(prs[2], minutes(5)));
     w.put(&incident);
     w.pass().await;
     // carol's (1700 lines) and dave's (260) files are read; the small ones' are not.

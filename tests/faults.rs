@@ -30,8 +30,6 @@ use scalability_gate::github::fake::{
     FAKE_LOGIN, FakeGithub, Flaky, LoggedRequest, MergedPr, PrSpec,
 };
 use scalability_gate::model::{PrNumber, RepoName, Timestamp};
-use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
-use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
 use serde_json::json;
 use support::{Plugin, eventually, post_webhook, test_config};
 
@@ -402,27 +400,6 @@ impl std::fmt::Display for Figures {
     }
 }
 
-/// Reports a run through the Results gRPC API at `grpc` (`host:port`).
-async fn report(grpc: &str, build: u64, result: &str) {
-    let mut client = ResultsClient::connect(format!("http://{grpc}"))
-        .await
-        .unwrap();
-    let started = 1_790_000_000 + build as i64 * 3600;
-    client
-        .report_job_result(ReportJobResultRequest {
-            job_name: JOB.into(),
-            build_id: build.to_string(),
-            result: result.into(),
-            started_at: started,
-            finished_at: started + 1800,
-            url: format!("https://prow.example/view/{build}"),
-            gcs_path: String::new(),
-            commits: Default::default(),
-        })
-        .await
-        .unwrap();
-}
-
 // ----- faults injected into an in-process plugin -----
 
 /// Blocks by hand and unblocks on the blocker issue, with `during_block` and
@@ -718,9 +695,9 @@ async fn drive(world: &World, bin: &Binary, by: BlockBy) {
         if !world.issued("ready") {
             match by {
                 BlockBy::Runs => {
-                    report(&bin.grpc, 1, "success").await;
-                    report(&bin.grpc, 2, "success").await;
-                    report(&bin.grpc, 3, "failure").await;
+                    support::report_run(&bin.grpc, JOB, 1, "success").await;
+                    support::report_run(&bin.grpc, JOB, 2, "success").await;
+                    support::report_run(&bin.grpc, JOB, 3, "failure").await;
                 }
                 BlockBy::Command => {
                     if !world.issued("/scalability-block") {

@@ -13,8 +13,6 @@ use std::time::Duration;
 use scalability_gate::Store;
 use scalability_gate::config::Config;
 use scalability_gate::github::fake::{FakeGithub, PrSpec};
-use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
-use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
 use serde_json::json;
 use support::{Plugin, eventually, post_webhook, test_config};
 
@@ -182,32 +180,11 @@ impl Env {
     }
 }
 
-/// Reports a run through the Results gRPC API at `grpc` (`host:port`).
-async fn report(grpc: &str, build: u64, result: &str) {
-    let mut client = ResultsClient::connect(format!("http://{grpc}"))
-        .await
-        .unwrap();
-    let started = 1_790_000_000 + build as i64 * 3600;
-    client
-        .report_job_result(ReportJobResultRequest {
-            job_name: JOB.into(),
-            build_id: build.to_string(),
-            result: result.into(),
-            started_at: started,
-            finished_at: started + 1800,
-            url: format!("https://prow.example/view/{build}"),
-            gcs_path: String::new(),
-            commits: Default::default(),
-        })
-        .await
-        .unwrap();
-}
-
 /// Green, green, red: a regression whose first red run is build 3.
 async fn regress(grpc: &str) {
-    report(grpc, 1, "success").await;
-    report(grpc, 2, "success").await;
-    report(grpc, 3, "failure").await;
+    support::report_run(grpc, JOB, 1, "success").await;
+    support::report_run(grpc, JOB, 2, "success").await;
+    support::report_run(grpc, JOB, 3, "failure").await;
 }
 
 #[tokio::test]
@@ -286,7 +263,7 @@ async fn a_regression_blocks_the_branch_and_only_an_approver_lifts_it() {
     );
 
     // The job recovers: recorded and announced once, but the block stays (no auto-unblock).
-    report(&grpc, 4, "success").await;
+    support::report_run(&grpc, JOB, 4, "success").await;
     let notice = eventually("a recovery notice on the blocker issue", || {
         env.fake
             .comments(REPO, issue.number)

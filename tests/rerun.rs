@@ -16,8 +16,6 @@ use scalability_gate::pb::gangway::{
     CreateJobExecutionRequest, JobExecution, JobExecutionStatus, JobExecutionType, JobExecutions,
     ListJobExecutionsRequest,
 };
-use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
-use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
 use serde_json::{Value, json};
 use support::{Plugin, TIMEOUT, eventually, post_webhook, test_config};
 use tokio::net::TcpListener;
@@ -221,23 +219,7 @@ impl Env {
 
 /// Reports a run through the Results gRPC API of `plugin`.
 async fn report(plugin: &Plugin, build: u64, result: &str) {
-    let mut client = ResultsClient::connect(format!("http://{}", plugin.bound.grpc))
-        .await
-        .unwrap();
-    let started = 1_790_000_000 + build as i64 * 3600;
-    client
-        .report_job_result(ReportJobResultRequest {
-            job_name: JOB.into(),
-            build_id: build.to_string(),
-            result: result.into(),
-            started_at: started,
-            finished_at: started + 1800,
-            url: format!("https://prow.example/view/{build}"),
-            gcs_path: String::new(),
-            commits: Default::default(),
-        })
-        .await
-        .unwrap();
+    support::report_run(&plugin.bound.grpc.to_string(), JOB, build, result).await;
 }
 
 /// Green, green, red: incident [`INCIDENT`] opens.

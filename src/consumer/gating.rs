@@ -112,6 +112,21 @@ pub fn decide_and_commit(
     now: Timestamp,
     issue_incident: Option<&IncidentId>,
 ) -> anyhow::Result<Decision> {
+    let decision = decide(store, policy, input, now, issue_incident)?;
+    if !decision.is_empty() {
+        store.apply_decision(&changes(&decision))?;
+    }
+    Ok(decision)
+}
+
+/// The gate's decision on `input` against the incidents in the store, not yet written.
+pub fn decide(
+    store: &Store,
+    policy: &Policy,
+    input: &gate::Input,
+    now: Timestamp,
+    issue_incident: Option<&IncidentId>,
+) -> anyhow::Result<Decision> {
     let extra = match input {
         gate::Input::Regression { job, first_red, .. } => Some(gate::regression_id(job, first_red)),
         gate::Input::Finding(finding) => Some(finding.incident().clone()),
@@ -123,11 +138,7 @@ pub fn decide_and_commit(
         policy,
         issue_incident,
     };
-    let decision = gate::decide(&state, input, &ctx);
-    if !decision.is_empty() {
-        store.apply_decision(&changes(&decision))?;
-    }
-    Ok(decision)
+    Ok(gate::decide(&state, input, &ctx))
 }
 
 /// What a decision writes: the replies rendered, each with its marker.
@@ -359,19 +370,11 @@ impl Gatekeeper {
     }
 
     /// A finding of reconcile or the rerun executor: decided and written (also when its
-    /// incident was lifted meanwhile).
-    /// A failed revert or a rerun's outcome is told, once (by marker), where the command was
-    /// written, in the same write.
+    /// incident was lifted meanwhile). A failed revert or a rerun's outcome is told, once
+    /// (by marker), where the command was written, in the same write.
     pub fn on_finding(&self, finding: &gate::Finding, now: Timestamp) -> anyhow::Result<Decision> {
         let input = gate::Input::Finding(finding.clone());
-        let policy = self.policy(None);
-        let state = state(&self.store, Some(finding.incident()))?;
-        let ctx = gate::Ctx {
-            now,
-            policy: &policy,
-            issue_incident: None,
-        };
-        let decision = gate::decide(&state, &input, &ctx);
+        let decision = decide(&self.store, &self.policy(None), &input, now, None)?;
         if decision.is_empty() {
             return Ok(decision);
         }
@@ -404,20 +407,7 @@ impl Gatekeeper {
         let Some(input) = outcome_input(job, outcome) else {
             return Ok(Decision::default());
         };
-        let policy = self.policy(None);
-        let extra = match &input {
-            gate::Input::Regression { job, first_red, .. } => {
-                Some(gate::regression_id(job, first_red))
-            }
-            _ => None,
-        };
-        let state = state(&self.store, extra.as_ref())?;
-        let ctx = gate::Ctx {
-            now,
-            policy: &policy,
-            issue_incident: None,
-        };
-        let decision = gate::decide(&state, &input, &ctx);
+        let decision = decide(&self.store, &self.policy(None), &input, now, None)?;
         let mut changes = changes(&decision);
         if let gate::Input::Recovery { green, .. } = &input {
             for incident in decision.incidents.iter().filter(|i| i.is_active()) {
@@ -526,7 +516,6 @@ pub fn pr_input(event: &PullRequestEvent, own_login: Option<&Login>) -> gate::Pr
     }
 }
 
-/// Whether a comment can carry commands at all (checked before any lookup).
 /// Whether a comment may carry a command, by what it says alone: a new comment, not by a
 /// bot, with at least one `/scalability-…` line outside code and quotes. The gate applies
 /// this first (then the repository, then the plugin's own login); the ingress keeps the
@@ -535,6 +524,8 @@ pub fn may_carry_command(comment: &IssueComment) -> bool {
     is_command_comment(comment, None) && !command::parse(&comment.body).is_empty()
 }
 
+/// Whether a comment can carry commands at all (checked before any lookup): see
+/// [`gate::is_command_comment`].
 pub fn is_command_comment(comment: &IssueComment, own_login: Option<&Login>) -> bool {
     gate::is_command_comment(gate::CommentFacts {
         is_new: comment.action == CommentAction::Created,
@@ -665,13 +656,14 @@ mod tests {
             vec![],
         );
         incident.reverts.push(Revert {
-            repo: repo.clone(),
-            suspect: PrNumber(5),
-            by: Login::new("alice"),
-            at: Timestamp(2),
-            revert_pr: None,
             error: Some("merge conflict".into()),
-            requested_on: Some(PrNumber(9)),
+            ..Revert::asked(
+                repo.clone(),
+                PrNumber(5),
+                Login::new("alice"),
+                Timestamp(2),
+                Some(PrNumber(9)),
+            )
         });
         let failed = gate::Finding::RevertFailed {
             incident: incident.id.clone(),

@@ -589,15 +589,13 @@ mod tests {
             at: Timestamp(20_000),
         });
         let mut reverted = with.clone();
-        reverted.reverts.push(Revert {
-            repo: repo(),
-            suspect: PrNumber(1),
-            by: Login::new("alice"),
-            at: Timestamp(2_000),
-            revert_pr: None,
-            error: None,
-            requested_on: None,
-        });
+        reverted.reverts.push(Revert::asked(
+            repo(),
+            PrNumber(1),
+            Login::new("alice"),
+            Timestamp(2_000),
+            None,
+        ));
         let mut only_reverts = incident(suspects(1));
         only_reverts.suspects[0].reverts = Some(PrNumber(9));
         let mut lifted = with.clone();

@@ -810,15 +810,13 @@ impl Work<'_, '_> {
                 known.get_or_insert(r.revert_pr);
                 continue;
             }
-            incident.reverts.push(Revert {
-                repo: repo.clone(),
-                suspect: pr,
-                by: comment.author.clone(),
-                at: now,
-                revert_pr: None,
-                error: None,
-                requested_on: Some(comment.number),
-            });
+            incident.reverts.push(Revert::asked(
+                repo.clone(),
+                pr,
+                comment.author.clone(),
+                now,
+                Some(comment.number),
+            ));
             requested.push(id.clone());
         }
         for id in &requested {
@@ -1192,15 +1190,13 @@ fn apply_finding(incident: &mut Incident, finding: &Finding, now: Timestamp) -> 
             let index = match at {
                 Some(i) => i,
                 None => {
-                    incident.reverts.push(Revert {
-                        repo: repo.clone(),
-                        suspect: *suspect,
-                        by: Login::new(AUTOMATIC_ACTOR),
-                        at: now,
-                        revert_pr: None,
-                        error: None,
-                        requested_on: None,
-                    });
+                    incident.reverts.push(Revert::asked(
+                        repo.clone(),
+                        *suspect,
+                        Login::new(AUTOMATIC_ACTOR),
+                        now,
+                        None,
+                    ));
                     incident.reverts.len() - 1
                 }
             };
@@ -2099,15 +2095,13 @@ mod tests {
         let id = IncidentId::new("ci-scale-100-101");
         let mut state = blocked(&p);
         with_rerun(&mut state);
-        state.incidents[0].reverts.push(Revert {
-            repo: repo(),
-            suspect: PrNumber(2),
-            by: Login::new("alice"),
-            at: Timestamp(990),
-            revert_pr: None,
-            error: None,
-            requested_on: Some(PrNumber(42)),
-        });
+        state.incidents[0].reverts.push(Revert::asked(
+            repo(),
+            PrNumber(2),
+            Login::new("alice"),
+            Timestamp(990),
+            Some(PrNumber(42)),
+        ));
         // (what, finding, check of the incident after)
         type Check = fn(&Incident) -> bool;
         let cases: Vec<(&str, Finding, Check)> = vec![

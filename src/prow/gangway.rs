@@ -74,20 +74,10 @@ impl Gangway {
 
     /// The finished periodic runs of `job` that Gangway knows.
     pub async fn list_runs(&self, job: &str) -> anyhow::Result<Vec<Run>> {
-        let response = self
-            .client
-            .clone()
-            .list_job_executions(ListJobExecutionsRequest {
-                job_name: job.to_string(),
-                status: JobExecutionStatus::Unspecified as i32,
-            })
-            .await
-            .with_context(|| format!("Gangway ListJobExecutions {job}"))?;
-        Ok(response
-            .into_inner()
-            .job_execution
+        Ok(self
+            .list_executions(job)
+            .await?
             .iter()
-            .filter(|e| e.job_name == job)
             .filter_map(to_run)
             .collect())
     }

@@ -147,3 +147,27 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Reports run `build` of `job` through the Results gRPC API at `grpc` (`host:port`):
+/// started at hour `build` after a fixed time, finished half an hour later.
+pub async fn report_run(grpc: &str, job: &str, build: u64, result: &str) {
+    use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
+    use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
+    let mut client = ResultsClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
+    let started = 1_790_000_000 + build as i64 * 3600;
+    client
+        .report_job_result(ReportJobResultRequest {
+            job_name: job.into(),
+            build_id: build.to_string(),
+            result: result.into(),
+            started_at: started,
+            finished_at: started + 1800,
+            url: format!("https://prow.example/view/{build}"),
+            gcs_path: String::new(),
+            commits: Default::default(),
+        })
+        .await
+        .unwrap();
+}
