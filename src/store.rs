@@ -39,19 +39,41 @@ const TREE_DELIVERY_ORDER: &str = "delivery_order";
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
-    /// How many ids `delivery_order` holds: counted once (sled's `Tree::len` is a full
-    /// scan, which once per webhook made the consumer the bottleneck under load; see
-    /// docs/performance.md), then kept by [`Store::remember_delivery`], the only writer,
-    /// under this lock. `None`: not counted yet, or a write failed half-way.
-    deliveries: Arc<Mutex<Option<usize>>>,
-    /// How many records the `audit` tree holds, kept like `deliveries`: counted once per
-    /// handle, then by [`Store::apply_decision`], the only writer, under this lock.
-    audit: Arc<Mutex<Option<usize>>>,
+    /// How many ids `delivery_order` holds (writer: [`Store::remember_delivery`]).
+    deliveries: EntryCount,
+    /// How many records the `audit` tree holds (writer: [`Store::apply_decision`]).
+    audit: EntryCount,
     /// Audit records kept; the oldest go first ([`Store::with_audit_retention`]).
     audit_kept: usize,
-    /// How many entries the webhook inbox holds, kept as `deliveries` is (see
-    /// [`Store::inbox_put`]); the lock also serialises its writers.
-    inbox: Arc<Mutex<Option<usize>>>,
+    /// How many entries the webhook inbox holds (writers: [`Store::inbox_put`] and
+    /// [`Store::inbox_remove`]).
+    inbox: EntryCount,
+}
+
+/// How many entries a bounded tree holds: counted once per handle (sled's `Tree::len` is a
+/// full scan, which once per webhook made the consumer the bottleneck under load; see
+/// docs/performance.md), then kept by the tree's writers, one at a time under this lock.
+#[derive(Clone, Default)]
+struct EntryCount(Arc<Mutex<Option<usize>>>);
+
+impl EntryCount {
+    /// One writer of `tree`: `write` gets the number of entries before it writes (counted
+    /// now if not known) and returns the number after. A `write` that fails leaves the count
+    /// unknown, to be counted again by the next writer.
+    fn write<T>(
+        &self,
+        tree: &sled::Tree,
+        write: impl FnOnce(usize) -> anyhow::Result<(usize, T)>,
+    ) -> anyhow::Result<T> {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let before = match known.take() {
+            Some(n) => n,
+            None => tree.len(),
+        };
+        let (after, value) = write(before)?;
+        *known = Some(after);
+        Ok(value)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,10 +120,10 @@ impl Store {
     fn new(db: sled::Db) -> anyhow::Result<Self> {
         let store = Self {
             db,
-            deliveries: Arc::default(),
-            audit: Arc::default(),
+            deliveries: EntryCount::default(),
+            audit: EntryCount::default(),
             audit_kept: AUDIT_KEPT,
-            inbox: Arc::default(),
+            inbox: EntryCount::default(),
         };
         store.rebuild_active_index()?;
         Ok(store)
@@ -163,33 +185,28 @@ impl Store {
 
     /// [`Store::remember_delivery`] keeping at most `kept` ids.
     fn remember_delivery_within(&self, delivery: &str, kept: usize) -> anyhow::Result<bool> {
-        let mut count = self.deliveries.lock().unwrap_or_else(|e| e.into_inner());
         let ids = self.tree(TREE_DELIVERIES)?;
         let order = self.tree(TREE_DELIVERY_ORDER)?;
-        if let Some(seen) = ids.get(delivery)? {
-            let seq: u64 = Self::decode(&seen)?;
-            tracing::debug!(delivery, seq, "delivery seen before");
-            return Ok(false);
-        }
-        // Counted again next time if anything below fails half-way.
-        let known = count.take();
-        let seq = self.db.generate_id()?;
-        ids.insert(delivery, Self::encode(&seq)?)?;
-        order.insert(seq.to_be_bytes(), delivery.as_bytes())?;
-        // A fresh sequence number is a new key: one more id than before.
-        let mut held = match known {
-            Some(n) => n + 1,
-            None => order.len(),
-        };
-        while held > kept {
-            let Some((_, id)) = order.pop_min()? else {
-                break;
-            };
-            ids.remove(id)?;
-            held -= 1;
-        }
-        *count = Some(held);
-        Ok(true)
+        self.deliveries.write(&order, |held| {
+            if let Some(seen) = ids.get(delivery)? {
+                let seq: u64 = Self::decode(&seen)?;
+                tracing::debug!(delivery, seq, "delivery seen before");
+                return Ok((held, false));
+            }
+            let seq = self.db.generate_id()?;
+            ids.insert(delivery, Self::encode(&seq)?)?;
+            order.insert(seq.to_be_bytes(), delivery.as_bytes())?;
+            // A fresh sequence number is a new key: one more id than before.
+            let mut held = held + 1;
+            while held > kept {
+                let Some((_, id)) = order.pop_min()? else {
+                    break;
+                };
+                ids.remove(id)?;
+                held -= 1;
+            }
+            Ok((held, true))
+        })
     }
 
     /// Writes everything to disk.

@@ -74,36 +74,28 @@ impl Store {
             body: base64::engine::general_purpose::STANDARD.encode(&entry.body),
             kept_at: entry.kept_at,
         })?;
-        // One writer at a time, so the bound holds under concurrent webhooks.
-        let mut held = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
         let tree = self.tree(TREE_INBOX)?;
-        let count = match *held {
-            Some(n) => n,
-            None => tree.len(),
-        };
-        *held = Some(count);
-        if count >= capacity {
-            return Err(InboxError::Full(count));
-        }
-        // Counted again next time if the insert fails.
-        *held = None;
-        let key = self.db.generate_id().context("inbox id")?;
-        tree.insert(key.to_be_bytes(), record)
-            .context("writing the inbox entry")?;
-        *held = Some(count + 1);
-        Ok(InboxKey(key))
+        // One writer at a time, so the bound holds under concurrent webhooks.
+        self.inbox.write(&tree, |held| {
+            if held >= capacity {
+                return Ok((held, Err(InboxError::Full(held))));
+            }
+            let key = self.db.generate_id().context("inbox id")?;
+            tree.insert(key.to_be_bytes(), record)
+                .context("writing the inbox entry")?;
+            Ok((held + 1, Ok(InboxKey(key))))
+        })?
     }
 
     /// Removes an entry; removing one already gone is not an error.
     pub fn inbox_remove(&self, key: InboxKey) -> anyhow::Result<()> {
-        let mut held = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
         let tree = self.tree(TREE_INBOX)?;
-        let known = held.take();
-        let removed = tree
-            .remove(key.0.to_be_bytes())
-            .context("removing the inbox entry")?;
-        *held = known.map(|n| n - usize::from(removed.is_some() && n > 0));
-        Ok(())
+        self.inbox.write(&tree, |held| {
+            let removed = tree
+                .remove(key.0.to_be_bytes())
+                .context("removing the inbox entry")?;
+            Ok((held.saturating_sub(usize::from(removed.is_some())), ()))
+        })
     }
 
     /// Every entry in arrival order; one that does not decode (damaged, or written by a

@@ -212,8 +212,6 @@ impl Store {
     /// drops the oldest audit records beyond the retention.
     pub fn apply_decision(&self, changes: &Changes) -> anyhow::Result<()> {
         // Writers of audit records go one at a time, so the cached count stays exact.
-        let mut audit_count = (!changes.audit.is_empty())
-            .then(|| self.audit.lock().unwrap_or_else(|e| e.into_inner()));
         let incidents = self.tree(TREE_INCIDENTS)?;
         let index = self.tree(TREE_ACTIVE)?;
         let audit = self.tree(TREE_AUDIT)?;
@@ -233,54 +231,49 @@ impl Store {
             .iter()
             .map(Self::encode)
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let result = (&incidents, &index, &audit, &outbox).transaction(|(ti, tx, ta, to)| {
-            for (id, active, bytes) in &encoded_incidents {
-                ti.insert(id.as_bytes(), bytes.as_slice())?;
-                index_incident(tx, id, *active)?;
-            }
-            for bytes in &encoded_audit {
-                let seq = ta.generate_id()?;
-                ta.insert(&seq.to_be_bytes(), bytes.as_slice())?;
-            }
-            for bytes in &encoded_replies {
-                let seq = to.generate_id()?;
-                to.insert(&seq.to_be_bytes(), bytes.as_slice())?;
-            }
-            Ok::<(), ConflictableTransactionError<anyhow::Error>>(())
-        });
-        unwrap_tx(result).context("writing a decision")?;
-        if let Some(count) = audit_count.as_deref_mut() {
+        let commit = || {
+            let result = (&incidents, &index, &audit, &outbox).transaction(|(ti, tx, ta, to)| {
+                for (id, active, bytes) in &encoded_incidents {
+                    ti.insert(id.as_bytes(), bytes.as_slice())?;
+                    index_incident(tx, id, *active)?;
+                }
+                for bytes in &encoded_audit {
+                    let seq = ta.generate_id()?;
+                    ta.insert(&seq.to_be_bytes(), bytes.as_slice())?;
+                }
+                for bytes in &encoded_replies {
+                    let seq = to.generate_id()?;
+                    to.insert(&seq.to_be_bytes(), bytes.as_slice())?;
+                }
+                Ok::<(), ConflictableTransactionError<anyhow::Error>>(())
+            });
+            unwrap_tx(result).context("writing a decision")
+        };
+        if changes.audit.is_empty() {
+            return commit();
+        }
+        // Writers of audit records go one at a time, so the count stays exact.
+        self.audit.write(&audit, |before| {
+            commit()?;
             // Trimmed after the commit, not in it: a crash in between leaves a few records
             // too many, which the next append (counting afresh in the new process) trims.
-            self.trim_audit(&audit, count, changes.audit.len())
+            let held = self
+                .trim_audit(&audit, before + changes.audit.len())
                 .context("dropping the oldest audit records")?;
-        }
-        Ok(())
+            Ok((held, ()))
+        })
     }
 
-    /// Drops the oldest audit records beyond the retention; `count` is the cached number
-    /// of records before `appended` more were written.
-    fn trim_audit(
-        &self,
-        audit: &sled::Tree,
-        count: &mut Option<usize>,
-        appended: usize,
-    ) -> anyhow::Result<()> {
-        // Counted again next time if anything below fails half-way.
-        let mut held = match count.take() {
-            Some(n) => n + appended,
-            // Once per handle: sled's `len` is a full scan.
-            None => audit.len(),
-        };
+    /// Drops the oldest audit records beyond the retention, from `held`; returns how many
+    /// are left.
+    fn trim_audit(&self, audit: &sled::Tree, mut held: usize) -> anyhow::Result<usize> {
         while held > self.audit_kept {
             if audit.pop_min()?.is_none() {
-                held = 0;
-                break;
+                return Ok(0);
             }
             held -= 1;
         }
-        *count = Some(held);
-        Ok(())
+        Ok(held)
     }
 
     /// Drops the oldest lifted incidents beyond the newest `kept` lifted ones (by the time
