@@ -638,6 +638,56 @@ pub fn fit_for_github(body: String) -> String {
     format!("{}{note}{tail}", &body[..cut])
 }
 
+/// Why a suspect search has no commit range: which tested commit is unknown (a run
+/// without artifacts), if any.
+pub fn commits_unknown(
+    last_green: &RunRef,
+    green_unknown: bool,
+    first_red: &RunRef,
+    red_unknown: bool,
+) -> Option<String> {
+    match (green_unknown, red_unknown) {
+        (false, false) => None,
+        (true, false) => Some(format!(
+            "the tested commit of the last green run {} is unknown (no artifacts)",
+            last_green.build_id
+        )),
+        (false, true) => Some(format!(
+            "the tested commit of the first red run {} is unknown (no artifacts)",
+            first_red.build_id
+        )),
+        (true, true) => Some(format!(
+            "the tested commits of runs {} and {} are unknown (no artifacts)",
+            last_green.build_id, first_red.build_id
+        )),
+    }
+}
+
+/// Why a suspect search has no commit range: GitHub does not know it.
+pub fn range_unknown_to_github(
+    repo: &crate::model::RepoName,
+    base: &crate::model::CommitSha,
+    head: &crate::model::CommitSha,
+) -> String {
+    format!(
+        "GitHub knows no range {}...{} in {repo}",
+        base.as_str(),
+        head.as_str()
+    )
+}
+
+/// Why a time window starts a day before the first red run.
+pub fn green_start_unknown() -> &'static str {
+    "the last green run's start is unknown too, so the day before the first red run is searched"
+}
+
+/// A time window whose listing stopped after `read` closed PRs.
+pub fn window_cut(read: usize) -> String {
+    format!(
+        "only the {read} most recently updated closed PRs were read, so PRs merged early in the window may be missing"
+    )
+}
+
 /// The suspects of an incident as the issue of `scope` shows them: a table (PR as `#N`,
 /// title, author, merged at, score, reasons; best first), how they were found, and the
 /// bisection plan. Nothing when there are none and no search was made.

@@ -251,21 +251,11 @@ impl Reconciler {
         let signals = self.signals(incident);
         let base = last_green.commits.get(repo);
         let head = first_red.commits.get(repo);
-        let mut unknown_why = match (base, head) {
-            (Some(_), Some(_)) => None,
-            (None, Some(_)) => Some(format!(
-                "the tested commit of the last green run {} is unknown (no artifacts)",
-                last_green.build_id
-            )),
-            (Some(_), None) => Some(format!(
-                "the tested commit of the first red run {} is unknown (no artifacts)",
-                first_red.build_id
-            )),
-            (None, None) => Some(format!(
-                "the tested commits of runs {} and {} are unknown (no artifacts)",
-                last_green.build_id, first_red.build_id
-            )),
-        };
+        // Why the range is not a commit range, clause by clause (the issue says them).
+        let mut why: Vec<String> =
+            comment::commits_unknown(last_green, base.is_none(), first_red, head.is_none())
+                .into_iter()
+                .collect();
         let mut prs: Vec<PrNumber> = Vec::new();
         let mut range = None;
         if let (Some(base), Some(head)) = (base, head) {
@@ -282,13 +272,7 @@ impl Reconciler {
                         commits: u32::try_from(landed.total).unwrap_or(u32::MAX),
                     });
                 }
-                None => {
-                    unknown_why = Some(format!(
-                        "GitHub knows no range {}...{} in {repo}",
-                        base.as_str(),
-                        head.as_str()
-                    ));
-                }
+                None => why.push(comment::range_unknown_to_github(repo, base, head)),
             }
         }
         let mut details: Vec<PullRequestDetail> = Vec::new();
@@ -303,35 +287,23 @@ impl Reconciler {
             }
             None => {
                 let to = first_red.started_at.unwrap_or(incident.opened_at);
-                let (from, why) = match last_green.started_at {
-                    Some(from) => (from, unknown_why.unwrap_or_default()),
-                    None => (
-                        Timestamp(to.0 - DEFAULT_WINDOW_SECS),
-                        format!(
-                            "{}; the last green run's start is unknown too, so the day before the first red run is searched",
-                            unknown_why.unwrap_or_default()
-                        ),
-                    ),
+                let from = match last_green.started_at {
+                    Some(from) => from,
+                    None => {
+                        why.push(comment::green_start_unknown().into());
+                        Timestamp(to.0 - DEFAULT_WINDOW_SECS)
+                    }
                 };
                 let window = self
                     .client
                     .merged_pulls_between(repo, &scope.branch, from, to, MAX_CLOSED_PAGES)
                     .await?;
-                let why = if window.complete {
-                    why
-                } else {
+                if !window.complete {
                     tracing::warn!(incident = %incident.id, scope = %scope, pages = MAX_CLOSED_PAGES,
                         "time window listing cut");
-                    let cut = format!(
-                        "only the {} most recently updated closed PRs were read, so PRs merged early in the window may be missing",
-                        MAX_CLOSED_PAGES * 100
-                    );
-                    if why.is_empty() {
-                        cut
-                    } else {
-                        format!("{}; {cut}", why.trim_end_matches('.'))
-                    }
-                };
+                    why.push(comment::window_cut(MAX_CLOSED_PAGES * 100));
+                }
+                let why = why.join("; ");
                 // The list lacks the size: read each PR.
                 for listed in window.pulls {
                     let number = PrNumber(listed.pull.number);
