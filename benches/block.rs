@@ -184,6 +184,43 @@ fn config(fake: &FakeGithub, label_prs: LabelPrs) -> Config {
     config
 }
 
+/// The plugin's client (GitHub's default budget, no request timeout: the paused clock
+/// jumps over hours) and a reconciler with `label_prs` over a temporary store, against
+/// `fake` answering in [`LATENCY`].
+fn plugin(fake: &FakeGithub, label_prs: LabelPrs) -> (Client, Reconciler) {
+    fake.set_latency(LATENCY);
+    let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
+    options.request_timeout = None;
+    assert_eq!(
+        (options.mutations_per_minute, options.mutations_per_hour),
+        (PER_MINUTE as u32, PER_HOUR as u32)
+    );
+    let client = Client::new(options).unwrap();
+    let reconciler = Reconciler::new(
+        client.clone(),
+        Arc::new(config(fake, label_prs)),
+        Store::temporary().unwrap(),
+    );
+    (client, reconciler)
+}
+
+/// Lifts `incident` by hand.
+fn lift(incident: &mut Incident) {
+    incident.state = IncidentState::Lifted {
+        by: "wojtek-t".into(),
+        reason: "reverted".into(),
+        at: Timestamp(1),
+    };
+}
+
+fn print_counters(client: &Client) {
+    let c = client.counters();
+    println!(
+        "client counters: requests {}, mutations {}, retries {}, rate-limit pauses {}",
+        c.requests, c.mutations, c.retries, c.rate_limited
+    );
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -205,20 +242,7 @@ async fn all_mode() {
             .filter(|n| fake.labels_of(REPO, **n).contains(&label))
             .count()
     };
-    fake.set_latency(LATENCY);
-    let config = config(&fake, LabelPrs::All);
-    let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
-    options.request_timeout = None;
-    assert_eq!(
-        (options.mutations_per_minute, options.mutations_per_hour),
-        (PER_MINUTE as u32, PER_HOUR as u32)
-    );
-    let client = Client::new(options).unwrap();
-    let reconciler = Reconciler::new(
-        client.clone(),
-        Arc::new(config),
-        Store::temporary().unwrap(),
-    );
+    let (client, reconciler) = plugin(&fake, LabelPrs::All);
     println!();
     println!(
         "label_prs: all — {OPEN_PRS} open PRs, {READY_PRS} ready, {} ms per request, {PER_MINUTE} mutations/min, {PER_HOUR}/hour",
@@ -260,11 +284,7 @@ async fn all_mode() {
     check_budget(&block);
     full_log.extend(block);
 
-    active.state = IncidentState::Lifted {
-        by: "wojtek-t".into(),
-        reason: "reverted".into(),
-        at: Timestamp(1),
-    };
+    lift(&mut active);
     fake.clear_log();
     let wall = std::time::Instant::now();
     let start = Instant::now();
@@ -311,11 +331,7 @@ async fn all_mode() {
     full_log.extend(unblock);
     println!("block and unblock together:");
     check_budget(&full_log);
-    let c = client.counters();
-    println!(
-        "client counters: requests {}, mutations {}, retries {}, rate-limit pauses {}",
-        c.requests, c.mutations, c.retries, c.rate_limited
-    );
+    print_counters(&client);
 }
 
 /// Asserts the first [`READY_PRS`] label changes are the ready PRs' and returns the last
@@ -337,13 +353,7 @@ async fn ready_mode() {
     {
         let fake = FakeGithub::start().await.unwrap();
         seed(&fake);
-        fake.set_latency(LATENCY);
-        let config = config(&fake, LabelPrs::Ready);
-        let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
-        options.request_timeout = None;
-        let client = Client::new(options).unwrap();
-        let store = Store::temporary().unwrap();
-        let reconciler = Reconciler::new(client.clone(), Arc::new(config), store);
+        let (client, reconciler) = plugin(&fake, LabelPrs::Ready);
         let pages = OPEN_PRS.div_ceil(100);
         println!(
             "{OPEN_PRS} open PRs on master, {READY_PRS} ready, {} ms per request, 60 mutations/min",
@@ -378,11 +388,7 @@ async fn ready_mode() {
         assert!(again.converged());
         report("second pass while blocked", start, &fake.requests(), 0);
 
-        active.state = IncidentState::Lifted {
-            by: "wojtek-t".into(),
-            reason: "reverted".into(),
-            at: Timestamp(1),
-        };
+        lift(&mut active);
         fake.clear_log();
         let wall = std::time::Instant::now();
         let start = Instant::now();
@@ -401,10 +407,6 @@ async fn ready_mode() {
             start.elapsed().as_secs_f64(),
             wall.elapsed().as_secs_f64()
         );
-        let c = client.counters();
-        println!(
-            "client counters: requests {}, mutations {}, retries {}, rate-limit pauses {}",
-            c.requests, c.mutations, c.retries, c.rate_limited
-        );
+        print_counters(&client);
     }
 }
