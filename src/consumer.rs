@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod gating;
+pub mod membership;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,14 @@ pub enum Input {
         delivery: String,
         event: Box<Event>,
         inbox: Option<crate::store::InboxKey>,
+    },
+    /// As [`Input::Webhook`], queued again by [`membership`]'s background task once it
+    /// knows whether the author of the command in it is an approver.
+    Authorized {
+        delivery: String,
+        event: Box<Event>,
+        inbox: Option<crate::store::InboxKey>,
+        approval: crate::core::gate::Approval,
     },
     /// A finished run of a gated job, from any channel.
     Run(Box<Run>),
@@ -97,6 +106,32 @@ impl QueueSender {
         self.metrics.queue_depth.inc();
         Ok(())
     }
+
+    /// A sender that does not keep the queue open.
+    pub fn downgrade(&self) -> WeakQueueSender {
+        WeakQueueSender {
+            tx: self.tx.downgrade(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// A [`QueueSender`] that does not keep the queue open: once every other sender is gone
+/// (shutdown), it cannot send any more.
+#[derive(Clone)]
+pub struct WeakQueueSender {
+    tx: mpsc::WeakSender<Input>,
+    metrics: Arc<Metrics>,
+}
+
+impl WeakQueueSender {
+    /// The sender, while the queue is open.
+    pub fn upgrade(&self) -> Option<QueueSender> {
+        Some(QueueSender {
+            tx: self.tx.upgrade()?,
+            metrics: self.metrics.clone(),
+        })
+    }
 }
 
 /// A bounded queue.
@@ -105,27 +140,37 @@ pub fn queue(capacity: usize, metrics: Arc<Metrics>) -> (QueueSender, mpsc::Rece
     (QueueSender { tx, metrics }, rx)
 }
 
-/// Applies inputs in order until every sender is gone.
+/// Applies inputs in order until every sender is gone. `own_login` is the plugin's login
+/// as resolved before the start (see [`membership::OwnLogin::resolve`]); the consumer
+/// never waits for GitHub.
 pub async fn run(
     app: App,
     mut rx: mpsc::Receiver<Input>,
+    own_login: membership::OwnLogin,
     _stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let metrics = app.metrics.clone();
-    // The consumer must not keep its own sender alive, or the queue never closes.
+    // The consumer must not keep its own sender alive, or the queue never closes; the
+    // background approver check holds it weakly.
+    let weak = app.queue.downgrade();
     drop(app.queue);
+    // Without a token (dry-run only) nobody is asked: approvers are the users.
+    let github = app
+        .config
+        .github
+        .token_file
+        .exists()
+        .then(|| app.github.clone());
+    let approvers = Arc::new(membership::Approvers::new(&app.config, github));
     let app = Consumer {
         gate: gating::Gatekeeper::new(
             app.config.clone(),
             app.store.clone(),
-            // Without a token (dry-run only) nobody is asked: approvers are the users.
-            app.config
-                .github
-                .token_file
-                .exists()
-                .then(|| app.github.clone()),
+            approvers.clone(),
+            own_login,
             app.tide.clone(),
         ),
+        resolver: membership::spawn(approvers, weak),
         reconcile: app.reconcile.clone(),
         reruns: app.reruns.clone(),
         config: app.config,
@@ -148,6 +193,8 @@ pub async fn run(
 struct Consumer {
     config: Arc<Config>,
     gate: gating::Gatekeeper,
+    /// Asks GitHub, in the background, whether a command's author is an approver.
+    resolver: membership::Resolver,
     /// Pokes the reconciler: the only way to GitHub.
     reconcile: crate::reconcile::Handle,
     /// Pokes the rerun executor.
@@ -159,7 +206,7 @@ struct Consumer {
 impl Input {
     fn kind(&self) -> &'static str {
         match self {
-            Input::Webhook { .. } => "webhook",
+            Input::Webhook { .. } | Input::Authorized { .. } => "webhook",
             Input::Run(_) | Input::RunAcked { .. } => "run",
             Input::Admin { .. } => "admin",
             Input::Finding { .. } => "finding",
@@ -174,30 +221,18 @@ impl Consumer {
                 delivery,
                 event,
                 inbox,
+            } => self.apply_webhook(delivery, event, inbox, None).await,
+            Input::Authorized {
+                delivery,
+                event,
+                inbox,
+                approval,
             } => {
-                if self.store.seen_delivery(&delivery)? {
-                    self.metrics.deliveries_duplicate.inc();
-                    tracing::info!(delivery, "duplicate delivery ignored");
-                    self.inbox_done(inbox);
-                    return Ok(());
+                if let Event::IssueComment(comment) = &*event {
+                    self.gate.answered(&comment.author);
                 }
-                // The decision is written before the delivery is remembered: a crash in
-                // between replays the event, and replies carry markers, so nothing is lost
-                // and nothing is said twice.
-                let decision = self.gate.on_event(&event, gating::now()).await?;
-                self.store.remember_delivery(&delivery)?;
-                self.make_durable(&decision).await?;
-                // Only now may the ingress's copy go: the decision survives a crash.
-                self.inbox_done(inbox);
-                self.count_breaches(&event, &decision);
-                tracing::info!(
-                    delivery,
-                    event = event.name(),
-                    incidents = decision.incidents.len(),
-                    replies = decision.replies.len(),
-                    "event applied"
-                );
-                self.act(decision).await
+                self.apply_webhook(delivery, event, inbox, Some(approval))
+                    .await
             }
             Input::Admin { request, done } => {
                 let policy = self.gate.policy(None);
@@ -269,6 +304,70 @@ impl Consumer {
 }
 
 impl Consumer {
+    /// A webhook: decided and written, or, when a command in it waits for its author's
+    /// membership, handed to the background check (its inbox entry stays until decided).
+    /// `approval` is the author's, once that check answered.
+    async fn apply_webhook(
+        &self,
+        delivery: String,
+        event: Box<Event>,
+        inbox: Option<crate::store::InboxKey>,
+        approval: Option<crate::core::gate::Approval>,
+    ) -> anyhow::Result<()> {
+        if self.store.seen_delivery(&delivery)? {
+            self.metrics.deliveries_duplicate.inc();
+            tracing::info!(delivery, "duplicate delivery ignored");
+            self.inbox_done(inbox);
+            return Ok(());
+        }
+        // The decision is written before the delivery is remembered: a crash in between
+        // replays the event, and replies carry markers, so nothing is lost and nothing is
+        // said twice.
+        let decision = match self.gate.on_event(&event, approval, gating::now())? {
+            gating::Applied::Decided(decision) => decision,
+            gating::Applied::NeedsApproval(author) => {
+                self.gate.awaiting(&author);
+                let awaiting = membership::Awaiting {
+                    delivery,
+                    event,
+                    inbox,
+                    author,
+                };
+                tracing::info!(delivery = awaiting.delivery, author = %awaiting.author,
+                    "command waits for its author's membership");
+                let Err(refused) = self.resolver.try_send(awaiting) else {
+                    return Ok(());
+                };
+                // Too many waiting already: refused as a membership GitHub did not answer
+                // (nothing happens; the author is asked to repeat it).
+                let membership::Awaiting {
+                    delivery,
+                    event,
+                    inbox,
+                    author,
+                } = *refused;
+                self.gate.answered(&author);
+                tracing::warn!(delivery, author = %author,
+                    "too many commands wait for a membership check; refused as unknown");
+                let unknown = Some(crate::core::gate::Approval::Unknown);
+                return Box::pin(self.apply_webhook(delivery, event, inbox, unknown)).await;
+            }
+        };
+        self.store.remember_delivery(&delivery)?;
+        self.make_durable(&decision).await?;
+        // Only now may the ingress's copy go: the decision survives a crash.
+        self.inbox_done(inbox);
+        self.count_breaches(&event, &decision);
+        tracing::info!(
+            delivery,
+            event = event.name(),
+            incidents = decision.incidents.len(),
+            replies = decision.replies.len(),
+            "event applied"
+        );
+        self.act(decision).await
+    }
+
     /// Removes a delivery's inbox entry once its decision is durable. Not flushed: an
     /// entry whose removal is lost is replayed at the next start and found a duplicate.
     /// A failure is logged, not returned, so the decision is still acted on.

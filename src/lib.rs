@@ -97,7 +97,20 @@ pub async fn run_with(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let listeners = server::Listeners::bind(&config).await?;
     let bound = listeners.bound()?;
-    let consumer = tokio::spawn(consumer::run(app.clone(), receiver, stop_rx.clone()));
+    // The plugin's own login, asked before the consumer starts (bounded; asked again in
+    // the background if GitHub is slow) and handed over as a value: the consumer never
+    // waits for GitHub. Without a token (dry-run) it stays unknown.
+    let own_login = consumer::membership::OwnLogin::resolve(
+        config.github.token_file.exists().then_some(&app.github),
+        stop_rx.clone(),
+    )
+    .await;
+    let consumer = tokio::spawn(consumer::run(
+        app.clone(),
+        receiver,
+        own_login,
+        stop_rx.clone(),
+    ));
     // Commands answered 200 but not applied before the last stop go first, before the
     // listener accepts a webhook.
     let replayed = prow::webhook::replay_inbox(&app.store, &app.queue)

@@ -33,7 +33,8 @@ use serde::Deserialize;
 
 use crate::Store;
 use crate::config::Config;
-use crate::consumer::gating::Gatekeeper;
+use crate::consumer::gating::{Applied, Gatekeeper};
+use crate::consumer::membership::{Approvers, OwnLogin};
 use crate::core::detector::Outcome;
 use crate::core::gate::{Decision, Intent};
 use crate::github::fake::{FakeGithub, PrSpec};
@@ -230,7 +231,9 @@ pub async fn run(config: Config, events: &EventsFile, out: &mut dyn Write) -> an
     let client = Client::new(options)?;
     let store = Store::temporary()?.with_audit_retention(config.history.audit_retention);
     let tide = crate::prow::tide::shared(&config);
-    let gate = Gatekeeper::new(config.clone(), store.clone(), Some(client.clone()), tide);
+    let approvers = Arc::new(Approvers::new(&config, Some(client.clone())));
+    let own_login = OwnLogin::known(Login::new(&events.github.login));
+    let gate = Gatekeeper::new(config.clone(), store.clone(), approvers, own_login, tide);
     let reconciler = Reconciler::new(client, config.clone(), store.clone());
 
     writeln!(
@@ -265,14 +268,8 @@ pub async fn run(config: Config, events: &EventsFile, out: &mut dyn Write) -> an
                 writeln!(out, "  detector: {}", outcome_text(&outcome))?;
                 gate.on_outcome(&run.job, &outcome, now)?
             }
-            SimEvent::Comment(c) => {
-                let event = comment_event(&fake, c)?;
-                gate.on_event(&event, now).await?
-            }
-            SimEvent::Pr(p) => {
-                let event = pr_event(&fake, p)?;
-                gate.on_event(&event, now).await?
-            }
+            SimEvent::Comment(c) => decide_event(&gate, &comment_event(&fake, c)?, now).await?,
+            SimEvent::Pr(p) => decide_event(&gate, &pr_event(&fake, p)?, now).await?,
         };
         print_decision(out, &decision)?;
         act(&reconciler, &decision, out).await?;
@@ -298,6 +295,27 @@ pub async fn run(config: Config, events: &EventsFile, out: &mut dyn Write) -> an
         requests.iter().filter(|r| r.is_mutation()).count()
     )?;
     Ok(())
+}
+
+/// Decides `event` as the running plugin does, asking GitHub about a command's author in
+/// line (the plugin asks in the background and decides once it knows).
+async fn decide_event(
+    gate: &Gatekeeper,
+    event: &Event,
+    now: Timestamp,
+) -> anyhow::Result<Decision> {
+    match gate.on_event(event, None, now)? {
+        Applied::Decided(decision) => Ok(decision),
+        Applied::NeedsApproval(author) => {
+            let approval = gate.approvers().lookup(&author).await;
+            match gate.on_event(event, Some(approval), now)? {
+                Applied::Decided(decision) => Ok(decision),
+                Applied::NeedsApproval(_) => anyhow::bail!(
+                    "the gate asked again about {author}, whose approval it was given"
+                ),
+            }
+        }
+    }
 }
 
 /// Loads the fake with the file's initial state.

@@ -160,7 +160,9 @@ impl World {
             reruns: Default::default(),
         };
         let (stop, stop_rx) = watch::channel(false);
-        let consumer = tokio::spawn(consumer::run(app, receiver, stop_rx));
+        let own_login =
+            consumer::membership::OwnLogin::resolve(Some(&github), stop_rx.clone()).await;
+        let consumer = tokio::spawn(consumer::run(app, receiver, own_login, stop_rx));
         let clock = now.clone();
         let reconciler = Reconciler::new(github, config.clone(), store.clone())
             .with_findings(queue.clone())

@@ -745,3 +745,160 @@ async fn an_approver_github_cannot_vouch_for_is_asked_to_repeat_and_nothing_happ
     assert_eq!(outcomes.len(), 3, "{outcomes:?}");
     assert_eq!(outcomes[2], "refused: not an approver", "{outcomes:?}");
 }
+
+/// A stranger's command whose team-membership lookup GitHub holds (30 s) holds back
+/// nothing behind it: a red run after a green one blocks the branch while that lookup is
+/// still held. Once GitHub answers, the command gets its one reply saying who may, and
+/// has no effect.
+#[tokio::test]
+async fn a_slow_membership_lookup_delays_a_reply_never_a_block() {
+    let env = Env::new().await;
+    env.seed_prs();
+    let plugin = Plugin::start(env.config(false)).await;
+    let url = plugin.url();
+    let grpc = plugin.bound.grpc.to_string();
+    let asked = env
+        .fake
+        .delay_request("GET", "/memberships/mallory", Duration::from_secs(30));
+    env.comment(
+        &url,
+        1,
+        "mallory",
+        &format!("/scalability-block {JOB} I say so"),
+    )
+    .await;
+    tokio::time::timeout(support::TIMEOUT, asked)
+        .await
+        .expect("mallory's membership asked in time")
+        .expect("the lookup is held");
+
+    regress(&grpc).await;
+    let issue = eventually("the blocker issue", || env.open_blockers().pop()).await;
+    eventually("the ready PRs labelled", || {
+        (env.has_label(1) && env.has_label(2)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.fake.delayed_now(),
+        1,
+        "blocked while the membership lookup is still held"
+    );
+    assert!(env.replies(1).is_empty(), "mallory is answered only later");
+
+    env.fake.release_delays();
+    let reply = eventually("the reply to mallory", || env.replies(1).pop()).await;
+    assert!(
+        reply.contains("@mallory") && reply.contains("not allowed") && reply.contains(TEAM),
+        "{reply}"
+    );
+    plugin.stop().await;
+    assert_eq!(env.replies(1).len(), 1, "one reply to mallory");
+    assert_eq!(env.open_blockers().len(), 1);
+    assert_eq!(env.open_blockers()[0].number, issue.number);
+    let store = Store::open(&env.store_path()).unwrap();
+    let active: Vec<String> = store
+        .active_incidents()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id.to_string())
+        .collect();
+    assert_eq!(active, [format!("{JOB}-3")], "mallory opened nothing");
+    let refused = store
+        .audit_log(100)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.who == "mallory")
+        .expect("mallory's command is audited");
+    assert_eq!(refused.command, "/scalability-block");
+    assert_eq!(refused.outcome, "refused: not an approver");
+    assert_eq!(store.inbox_len().unwrap(), 0, "the command left the inbox");
+}
+
+/// An approver's `/scalability-unblock` is checked before anything happens: while GitHub
+/// holds the membership lookup, the branch stays blocked (a status asked meanwhile says
+/// so); once GitHub answers, the block is lifted end to end. A stranger's unblock is
+/// refused with the one reply saying who may.
+#[tokio::test]
+async fn an_approvers_unblock_waits_for_the_membership_check_then_lifts() {
+    let env = Env::new().await;
+    env.seed_prs();
+    let plugin = Plugin::start(env.config(false)).await;
+    let url = plugin.url();
+    let grpc = plugin.bound.grpc.to_string();
+    regress(&grpc).await;
+    let issue = eventually("the blocker issue", || env.open_blockers().pop()).await;
+    eventually("the ready PRs labelled", || {
+        (env.has_label(1) && env.has_label(2)).then_some(())
+    })
+    .await;
+
+    env.comment(&url, 1, "mallory", "/scalability-unblock")
+        .await;
+    let refused = eventually("the reply to mallory", || env.replies(1).pop()).await;
+    assert!(
+        refused.contains("@mallory") && refused.contains("not allowed") && refused.contains(TEAM),
+        "{refused}"
+    );
+    assert!(env.has_label(1) && env.has_label(2));
+
+    let asked = env.fake.delay_request(
+        "GET",
+        &format!("/memberships/{APPROVER}"),
+        Duration::from_secs(30),
+    );
+    env.comment(&url, issue.number, APPROVER, "/scalability-unblock fixed")
+        .await;
+    tokio::time::timeout(support::TIMEOUT, asked)
+        .await
+        .expect("the approver's membership asked in time")
+        .expect("the lookup is held");
+    // Queued after the unblock, answered without a lookup: by then the consumer has seen
+    // the unblock, and it has not been carried out.
+    env.comment(&url, 3, "carol", "/scalability-status").await;
+    let status = eventually("a status reply", || env.replies(3).pop()).await;
+    assert!(status.contains("**blocked**"), "{status}");
+    assert_eq!(env.fake.delayed_now(), 1, "the lookup is still held");
+    assert!(env.has_label(1) && env.has_label(2));
+    assert!(env.fake.issue(REPO, issue.number).unwrap().is_open());
+    assert!(env.replies(issue.number).is_empty());
+
+    env.fake.release_delays();
+    eventually("every label removed and the issue closed", || {
+        let labelled = (1..=4).any(|n| env.has_label(n));
+        let open = env.fake.issue(REPO, issue.number).unwrap().is_open();
+        (!labelled && !open).then_some(())
+    })
+    .await;
+    let lifted = eventually("the reply to the approver", || {
+        env.replies(issue.number).pop()
+    })
+    .await;
+    assert!(
+        lifted.contains("lifted") && lifted.contains("fixed"),
+        "{lifted}"
+    );
+    plugin.stop().await;
+    assert_eq!(env.replies(1).len(), 1, "one reply to mallory");
+    assert_eq!(
+        env.replies(issue.number).len(),
+        1,
+        "one reply to the approver"
+    );
+    let store = Store::open(&env.store_path()).unwrap();
+    let log = store.audit_log(100).unwrap();
+    let outcome = |who: &str| {
+        log.iter()
+            .find(|r| r.who == who && r.command == "/scalability-unblock")
+            .map(|r| r.outcome.clone())
+    };
+    assert_eq!(
+        outcome("mallory").as_deref(),
+        Some("refused: not an approver")
+    );
+    assert_eq!(
+        outcome(APPROVER),
+        Some(format!("lifted {JOB}-3")),
+        "{log:#?}"
+    );
+    assert!(store.active_incidents().unwrap().is_empty());
+}

@@ -1,31 +1,25 @@
 //! The gate's shell: turns inputs (detector outcomes, webhook events) into the pure
-//! gate's inputs, resolves what the core cannot (approvers, the plugin's own login, which
-//! incident a blocker issue belongs to), and writes each decision to the store — whole,
+//! gate's inputs, adds what the core cannot know (approvers and the plugin's own login, as
+//! far as known without waiting: see [`super::membership`]; which incident a blocker issue
+//! belongs to), and writes each decision to the store — whole,
 //! in one transaction — before anything is done on GitHub. What to do next (reconcile,
 //! label a PR now, post replies) is returned to the consumer, which hands it to the
 //! reconciler.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
+use super::membership::{Approvers, OwnLogin};
 use crate::Store;
 use crate::comment;
 use crate::config::{Config, LabelPrs};
 use crate::core::command::{self, Who};
 use crate::core::detector::Outcome;
 use crate::core::gate::{self, Approval, ApproverList, Decision, GateJob, LabelMode, Policy};
-use crate::github::Client;
 use crate::model::{IncidentId, JobName, Login, RepoName, Scope, Timestamp};
 use crate::prow::event::{CommentAction, Event, IssueComment, PrAction, PullRequestEvent};
 use crate::prow::tide::SharedTide;
 use crate::store::{Changes, PendingReply};
-
-/// How long a team membership answer is trusted.
-pub const APPROVER_CACHE_TTL: Duration = Duration::from_secs(300);
-
-/// At most this many logins are remembered; the cache is cleared when full.
-const APPROVER_CACHE_MAX: usize = 4096;
 
 /// The gate's policy from the configuration.
 pub fn policy(config: &Config) -> Policy {
@@ -159,71 +153,44 @@ pub fn changes(decision: &Decision) -> Changes {
     }
 }
 
-/// Whether `login` is one of the configured users (GitHub logins are case-insensitive).
-pub fn is_configured_user(config: &Config, login: &Login) -> bool {
-    config
-        .approvers
-        .users
-        .iter()
-        .any(|u| u.eq_ignore_ascii_case(login.as_str()))
+/// What the gate did with a webhook event.
+#[derive(Debug)]
+pub enum Applied {
+    /// Decided and written.
+    Decided(Decision),
+    /// A command that needs an approver, by an author not known to be one or not: nothing
+    /// is decided until [`super::membership`] has asked GitHub.
+    NeedsApproval(Login),
 }
 
-/// Team membership answers, trusted for [`APPROVER_CACHE_TTL`].
-#[derive(Default)]
-pub struct ApproverCache {
-    entries: Mutex<HashMap<String, (bool, Instant)>>,
-}
-
-impl ApproverCache {
-    /// The remembered answer for `login`, if still fresh.
-    pub fn get(&self, login: &Login) -> Option<bool> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let key = login.as_str().to_ascii_lowercase();
-        entries
-            .get(&key)
-            .filter(|(_, at)| at.elapsed() < APPROVER_CACHE_TTL)
-            .map(|(answer, _)| *answer)
-    }
-
-    /// Remembers the answer for `login`.
-    pub fn put(&self, login: &Login, answer: bool) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= APPROVER_CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(
-            login.as_str().to_ascii_lowercase(),
-            (answer, Instant::now()),
-        );
-    }
-}
-
-/// The gate's shell state: the policy, the store, GitHub (for who is who) and caches.
+/// The gate's shell state: the policy, the store, who is who (known without waiting).
 pub struct Gatekeeper {
     config: Arc<Config>,
     store: Store,
-    /// `None` when there is no token (dry-run without a token file).
-    github: Option<Client>,
     tide: SharedTide,
-    approvers: ApproverCache,
-    own_login: tokio::sync::OnceCell<Option<Login>>,
+    approvers: Arc<Approvers>,
+    own_login: OwnLogin,
+    /// Authors with a command still waiting for their membership, and how many: their
+    /// later commands wait too, so one author's commands are carried out in order.
+    awaiting: Mutex<HashMap<String, usize>>,
 }
 
 impl Gatekeeper {
-    /// A gatekeeper over `store`, asking `github` about teams and its own login.
+    /// A gatekeeper over `store`; `approvers` and `own_login` say who is who.
     pub fn new(
         config: Arc<Config>,
         store: Store,
-        github: Option<Client>,
+        approvers: Arc<Approvers>,
+        own_login: OwnLogin,
         tide: SharedTide,
     ) -> Self {
         Self {
             config,
             store,
-            github,
             tide,
-            approvers: ApproverCache::default(),
-            own_login: tokio::sync::OnceCell::new(),
+            approvers,
+            own_login,
+            awaiting: Mutex::new(HashMap::new()),
         }
     }
 
@@ -240,92 +207,86 @@ impl Gatekeeper {
         policy
     }
 
-    /// The plugin's own login (`GET /user`), remembered once known; `None` while GitHub
-    /// cannot say (asked again next time).
-    pub async fn own_login(&self) -> Option<Login> {
-        let github = self.github.as_ref()?;
-        let known = self
-            .own_login
-            .get_or_try_init(|| async { github.own_login().await.map(Some) })
-            .await;
-        match known {
-            Ok(login) => login.clone(),
-            Err(error) => {
-                tracing::warn!(error = %error, "cannot learn the plugin's own login");
-                None
+    /// The approvers (for the background task that asks GitHub about them).
+    pub fn approvers(&self) -> &Arc<Approvers> {
+        &self.approvers
+    }
+
+    /// Notes that a command of `author` waits for their membership.
+    pub fn awaiting(&self, author: &Login) {
+        let mut awaiting = self.awaiting.lock().unwrap_or_else(|e| e.into_inner());
+        *awaiting
+            .entry(author.as_str().to_ascii_lowercase())
+            .or_default() += 1;
+    }
+
+    /// Notes that a command of `author` no longer waits.
+    pub fn answered(&self, author: &Login) {
+        let mut awaiting = self.awaiting.lock().unwrap_or_else(|e| e.into_inner());
+        let key = author.as_str().to_ascii_lowercase();
+        if let Some(n) = awaiting.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                awaiting.remove(&key);
             }
         }
     }
 
-    /// Whether `login` is an approver: a configured user, or an active member of a
-    /// configured team (asked through GitHub, remembered for [`APPROVER_CACHE_TTL`]).
-    /// `Unknown` when GitHub did not answer for a team and no other team said yes: the
-    /// gate then refuses saying so, instead of calling a team member no approver.
-    pub async fn approval(&self, login: &Login) -> Approval {
-        if is_configured_user(&self.config, login) {
-            return Approval::Approver;
+    /// Whether `login` is an approver, as far as is known now; `None` when GitHub must be
+    /// asked, or when an earlier command of theirs still waits for the answer.
+    fn approval(&self, login: &Login) -> Option<Approval> {
+        let waiting = self
+            .awaiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&login.as_str().to_ascii_lowercase());
+        if waiting {
+            return None;
         }
-        if let Some(answer) = self.approvers.get(login) {
-            return if answer {
-                Approval::Approver
-            } else {
-                Approval::NotApprover
-            };
-        }
-        let Some(github) = &self.github else {
-            return Approval::NotApprover;
-        };
-        let mut unknown = false;
-        for team in &self.config.approvers.teams {
-            let Some((org, slug)) = team.split_once('/') else {
-                continue;
-            };
-            match github.is_team_member(org, slug, login.as_str()).await {
-                Ok(true) => {
-                    self.approvers.put(login, true);
-                    return Approval::Approver;
-                }
-                Ok(false) => {}
-                Err(error) => {
-                    // Not remembered: the next command asks again.
-                    tracing::warn!(error = %error, team, login = %login, "team membership unknown");
-                    unknown = true;
-                }
-            }
-        }
-        if unknown {
-            return Approval::Unknown;
-        }
-        self.approvers.put(login, false);
-        Approval::NotApprover
+        self.approvers.known(login)
     }
 
-    /// A webhook event: decided and written.
-    pub async fn on_event(&self, event: &Event, now: Timestamp) -> anyhow::Result<Decision> {
+    /// A webhook event: decided and written, unless a command in it needs its author's
+    /// membership and that is not known yet. `approval` is the author's, when the
+    /// background check already answered. Never waits for GitHub.
+    pub fn on_event(
+        &self,
+        event: &Event,
+        approval: Option<Approval>,
+        now: Timestamp,
+    ) -> anyhow::Result<Applied> {
         match event {
-            Event::IssueComment(comment) => self.on_comment(comment, now).await,
-            Event::PullRequest(pr) => self.on_pull_request(pr, now).await,
-            Event::Ignored(_) => Ok(Decision::default()),
+            Event::IssueComment(comment) => self.on_comment(comment, approval, now),
+            Event::PullRequest(pr) => self.on_pull_request(pr, now).map(Applied::Decided),
+            Event::Ignored(_) => Ok(Applied::Decided(Decision::default())),
         }
     }
 
-    async fn on_comment(&self, comment: &IssueComment, now: Timestamp) -> anyhow::Result<Decision> {
+    fn on_comment(
+        &self,
+        comment: &IssueComment,
+        approval: Option<Approval>,
+        now: Timestamp,
+    ) -> anyhow::Result<Applied> {
         // Edited or deleted comments and bots' comments are never commands; checked before
-        // anything that may cost a request (our own login is asked only once). The ingress
-        // keeps in its inbox exactly the comments that pass this first check.
+        // anything else. The ingress keeps in its inbox exactly the comments that pass
+        // this first check.
         if !may_carry_command(comment) || !is_gated_repo(&self.policy(None), &comment.repo) {
-            return Ok(Decision::default());
+            return Ok(Applied::Decided(Decision::default()));
         }
         let commands = command::parse(&comment.body);
-        if !is_command_comment(comment, self.own_login().await.as_ref()) {
+        if !is_command_comment(comment, self.own_login.get()) {
             tracing::debug!(repo = %comment.repo, pr = comment.number.0, author = %comment.author, "not a command comment");
-            return Ok(Decision::default());
+            return Ok(Applied::Decided(Decision::default()));
         }
         let needs_approver = commands
             .iter()
             .any(|c| matches!(c, Ok(c) if c.who() == Who::Approvers));
         let approval = if needs_approver {
-            self.approval(&comment.author).await
+            match approval.or_else(|| self.approval(&comment.author)) {
+                Some(approval) => approval,
+                None => return Ok(Applied::NeedsApproval(comment.author.clone())),
+            }
         } else {
             Approval::NotApprover
         };
@@ -350,15 +311,15 @@ impl Gatekeeper {
             now,
             issue_incident.as_ref(),
         )
+        .map(Applied::Decided)
     }
 
-    async fn on_pull_request(
+    fn on_pull_request(
         &self,
         event: &PullRequestEvent,
         now: Timestamp,
     ) -> anyhow::Result<Decision> {
-        let own = self.own_login().await;
-        let input = pr_input(event, own.as_ref());
+        let input = pr_input(event, self.own_login.get());
         let policy = self.policy(Some(&input.scope));
         decide_and_commit(
             &self.store,
@@ -593,14 +554,6 @@ mod tests {
         }
         let ours = pr_input(&pr_event(PrAction::Opened, "gate-bot"), Some(&me));
         assert!(ours.sender_is_self, "logins compare case-insensitively");
-    }
-
-    #[test]
-    fn approver_cache_remembers_per_login_case_insensitively() {
-        let cache = ApproverCache::default();
-        assert_eq!(cache.get(&Login::new("Alice")), None);
-        cache.put(&Login::new("Alice"), true);
-        assert_eq!(cache.get(&Login::new("alice")), Some(true));
     }
 
     #[test]

@@ -218,6 +218,20 @@ struct Faults {
     held: Vec<Hook>,
     /// Requests refused with 403, by method and path (see [`FakeGithub::forbid`]).
     forbidden: Vec<(String, String)>,
+    /// Requests to answer late (see [`FakeGithub::delay_request`]).
+    delays: Vec<Delay>,
+    /// Delayed requests being held right now.
+    delayed_now: usize,
+    /// Bumped by [`FakeGithub::release_delays`]; delayed requests wait for a change.
+    delay_release: watch::Sender<u64>,
+}
+
+/// A request to hold for `delay`, then answer as usual.
+struct Delay {
+    method: String,
+    path: String,
+    delay: Duration,
+    tx: oneshot::Sender<LoggedRequest>,
 }
 
 /// A mutation to hold unanswered: the `remaining`-th mutation from when it was set.
@@ -722,6 +736,37 @@ impl FakeGithub {
         self.lock().faults.forbidden.clear();
     }
 
+    /// Holds the first request from now on whose method is `method` and whose path
+    /// contains `path_contains` for `delay` (tokio time) or until
+    /// [`FakeGithub::release_delays`], then answers it as usual (a slow GitHub, not a
+    /// broken one); the receiver resolves when it arrives. [`FakeGithub::delayed_now`]
+    /// says whether it is still held.
+    pub fn delay_request(
+        &self,
+        method: &str,
+        path_contains: &str,
+        delay: Duration,
+    ) -> oneshot::Receiver<LoggedRequest> {
+        let (tx, rx) = oneshot::channel();
+        self.lock().faults.delays.push(Delay {
+            method: method.to_string(),
+            path: path_contains.to_string(),
+            delay,
+            tx,
+        });
+        rx
+    }
+
+    /// Lets every request held by [`FakeGithub::delay_request`] go on now.
+    pub fn release_delays(&self) {
+        self.lock().faults.delay_release.send_modify(|g| *g += 1);
+    }
+
+    /// How many requests [`FakeGithub::delay_request`] holds right now.
+    pub fn delayed_now(&self) -> usize {
+        self.lock().faults.delayed_now
+    }
+
     /// Lets every held request go (closing its connection) and forgets a stall not yet
     /// reached.
     pub fn release_stalls(&self) {
@@ -769,6 +814,7 @@ async fn handle(
         tokio::time::sleep(latency).await;
     }
     let mut entry = log_entry(&req);
+    delayed(&state, &entry).await;
     if let Some((tx, release)) = held(&state, &entry) {
         return stall(req, router, state, entry, false, tx, release).await;
     }
@@ -844,6 +890,37 @@ fn after_apply(state: &Shared) -> After {
         return After::Fail;
     }
     After::Answer
+}
+
+/// Waits out the delay set by [`FakeGithub::delay_request`] that `entry` matches (taken),
+/// counted in `delayed_now` meanwhile (also when the client gives up mid-way).
+async fn delayed(state: &Shared, entry: &LoggedRequest) {
+    struct Held(Shared);
+    impl Drop for Held {
+        fn drop(&mut self) {
+            let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            s.faults.delayed_now -= 1;
+        }
+    }
+    let (wait, mut release, _held) = {
+        let mut s = state.lock().expect("fake state");
+        let f = &mut s.faults;
+        let Some(at) = f.delays.iter().position(|d| {
+            d.method.eq_ignore_ascii_case(&entry.method) && entry.path.contains(d.path.as_str())
+        }) else {
+            return;
+        };
+        let delay = f.delays.remove(at);
+        f.delayed_now += 1;
+        let mut release = f.delay_release.subscribe();
+        release.mark_unchanged();
+        let _ = delay.tx.send(entry.clone());
+        (delay.delay, release, Held(state.clone()))
+    };
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = release.changed() => {}
+    }
 }
 
 /// The hold set by [`FakeGithub::stall_request`] that `entry` matches, taken.
