@@ -902,3 +902,60 @@ async fn an_approvers_unblock_waits_for_the_membership_check_then_lifts() {
     );
     assert!(store.active_incidents().unwrap().is_empty());
 }
+
+/// A command still waiting for its author's membership when the plugin stops is neither
+/// decided nor lost: it stays in the inbox, and the next start carries it out once.
+#[tokio::test]
+async fn a_command_waiting_for_its_check_at_a_stop_is_carried_out_after_the_restart() {
+    let env = Env::new().await;
+    env.seed_prs();
+    let plugin = Plugin::start(env.config(false)).await;
+    let asked = env.fake.delay_request(
+        "GET",
+        &format!("/memberships/{APPROVER}"),
+        Duration::from_secs(30),
+    );
+    env.comment(
+        &plugin.url(),
+        1,
+        APPROVER,
+        &format!("/scalability-block {JOB} held"),
+    )
+    .await;
+    tokio::time::timeout(support::TIMEOUT, asked)
+        .await
+        .expect("the approver's membership asked in time")
+        .expect("the lookup is held");
+    plugin.stop().await;
+    {
+        let store = Store::open(&env.store_path()).unwrap();
+        assert_eq!(store.inbox_len().unwrap(), 1, "the command is kept");
+        assert!(store.audit_log(10).unwrap().is_empty(), "nothing decided");
+    }
+    assert!(env.open_blockers().is_empty());
+    assert!(env.replies(1).is_empty());
+
+    env.fake.release_delays();
+    let plugin = Plugin::start(env.config(false)).await;
+    eventually("blocked after the restart", || {
+        (env.open_blockers().len() == 1 && env.has_label(1) && env.has_label(2)).then_some(())
+    })
+    .await;
+    eventually("the reply to the approver", || env.replies(1).pop()).await;
+    plugin.stop().await;
+    assert_eq!(env.open_blockers().len(), 1);
+    assert_eq!(env.replies(1).len(), 1, "one reply");
+    let store = Store::open(&env.store_path()).unwrap();
+    let blocks = store
+        .audit_log(100)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.who == APPROVER && r.command == "/scalability-block")
+        .count();
+    assert_eq!(blocks, 1, "one audit record of the block");
+    assert_eq!(
+        store.inbox_len().unwrap(),
+        0,
+        "the inbox is empty once applied"
+    );
+}
