@@ -29,7 +29,7 @@ pub fn shared_fixtures() -> Option<PathBuf> {
     None
 }
 
-/// The gRPC API token of [`test_config`] (`api.token_file` is `api-token` next to the HMAC
+/// The gRPC API token of [`test_config`] (`api.token_file` is `test-grpc-api-token` next to the HMAC
 /// file).
 pub const API_TOKEN: &str = "test-api-token";
 
@@ -62,7 +62,7 @@ pub fn test_config(store: &std::path::Path, hmac_file: &std::path::Path) -> Conf
     };
     c.sources.deck.url = String::new();
     c.sources.gcs.url = String::new();
-    let token = hmac_file.with_file_name("api-token");
+    let token = hmac_file.with_file_name("test-grpc-api-token");
     std::fs::write(&token, format!("{API_TOKEN}\n")).expect("API token file written");
     c.api.token_file = token.display().to_string();
     c
