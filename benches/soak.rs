@@ -426,6 +426,9 @@ async fn send_webhooks(
     }
 }
 
+/// The gRPC API token (`api.token_file`): reporting a result is a write.
+const API_TOKEN: &str = "soak-api-token";
+
 /// Reports job results over gRPC at the configured rate until `stop`.
 async fn send_results(
     endpoint: String,
@@ -476,6 +479,11 @@ async fn send_results(
             gcs_path: format!("gs://kubernetes-ci-logs/logs/{}/{build}", JOBS[j]),
             commits,
         };
+        let mut request = tonic::Request::new(request);
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {API_TOKEN}").parse().expect("ASCII token"),
+        );
         if client.report_job_result(request).await.is_err() {
             sent.refused.fetch_add(1, Ordering::Relaxed);
         }
@@ -511,6 +519,7 @@ fn config(dir: &Path, fake: &FakeGithub, ports: &Ports, settings: &Settings) -> 
     };
     c.github.endpoints = vec![fake.url()];
     c.github.token_file = dir.join("token");
+    c.api.token_file = dir.join("api-token").display().to_string();
     c.github.mutations_per_minute = 6000;
     c.github.mutations_per_hour = 360_000;
     c.approvers.teams = vec![];
@@ -734,6 +743,7 @@ async fn soak(settings: Arc<Settings>) {
     std::fs::write(dir.path().join("hmac"), format!("{KEY}\n")).unwrap();
     let fake = FakeGithub::start().await.expect("fake GitHub");
     std::fs::write(dir.path().join("token"), fake.token()).unwrap();
+    std::fs::write(dir.path().join("api-token"), format!("{API_TOKEN}\n")).unwrap();
     fake.set_login("scalability-gate-bot");
     fake.add_label(REPO, "lgtm");
     let prs: Vec<u64> = (0..OPEN_PRS)

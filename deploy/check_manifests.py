@@ -12,7 +12,10 @@ Run by deploy/test.sh; reads the output of `kubectl kustomize deploy`:
    store paths vs volume mounts; the drain bound vs terminationGracePeriodSeconds;
 3. the pod runs as Prow's plugins should (one replica, Recreate, non-root, read-only
    root filesystem, no capabilities, RuntimeDefault seccomp, no API token, resources);
-4. the container build file runs as the same user and exposes the same ports.
+4. the container build file runs as the same user and exposes the same ports;
+5. gRPC writes are guarded: api.token_file is set and mounted from the API token Secret,
+   and the NetworkPolicy admits the gRPC port only from a namespace chosen by its labels
+   while the webhook, health and metrics ports stay open to every source.
 
 Every failed check is printed; the exit status is 1 when any failed, 2 on unusable input.
 """
@@ -38,6 +41,7 @@ import yaml
 HMAC_SECRET = ("hmac-token", "hmac")
 GITHUB_SECRET = ("github-token", "oauth")
 PROW_CONFIG_MAP = ("config", "config.yaml")
+API_SECRET = ("scalability-gate-api-token", "token")
 SERVICE_HTTP_PORT = 80
 # Time the store needs to flush after the queue drained, on top of the drain bound.
 FLUSH_MARGIN_SECONDS = 10
@@ -337,6 +341,11 @@ def check_deployment(
         report, container, volumes, "github.token_file", config["github"]["token_file"],
         ("secret", *GITHUB_SECRET),
     )
+    api_token = config.get("api", {}).get("token_file", "")
+    if report.check(bool(api_token), "api.token_file is set (gRPC writes need the API token)"):
+        check_file_mount(
+            report, container, volumes, "api.token_file", api_token, ("secret", *API_SECRET)
+        )
     prow_config = config.get("tide", {}).get("prow_config", "")
     if prow_config:
         check_file_mount(
@@ -423,9 +432,65 @@ def check_deployment(
     return pod, config
 
 
+def admits(rule: dict, port: int, container: dict) -> bool:
+    """Whether a NetworkPolicy ingress rule admits TCP `port` (no `ports`: every port)."""
+    ports = rule.get("ports")
+    if not ports:
+        return True
+    for p in ports:
+        if p.get("protocol", "TCP") != "TCP":
+            continue
+        raw = p.get("port", port)
+        number = raw if isinstance(raw, int) else resolve_port(container, raw)
+        end = p.get("endPort", number)
+        if number is not None and number <= port <= (end or number):
+            return True
+    return False
+
+
+def check_network_policy(report: Report, objects: list[dict], pod: dict, config: dict) -> None:
+    """gRPC only from the chosen namespace; http, health and metrics from everywhere."""
+    policies = [o for o in objects if o.get("kind") == "NetworkPolicy"]
+    if not report.check(len(policies) == 1, f"one NetworkPolicy (found {len(policies)})"):
+        return
+    spec = policies[0]["spec"]
+    deployment = one(objects, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"].get("labels", {})
+    selector = spec.get("podSelector", {}).get("matchLabels", {})
+    report.check(
+        bool(selector) and all(pod_labels.get(k) == v for k, v in selector.items())
+        and not spec.get("podSelector", {}).get("matchExpressions"),
+        f"the NetworkPolicy selects the pod ({selector})",
+    )
+    report.check("Ingress" in spec.get("policyTypes", []), "the NetworkPolicy governs Ingress")
+    container = pod["containers"][0]
+    rules = spec.get("ingress", [])
+    grpc = port_of(config["grpc_listen"])
+    grpc_rules = [r for r in rules if admits(r, grpc, container)]
+    report.check(bool(grpc_rules), f"gRPC {grpc} is admitted from somewhere")
+    for rule in grpc_rules:
+        peers = rule.get("from") or []
+        narrow = bool(peers) and all(
+            set(peer) <= {"namespaceSelector", "podSelector"}
+            and peer.get("namespaceSelector", {}).get("matchLabels")
+            and not peer.get("namespaceSelector", {}).get("matchExpressions")
+            for peer in peers
+        )
+        report.check(
+            narrow,
+            f"gRPC {grpc} is admitted only from namespaces chosen by label (rule from {peers})",
+        )
+    for name, key in [("http", "listen"), ("health", "health_listen"), ("metrics", "metrics_listen")]:
+        port = port_of(config[key])
+        report.check(
+            any(admits(r, port, container) and not r.get("from") for r in rules),
+            f"{name} {port} stays open to every source (hook, Pub/Sub push, kubelet, Prometheus)",
+        )
+
+
 def other_files(config: dict) -> list[tuple[str, str]]:
     """Every other non-empty `*_file` path in the config (push token, Gangway key ...)."""
-    known = {"hmac_secret_file", "github.token_file"}
+    known = {"hmac_secret_file", "github.token_file", "api.token_file"}
     found = []
 
     def walk(node: Any, prefix: str) -> None:
@@ -566,6 +631,7 @@ def main() -> None:
     validate_schemas(report, objects, opts.kube_version)
     pod, config = check_deployment(report, objects, opts.binary, int(drain.group(1)))
     check_containerfile(report, opts.containerfile, pod, config)
+    check_network_policy(report, objects, pod, config)
     if opts.live_overlay:
         with open(opts.live_overlay, encoding="utf-8") as f:
             live = [o for o in yaml.safe_load_all(f) if o]

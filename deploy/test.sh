@@ -78,6 +78,14 @@ mutations=(
     "config does not load|s/label_prs: ready/label_prs: some/"
     "config reads the HMAC secret elsewhere|s#hmac_secret_file: /etc/webhook/hmac#hmac_secret_file: /etc/hook/hmac#"
     "config keeps the store elsewhere|s#store_path: /var/lib/scalability-gate#store_path: /data/gate#"
+    "config turns the API token off|s#token_file: /etc/api-token/token#token_file: \"\"#"
+    "API token Secret mounted elsewhere|s#mountPath: /etc/api-token#mountPath: /etc/api#"
+    "API token from another Secret|s#secretName: scalability-gate-api-token#secretName: api-token#"
+    "gRPC admitted from pods, not a namespace|s/- namespaceSelector:/- podSelector:/"
+    "gRPC open to every source|s/- port: 8888/- port: 9000/"
+    "gRPC not admitted at all|s/- port: 9000/- port: 9001/"
+    "probes shut out|s/- port: 8081/- port: 8082/"
+    "metrics shut out|s/- port: 9090/- port: 9091/"
 )
 caught=0
 for m in "${mutations[@]}"; do

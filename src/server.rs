@@ -2,6 +2,7 @@
 //! health listener, the metrics listener and the gRPC listener. All stop on one signal.
 
 pub mod api;
+pub mod auth;
 pub mod dashboard;
 pub mod gate_api;
 pub mod grpc;

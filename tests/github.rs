@@ -419,6 +419,105 @@ async fn mutations_are_paced_within_the_minute_and_hour_budgets() {
     assert!(start.elapsed() >= Duration::from_secs(3600));
 }
 
+/// At most `budget` of `times` fall within any sliding minute.
+fn within_a_minute(times: &[Instant], budget: usize) {
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .take_while(|u| u.duration_since(*t) < Duration::from_secs(60))
+            .count();
+        assert!(in_window <= budget, "{in_window} mutations within a minute");
+    }
+}
+
+fn mutation_times(fake: &FakeGithub) -> Vec<Instant> {
+    fake.requests()
+        .iter()
+        .filter(|r| r.is_mutation())
+        .map(|r| r.at)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_attempt_of_a_mutation_on_any_endpoint_takes_its_own_slot() {
+    let fake = FakeGithub::start().await.unwrap();
+    let prs: Vec<u64> = (0..3)
+        .map(|_| fake.add_pr(REPO, PrSpec::new("master")))
+        .collect();
+    // Two endpoints, the first answering 500 to each label: the mutation is sent on to
+    // the second at once, and GitHub receives both.
+    let c = client_with(&fake, |o| {
+        o.endpoints = vec![fake.url(), fake.url()];
+        o.mutations_per_minute = 2;
+        o.mutations_per_hour = 100;
+    });
+    for pr in &prs {
+        fake.fail_next(1);
+        c.add_labels(&repo(), PrNumber(*pr), &["x".to_string()])
+            .await
+            .unwrap();
+        assert_eq!(fake.labels_of(REPO, *pr), vec!["x"]);
+    }
+    assert_eq!(
+        fake.mutation_count(),
+        6,
+        "each label: a 500, then the failover"
+    );
+    assert_eq!(
+        c.counters().paced,
+        6,
+        "one slot per attempt GitHub received"
+    );
+    assert_eq!(c.counters().mutations, 6);
+    assert_eq!(c.counters().retries, 0, "failover is not a retry round");
+    within_a_minute(&mutation_times(&fake), 2);
+
+    // A retry round after a 5xx on the only endpoint takes a slot too.
+    fake.clear_log();
+    let single = client_with(&fake, |o| {
+        o.mutations_per_minute = 2;
+        o.mutations_per_hour = 100;
+    });
+    fake.fail_next(3);
+    single
+        .remove_label(&repo(), PrNumber(prs[0]), "x")
+        .await
+        .unwrap();
+    assert_eq!(fake.mutation_count(), 4);
+    assert_eq!(single.counters().paced, 4);
+    within_a_minute(&mutation_times(&fake), 2);
+
+    // A ghproxy that is down never receives the attempt: its slot is given back, so the
+    // budget is spent on what reaches GitHub only.
+    fake.clear_log();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let behind_dead = client_with(&fake, |o| {
+        o.endpoints = vec![dead, fake.url()];
+        o.mutations_per_minute = 2;
+        o.mutations_per_hour = 100;
+    });
+    for pr in &prs[..2] {
+        behind_dead
+            .add_labels(&repo(), PrNumber(*pr), &["y".to_string()])
+            .await
+            .unwrap();
+    }
+    assert_eq!(fake.mutation_count(), 2);
+    assert_eq!(
+        behind_dead.counters().mutations,
+        4,
+        "two attempts per label"
+    );
+    assert_eq!(
+        behind_dead.counters().paced,
+        2,
+        "slots given back for the dead one"
+    );
+}
+
 #[tokio::test]
 async fn dry_run_makes_no_mutating_request() {
     let fake = FakeGithub::start().await.unwrap();
@@ -1430,6 +1529,76 @@ mod history {
             err.to_string().contains("only the revertPullRequest"),
             "{err}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_graphql_rate_limit_pauses_every_request_and_is_sent_again() {
+        use std::time::Duration;
+        use tokio::time::Instant;
+
+        let fake = FakeGithub::start().await.unwrap();
+        let first = fake.merge_pr(REPO, MergedPr::new("master", "one", at(1)));
+        let second = fake.merge_pr(REPO, MergedPr::new("master", "two", at(2)));
+        let c = client(&fake);
+        let node = |n: u64| {
+            let c = c.clone();
+            async move {
+                c.get_pull_detail(&repo(), PrNumber(n))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .node_id
+                    .unwrap()
+            }
+        };
+        let (one, two) = (node(first.number).await, node(second.number).await);
+        fake.clear_log();
+
+        // HTTP 200 with errors[].type RATE_LIMITED and Retry-After: 30.
+        fake.graphql_rate_limited_next(1, Some(30));
+        let revert = tokio::spawn({
+            let c = c.clone();
+            async move { c.revert_pull(&one, None, None).await }
+        });
+        super::until("the RATE_LIMITED answer", || c.counters().rate_limited == 1).await;
+        // Another request, started after the refusal, waits out the same pause.
+        c.own_login().await.unwrap();
+        let reverted = revert.await.unwrap().expect("sent again after the pause");
+        let reverted = reverted.expect("not dry-run");
+        assert_eq!(reverted.reverted, PrNumber(first.number));
+        let log = fake.requests();
+        let graphql: Vec<_> = log.iter().filter(|r| r.path == "/graphql").collect();
+        assert_eq!(graphql.len(), 2, "{log:?}");
+        assert!(!graphql[0].applied && graphql[1].applied);
+        let user = log.iter().find(|r| r.path == "/user").unwrap();
+        assert!(user.at.duration_since(graphql[0].at) >= Duration::from_secs(30));
+        assert!(graphql[1].at.duration_since(graphql[0].at) >= Duration::from_secs(30));
+        assert_eq!(c.counters().paced, 2, "each attempt took a slot");
+        let reverts = |fake: &FakeGithub| {
+            fake.pulls(REPO)
+                .iter()
+                .filter(|p| p.pull.state == "open")
+                .count()
+        };
+        assert_eq!(reverts(&fake), 1, "the limited attempt opened nothing");
+
+        // Without Retry-After or a reset: GitHub's default wait, a minute.
+        fake.clear_log();
+        fake.graphql_rate_limited_next(1, None);
+        let start = Instant::now();
+        c.revert_pull(&two, None, None).await.unwrap().unwrap();
+        let log = fake.requests();
+        assert_eq!(log.len(), 2);
+        assert!(log[1].at.duration_since(log[0].at) >= Duration::from_secs(60));
+        assert!(start.elapsed() >= Duration::from_secs(60));
+        assert_eq!(reverts(&fake), 2);
+
+        // A limit that never lifts ends in an error after bounded pauses, not success.
+        fake.graphql_rate_limited_next(100, Some(1));
+        let err = c.revert_pull("PR_any", None, None).await.unwrap_err();
+        assert!(matches!(err, GithubError::Graphql(_)), "{err}");
+        assert!(err.to_string().contains("RATE_LIMITED"), "{err}");
+        fake.graphql_rate_limited_next(0, None);
     }
 
     #[tokio::test(start_paused = true)]

@@ -28,8 +28,9 @@ use scalability_gate::pb::gangway::{
 };
 use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
 use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
-use support::{Plugin, TIMEOUT, test_config};
+use support::{API_TOKEN, Plugin, TIMEOUT, bearer, test_config};
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const BUCKET: &str = "kubernetes-ci-logs";
@@ -557,10 +558,30 @@ fn api_request(build: u64, result: &str, started: i64) -> ReportJobResultRequest
     }
 }
 
-async fn api_client(plugin: &Plugin) -> ResultsClient<tonic::transport::Channel> {
-    ResultsClient::connect(format!("http://{}", plugin.bound.grpc))
+/// Adds the test config's API token to every call (a result report is a write).
+type WithToken = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
+
+fn with_token(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {API_TOKEN}").parse().unwrap(),
+    );
+    Ok(request)
+}
+
+async fn channel(plugin: &Plugin) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{}", plugin.bound.grpc))
+        .unwrap()
+        .connect()
         .await
         .unwrap()
+}
+
+/// A `Results` client that sends [`API_TOKEN`] with every call.
+async fn api_client(
+    plugin: &Plugin,
+) -> ResultsClient<InterceptedService<tonic::transport::Channel, WithToken>> {
+    ResultsClient::with_interceptor(channel(plugin).await, with_token as WithToken)
 }
 
 #[tokio::test]
@@ -723,4 +744,229 @@ async fn history_survives_a_restart() {
     wait_metric(&plugin, "transitions", "regression", 1).await;
     plugin.stop().await;
     assert_eq!(env.history(), expected_history());
+}
+
+// ---------------------------------------------------------------- the API token
+
+/// `GET /api/v1/status` of the running plugin.
+async fn api_status(plugin: &Plugin) -> serde_json::Value {
+    reqwest::get(format!("{}/api/v1/status", plugin.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The reads of the gRPC listener answer without a token: `Gate`'s reads, health and
+/// reflection.
+async fn reads_are_open(plugin: &Plugin) {
+    use scalability_gate::pb::scalability_gate::v1::gate_client::GateClient;
+    use scalability_gate::pb::scalability_gate::v1::{GetStatusRequest, ListIncidentsRequest};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let mut gate = GateClient::new(channel(plugin).await);
+    let status = gate
+        .get_status(GetStatusRequest {})
+        .await
+        .expect("GetStatus needs no token")
+        .into_inner();
+    assert_eq!(status.active_incidents, 0);
+    gate.list_incidents(ListIncidentsRequest {
+        include_lifted: true,
+    })
+    .await
+    .expect("ListIncidents needs no token");
+    let health = HealthClient::new(channel(plugin).await)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health needs no token")
+        .into_inner();
+    assert_eq!(health.status, 1, "SERVING");
+    let mut answers = ServerReflectionClient::new(channel(plugin).await)
+        .server_reflection_info(tokio_stream::iter([ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        }]))
+        .await
+        .expect("reflection needs no token")
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) = answers
+        .message()
+        .await
+        .unwrap()
+        .and_then(|a| a.message_response)
+    else {
+        panic!("reflection lists the services");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.iter().any(|n| n == "scalability_gate.v1.Results"),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn report_job_result_needs_the_api_token_and_honours_a_rotated_one() {
+    let env = Env::new();
+    let config = env.config();
+    let token_file = std::path::PathBuf::from(&config.api.token_file);
+    let plugin = Plugin::start(config).await;
+    let mut client = api_client(&plugin).await;
+    let mut bare = ResultsClient::new(channel(&plugin).await);
+    for (b, state, t) in &RUNS[..2] {
+        client
+            .report_job_result(api_request(*b, state, *t))
+            .await
+            .unwrap();
+    }
+    wait_metric(&plugin, "runs_recorded", "api", 2).await;
+
+    // A forged red run after two green ones would block: without the token, nothing.
+    let (red, _, red_start) = RUNS[2];
+    let forged = || api_request(red, "failure", red_start);
+    let refusals = [
+        ("no token", bare.report_job_result(forged()).await),
+        (
+            "a wrong token",
+            bare.report_job_result(bearer(forged(), "not-the-token"))
+                .await,
+        ),
+        (
+            "the token one byte short",
+            bare.report_job_result(bearer(forged(), &API_TOKEN[1..]))
+                .await,
+        ),
+        (
+            "another scheme",
+            bare.report_job_result({
+                let mut r = tonic::Request::new(forged());
+                r.metadata_mut().insert(
+                    "authorization",
+                    format!("Basic {API_TOKEN}").parse().unwrap(),
+                );
+                r
+            })
+            .await,
+        ),
+    ];
+    for (what, answer) in refusals {
+        let status = answer.expect_err(what);
+        assert_eq!(
+            status.code(),
+            tonic::Code::Unauthenticated,
+            "{what}: {status:?}"
+        );
+        assert!(!status.message().contains(API_TOKEN), "{what}");
+    }
+    // Gate's writes refuse the same way: one check for both services.
+    let mut gate = scalability_gate::pb::scalability_gate::v1::gate_client::GateClient::new(
+        channel(&plugin).await,
+    );
+    let block = scalability_gate::pb::scalability_gate::v1::BlockRequest {
+        job: JOB.into(),
+        actor: "mallory".into(),
+        reason: "forged".into(),
+    };
+    let status = gate
+        .block(bearer(block, "not-the-token"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    reads_are_open(&plugin).await;
+
+    // Rotation at runtime: the old token stops working, the new one works, no restart.
+    std::fs::write(&token_file, "rotated-token\n").unwrap();
+    let status = client
+        .report_job_result(forged())
+        .await
+        .expect_err("the old token after rotation");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    // A missing file is an outage of the token, not an open door.
+    std::fs::remove_file(&token_file).unwrap();
+    let status = bare
+        .report_job_result(bearer(forged(), "rotated-token"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    std::fs::write(&token_file, "rotated-token\n").unwrap();
+
+    // The refused reports changed nothing: the queue is ordered, so once a later report
+    // is recorded, any refused one would have been too.
+    let (b4, t4) = (1861000000000000104u64, 1_764_030_000);
+    let r = bare
+        .report_job_result(bearer(api_request(b4, "success", t4), "rotated-token"))
+        .await
+        .expect("the rotated token");
+    assert!(r.into_inner().recorded);
+    wait_metric(&plugin, "runs_recorded", "api", 3).await;
+    assert_eq!(metric(&plugin, "transitions", "regression").await, 0);
+    let json = api_status(&plugin).await;
+    assert_eq!(json["incidents"], serde_json::json!([]), "{json}");
+    plugin.stop().await;
+    let builds: Vec<String> = env.history().into_iter().map(|h| h.0).collect();
+    assert_eq!(
+        builds,
+        [RUNS[0].0.to_string(), RUNS[1].0.to_string(), b4.to_string()]
+    );
+}
+
+#[tokio::test]
+async fn an_empty_api_token_file_refuses_every_write_and_keeps_reads_open() {
+    let env = Env::new();
+    let mut config = env.config();
+    config.api.token_file = String::new();
+    let plugin = Plugin::start(config).await;
+    let mut bare = ResultsClient::new(channel(&plugin).await);
+    for (what, request) in [
+        (
+            "no token",
+            tonic::Request::new(api_request(RUNS[2].0, "failure", RUNS[2].2)),
+        ),
+        (
+            "an empty bearer",
+            bearer(api_request(RUNS[2].0, "failure", RUNS[2].2), ""),
+        ),
+        (
+            "the former token",
+            bearer(api_request(RUNS[2].0, "failure", RUNS[2].2), API_TOKEN),
+        ),
+    ] {
+        let status = bare.report_job_result(request).await.expect_err(what);
+        // The same code as Gate's writes in this case: switched off, not a bad credential.
+        assert_eq!(
+            status.code(),
+            tonic::Code::PermissionDenied,
+            "{what}: {status:?}"
+        );
+    }
+    let mut gate = scalability_gate::pb::scalability_gate::v1::gate_client::GateClient::new(
+        channel(&plugin).await,
+    );
+    let status = gate
+        .block(bearer(
+            scalability_gate::pb::scalability_gate::v1::BlockRequest {
+                job: JOB.into(),
+                actor: "mallory".into(),
+                reason: "forged".into(),
+            },
+            API_TOKEN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    reads_are_open(&plugin).await;
+    let json = api_status(&plugin).await;
+    assert_eq!(json["incidents"], serde_json::json!([]), "{json}");
+    assert_eq!(metric(&plugin, "runs_recorded", "api").await, 0);
+    // Stopping drains the queue into the store: nothing was enqueued.
+    plugin.stop().await;
+    assert_eq!(env.history(), Vec::new());
 }

@@ -11,10 +11,14 @@
 //! - **Rate limits.** A 403/429 with `Retry-After` (GitHub's secondary limit, which is per
 //!   token) sets a shared "not before" instant that pauses *every* request of this client,
 //!   not only the refused one; a spent primary limit (`X-RateLimit-Remaining: 0`) pauses
-//!   until `X-RateLimit-Reset`. The refused request is then sent again.
+//!   until `X-RateLimit-Reset`. GraphQL states its limit as HTTP 200 with an error of
+//!   `type: RATE_LIMITED`: that pauses every request too (`Retry-After` or the reset if
+//!   given, else [`SECONDARY_LIMIT_DEFAULT_WAIT`]). The refused request is then sent again.
 //! - **Pacing.** Content-creating requests (POST, PATCH, PUT, DELETE) are kept within
-//!   `mutations_per_minute` and `mutations_per_hour` by a sliding window: a mutation waits
-//!   for a free slot, never exceeds the budget.
+//!   `mutations_per_minute` and `mutations_per_hour` by a sliding window: *each attempt* of
+//!   a mutation (a retry, or the same request sent on to the next endpoint) waits for a
+//!   free slot of its own, so the budget bounds what GitHub receives. An attempt whose
+//!   connection could not even be made gives its slot back.
 //! - **Dry-run.** Every mutation is a logged no-op and returns a plausible value (see each
 //!   method: created issues and comments come back with number/id `0`, so callers can tell
 //!   nothing was created). Reads still go to GitHub.
@@ -61,8 +65,9 @@ revertPullRequest(input: $input) { pullRequest { number url } revertPullRequest 
 /// Rate-limit pauses one request may sit through before it gives up.
 const MAX_RATE_LIMIT_WAITS: u32 = 10;
 
-/// The wait GitHub's documentation asks for after a secondary limit without `Retry-After`.
-const SECONDARY_LIMIT_DEFAULT_WAIT: Duration = Duration::from_secs(60);
+/// The wait GitHub's documentation asks for after a secondary limit without `Retry-After`
+/// (also used for a GraphQL `RATE_LIMITED` answer without rate-limit headers).
+pub const SECONDARY_LIMIT_DEFAULT_WAIT: Duration = Duration::from_secs(60);
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -203,8 +208,11 @@ pub struct Counters {
     pub dry_run_mutations: u64,
     /// Requests sent again after a 5xx or a connection error.
     pub retries: u64,
-    /// Rate-limit answers that paused the client.
+    /// Rate-limit answers that paused the client (GraphQL `RATE_LIMITED` included).
     pub rate_limited: u64,
+    /// Slots of the mutation budget taken: one per mutation attempt on any endpoint,
+    /// less those given back because the connection could not be made.
+    pub paced: u64,
 }
 
 #[derive(Default)]
@@ -214,6 +222,7 @@ struct AtomicCounters {
     dry_run_mutations: AtomicU64,
     retries: AtomicU64,
     rate_limited: AtomicU64,
+    paced: AtomicU64,
 }
 
 /// The sliding windows of mutation timestamps.
@@ -241,6 +250,13 @@ impl Pacer {
             }
         }
         None
+    }
+
+    /// Gives back the slot taken at `at` (the attempt never left this host).
+    fn give_back(&mut self, at: Instant) {
+        if let Some(i) = self.sent.iter().rposition(|t| *t == at) {
+            self.sent.remove(i);
+        }
     }
 }
 
@@ -422,6 +438,7 @@ impl Client {
             dry_run_mutations: c.dry_run_mutations.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
             rate_limited: c.rate_limited.load(Ordering::Relaxed),
+            paced: c.paced.load(Ordering::Relaxed),
         }
     }
 
@@ -927,7 +944,9 @@ impl Client {
 
     /// Posts a GraphQL document to `POST /graphql` and returns its `data`. Counted and
     /// paced as a mutation (the plugin's only GraphQL call, `revertPullRequest`, is one);
-    /// in dry-run: `null`.
+    /// in dry-run: `null`. A `RATE_LIMITED` answer (HTTP 200) pauses every request and is
+    /// sent again after the pause, like a secondary limit; other GraphQL errors are
+    /// [`GithubError::Graphql`].
     pub async fn graphql(&self, query: &str, variables: Value) -> Result<Value, GithubError> {
         if self.skip_in_dry_run("POST", "/graphql") {
             return Ok(Value::Null);
@@ -1083,25 +1102,21 @@ impl Client {
                 path: path.to_string(),
             });
         };
-        let mutation = is_mutation(&method);
         let options = &self.inner.options;
         let mut round = 0;
         let mut rate_waits = 0;
         loop {
             self.wait_until_allowed().await;
-            if mutation {
-                self.pace().await;
-                // A pause may have been set while this mutation waited for its slot.
-                self.wait_until_allowed().await;
-            }
             let outcome = self.try_endpoints(&method, path, body, token, resend).await;
             match outcome {
-                Ok(answer) if answer.status < 400 => {
+                Ok(answer) if answer.status < 400 && !graphql_rate_limited(path, &answer) => {
                     self.note_primary_limit(&answer.headers);
                     return Ok(answer);
                 }
-                Ok(answer) if answer.status == 403 || answer.status == 429 => {
-                    let Some(wait) = self.rate_limit_wait(&answer) else {
+                Ok(answer)
+                    if answer.status < 400 || answer.status == 403 || answer.status == 429 =>
+                {
+                    let Some(wait) = self.rate_limit_wait(path, &answer) else {
                         return Err(status_error(&method, path, &answer));
                     };
                     rate_waits += 1;
@@ -1113,7 +1128,13 @@ impl Client {
                         wait_secs = wait.as_secs(), "GitHub rate limit: pausing every request");
                     self.pause_for(wait);
                     if rate_waits > MAX_RATE_LIMIT_WAITS {
-                        return Err(status_error(&method, path, &answer));
+                        return Err(if answer.status < 400 {
+                            GithubError::Graphql(format!(
+                                "still rate limited (RATE_LIMITED) after {MAX_RATE_LIMIT_WAITS} pauses"
+                            ))
+                        } else {
+                            status_error(&method, path, &answer)
+                        });
                     }
                     continue;
                 }
@@ -1167,7 +1188,17 @@ impl Client {
         resend: Resend,
     ) -> Result<Answer, Unsent> {
         let mut last = Err(Unsent(true, String::from("no endpoint")));
+        let mutation = is_mutation(method);
         for endpoint in &self.inner.endpoints {
+            // Every attempt of a mutation is one GitHub may receive: it takes a slot.
+            let slot = if mutation {
+                let slot = self.pace().await;
+                // A pause may have been set while this mutation waited for its slot.
+                self.wait_until_allowed().await;
+                Some(slot)
+            } else {
+                None
+            };
             let url = format!("{endpoint}{path}");
             let mut request = self
                 .inner
@@ -1178,7 +1209,7 @@ impl Client {
                 request = request.json(body);
             }
             self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
-            if is_mutation(method) {
+            if mutation {
                 self.inner
                     .counters
                     .mutations
@@ -1205,6 +1236,9 @@ impl Client {
                     format!("{endpoint}: {}", without_url(&e)),
                 )),
             };
+            if let (Some(slot), Err(Unsent(true, _))) = (slot, &answer) {
+                self.give_back(slot).await;
+            }
             match answer {
                 Ok(a) if a.status < 500 => return Ok(a),
                 Err(Unsent(true, _)) => last = answer,
@@ -1215,15 +1249,23 @@ impl Client {
         last
     }
 
-    /// How long a 403/429 asks us to wait; `None` when it is not a rate limit.
-    fn rate_limit_wait(&self, answer: &Answer) -> Option<Duration> {
+    /// How long a 403/429 (or a GraphQL `RATE_LIMITED` answer) asks us to wait; `None`
+    /// when it is not a rate limit.
+    fn rate_limit_wait(&self, path: &str, answer: &Answer) -> Option<Duration> {
         let cap = self.inner.options.max_rate_limit_wait;
         if let Some(secs) = header_u64(&answer.headers, RETRY_AFTER.as_str()) {
             return Some(Duration::from_secs(secs).min(cap));
         }
+        let graphql = graphql_rate_limited(path, answer);
         if header_u64(&answer.headers, "x-ratelimit-remaining") == Some(0) {
-            let reset = header_u64(&answer.headers, "x-ratelimit-reset").unwrap_or(0);
-            return Some(until_epoch(reset).max(Duration::from_secs(1)).min(cap));
+            let reset = header_u64(&answer.headers, "x-ratelimit-reset");
+            if reset.is_some() || !graphql {
+                let reset = reset.unwrap_or(0);
+                return Some(until_epoch(reset).max(Duration::from_secs(1)).min(cap));
+            }
+        }
+        if graphql {
+            return Some(SECONDARY_LIMIT_DEFAULT_WAIT.min(cap));
         }
         let message = error_message(&answer.body).to_ascii_lowercase();
         (message.contains("secondary rate limit") || message.contains("abuse"))
@@ -1273,16 +1315,18 @@ impl Client {
         }
     }
 
-    /// Waits for a free slot in the mutation budget and takes it. The lock is held while
-    /// waiting so mutations go out in the order they asked.
-    async fn pace(&self) {
+    /// Waits for a free slot in the mutation budget and takes it; answers when it was
+    /// taken (to give it back with [`Client::give_back`]). The lock is held while waiting
+    /// so mutations go out in the order they asked.
+    async fn pace(&self) -> Instant {
         let mut pacer = self.inner.pacer.lock().await;
         loop {
             let now = Instant::now();
             match pacer.next_slot(now) {
                 None => {
                     pacer.sent.push_back(now);
-                    return;
+                    self.inner.counters.paced.fetch_add(1, Ordering::Relaxed);
+                    return now;
                 }
                 Some(at) => {
                     tracing::debug!(
@@ -1294,6 +1338,31 @@ impl Client {
             }
         }
     }
+
+    /// Gives back a slot [`Client::pace`] took: the attempt could not even connect, so
+    /// GitHub never received it.
+    async fn give_back(&self, slot: Instant) {
+        self.inner.pacer.lock().await.give_back(slot);
+        self.inner.counters.paced.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether a 200 from `POST /graphql` is GitHub's GraphQL rate limit: an error of
+/// `type: RATE_LIMITED` (the query did not run).
+fn graphql_rate_limited(path: &str, answer: &Answer) -> bool {
+    if path != "/graphql" || answer.status >= 400 {
+        return false;
+    }
+    serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .as_ref()
+        .and_then(|v| v.get("errors"))
+        .and_then(Value::as_array)
+        .is_some_and(|errors| {
+            errors
+                .iter()
+                .any(|e| e.get("type").and_then(Value::as_str) == Some("RATE_LIMITED"))
+        })
 }
 
 fn not_found_is_none<T>(result: Result<T, GithubError>) -> Result<Option<T>, GithubError> {

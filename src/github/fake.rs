@@ -14,6 +14,7 @@
 //! Controls for tests: seed state ([`FakeGithub::add_pr`], …), read it back
 //! ([`FakeGithub::labels_of`], [`FakeGithub::issues`], …), a request log with counts of
 //! mutations, fault injection (500s, 403 and 429 with `Retry-After`, spent primary limit,
+//! GraphQL's `RATE_LIMITED` answer,
 //! dropped connections, a fixed latency per request, a flaky pattern; and for mutations:
 //! applied then answered 502, applied then reset mid-response, held unanswered at the
 //! k-th mutation so a test can kill the plugin right there), and hooks that resolve when a
@@ -224,6 +225,9 @@ struct Faults {
     delayed_now: usize,
     /// Bumped by [`FakeGithub::release_delays`]; delayed requests wait for a change.
     delay_release: watch::Sender<u64>,
+    /// Next `POST /graphql` answered 200 with a `RATE_LIMITED` error, with `Retry-After`
+    /// when set (see [`FakeGithub::graphql_rate_limited_next`]).
+    graphql_limited: (u64, Option<u64>),
 }
 
 /// A request to hold for `delay`, then answer as usual.
@@ -731,6 +735,13 @@ impl FakeGithub {
             .push((method.to_string(), path_contains.to_string()));
     }
 
+    /// The next `n` `POST /graphql` answer GitHub's GraphQL rate limit: HTTP 200 with
+    /// `errors[].type == "RATE_LIMITED"`, with `Retry-After: secs` when `retry_after` is
+    /// set (else no wait is stated). The query does not run.
+    pub fn graphql_rate_limited_next(&self, n: u64, retry_after: Option<u64>) {
+        self.lock().faults.graphql_limited = (n, retry_after);
+    }
+
     /// Forgets every [`FakeGithub::forbid`].
     pub fn allow_all(&self) {
         self.lock().faults.forbidden.clear();
@@ -1069,6 +1080,17 @@ fn faults(state: &Shared, entry: &LoggedRequest) -> Verdict {
         if f.flaky.rate_limit_every > 0 && k % f.flaky.rate_limit_every == 0 {
             return Verdict::Answer(secondary_limit(f.flaky.retry_after_secs));
         }
+    }
+    if f.graphql_limited.0 > 0 && entry.method == "POST" && entry.path == "/graphql" {
+        f.graphql_limited.0 -= 1;
+        let body = json!({"errors": [{"type": "RATE_LIMITED", "code": "graphql_rate_limit",
+            "message": "API rate limit already exceeded for user ID 1."}]});
+        let mut r = (StatusCode::OK, Json(body)).into_response();
+        if let Some(secs) = f.graphql_limited.1 {
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
+        }
+        return Verdict::Answer(r);
     }
     let expected = format!("Bearer {}", s.token);
     let token_form = format!("token {}", s.token);

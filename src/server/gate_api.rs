@@ -1,12 +1,15 @@
 //! The admin gRPC API `scalability_gate.v1.Gate`. Reads (`GetStatus`, `ListIncidents`)
 //! come from the same read model as the dashboard. Mutations (`Block`, `Unblock`,
-//! `Exempt`) need `authorization: Bearer <token>` matching `api.token_file` (compared in
-//! constant time; an empty `api.token_file` refuses them) and are enqueued on the ordered
+//! `Exempt`) need `authorization: Bearer <token>` matching `api.token_file`, checked by
+//! [`super::auth::ApiToken`] as for `Results/ReportJobResult`, and are enqueued on the ordered
 //! queue like every other input: the consumer decides them with the gate, writes them and
 //! audits them as `grpc:<actor>`. One writer, one path.
 
+use std::sync::Arc;
+
 use tonic::{Request, Response, Status};
 
+use super::auth::ApiToken;
 use crate::App;
 use crate::consumer::Input;
 use crate::consumer::admin::{AdminError, AdminRequest};
@@ -17,41 +20,18 @@ use crate::status::{self, IncidentView};
 /// The `Gate` service over the running plugin.
 pub struct GateService {
     app: App,
+    token: Arc<ApiToken>,
 }
 
 impl GateService {
-    pub fn new(app: App) -> Self {
-        Self { app }
+    /// The service; `token` is the API token shared with `Results`.
+    pub fn new(app: App, token: Arc<ApiToken>) -> Self {
+        Self { app, token }
     }
 
-    /// Checks the bearer token of a mutating call.
+    /// Checks the bearer token of a mutating call (the one check of [`super::auth`]).
     fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let file = self.app.config.api.token_file.trim();
-        if file.is_empty() {
-            return Err(Status::permission_denied(
-                "mutating calls are disabled (api.token_file is empty)",
-            ));
-        }
-        let want = match std::fs::read_to_string(file) {
-            Ok(token) if !token.trim().is_empty() => token.trim().to_string(),
-            _ => {
-                tracing::error!(file, "api token file unreadable or empty");
-                return Err(Status::unavailable("the API token is unavailable"));
-            }
-        };
-        let given = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if constant_time_eq(given.trim().as_bytes(), want.as_bytes()) {
-            Ok(())
-        } else {
-            Err(Status::unauthenticated(
-                "missing or wrong authorization: Bearer <token>",
-            ))
-        }
+        self.token.authorize(request.metadata())
     }
 
     async fn mutate(
@@ -94,14 +74,6 @@ impl GateService {
             outcome,
         }))
     }
-}
-
-/// Equal bytes, in time that depends only on the lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn internal(error: anyhow::Error) -> Status {
@@ -231,18 +203,5 @@ impl pb::gate_server::Gate for GateService {
             reason: r.reason,
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_compare_by_content_and_length() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-        assert!(!constant_time_eq(b"", b"x"));
     }
 }

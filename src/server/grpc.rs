@@ -1,10 +1,14 @@
-//! The gRPC listener: `grpc.health.v1` now; the `scalability_gate.v1` services join here.
+//! The gRPC listener: `grpc.health.v1`, reflection and the `scalability_gate.v1` services.
+//! Health, reflection and reads are open; every write of `Gate` and `Results` checks the
+//! one [`ApiToken`] built here from `api.token_file`.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use super::auth::ApiToken;
 use crate::App;
 use crate::pb::scalability_gate::v1::gate_server::GateServer;
 use crate::pb::scalability_gate::v1::results_server::ResultsServer;
@@ -27,6 +31,15 @@ pub async fn serve(
     listener: TcpListener,
     stop: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let token = Arc::new(ApiToken::new(&app.config.api.token_file));
+    match token.path() {
+        None => tracing::info!("api.token_file is empty: gRPC writes are refused"),
+        Some(path) if !path.is_file() => tracing::warn!(
+            path = %path.display(),
+            "api.token_file is not readable yet: gRPC writes are refused until it is"
+        ),
+        Some(_) => {}
+    }
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
@@ -36,8 +49,11 @@ pub async fn serve(
         .add_service(reflection()?)
         .add_service(GateServer::new(super::gate_api::GateService::new(
             app.clone(),
+            token.clone(),
         )))
-        .add_service(ResultsServer::new(super::results::ResultsService::new(app)))
+        .add_service(ResultsServer::new(super::results::ResultsService::new(
+            app, token,
+        )))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
         .await?;
     Ok(())

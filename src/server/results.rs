@@ -1,11 +1,14 @@
 //! `scalability_gate.v1.Results`: any CI system reports a finished run of a gated job.
 //! The request is validated (exact gated job name, a build id, a known result, commits as
-//! `org/repo` → sha) and enqueued on the ordered queue like every other channel.
+//! `org/repo` → sha) and enqueued on the ordered queue like every other channel. It is a
+//! write: it needs the API token ([`super::auth::ApiToken`]), checked before anything else.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use super::auth::ApiToken;
 use crate::App;
 use crate::consumer::{Input, QueueError};
 use crate::model::{BuildId, Channel, CommitSha, JobName, RepoName, Run, RunResult, Timestamp};
@@ -15,11 +18,13 @@ use crate::pb::scalability_gate::v1::{ReportJobResultRequest, ReportJobResultRes
 /// The `Results` service.
 pub struct ResultsService {
     app: App,
+    token: Arc<ApiToken>,
 }
 
 impl ResultsService {
-    pub fn new(app: App) -> Self {
-        Self { app }
+    /// The service; `token` is the API token shared with `Gate`.
+    pub fn new(app: App, token: Arc<ApiToken>) -> Self {
+        Self { app, token }
     }
 }
 
@@ -68,6 +73,7 @@ impl Results for ResultsService {
         &self,
         request: Request<ReportJobResultRequest>,
     ) -> Result<Response<ReportJobResultResponse>, Status> {
+        self.token.authorize(request.metadata())?;
         let run = to_run(&self.app, request.get_ref())?;
         let known = self
             .app

@@ -29,7 +29,22 @@ pub fn shared_fixtures() -> Option<PathBuf> {
     None
 }
 
-/// A config for tests: every listener on 127.0.0.1:0, no result source, one job.
+/// The gRPC API token of [`test_config`] (`api.token_file` is `test-grpc-api-token` next to the HMAC
+/// file).
+pub const API_TOKEN: &str = "test-api-token";
+
+/// `request` with `authorization: Bearer <token>`, as a gRPC write needs.
+pub fn bearer<T>(request: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(request);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ASCII token"),
+    );
+    request
+}
+
+/// A config for tests: every listener on 127.0.0.1:0, no result source, one job, and the
+/// gRPC API token [`API_TOKEN`] written next to the HMAC file.
 pub fn test_config(store: &std::path::Path, hmac_file: &std::path::Path) -> Config {
     let mut c = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -47,6 +62,9 @@ pub fn test_config(store: &std::path::Path, hmac_file: &std::path::Path) -> Conf
     };
     c.sources.deck.url = String::new();
     c.sources.gcs.url = String::new();
+    let token = hmac_file.with_file_name("test-grpc-api-token");
+    std::fs::write(&token, format!("{API_TOKEN}\n")).expect("API token file written");
+    c.api.token_file = token.display().to_string();
     c
 }
 
@@ -158,16 +176,19 @@ pub async fn report_run(grpc: &str, job: &str, build: u64, result: &str) {
         .unwrap();
     let started = 1_790_000_000 + build as i64 * 3600;
     client
-        .report_job_result(ReportJobResultRequest {
-            job_name: job.into(),
-            build_id: build.to_string(),
-            result: result.into(),
-            started_at: started,
-            finished_at: started + 1800,
-            url: format!("https://prow.example/view/{build}"),
-            gcs_path: String::new(),
-            commits: Default::default(),
-        })
+        .report_job_result(bearer(
+            ReportJobResultRequest {
+                job_name: job.into(),
+                build_id: build.to_string(),
+                result: result.into(),
+                started_at: started,
+                finished_at: started + 1800,
+                url: format!("https://prow.example/view/{build}"),
+                gcs_path: String::new(),
+                commits: Default::default(),
+            },
+            API_TOKEN,
+        ))
         .await
         .unwrap();
 }
