@@ -962,3 +962,57 @@ async fn forged_markers_of_every_kind_change_nothing() {
     }
     assert_eq!(env.ours_marked(1, &comment::reply_marker(asked)), 1);
 }
+
+/// While GitHub does not say who the plugin is (`GET /user` refused), no marker can be
+/// told for the plugin's own: the ready PRs are labelled all the same, but no blocker issue
+/// is opened (a pass that took "not found" would open one more on every pass). Once GitHub
+/// answers, exactly one is opened and announced.
+#[tokio::test]
+async fn without_its_own_login_the_plugin_opens_no_issue_until_github_says_it() {
+    use scalability_gate::comment;
+    let env = Env::new().await;
+    env.seed_prs();
+    env.fake.forbid("GET", "/user");
+    let mut config = env.config(false);
+    config.reconcile.resync_interval = Duration::from_millis(100);
+    let plugin = Plugin::start(config).await;
+    regress(&plugin.bound.grpc.to_string()).await;
+    eventually("the ready PRs labelled", || {
+        (env.has_label(1) && env.has_label(2)).then_some(())
+    })
+    .await;
+    // Sync point: two passes asked who the plugin is, and were refused.
+    let refused = || {
+        env.fake
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/user" && r.status == 403)
+            .count()
+    };
+    eventually("two passes refused the login", || {
+        (refused() >= 2).then_some(())
+    })
+    .await;
+    assert!(env.fake.issues(REPO).iter().all(|i| i.is_pull_request()));
+
+    env.fake.allow_all();
+    let issue = eventually("the blocker issue", || env.open_blockers().pop()).await;
+    env.ours_posted(issue.number, &comment::announcement_marker(&incident_id()))
+        .await;
+    // Sync point: a later pass looked for the announcement again (and found it).
+    let since = env.fake.request_count();
+    let comments = format!("/issues/{}/comments", issue.number);
+    eventually("another pass", || {
+        env.fake.requests()[since..]
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with(&comments))
+            .then_some(())
+    })
+    .await;
+    plugin.stop().await;
+    assert_eq!(env.open_blockers().len(), 1);
+    assert_eq!(
+        env.ours_marked(issue.number, &comment::announcement_marker(&incident_id())),
+        1
+    );
+}
