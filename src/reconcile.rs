@@ -1332,6 +1332,60 @@ mod tests {
         task.await.unwrap();
     }
 
+    /// Markers on GitHub count only on what the plugin's login wrote: a stranger's comment
+    /// or issue copying one, a PR, or anything while the login is unknown counts nothing.
+    #[test]
+    fn only_the_plugins_own_comments_and_issues_carry_markers() {
+        use crate::github::types::PullRequestLink;
+        let me = Login::new("scalability-gate-bot");
+        let id = IncidentId::new("job-3");
+        let marker = comment::announcement_marker(&id);
+        let said = |login: &str| Comment {
+            id: 1,
+            body: format!("text\n\n{marker}"),
+            user: User {
+                login: login.into(),
+                kind: None,
+            },
+            created_at: None,
+            html_url: None,
+        };
+        assert!(!has_marker(Some(&me), &[said("mallory")], &marker));
+        assert!(!has_marker(None, &[said("scalability-gate-bot")], &marker));
+        assert!(has_marker(
+            Some(&me),
+            &[said("mallory"), said("scalability-gate-bot")],
+            &marker
+        ));
+        assert!(!has_marker(Some(&me), &[], &marker));
+
+        let issue_marker = comment::issue_marker(&id, "master");
+        let mut issue = Issue {
+            number: 5,
+            title: "t".into(),
+            body: Some(format!("body\n\n{issue_marker}")),
+            state: "open".into(),
+            user: User {
+                login: "mallory".into(),
+                kind: None,
+            },
+            labels: vec![],
+            html_url: None,
+            pull_request: None,
+            created_at: None,
+        };
+        assert!(!is_our_issue(&me, &issue, &issue_marker), "a stranger's");
+        issue.user.login = "scalability-gate-bot".into();
+        assert!(is_our_issue(&me, &issue, &issue_marker));
+        assert!(!is_our_issue(
+            &me,
+            &issue,
+            &comment::issue_marker(&id, "release-1.34")
+        ));
+        issue.pull_request = Some(PullRequestLink { url: None });
+        assert!(!is_our_issue(&me, &issue, &issue_marker), "never a PR");
+    }
+
     #[test]
     fn issue_steps() {
         let mut issue = Issue {
