@@ -471,11 +471,31 @@ pub fn parse_markers(text: &str) -> Vec<(crate::model::IncidentId, String)> {
     found
 }
 
-/// The incident an issue body belongs to, when it is one of our blocker/tracking issues.
-pub fn issue_incident(body: &str) -> Option<crate::model::IncidentId> {
+/// Whether a comment or issue that `author` wrote, whose text is `body`, carries `marker`
+/// as the plugin's own. **Every check of a hidden marker found on GitHub goes through
+/// here.** Anyone can paste `<!-- scalability-gate:... -->` into a comment or an issue, so
+/// a marker counts only on what the plugin's own login `own` wrote (the token's owner, or
+/// a GitHub App's `<slug>[bot]`; logins compare without case, as on GitHub); on anything
+/// else it counts for nothing, and the plugin acts as if it had not been posted.
+///
+/// `own` is `None` while GitHub has not said who the plugin is: then no marker counts.
+/// That is the side a stranger cannot exploit (a forged marker never suppresses a
+/// notice); a caller for which "not found" would do harm when repeated (opening an issue,
+/// closing one) must not act without the login at all (see the reconciler).
+pub fn ours(own: Option<&crate::model::Login>, author: &str, body: &str, marker: &str) -> bool {
+    own.is_some_and(|me| me.as_str().eq_ignore_ascii_case(author)) && body.contains(marker)
+}
+
+/// The incident an issue belongs to, when it is one of our blocker/tracking issues: its
+/// body carries an issue marker and `author` is the plugin's own login (see [`ours`]).
+pub fn issue_incident(
+    own: Option<&crate::model::Login>,
+    author: &str,
+    body: &str,
+) -> Option<crate::model::IncidentId> {
     parse_markers(body)
         .into_iter()
-        .find(|(_, kind)| kind.starts_with("issue/"))
+        .find(|(id, kind)| kind.starts_with("issue/") && ours(own, author, body, &marker(id, kind)))
         .map(|(id, _)| id)
 }
 
@@ -1010,7 +1030,12 @@ mod notice_tests {
         ] {
             assert!(body.contains(want), "missing {want:?} in\n{body}");
         }
-        assert_eq!(issue_incident(&body), Some(i.id.clone()));
+        let me = crate::model::Login::new("gate-bot");
+        assert_eq!(
+            issue_incident(Some(&me), "gate-bot", &body),
+            Some(i.id.clone())
+        );
+        assert_eq!(issue_incident(Some(&me), "mallory", &body), None);
     }
 
     #[test]
@@ -1021,7 +1046,48 @@ mod notice_tests {
             parse_markers(&text),
             vec![(id.clone(), "announce".into()), (id, "lifted".into())]
         );
-        assert_eq!(issue_incident("no marker"), None);
+        let me = crate::model::Login::new("gate-bot");
+        assert_eq!(issue_incident(Some(&me), "gate-bot", "no marker"), None);
+    }
+
+    /// A marker counts only on what the plugin's own login wrote; a stranger's copy, or
+    /// any copy while the login is unknown, counts for nothing.
+    #[test]
+    fn a_marker_counts_only_on_what_the_plugin_wrote() {
+        let id = IncidentId::new("j-1");
+        let marker = announcement_marker(&id);
+        let body = format!("Merges are blocked.\n\n{marker}");
+        let me = crate::model::Login::new("scalability-gate-bot");
+        assert!(ours(Some(&me), "scalability-gate-bot", &body, &marker));
+        assert!(
+            ours(Some(&me), "Scalability-Gate-Bot", &body, &marker),
+            "GitHub logins compare without case"
+        );
+        assert!(
+            !ours(Some(&me), "mallory", &body, &marker),
+            "a stranger's copy"
+        );
+        assert!(
+            !ours(Some(&me), "scalability-gate-bot-fan", &body, &marker),
+            "a login that merely starts alike"
+        );
+        assert!(!ours(Some(&me), "", &body, &marker));
+        assert!(
+            !ours(None, "scalability-gate-bot", &body, &marker),
+            "with the login unknown no marker counts"
+        );
+        assert!(
+            !ours(
+                Some(&me),
+                "scalability-gate-bot",
+                &body,
+                &lifted_marker(&id)
+            ),
+            "our comment, another marker"
+        );
+        let app = crate::model::Login::new("scalability-gate[bot]");
+        assert!(ours(Some(&app), "scalability-gate[bot]", &body, &marker));
+        assert!(!ours(Some(&app), "scalability-gate", &body, &marker));
     }
 }
 

@@ -38,8 +38,8 @@ use crate::comment::{self, NoticeContext};
 use crate::config::{Config, LabelPrs};
 use crate::core::tide::ReadyRule;
 use crate::github::Client;
-use crate::github::types::{Issue, IssueEdit, IssueState, Label, NewIssue, PullRequest};
-use crate::model::{Incident, IncidentId, PrNumber, RepoName, Scope, Timestamp};
+use crate::github::types::{Comment, Issue, IssueEdit, IssueState, Label, NewIssue, PullRequest};
+use crate::model::{Incident, IncidentId, Login, PrNumber, RepoName, Scope, Timestamp};
 use crate::store::{PendingReply, Store};
 
 pub mod culprit;
@@ -211,9 +211,19 @@ pub fn plan_issue(found: Option<&Issue>, body: &str) -> IssueStep {
     }
 }
 
-/// Whether any of `bodies` carries `marker`.
-pub fn has_marker<'a>(mut bodies: impl Iterator<Item = &'a str>, marker: &str) -> bool {
-    bodies.any(|b| b.contains(marker))
+/// Whether any of `comments` is the plugin's own (written by `own`) and carries `marker`:
+/// a stranger's copy of a marker counts for nothing (see [`comment::ours`]).
+pub fn has_marker(own: Option<&Login>, comments: &[Comment], marker: &str) -> bool {
+    comments
+        .iter()
+        .any(|c| comment::ours(own, &c.user.login, &c.body, marker))
+}
+
+/// Whether `issue` is the plugin's own issue carrying `marker`: never a PR, never anything
+/// a stranger opened, whatever its body says (see [`comment::ours`]).
+pub fn is_our_issue(own: &Login, issue: &Issue, marker: &str) -> bool {
+    !issue.is_pull_request()
+        && comment::ours(Some(own), &issue.user.login, issue.body_text(), marker)
 }
 
 // ----- the outcome of a pass -----
@@ -444,17 +454,47 @@ impl Reconciler {
         report
     }
 
+    /// The plugin's own login (the token's owner), which alone makes a marker count;
+    /// `None` while GitHub cannot say (the client remembers only an answer, so the next
+    /// call asks again).
+    async fn own_login(&self) -> Option<Login> {
+        match self.client.own_login().await {
+            Ok(login) => Some(login),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot learn the plugin's own login; no marker counts");
+                None
+            }
+        }
+    }
+
     /// Finds an incident's issue on a scope by its marker: the remembered number first,
-    /// else the repo's issues carrying our issue label (consistent, unlike search).
+    /// else the repo's issues carrying our issue label (consistent, unlike search). Only an
+    /// issue the plugin's own login opened counts ([`is_our_issue`]): a stranger's issue
+    /// carrying a copy of the marker is never adopted, edited, announced on or closed.
+    ///
+    /// Without the login this fails (the pass is retried): an issue whose author cannot
+    /// be told must not be adopted, and taking "not found" would open a new issue on every
+    /// pass, or mark a lifted incident cleaned with its issue left open. Labels do not
+    /// depend on it and go on. In dry-run nothing is opened or closed, so "not found" is
+    /// harmless there (and a dry-run may have no token to ask `GET /user` with).
     async fn find_issue(
         &self,
         incident: &IncidentId,
         scope: &Scope,
     ) -> anyhow::Result<Option<Issue>> {
+        let Some(own) = self.own_login().await else {
+            if self.client.is_dry_run() {
+                return Ok(None);
+            }
+            anyhow::bail!(
+                "the plugin's own login is unknown (GET /user failed): no issue is adopted, \
+                 opened or closed until GitHub says it"
+            );
+        };
         let marker = comment::issue_marker(incident, &scope.branch);
         if let Some(number) = self.store.issue_of(incident, scope)? {
             let cached = self.client.get_issue(&scope.repo, number).await?;
-            if let Some(issue) = cached.filter(|i| i.body_text().contains(&marker)) {
+            if let Some(issue) = cached.filter(|i| is_our_issue(&own, i, &marker)) {
                 return Ok(Some(issue));
             }
         }
@@ -462,9 +502,7 @@ impl Reconciler {
             .client
             .list_issues(&scope.repo, &[self.issue_label()], IssueState::All)
             .await?;
-        let found = listed
-            .into_iter()
-            .find(|i| !i.is_pull_request() && i.body_text().contains(&marker));
+        let found = listed.into_iter().find(|i| is_our_issue(&own, i, &marker));
         if let Some(issue) = &found {
             self.store
                 .remember_issue(incident, scope, PrNumber(issue.number))?;
@@ -554,9 +592,15 @@ impl Reconciler {
         Ok(number)
     }
 
-    /// Posts `text()` on `repo#number` unless a comment there carries `marker`. A post
-    /// that may have gone through although it failed (5xx, connection broken) is looked
-    /// for again before it is sent again.
+    /// Posts `text()` on `repo#number` unless a comment there by the plugin's own login
+    /// carries `marker` ([`has_marker`]: a stranger's copy of the marker suppresses
+    /// nothing). A post that may have gone through although it failed (5xx, connection
+    /// broken) is looked for again before it is sent again.
+    ///
+    /// Without the login no marker counts, so the comment is posted: a notice or reply
+    /// said twice is better than one a forged marker could suppress. Only the outbox's
+    /// replies and notices get here so (a notice of the reconciler's own first needs the
+    /// incident's issue, which needs the login), and each leaves the outbox once posted.
     async fn comment_once(
         &self,
         repo: &RepoName,
@@ -569,8 +613,9 @@ impl Reconciler {
         let mut body = String::new();
         let mut attempt = 1;
         loop {
+            let own = self.own_login().await;
             let comments = self.client.list_comments(repo, number).await?;
-            if has_marker(comments.iter().map(|c| c.body.as_str()), marker) {
+            if has_marker(own.as_ref(), &comments, marker) {
                 return Ok(());
             }
             if let Some(text) = text.take() {
@@ -581,7 +626,9 @@ impl Reconciler {
                     report.comments_posted += 1;
                     return Ok(());
                 }
-                Err(e) if e.may_have_happened() && attempt < CREATE_ATTEMPTS => {
+                // Looking again is useless without the login (our own post would not
+                // count): the next pass tries, rather than posting again at once.
+                Err(e) if e.may_have_happened() && attempt < CREATE_ATTEMPTS && own.is_some() => {
                     tracing::warn!(repo = %repo, number = number.0, marker, error = %e,
                         "posting a comment may have failed; looking before posting again");
                     tokio::time::sleep(CREATE_BACKOFF * attempt).await;
@@ -1283,6 +1330,60 @@ mod tests {
         );
         stop.send(true).unwrap();
         task.await.unwrap();
+    }
+
+    /// Markers on GitHub count only on what the plugin's login wrote: a stranger's comment
+    /// or issue copying one, a PR, or anything while the login is unknown counts nothing.
+    #[test]
+    fn only_the_plugins_own_comments_and_issues_carry_markers() {
+        use crate::github::types::PullRequestLink;
+        let me = Login::new("scalability-gate-bot");
+        let id = IncidentId::new("job-3");
+        let marker = comment::announcement_marker(&id);
+        let said = |login: &str| Comment {
+            id: 1,
+            body: format!("text\n\n{marker}"),
+            user: User {
+                login: login.into(),
+                kind: None,
+            },
+            created_at: None,
+            html_url: None,
+        };
+        assert!(!has_marker(Some(&me), &[said("mallory")], &marker));
+        assert!(!has_marker(None, &[said("scalability-gate-bot")], &marker));
+        assert!(has_marker(
+            Some(&me),
+            &[said("mallory"), said("scalability-gate-bot")],
+            &marker
+        ));
+        assert!(!has_marker(Some(&me), &[], &marker));
+
+        let issue_marker = comment::issue_marker(&id, "master");
+        let mut issue = Issue {
+            number: 5,
+            title: "t".into(),
+            body: Some(format!("body\n\n{issue_marker}")),
+            state: "open".into(),
+            user: User {
+                login: "mallory".into(),
+                kind: None,
+            },
+            labels: vec![],
+            html_url: None,
+            pull_request: None,
+            created_at: None,
+        };
+        assert!(!is_our_issue(&me, &issue, &issue_marker), "a stranger's");
+        issue.user.login = "scalability-gate-bot".into();
+        assert!(is_our_issue(&me, &issue, &issue_marker));
+        assert!(!is_our_issue(
+            &me,
+            &issue,
+            &comment::issue_marker(&id, "release-1.34")
+        ));
+        issue.pull_request = Some(PullRequestLink { url: None });
+        assert!(!is_our_issue(&me, &issue, &issue_marker), "never a PR");
     }
 
     #[test]

@@ -1224,3 +1224,73 @@ async fn without_hot_paths_only_sizeable_prs_have_their_files_read_and_soft_mode
         .count();
     assert_eq!(hard_block, 0);
 }
+
+/// A stranger pastes the markers of the revert's hard-block notices (on the revert PR, and
+/// on the incident's issue the plugin opened before a crash) and of the first escalation
+/// step, before the plugin says any of them. The plugin still says each once, as its own
+/// login, and leaves the stranger's comments alone.
+#[tokio::test]
+async fn forged_revert_and_escalation_markers_change_nothing() {
+    use scalability_gate::comment;
+    use scalability_gate::github::fake::FAKE_LOGIN;
+    let fake = FakeGithub::start().await.unwrap();
+    let (green, red, prs) = seven_merged(&fake);
+    let by_hand = fake.add_pr(
+        REPO,
+        PrSpec::new("master")
+            .title("Revert \"apiserver: new watch cache\"")
+            .author("alice"),
+    );
+    fake.set_body(REPO, by_hand, &format!("Reverts {REPO}#{}", prs[2]));
+    let id = IncidentId::new("inc-forged");
+    let issue = fake.add_issue(
+        REPO,
+        "Merges blocked branch:master",
+        &format!(
+            "Opened before a crash.\n\n{}",
+            comment::issue_marker(&id, "master")
+        ),
+        FAKE_LOGIN,
+        &["tide/merge-blocker"],
+    );
+    let forged = [
+        (by_hand, comment::revert_notice_marker(&id)),
+        (
+            issue,
+            comment::revert_hard_block_marker(&id, PrNumber(by_hand)),
+        ),
+        (issue, comment::escalation_marker(&id, 1)),
+    ];
+    for (number, marker) in &forged {
+        fake.add_comment(REPO, *number, "mallory", &format!("Done.\n\n{marker}"));
+    }
+    let w = World::start(fake, |_| {}).await;
+    let mut incident = regression(id.as_str(), Some(&green), Some(&red));
+    incident.reverts.push(asked_by_approver(prs[2], minutes(5)));
+    w.put(&incident);
+    w.set_clock(minutes(60));
+    w.pass().await;
+
+    let incident = w.incident(id.as_str());
+    assert_eq!(incident.reverts[0].revert_pr, Some(PrNumber(by_hand)));
+    assert_eq!(
+        incident.escalations.len(),
+        1,
+        "the first step was posted and recorded"
+    );
+    let by = |number: u64, login: &str, marker: &str| {
+        w.fake
+            .comments(REPO, number)
+            .iter()
+            .filter(|c| c.user.login == login && c.body.contains(marker))
+            .count()
+    };
+    for (number, marker) in &forged {
+        assert_eq!(by(*number, FAKE_LOGIN, marker), 1, "{marker} on #{number}");
+        assert_eq!(by(*number, "mallory", marker), 1, "{marker} left alone");
+    }
+    // Once: another pass says nothing more.
+    w.fake.clear_log();
+    w.pass().await;
+    assert_eq!(w.requests_to("POST", "/comments"), 0);
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use scalability_gate::Store;
 use scalability_gate::config::Config;
-use scalability_gate::github::fake::{FakeGithub, PrSpec};
+use scalability_gate::github::fake::{FAKE_LOGIN, FakeGithub, PrSpec};
 use serde_json::json;
 use support::{Plugin, eventually, post_webhook, test_config};
 
@@ -99,6 +99,12 @@ impl Env {
     /// `author` comments `body` on `number` (posted on the fake, then delivered).
     async fn comment(&self, url: &str, number: u64, author: &str, body: &str) -> u64 {
         let id = self.fake.add_comment(REPO, number, author, body);
+        self.deliver_comment(url, number, id, author, body).await;
+        id
+    }
+
+    /// Delivers the webhook of comment `id` (already on the fake) to the plugin.
+    async fn deliver_comment(&self, url: &str, number: u64, id: u64, author: &str, body: &str) {
         let issue = self.fake.issue(REPO, number).expect("issue exists");
         let mut issue_json = json!({
             "number": number,
@@ -119,7 +125,6 @@ impl Env {
         let body = serde_json::to_vec(&payload).unwrap();
         let status = post_webhook(url, KEY, "issue_comment", &self.delivery(), &body).await;
         assert_eq!(status, 200);
-        id
     }
 
     /// A `pull_request` event about `number` as the fake has it now.
@@ -160,6 +165,34 @@ impl Env {
         );
     }
 
+    /// `number` was merged by carol (a `pull_request closed` event, merged).
+    async fn merged(&self, url: &str, number: u64) {
+        let pr = self.fake.pull(REPO, number).expect("pr exists");
+        let payload = json!({
+            "action": "closed",
+            "number": number,
+            "repository": {"full_name": REPO},
+            "pull_request": {
+                "number": number,
+                "title": pr.title,
+                "user": {"login": pr.user.login, "type": "User"},
+                "labels": [],
+                "base": {"ref": pr.base.branch, "sha": "b".repeat(40)},
+                "head": {"ref": "topic", "sha": pr.head.sha},
+                "merged": true,
+                "merged_at": "2026-11-25T20:00:00Z",
+                "merge_commit_sha": "c".repeat(40),
+                "merged_by": {"login": "carol", "type": "User"},
+            },
+            "sender": {"login": "carol", "type": "User"},
+        });
+        let body = serde_json::to_vec(&payload).unwrap();
+        assert_eq!(
+            post_webhook(url, KEY, "pull_request", &self.delivery(), &body).await,
+            200
+        );
+    }
+
     /// Our replies on `number` (comments carrying a reply marker).
     fn replies(&self, number: u64) -> Vec<String> {
         self.fake
@@ -178,6 +211,30 @@ impl Env {
             .filter(|i| i.is_open() && i.has_label(BLOCKER))
             .collect()
     }
+}
+
+/// A Deck whose `/tide.js` says master's pool would merge `pr` (in the pool, not exempt);
+/// its URL.
+async fn deck_that_would_merge(pr: u64) -> String {
+    let tide_js = json!({
+        "Queries": [], "TideQueries": [],
+        "Pools": [{"Org": "kubernetes", "Repo": "kubernetes", "Branch": "master",
+            "SuccessPRs": [{"Title": "t", "Number": pr, "HeadRefOID": "a", "Mergeable": "MERGEABLE"}],
+            "PendingPRs": null, "MissingPRs": null, "BatchPending": null,
+            "Action": "MERGE", "Target": null, "Blockers": null, "Error": "", "TenantIDs": null}]
+    })
+    .to_string();
+    let deck = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let deck_url = format!("http://{}", deck.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/tide.js",
+        axum::routing::get(move || {
+            let body = tide_js.clone();
+            async move { body }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(deck, app).await });
+    deck_url
 }
 
 /// Green, green, red: a regression whose first red run is build 3.
@@ -565,35 +622,9 @@ async fn a_merge_during_the_block_is_one_breach_notice() {
     .await;
     let blocker = eventually("blocker issue", || env.open_blockers().pop()).await;
 
-    let merged = |delivery: String| {
-        let pr = env.fake.pull(REPO, 3).expect("pr exists");
-        let payload = json!({
-            "action": "closed",
-            "number": 3,
-            "repository": {"full_name": REPO},
-            "pull_request": {
-                "number": 3,
-                "title": pr.title,
-                "user": {"login": pr.user.login, "type": "User"},
-                "labels": [],
-                "base": {"ref": pr.base.branch, "sha": "b".repeat(40)},
-                "head": {"ref": "topic", "sha": pr.head.sha},
-                "merged": true,
-                "merged_at": "2026-11-25T20:00:00Z",
-                "merge_commit_sha": "c".repeat(40),
-                "merged_by": {"login": "carol", "type": "User"},
-            },
-            "sender": {"login": "carol", "type": "User"},
-        });
-        (delivery, serde_json::to_vec(&payload).unwrap())
-    };
     // The same merge twice, under two delivery ids (hook and a redelivery).
     for _ in 0..2 {
-        let (delivery, body) = merged(env.delivery());
-        assert_eq!(
-            post_webhook(&url, KEY, "pull_request", &delivery, &body).await,
-            200
-        );
+        env.merged(&url, 3).await;
     }
     let notices = || {
         env.fake
@@ -629,28 +660,8 @@ async fn a_merge_during_the_block_is_one_breach_notice() {
 async fn a_pool_that_would_still_merge_is_reported_once_on_the_blocker_issue() {
     let env = Env::new().await;
     env.seed_prs();
-    // Deck's /tide.js: master's pool would merge #3 (in the pool, not exempt).
-    let tide_js = json!({
-        "Queries": [], "TideQueries": [],
-        "Pools": [{"Org": "kubernetes", "Repo": "kubernetes", "Branch": "master",
-            "SuccessPRs": [{"Title": "t", "Number": 3, "HeadRefOID": "a", "Mergeable": "MERGEABLE"}],
-            "PendingPRs": null, "MissingPRs": null, "BatchPending": null,
-            "Action": "MERGE", "Target": null, "Blockers": null, "Error": "", "TenantIDs": null}]
-    })
-    .to_string();
-    let deck = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let deck_url = format!("http://{}", deck.local_addr().unwrap());
-    let app = axum::Router::new().route(
-        "/tide.js",
-        axum::routing::get(move || {
-            let body = tide_js.clone();
-            async move { body }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(deck, app).await });
-
     let mut config = env.config(false);
-    config.tide.deck_url = deck_url;
+    config.tide.deck_url = deck_that_would_merge(3).await;
     config.tide.recheck_interval = std::time::Duration::from_millis(50);
     let plugin = Plugin::start(config).await;
     let url = plugin.url();
@@ -744,6 +755,266 @@ async fn an_approver_github_cannot_vouch_for_is_asked_to_repeat_and_nothing_happ
     );
     assert_eq!(outcomes.len(), 3, "{outcomes:?}");
     assert_eq!(outcomes[2], "refused: not an approver", "{outcomes:?}");
+}
+
+// ----- hidden markers count only on what the plugin's own login wrote -----
+
+/// The incident [`regress`] opens (its first red run is build 3).
+const INCIDENT: &str = "ci-kubernetes-e2e-gce-scale-performance-100-3";
+
+/// Someone with no business posting markers.
+const STRANGER: &str = "mallory";
+
+fn incident_id() -> scalability_gate::model::IncidentId {
+    scalability_gate::model::IncidentId::new(INCIDENT)
+}
+
+impl Env {
+    /// Comments on `number` by the plugin's own login carrying the marker `marker`.
+    fn ours_marked(&self, number: u64, marker: &str) -> usize {
+        self.fake
+            .comments(REPO, number)
+            .iter()
+            .filter(|c| c.user.login == FAKE_LOGIN && c.body.contains(marker))
+            .count()
+    }
+
+    /// Waits for the plugin's own comment carrying `marker` on `number`.
+    async fn ours_posted(&self, number: u64, marker: &str) {
+        eventually(&format!("the plugin's own {marker} on #{number}"), || {
+            (self.ours_marked(number, marker) > 0).then_some(())
+        })
+        .await;
+    }
+}
+
+/// A stranger opens an issue that copies the incident's issue marker (even labelled as a
+/// blocker, as a triager might) before the job goes red. The plugin opens its own blocker
+/// issue, and never edits, announces on or closes the stranger's, also when the incident
+/// is lifted.
+#[tokio::test]
+async fn a_strangers_issue_with_the_incident_marker_is_never_adopted() {
+    use scalability_gate::comment;
+    let env = Env::new().await;
+    env.seed_prs();
+    let forged_body = format!(
+        "Looks bad, blocking.\n\n{}",
+        comment::issue_marker(&incident_id(), "master")
+    );
+    let forged = env.fake.add_issue(
+        REPO,
+        &format!("Merges blocked: {JOB} regressed branch:master"),
+        &forged_body,
+        STRANGER,
+        &[BLOCKER],
+    );
+    let plugin = Plugin::start(env.config(false)).await;
+    let url = plugin.url();
+    regress(&plugin.bound.grpc.to_string()).await;
+
+    let ours = eventually("the plugin's own blocker issue", || {
+        env.open_blockers()
+            .into_iter()
+            .find(|i| i.user.login == FAKE_LOGIN)
+    })
+    .await;
+    assert_ne!(ours.number, forged);
+    assert!(
+        ours.body_text()
+            .contains(&comment::issue_marker(&incident_id(), "master"))
+    );
+    env.ours_posted(ours.number, &comment::announcement_marker(&incident_id()))
+        .await;
+    eventually("the ready PRs labelled", || {
+        (env.has_label(1) && env.has_label(2)).then_some(())
+    })
+    .await;
+
+    env.comment(&url, ours.number, APPROVER, "/scalability-unblock flake")
+        .await;
+    eventually("the plugin's issue closed", || {
+        let closed = !env.fake.issue(REPO, ours.number)?.is_open();
+        (closed && !env.has_label(1)).then_some(())
+    })
+    .await;
+    plugin.stop().await;
+
+    let stranger = env.fake.issue(REPO, forged).unwrap();
+    assert!(stranger.is_open(), "the stranger's issue is left open");
+    assert_eq!(stranger.body_text(), forged_body, "and unedited");
+    assert!(
+        env.fake.comments(REPO, forged).is_empty(),
+        "and nothing is said on it"
+    );
+    let touched: Vec<String> = env
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.is_mutation() && r.path.contains(&format!("/issues/{forged}")))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(touched.is_empty(), "{touched:?}");
+    let blockers = env
+        .fake
+        .issues(REPO)
+        .into_iter()
+        .filter(|i| i.user.login == FAKE_LOGIN)
+        .count();
+    assert_eq!(blockers, 1, "one issue of the plugin's own");
+}
+
+/// A stranger pastes the plugin's hidden markers of every kind the plugin posts on its
+/// blocker issue (announcement, breach, tide leak, escalation, recovery, lift) and the
+/// reply marker of a command comment, each before the plugin would post it. The plugin
+/// still posts every one of them, once, as its own login; the stranger's comments stay.
+///
+/// The blocker issue itself was opened by the plugin before a crash (authored by its login,
+/// found by its marker), so the stranger could comment on it before anything was said.
+#[tokio::test]
+async fn forged_markers_of_every_kind_change_nothing() {
+    use scalability_gate::comment;
+    use scalability_gate::model::PrNumber;
+    let env = Env::new().await;
+    env.seed_prs();
+    let id = incident_id();
+    let issue = env.fake.add_issue(
+        REPO,
+        &format!("Merges blocked: {JOB} regressed branch:master"),
+        &format!(
+            "Opened before a crash.\n\n{}",
+            comment::issue_marker(&id, "master")
+        ),
+        FAKE_LOGIN,
+        &[BLOCKER],
+    );
+    let [announced, breach, leak, escalated, recovered, lifted] = [
+        comment::announcement_marker(&id),
+        comment::breach_marker(&id, PrNumber(3)),
+        comment::tide_leak_marker(&id, "master"),
+        comment::escalation_marker(&id, 1),
+        comment::recovered_marker(&id),
+        comment::lifted_marker(&id),
+    ];
+    let on_issue = [&announced, &breach, &leak, &escalated, &recovered, &lifted];
+    for marker in on_issue {
+        env.fake.add_comment(
+            REPO,
+            issue,
+            STRANGER,
+            &format!("Nothing to see here.\n\n{marker}"),
+        );
+    }
+    let mut config = env.config(false);
+    config.tide.deck_url = deck_that_would_merge(3).await;
+    config.tide.recheck_interval = Duration::from_millis(50);
+    config.escalation.mention_after = Some(Duration::ZERO);
+    let plugin = Plugin::start(config).await;
+    let url = plugin.url();
+    let grpc = plugin.bound.grpc.to_string();
+
+    regress(&grpc).await;
+    eventually("the plugin's issue adopted and brought up to date", || {
+        let body = env.fake.issue(REPO, issue)?.body.unwrap_or_default();
+        body.contains("/scalability-unblock").then_some(())
+    })
+    .await;
+    assert_eq!(env.open_blockers().len(), 1, "no second issue");
+    // Said at once on a blocked branch: the announcement, Tide's pool that does not hold,
+    // and (escalating at once in this config) the first escalation step.
+    for marker in [&announced, &leak, &escalated] {
+        env.ours_posted(issue, marker).await;
+    }
+
+    // A command whose reply the stranger pre-empted with a copy of its reply marker.
+    let command = "/scalability-status";
+    let asked = env.fake.add_comment(REPO, 1, "carol", command);
+    env.fake.add_comment(
+        REPO,
+        1,
+        STRANGER,
+        &format!("Answered.\n\n{}", comment::reply_marker(asked)),
+    );
+    env.deliver_comment(&url, 1, asked, "carol", command).await;
+    env.ours_posted(1, &comment::reply_marker(asked)).await;
+
+    env.merged(&url, 3).await;
+    env.ours_posted(issue, &breach).await;
+    support::report_run(&grpc, JOB, 4, "success").await;
+    env.ours_posted(issue, &recovered).await;
+    env.comment(&url, issue, APPROVER, "/scalability-unblock fixed")
+        .await;
+    env.ours_posted(issue, &lifted).await;
+    eventually("the issue closed", || {
+        (!env.fake.issue(REPO, issue)?.is_open()).then_some(())
+    })
+    .await;
+    plugin.stop().await;
+
+    for marker in on_issue {
+        assert_eq!(env.ours_marked(issue, marker), 1, "{marker} once");
+        let forged = env
+            .fake
+            .comments(REPO, issue)
+            .iter()
+            .filter(|c| c.user.login == STRANGER && c.body.contains(marker.as_str()))
+            .count();
+        assert_eq!(forged, 1, "the stranger's {marker} is left alone");
+    }
+    assert_eq!(env.ours_marked(1, &comment::reply_marker(asked)), 1);
+}
+
+/// While GitHub does not say who the plugin is (`GET /user` refused), no marker can be
+/// told for the plugin's own: the ready PRs are labelled all the same, but no blocker issue
+/// is opened (a pass that took "not found" would open one more on every pass). Once GitHub
+/// answers, exactly one is opened and announced.
+#[tokio::test]
+async fn without_its_own_login_the_plugin_opens_no_issue_until_github_says_it() {
+    use scalability_gate::comment;
+    let env = Env::new().await;
+    env.seed_prs();
+    env.fake.forbid("GET", "/user");
+    let mut config = env.config(false);
+    config.reconcile.resync_interval = Duration::from_millis(100);
+    let plugin = Plugin::start(config).await;
+    regress(&plugin.bound.grpc.to_string()).await;
+    eventually("the ready PRs labelled", || {
+        (env.has_label(1) && env.has_label(2)).then_some(())
+    })
+    .await;
+    // Sync point: two passes asked who the plugin is, and were refused.
+    let refused = || {
+        env.fake
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/user" && r.status == 403)
+            .count()
+    };
+    eventually("two passes refused the login", || {
+        (refused() >= 2).then_some(())
+    })
+    .await;
+    assert!(env.fake.issues(REPO).iter().all(|i| i.is_pull_request()));
+
+    env.fake.allow_all();
+    let issue = eventually("the blocker issue", || env.open_blockers().pop()).await;
+    env.ours_posted(issue.number, &comment::announcement_marker(&incident_id()))
+        .await;
+    // Sync point: a later pass looked for the announcement again (and found it).
+    let since = env.fake.request_count();
+    let comments = format!("/issues/{}/comments", issue.number);
+    eventually("another pass", || {
+        env.fake.requests()[since..]
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with(&comments))
+            .then_some(())
+    })
+    .await;
+    plugin.stop().await;
+    assert_eq!(env.open_blockers().len(), 1);
+    assert_eq!(
+        env.ours_marked(issue.number, &comment::announcement_marker(&incident_id())),
+        1
+    );
 }
 
 /// A stranger's command whose team-membership lookup GitHub holds (30 s) holds back

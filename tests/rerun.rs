@@ -185,6 +185,12 @@ impl Env {
     /// `author` comments `body` on PR #1: posted on the fake, then delivered signed.
     async fn comment(&self, plugin: &Plugin, author: &str, body: &str) -> u64 {
         let id = self.github.add_comment(REPO, 1, author, body);
+        self.deliver(plugin, id, author, body).await;
+        id
+    }
+
+    /// Delivers the webhook of comment `id` on PR #1 (already on the fake), signed.
+    async fn deliver(&self, plugin: &Plugin, id: u64, author: &str, body: &str) {
         let payload = json!({
             "action": "created",
             "repository": {"full_name": REPO},
@@ -201,7 +207,6 @@ impl Env {
         let body = serde_json::to_vec(&payload).unwrap();
         let status = post_webhook(&plugin.url(), KEY, "issue_comment", &delivery, &body).await;
         assert_eq!(status, 200);
-        id
     }
 
     /// Waits for a comment on PR #1 carrying `marker`, and returns it.
@@ -472,4 +477,49 @@ async fn a_rerun_gangway_refuses_is_recorded_and_told_once() {
     plugin.stop().await;
     // Asked once: a refusal is final, not retried at every pass.
     assert_eq!(gangway.created().len(), 1);
+}
+
+/// A stranger pastes the markers of a rerun's refusal notice and of the command's reply
+/// before the plugin says either: the plugin still says both, once, as its own login.
+#[tokio::test]
+async fn forged_rerun_markers_change_nothing() {
+    use scalability_gate::comment;
+    use scalability_gate::github::fake::FAKE_LOGIN;
+    let env = Env::new().await;
+    let gangway = FakeGangway::default();
+    gangway.refuse.store(true, Ordering::SeqCst);
+    let address = gangway.start().await;
+    let plugin = Plugin::start(env.config(&address)).await;
+    regress(&plugin).await;
+    incident_until(&plugin, "the incident", |i| i["state"] == "active").await;
+
+    let command = "/scalability-rerun";
+    let asked = env.github.add_comment(REPO, 1, APPROVER, command);
+    let id = IncidentId::new(INCIDENT);
+    let forged = [
+        comment::rerun_marker(&id, asked, "failed"),
+        comment::reply_marker(asked),
+    ];
+    for marker in &forged {
+        env.github
+            .add_comment(REPO, 1, "mallory", &format!("Done already.\n\n{marker}"));
+    }
+    env.deliver(&plugin, asked, APPROVER, command).await;
+    let ours = |marker: &str| {
+        env.github
+            .comments(REPO, 1)
+            .iter()
+            .filter(|c| c.user.login == FAKE_LOGIN && c.body.contains(marker))
+            .count()
+    };
+    for marker in &forged {
+        eventually(&format!("the plugin's own {marker}"), || {
+            (ours(marker) > 0).then_some(())
+        })
+        .await;
+    }
+    plugin.stop().await;
+    for marker in &forged {
+        assert_eq!(ours(marker), 1, "{marker} once");
+    }
 }

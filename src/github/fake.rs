@@ -4,7 +4,9 @@
 //! It is a model, not canned answers: repositories hold labels, pull requests (number,
 //! base, head sha, labels, state open/closed/merged, author, title) and issues with
 //! comments, sharing one number space per repository as on GitHub; organisations hold
-//! teams and their memberships; the token belongs to one user. It serves exactly the
+//! teams and their memberships; the token belongs to one user, who authors every issue,
+//! comment and revert PR written through the API (seeded ones name their own author), and
+//! each comes back with its author as `user.login`, as GitHub answers. It serves exactly the
 //! REST endpoints [`super::client::Client`] uses, with GitHub's paths, pagination
 //! (`Link` headers), 401/404/422 answers, and auto-created labels on add. Repositories
 //! also hold a git history (commits with parents on branches, PRs merged at given times
@@ -1887,6 +1889,53 @@ async fn search_issues(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the token's user writes through the API is theirs, what a test seeds is its
+    /// author's; a later change of the token's user changes no earlier author.
+    #[tokio::test]
+    async fn issues_and_comments_carry_their_real_author() {
+        use crate::github::client::{Client, ClientOptions};
+        use crate::github::types::NewIssue;
+        use crate::model::{PrNumber, RepoName};
+        let fake = FakeGithub::start().await.unwrap();
+        let seeded = fake.add_issue("o/r", "t", "b", "mallory", &[]);
+        fake.add_comment("o/r", seeded, "mallory", "forged");
+        let client = Client::new(ClientOptions::new(vec![fake.url()], Some(fake.token()))).unwrap();
+        let repo = RepoName::parse("o/r").unwrap();
+        let new = NewIssue {
+            title: "ours".into(),
+            body: "b".into(),
+            labels: vec![],
+        };
+        let created = client.create_issue(&repo, &new).await.unwrap();
+        assert_eq!(created.user.login, FAKE_LOGIN);
+        client
+            .create_comment(&repo, PrNumber(seeded), "ours")
+            .await
+            .unwrap();
+        fake.set_login("someone-else");
+        let authors: Vec<(String, String)> = client
+            .list_comments(&repo, PrNumber(seeded))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.user.login, c.body))
+            .collect();
+        assert_eq!(
+            authors,
+            vec![
+                ("mallory".to_string(), "forged".to_string()),
+                (FAKE_LOGIN.to_string(), "ours".to_string())
+            ]
+        );
+        let read = |n: u64| {
+            let client = client.clone();
+            let repo = repo.clone();
+            async move { client.get_issue(&repo, PrNumber(n)).await.unwrap().unwrap() }
+        };
+        assert_eq!(read(seeded).await.user.login, "mallory");
+        assert_eq!(read(created.number).await.user.login, FAKE_LOGIN);
+    }
 
     #[test]
     fn search_queries_parse_qualifiers_and_quoted_terms() {
