@@ -108,30 +108,79 @@ pub fn queue(capacity: usize, metrics: Arc<Metrics>) -> (QueueSender, mpsc::Rece
 /// Applies inputs in order until every sender is gone.
 pub async fn run(
     app: App,
-    mut rx: mpsc::Receiver<Input>,
+    rx: mpsc::Receiver<Input>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    // The consumer must not keep its own sender alive, or the queue never closes.
+    let parts = Parts::from(&app);
+    drop(app);
+    run_shared(parts, shared(rx), stop).await
+}
+
+/// The receiving side, shared so that a restarted consumer goes on where the last one
+/// stopped (the supervisor's factory keeps it).
+pub type SharedReceiver = Arc<tokio::sync::Mutex<mpsc::Receiver<Input>>>;
+
+/// Wraps `rx` for [`run_shared`].
+pub fn shared(rx: mpsc::Receiver<Input>) -> SharedReceiver {
+    Arc::new(tokio::sync::Mutex::new(rx))
+}
+
+/// What the consumer uses of the app: all but the queue's sending side (a consumer holding
+/// one would keep its own queue open, and the drain at shutdown would never end).
+#[derive(Clone)]
+pub struct Parts {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub github: crate::github::Client,
+    pub tide: crate::prow::tide::SharedTide,
+    pub reconcile: crate::reconcile::Handle,
+    pub reruns: crate::rerun::Handle,
+}
+
+impl From<&App> for Parts {
+    fn from(app: &App) -> Self {
+        Self {
+            config: app.config.clone(),
+            store: app.store.clone(),
+            metrics: app.metrics.clone(),
+            github: app.github.clone(),
+            tide: app.tide.clone(),
+            reconcile: app.reconcile.clone(),
+            reruns: app.reruns.clone(),
+        }
+    }
+}
+
+/// As [`run`], on a shared receiver: applies inputs in order until every sender is gone.
+/// One input that fails is logged and skipped.
+pub async fn run_shared(
+    parts: Parts,
+    rx: SharedReceiver,
     _stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let metrics = app.metrics.clone();
-    // The consumer must not keep its own sender alive, or the queue never closes.
-    drop(app.queue);
+    let metrics = parts.metrics.clone();
     let app = Consumer {
         gate: gating::Gatekeeper::new(
-            app.config.clone(),
-            app.store.clone(),
+            parts.config.clone(),
+            parts.store.clone(),
             // Without a token (dry-run only) nobody is asked: approvers are the users.
-            app.config
+            parts
+                .config
                 .github
                 .token_file
                 .exists()
-                .then(|| app.github.clone()),
-            app.tide.clone(),
+                .then(|| parts.github.clone()),
+            parts.tide.clone(),
         ),
-        reconcile: app.reconcile.clone(),
-        reruns: app.reruns.clone(),
-        config: app.config,
-        store: app.store,
+        reconcile: parts.reconcile,
+        reruns: parts.reruns,
+        config: parts.config,
+        store: parts.store,
         metrics: metrics.clone(),
     };
+    let mut rx = rx.lock().await;
     while let Some(input) = rx.recv().await {
         metrics.queue_depth.dec();
         let started = std::time::Instant::now();
