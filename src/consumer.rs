@@ -384,11 +384,20 @@ impl Consumer {
             };
             tracing::info!(incident = %incident.id, rerun, build = %run.build_id,
                 result = run.result.as_str(), "rerun answered");
-            let decision = self.gate.on_finding(&finding, gating::now())?;
-            self.make_durable(&decision).await?;
-            self.act(decision).await?;
+            // One incident that fails is logged; the run still answers the others.
+            if let Err(error) = self.record_finding(&finding).await {
+                tracing::error!(incident = %incident.id, rerun, error = format!("{error:#}"),
+                    "recording an answered rerun failed");
+            }
         }
         Ok(())
+    }
+
+    /// Records `finding` through the gate, makes it durable and acts on it.
+    async fn record_finding(&self, finding: &crate::core::gate::Finding) -> anyhow::Result<()> {
+        let decision = self.gate.on_finding(finding, gating::now())?;
+        self.make_durable(&decision).await?;
+        self.act(decision).await
     }
 
     /// Acts on a decision already written to the store: PRs to label now go to the

@@ -984,14 +984,19 @@ pub async fn run(reconciler: Reconciler, handle: Handle, mut stop: watch::Receiv
         let wants = handle.take();
         full |= wants.full;
         let work = async {
+            // One PR that fails is left to the full pass; the others go on.
+            let mut failed = false;
             for (repo, pr) in &wants.prs {
                 match reconciler.label_pr_now(repo, *pr).await {
                     Ok(outcome) => tracing::info!(repo = %repo, pr = pr.0, ?outcome, "fast path"),
                     Err(e) => {
                         tracing::warn!(repo = %repo, pr = pr.0, error = format!("{e:#}"), "fast path failed; left to the full pass");
-                        return Pass::Failed;
+                        failed = true;
                     }
                 }
+            }
+            if failed {
+                return Pass::Failed;
             }
             if !full {
                 return Pass::Converged;

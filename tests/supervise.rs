@@ -125,7 +125,10 @@ fn check_config_refuses_a_zero_interval_naming_its_key() {
             "sources:\n  deck: {url: \"https://prow.example\", interval: 0s}\n",
             "sources.deck.interval",
         ),
-        ("reconcile:\n  resync_interval: 0s\n", "reconcile.resync_interval"),
+        (
+            "reconcile:\n  resync_interval: 0s\n",
+            "reconcile.resync_interval",
+        ),
     ] {
         let config = write_config(dir.path(), &hmac, extra);
         let out = gate(&["serve", "--check-config"], &config);
