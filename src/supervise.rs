@@ -173,16 +173,17 @@ impl Supervisor {
         loop {
             let started = tokio::time::Instant::now();
             let ended = tokio::spawn(factory(self.stop.clone())).await;
-            if self.stopped() {
-                if let Err(why) = died(&ended, kind) {
-                    tracing::warn!(task = name, error = %why, "task ended badly while stopping");
-                }
-                return;
-            }
-            let why = match died(&ended, kind) {
+            // A forever task that returns `Ok` once stop is sent just stopped.
+            let ended_ok_on_stop = matches!(ended, Ok(Ok(())));
+            let why = match died(ended, kind) {
                 Ok(()) => return,
+                Err(_) if self.stopped() && ended_ok_on_stop => return,
                 Err(why) => why,
             };
+            if self.stopped() {
+                tracing::warn!(task = name, error = %why, "task ended badly while stopping");
+                return;
+            }
             if started.elapsed() >= self.backoff.reset_after {
                 wait = self.backoff.min;
             }
@@ -206,14 +207,22 @@ impl Supervisor {
 
 /// `Ok` when the incarnation's end is not a death for a task of `kind`, else why it died.
 fn died(
-    ended: &Result<anyhow::Result<()>, tokio::task::JoinError>,
+    ended: Result<anyhow::Result<()>, tokio::task::JoinError>,
     kind: Kind,
 ) -> Result<(), String> {
     match ended {
         Ok(Ok(())) if kind == Kind::Once => Ok(()),
         Ok(Ok(())) => Err("ended before stop".into()),
         Ok(Err(error)) => Err(format!("{error:#}")),
-        Err(join) if join.is_panic() => Err("panicked (see the panic message above)".into()),
+        Err(join) if join.is_panic() => {
+            let payload = join.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-text payload".into());
+            Err(format!("panicked: {message}"))
+        }
         Err(_) => Err("cancelled".into()),
     }
 }
