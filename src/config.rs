@@ -594,6 +594,16 @@ impl Config {
                 );
             }
         }
+        for (key, duration) in self.durations() {
+            if duration.is_some_and(|d| d.is_zero()) {
+                let off = if key.starts_with("escalation.") {
+                    " (\"\" turns it off)"
+                } else {
+                    ""
+                };
+                bail!("invalid configuration at `{key}`: must be positive{off}");
+            }
+        }
         if self.escalation.top_suspects == 0 {
             bail!("invalid configuration at `escalation.top_suspects`: at least 1");
         }
@@ -606,6 +616,28 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Every duration of the file by its key; `None` is an optional one that is off. Each
+    /// must be positive: a zero interval panics a ticker or spins a loop.
+    pub fn durations(&self) -> [(&'static str, Option<Duration>); 6] {
+        [
+            ("tide.recheck_interval", Some(self.tide.recheck_interval)),
+            ("escalation.mention_after", self.escalation.mention_after),
+            (
+                "escalation.suggest_revert_after",
+                self.escalation.suggest_revert_after,
+            ),
+            ("sources.deck.interval", Some(self.sources.deck.interval)),
+            (
+                "sources.gangway.interval",
+                Some(self.sources.gangway.interval),
+            ),
+            (
+                "reconcile.resync_interval",
+                Some(self.reconcile.resync_interval),
+            ),
+        ]
     }
 
     /// The job of that exact name.
@@ -707,6 +739,63 @@ mod tests {
         );
         assert_eq!(c.label_prs, LabelPrs::Ready);
         assert_eq!(c.sources.deck.interval, Duration::from_secs(60));
+    }
+
+    /// Every duration of the file, by its full key: `0s` is refused and names the key. The
+    /// list is checked against the serialized config, so a new duration cannot be missed.
+    #[test]
+    fn every_duration_must_be_positive() {
+        let c = load_yaml(MINIMAL, &[], &Overrides::default()).unwrap();
+        let mut in_file = Vec::new();
+        humane_keys(&serde_json::to_value(&c).unwrap(), "", &mut in_file);
+        let mut listed: Vec<String> = c.durations().iter().map(|(k, _)| k.to_string()).collect();
+        in_file.sort();
+        listed.sort();
+        assert_eq!(in_file, listed, "Config::durations lists every duration");
+        for key in listed {
+            // `a.b.c: 0s` as nested YAML.
+            let parts: Vec<&str> = key.split('.').collect();
+            let mut yaml = String::from(MINIMAL);
+            for (depth, part) in parts.iter().enumerate() {
+                let value = if depth + 1 == parts.len() { " 0s" } else { "" };
+                yaml.push_str(&format!("{}{part}:{value}\n", "  ".repeat(depth)));
+            }
+            let err = load_yaml(&yaml, &[], &Overrides::default())
+                .expect_err(&key)
+                .to_string();
+            assert!(
+                err.contains(&format!("`{key}`: must be positive")),
+                "{key}: {err}"
+            );
+            // And 1s is fine.
+            let ok = yaml.replace(" 0s", " 1s");
+            load_yaml(&ok, &[], &Overrides::default()).unwrap_or_else(|e| panic!("{key}: {e:#}"));
+        }
+    }
+
+    /// The keys of `tree` whose values are humane durations (`1m`, `30s`, ...).
+    fn humane_keys(tree: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        match tree {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    humane_keys(v, &key, out);
+                }
+            }
+            serde_json::Value::Array(list) => {
+                for (i, v) in list.iter().enumerate() {
+                    humane_keys(v, &format!("{prefix}[{i}]"), out);
+                }
+            }
+            serde_json::Value::String(text) if humantime::parse_duration(text).is_ok() => {
+                out.push(prefix.to_string());
+            }
+            _ => {}
+        }
     }
 
     #[test]

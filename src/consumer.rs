@@ -145,38 +145,91 @@ pub fn queue(capacity: usize, metrics: Arc<Metrics>) -> (QueueSender, mpsc::Rece
 /// never waits for GitHub.
 pub async fn run(
     app: App,
-    mut rx: mpsc::Receiver<Input>,
+    rx: mpsc::Receiver<Input>,
     own_login: membership::OwnLogin,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    // The consumer must not keep its own sender alive, or the queue never closes.
+    let parts = Parts::new(&app, own_login);
+    drop(app);
+    run_shared(parts, shared(rx), stop).await
+}
+
+/// The receiving side, shared so that a restarted consumer goes on where the last one
+/// stopped (the supervisor's factory keeps it).
+pub type SharedReceiver = Arc<tokio::sync::Mutex<mpsc::Receiver<Input>>>;
+
+/// Wraps `rx` for [`run_shared`].
+pub fn shared(rx: mpsc::Receiver<Input>) -> SharedReceiver {
+    Arc::new(tokio::sync::Mutex::new(rx))
+}
+
+/// What the consumer uses of the app: all but the queue's sending side (a consumer holding
+/// one would keep its own queue open, and the drain at shutdown would never end); the
+/// background approver check holds the queue weakly.
+#[derive(Clone)]
+pub struct Parts {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub github: crate::github::Client,
+    pub tide: crate::prow::tide::SharedTide,
+    pub reconcile: crate::reconcile::Handle,
+    pub reruns: crate::rerun::Handle,
+    pub queue: WeakQueueSender,
+    /// The plugin's login, resolved before the start (see [`membership::OwnLogin::resolve`]).
+    pub own_login: membership::OwnLogin,
+}
+
+impl Parts {
+    /// The parts of `app`, with the plugin's login as resolved at start-up.
+    pub fn new(app: &App, own_login: membership::OwnLogin) -> Self {
+        Self {
+            config: app.config.clone(),
+            store: app.store.clone(),
+            metrics: app.metrics.clone(),
+            github: app.github.clone(),
+            tide: app.tide.clone(),
+            reconcile: app.reconcile.clone(),
+            reruns: app.reruns.clone(),
+            queue: app.queue.downgrade(),
+            own_login,
+        }
+    }
+}
+
+/// As [`run`], on a shared receiver: applies inputs in order until every sender is gone.
+/// One input that fails is logged and skipped.
+pub async fn run_shared(
+    parts: Parts,
+    rx: SharedReceiver,
     _stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let metrics = app.metrics.clone();
-    // The consumer must not keep its own sender alive, or the queue never closes; the
-    // background approver check holds it weakly.
-    let weak = app.queue.downgrade();
-    drop(app.queue);
+    let metrics = parts.metrics.clone();
     // Without a token (dry-run only) nobody is asked: approvers are the users.
-    let github = app
+    let github = parts
         .config
         .github
         .token_file
         .exists()
-        .then(|| app.github.clone());
-    let approvers = Arc::new(membership::Approvers::new(&app.config, github));
+        .then(|| parts.github.clone());
+    let approvers = Arc::new(membership::Approvers::new(&parts.config, github));
     let app = Consumer {
         gate: gating::Gatekeeper::new(
-            app.config.clone(),
-            app.store.clone(),
+            parts.config.clone(),
+            parts.store.clone(),
             approvers.clone(),
-            own_login,
-            app.tide.clone(),
+            parts.own_login,
+            parts.tide.clone(),
         ),
-        resolver: membership::spawn(approvers, weak),
-        reconcile: app.reconcile.clone(),
-        reruns: app.reruns.clone(),
-        config: app.config,
-        store: app.store,
+        resolver: membership::spawn(approvers, parts.queue),
+        reconcile: parts.reconcile,
+        reruns: parts.reruns,
+        config: parts.config,
+        store: parts.store,
         metrics: metrics.clone(),
     };
+    let mut rx = rx.lock().await;
     while let Some(input) = rx.recv().await {
         metrics.queue_depth.dec();
         let started = std::time::Instant::now();
@@ -434,11 +487,20 @@ impl Consumer {
             };
             tracing::info!(incident = %incident.id, rerun, build = %run.build_id,
                 result = run.result.as_str(), "rerun answered");
-            let decision = self.gate.on_finding(&finding, gating::now())?;
-            self.make_durable(&decision).await?;
-            self.act(decision).await?;
+            // One incident that fails is logged; the run still answers the others.
+            if let Err(error) = self.record_finding(&finding).await {
+                tracing::error!(incident = %incident.id, rerun, error = format!("{error:#}"),
+                    "recording an answered rerun failed");
+            }
         }
         Ok(())
+    }
+
+    /// Records `finding` through the gate, makes it durable and acts on it.
+    async fn record_finding(&self, finding: &crate::core::gate::Finding) -> anyhow::Result<()> {
+        let decision = self.gate.on_finding(finding, gating::now())?;
+        self.make_durable(&decision).await?;
+        self.act(decision).await
     }
 
     /// Acts on a decision already written to the store: PRs to label now go to the

@@ -20,6 +20,7 @@ pub mod server;
 pub mod simulate;
 pub mod status;
 pub mod store;
+pub mod supervise;
 pub mod telemetry;
 
 use std::future::Future;
@@ -95,6 +96,9 @@ pub async fn run_with(
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Every long-running task runs under it: restarted when it dies, readiness false
+    // meanwhile, nothing restarted once stop is sent.
+    let supervisor = supervise::Supervisor::new(stop_rx.clone(), &app.metrics);
     let listeners = server::Listeners::bind(&config).await?;
     let bound = listeners.bound()?;
     // The plugin's own login, asked before the consumer starts (bounded; asked again in
@@ -105,12 +109,13 @@ pub async fn run_with(
         stop_rx.clone(),
     )
     .await;
-    let consumer = tokio::spawn(consumer::run(
-        app.clone(),
-        receiver,
-        own_login,
-        stop_rx.clone(),
-    ));
+    let consumer = {
+        let parts = consumer::Parts::new(&app, own_login);
+        let receiver = consumer::shared(receiver);
+        supervisor.spawn("consumer", move |stop| {
+            consumer::run_shared(parts.clone(), receiver.clone(), stop)
+        })
+    };
     // Commands answered 200 but not applied before the last stop go first, before the
     // listener accepts a webhook.
     let replayed = prow::webhook::replay_inbox(&app.store, &app.queue)
@@ -119,11 +124,11 @@ pub async fn run_with(
     if replayed > 0 {
         tracing::info!(replayed, "commands kept in the inbox queued again");
     }
-    let servers = tokio::spawn(server::serve(app.clone(), listeners, stop_rx.clone()));
-    let _tide_watch = prow::tide::spawn_watch(&app, stop_rx.clone());
-    let sources = prow::sources::spawn(app.clone(), stop_rx.clone());
-    let reconciler = reconcile::spawn(&app, stop_rx.clone());
-    let reruns = rerun::spawn(&app, stop_rx.clone());
+    let servers = server::spawn(app.clone(), listeners, &supervisor)?;
+    let tide_watch = prow::tide::spawn_watch(&app, &supervisor);
+    let sources = prow::sources::spawn(app.clone(), &supervisor);
+    let reconciler = reconcile::spawn(&app, &supervisor);
+    let reruns = rerun::spawn(&app, &supervisor);
 
     app.ready.store(true, Ordering::SeqCst);
     tracing::info!(listen = %bound.listen, health = %bound.health, metrics = %bound.metrics,
@@ -134,7 +139,7 @@ pub async fn run_with(
     tracing::info!("shutting down: draining the queue");
     app.ready.store(false, Ordering::SeqCst);
     let _ = stop_tx.send(true);
-    servers.await.context("server task")??;
+    servers.await.context("server tasks")?;
     if tokio::time::timeout(consumer::DRAIN_TIMEOUT, sources)
         .await
         .is_err()
@@ -145,13 +150,16 @@ pub async fn run_with(
     if let Some(reruns) = reruns {
         reruns.await.context("rerun executor task")?;
     }
+    for watch in tide_watch {
+        watch.await.context("Tide watch task")?;
+    }
     // Dropping the last sender lets the consumer finish what is queued.
     drop(app);
-    match tokio::time::timeout(consumer::DRAIN_TIMEOUT, consumer).await {
-        Ok(done) => done.context("consumer task")??,
-        Err(_) => tracing::warn!(
-            "queue not drained within the bound; the rest is left to the next resync"
-        ),
+    if tokio::time::timeout(consumer::DRAIN_TIMEOUT, consumer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("queue not drained within the bound; the rest is left to the next resync");
     }
     store.flush().await?;
     tracing::info!("stopped");
@@ -176,17 +184,14 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Checks the secret files at start-up: a missing GitHub token is a warning in dry-run (so
+/// Checks the secret files at start-up: the HMAC secret file must hold a token (else
+/// every webhook would be refused), and a missing GitHub token is a warning in dry-run (so
 /// the example starts at once) and an error otherwise. Never logs what the files hold.
 pub fn check_secrets(config: &Config) -> anyhow::Result<()> {
-    // Unreadable now is not fatal: the file is re-read on every webhook (a Secret may be
-    // mounted late), and each webhook refused meanwhile is logged and counted.
-    if let Err(error) = prow::hmac::HmacSecrets::new(&config.hmac_secret_file).current() {
-        tracing::warn!(
-            error = format!("{error:#}"),
-            "hmac_secret_file unusable; webhooks are refused until it holds a token"
-        );
-    }
+    // Unusable later (it is re-read on change) turns readiness false instead.
+    prow::hmac::HmacSecrets::new(&config.hmac_secret_file)
+        .current()
+        .context("hmac_secret_file is unusable (it must hold a token)")?;
     let token = &config.github.token_file;
     if !token.exists() {
         if config.dry_run {

@@ -964,10 +964,27 @@ impl Handle {
     }
 }
 
-/// Starts the reconciler of `app` in the background: a full pass at once, then on every
+/// Starts the reconciler of `app` in the background, under `supervisor` (task
+/// `reconciler`, rebuilt from `app` on a restart): a full pass at once, then on every
 /// poke, every `reconcile.resync_interval`, and sooner after a pass that failed part-way.
-/// It stops when `stop` turns true (a pass cut short is safe: the next one finishes it).
-pub fn spawn(app: &crate::App, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+/// It stops on the supervisor's stop (a pass cut short is safe: the next one finishes it).
+pub fn spawn(
+    app: &crate::App,
+    supervisor: &crate::supervise::Supervisor,
+) -> tokio::task::JoinHandle<()> {
+    let app = app.clone();
+    supervisor.spawn("reconciler", move |stop| {
+        let reconciler = reconciler_of(&app);
+        let handle = app.reconcile.clone();
+        async move {
+            run(reconciler, handle, stop).await;
+            Ok(())
+        }
+    })
+}
+
+/// The reconciler of a running plugin, reading Tide's state for ready rules and leaks.
+fn reconciler_of(app: &crate::App) -> Reconciler {
     let tide = app.tide.clone();
     let ready_labels = app.config.ready_labels.clone();
     let rules: ReadyRules = Arc::new(move |scope| {
@@ -990,12 +1007,11 @@ pub fn spawn(app: &crate::App, stop: watch::Receiver<bool>) -> tokio::task::Join
             .first_leak_at
             .map(|first_seen| Leak { first_seen, prs })
     });
-    let reconciler = Reconciler::new(app.github.clone(), app.config.clone(), app.store.clone())
+    Reconciler::new(app.github.clone(), app.config.clone(), app.store.clone())
         .with_ready_rules(rules)
         .with_leaks(leaks)
         .with_findings(app.queue.clone())
-        .with_handle(app.reconcile.clone(), YIELD_AFTER);
-    tokio::spawn(run(reconciler, app.reconcile.clone(), stop))
+        .with_handle(app.reconcile.clone(), YIELD_AFTER)
 }
 
 /// How one turn of [`run`] ended.
@@ -1015,14 +1031,19 @@ pub async fn run(reconciler: Reconciler, handle: Handle, mut stop: watch::Receiv
         let wants = handle.take();
         full |= wants.full;
         let work = async {
+            // One PR that fails is left to the full pass; the others go on.
+            let mut failed = false;
             for (repo, pr) in &wants.prs {
                 match reconciler.label_pr_now(repo, *pr).await {
                     Ok(outcome) => tracing::info!(repo = %repo, pr = pr.0, ?outcome, "fast path"),
                     Err(e) => {
                         tracing::warn!(repo = %repo, pr = pr.0, error = format!("{e:#}"), "fast path failed; left to the full pass");
-                        return Pass::Failed;
+                        failed = true;
                     }
                 }
+            }
+            if failed {
+                return Pass::Failed;
             }
             if !full {
                 return Pass::Converged;

@@ -46,8 +46,12 @@ impl Handle {
     }
 }
 
-/// Starts the executor when Gangway is configured; it stops with `stop`.
-pub fn spawn(app: &App, stop: watch::Receiver<bool>) -> Option<tokio::task::JoinHandle<()>> {
+/// Starts the executor when Gangway is configured, under `supervisor` (task
+/// `rerun_executor`); it stops with the supervisor's stop.
+pub fn spawn(
+    app: &App,
+    supervisor: &crate::supervise::Supervisor,
+) -> Option<tokio::task::JoinHandle<()>> {
     let config = &app.config.sources.gangway;
     if config.address.trim().is_empty() {
         return None;
@@ -70,12 +74,19 @@ pub fn spawn(app: &App, stop: watch::Receiver<bool>) -> Option<tokio::task::Join
             return None;
         }
     };
-    let executor = Executor {
-        app: app.clone(),
-        gangway,
-        queue: app.queue.clone(),
-    };
-    Some(tokio::spawn(executor.run(app.reruns.clone(), stop)))
+    let app = app.clone();
+    Some(supervisor.spawn("rerun_executor", move |stop| {
+        let executor = Executor {
+            app: app.clone(),
+            gangway: gangway.clone(),
+            queue: app.queue.clone(),
+        };
+        let handle = app.reruns.clone();
+        async move {
+            executor.run(handle, stop).await;
+            Ok(())
+        }
+    }))
 }
 
 struct Executor {
@@ -114,8 +125,16 @@ impl Executor {
         let incidents = tokio::task::spawn_blocking(move || store.active_incidents()).await??;
         for incident in &incidents {
             for rerun in incident.reruns.iter().filter(|r| r.awaits_execution()) {
-                if let Some(finding) = self.execute(incident, rerun).await? {
-                    self.record(finding).await?;
+                // One rerun that fails is logged and left to the next pass; the others
+                // go on.
+                let done = match self.execute(incident, rerun).await {
+                    Ok(Some(finding)) => self.record(finding).await,
+                    Ok(None) => Ok(()),
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = done {
+                    tracing::warn!(incident = %incident.id, rerun = rerun.id,
+                        error = format!("{error:#}"), "rerun failed; the next pass retries");
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! The servers: the plugin's HTTP listener (webhooks, `/help`, push, dashboard, API), the
-//! health listener, the metrics listener and the gRPC listener. All stop on one signal.
+//! health listener, the metrics listener and the gRPC listener. Each is a supervised task;
+//! all stop on one signal.
 
 pub mod api;
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod http;
 pub mod results;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use anyhow::Context;
@@ -20,6 +22,8 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::prow::hmac::HmacSecrets;
+use crate::supervise::Supervisor;
 use crate::{App, Bound, Config};
 
 /// The four bound sockets.
@@ -56,21 +60,82 @@ impl Listeners {
     }
 }
 
-/// Serves every listener until `stop` turns true.
-pub async fn serve(app: App, l: Listeners, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let main = axum::serve(l.listen, http::router(app.clone()))
-        .with_graceful_shutdown(stopped(stop.clone()));
-    let health = axum::serve(l.health, health_router(app.clone()))
-        .with_graceful_shutdown(stopped(stop.clone()));
-    let metrics = axum::serve(l.metrics, metrics_router(app.clone()))
-        .with_graceful_shutdown(stopped(stop.clone()));
-    let grpc = grpc::serve(app, l.grpc, stopped(stop));
-    let (a, b, c, d) = tokio::join!(main, health, metrics, grpc);
-    a.context("http server")?;
-    b.context("health server")?;
-    c.context("metrics server")?;
-    d.context("grpc server")?;
-    Ok(())
+/// A bound socket its server task can serve again after a restart: each incarnation
+/// serves a duplicate of the same socket, so the port is never released meanwhile.
+struct Socket(std::net::TcpListener);
+
+impl Socket {
+    fn of(listener: TcpListener, what: &str) -> anyhow::Result<Self> {
+        let socket = listener
+            .into_std()
+            .with_context(|| format!("keeping the {what} socket"))?;
+        Ok(Self(socket))
+    }
+
+    fn listener(&self) -> anyhow::Result<TcpListener> {
+        let socket = self
+            .0
+            .try_clone()
+            .context("duplicating a listening socket")?;
+        socket.set_nonblocking(true)?;
+        Ok(TcpListener::from_std(socket)?)
+    }
+}
+
+/// Serves every listener under `supervisor`, one task each (`http_server`,
+/// `health_server`, `metrics_server`, `grpc_server`), until its stop. The handle resolves
+/// once all four stopped.
+pub fn spawn(
+    app: App,
+    l: Listeners,
+    supervisor: &Supervisor,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let health = Readiness {
+        app: app.clone(),
+        tasks: supervisor.health(),
+        hmac: Arc::new(HmacSecrets::new(&app.config.hmac_secret_file)),
+    };
+    let main = Socket::of(l.listen, "listen")?;
+    let health_socket = Socket::of(l.health, "health_listen")?;
+    let metrics = Socket::of(l.metrics, "metrics_listen")?;
+    let grpc_socket = Socket::of(l.grpc, "grpc_listen")?;
+    let router = http::router(app.clone());
+    let main = supervisor.spawn("http_server", move |stop| {
+        let (listener, router) = (main.listener(), router.clone());
+        async move {
+            axum::serve(listener?, router)
+                .with_graceful_shutdown(stopped(stop))
+                .await
+                .context("http server")
+        }
+    });
+    let router = health_router(health);
+    let health = supervisor.spawn("health_server", move |stop| {
+        let (listener, router) = (health_socket.listener(), router.clone());
+        async move {
+            axum::serve(listener?, router)
+                .with_graceful_shutdown(stopped(stop))
+                .await
+                .context("health server")
+        }
+    });
+    let router = metrics_router(app.clone());
+    let metrics = supervisor.spawn("metrics_server", move |stop| {
+        let (listener, router) = (metrics.listener(), router.clone());
+        async move {
+            axum::serve(listener?, router)
+                .with_graceful_shutdown(stopped(stop))
+                .await
+                .context("metrics server")
+        }
+    });
+    let grpc = supervisor.spawn("grpc_server", move |stop| {
+        let (listener, app) = (grpc_socket.listener(), app.clone());
+        async move { grpc::serve(app, listener?, stopped(stop)).await }
+    });
+    Ok(tokio::spawn(async move {
+        let _ = tokio::join!(main, health, metrics, grpc);
+    }))
 }
 
 /// Resolves once `stop` is true (or its sender is gone).
@@ -78,18 +143,38 @@ pub async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-fn health_router(app: App) -> Router {
+/// What `/healthz/ready` consults: the plugin started, no supervised task is down, and
+/// the HMAC secret file holds a token (it is re-read when it changes).
+#[derive(Clone)]
+struct Readiness {
+    app: App,
+    tasks: crate::supervise::Health,
+    hmac: Arc<HmacSecrets>,
+}
+
+fn health_router(readiness: Readiness) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "OK" }))
         .route("/healthz/ready", get(ready))
-        .with_state(app)
+        .with_state(readiness)
 }
 
-async fn ready(State(app): State<App>) -> (StatusCode, &'static str) {
-    if app.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "OK")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+async fn ready(State(r): State<Readiness>) -> (StatusCode, String) {
+    let unavailable = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why);
+    if !r.app.ready.load(Ordering::SeqCst) {
+        return unavailable("not ready".into());
+    }
+    let down = r.tasks.down();
+    if !down.is_empty() {
+        return unavailable(format!("not ready: task down: {}", down.join(", ")));
+    }
+    // A small file, read (and parsed only when changed) off the async workers.
+    let hmac = r.hmac.clone();
+    match tokio::task::spawn_blocking(move || hmac.current().map(|_| ())).await {
+        Ok(Ok(())) => (StatusCode::OK, "OK".into()),
+        // The error names the file and what is wrong with it, never a token.
+        Ok(Err(error)) => unavailable(format!("not ready: hmac_secret_file: {error:#}")),
+        Err(_) => unavailable("not ready: checking hmac_secret_file failed".into()),
     }
 }
 

@@ -36,6 +36,12 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// Labels of a per-task metric (the supervisor's task names).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    pub task: String,
+}
+
 /// Labels of a per-scope metric.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ScopeLabels {
@@ -64,6 +70,8 @@ pub struct Metrics {
     pub inbox_entries: Gauge,
     /// The store's size on disk in bytes; set at each scrape.
     pub store_bytes: Gauge,
+    /// Supervised tasks restarted after a panic, an error or an early end, by task.
+    pub task_restarts: Family<TaskLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -143,6 +151,12 @@ impl Metrics {
             "The sled store's size on disk, in bytes",
             store_bytes.clone(),
         );
+        let task_restarts = Family::<TaskLabels, Counter>::default();
+        registry.register(
+            "task_restarts",
+            "Supervised tasks restarted after a panic, an error or an early end, by task",
+            task_restarts.clone(),
+        );
         Self {
             registry,
             webhooks,
@@ -156,6 +170,7 @@ impl Metrics {
             breaches,
             inbox_entries,
             store_bytes,
+            task_restarts,
         }
     }
 

@@ -13,19 +13,23 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::consumer::Input;
 use crate::model::{BuildId, JobName, Run};
 use crate::prow::{deck, gangway::Gangway, gcs::Gcs};
 use crate::server::stopped;
+use crate::supervise::Supervisor;
 use crate::{App, config};
 
 /// Timeout of one Deck request (the body is tens of MB).
 const DECK_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Starts the enabled sources; the handle resolves once all of them stopped on `stop`.
-pub fn spawn(app: App, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Starts the enabled sources under `supervisor`, each a named task (`gcs_backfill` first,
+/// then `deck_poller`, `gangway_poller`, `pubsub_subscriber`); the handle resolves once all
+/// of them stopped on the supervisor's stop.
+pub fn spawn(app: App, supervisor: &Supervisor) -> JoinHandle<()> {
+    let supervisor = supervisor.clone();
     tokio::spawn(async move {
         let gcs = match Gcs::new(&app.config.sources.gcs) {
             Ok(gcs) => gcs,
@@ -35,20 +39,46 @@ pub fn spawn(app: App, stop: watch::Receiver<bool>) -> JoinHandle<()> {
             }
         };
         if let Some(gcs) = &gcs {
-            tokio::select! {
-                _ = backfill(&app, gcs) => {},
-                _ = stopped(stop.clone()) => return,
+            // History first: the pollers start once it is queued (or on stop).
+            let (app, gcs) = (app.clone(), gcs.clone());
+            let done = supervisor.spawn_once("gcs_backfill", move |stop| {
+                let (app, gcs) = (app.clone(), gcs.clone());
+                async move {
+                    tokio::select! {
+                        _ = backfill(&app, &gcs) => {},
+                        _ = stopped(stop) => {},
+                    }
+                    Ok(())
+                }
+            });
+            let _ = done.await;
+            if *supervisor.stop().borrow() {
+                return;
             }
         }
-        let mut set = JoinSet::new();
+        let mut tasks = Vec::new();
         if !app.config.sources.deck.url.trim().is_empty() {
-            set.spawn(poll_deck(app.clone(), gcs.clone(), stop.clone()));
+            let (app, gcs) = (app.clone(), gcs.clone());
+            tasks.push(supervisor.spawn("deck_poller", move |stop| {
+                let polled = poll_deck(app.clone(), gcs.clone(), stop);
+                async move {
+                    polled.await;
+                    Ok(())
+                }
+            }));
         }
         let gangway = &app.config.sources.gangway;
         if !gangway.address.trim().is_empty() {
             match gangway_client(gangway) {
                 Ok(client) => {
-                    set.spawn(poll_gangway(app.clone(), client, gcs.clone(), stop.clone()));
+                    let (app, gcs) = (app.clone(), gcs.clone());
+                    tasks.push(supervisor.spawn("gangway_poller", move |stop| {
+                        let polled = poll_gangway(app.clone(), client.clone(), gcs.clone(), stop);
+                        async move {
+                            polled.await;
+                            Ok(())
+                        }
+                    }));
                 }
                 Err(error) => {
                     tracing::error!(error = format!("{error:#}"), "Gangway source disabled")
@@ -56,14 +86,19 @@ pub fn spawn(app: App, stop: watch::Receiver<bool>) -> JoinHandle<()> {
             }
         }
         if let Some(settings) = crate::prow::pubsub::Settings::from_config(&app.config) {
-            set.spawn(crate::prow::pubsub::run(
-                settings,
-                app.queue.clone(),
-                stop.clone(),
-            ));
+            let queue = app.queue.clone();
+            tasks.push(supervisor.spawn("pubsub_subscriber", move |stop| {
+                let pulled = crate::prow::pubsub::run(settings.clone(), queue.clone(), stop);
+                async move {
+                    pulled.await;
+                    Ok(())
+                }
+            }));
         }
         drop(app);
-        while set.join_next().await.is_some() {}
+        for task in tasks {
+            let _ = task.await;
+        }
     })
 }
 

@@ -346,13 +346,32 @@ pub fn shared(config: &Config) -> SharedTide {
 ///   whenever the file's content changes (Prow mounts it from a ConfigMap, swapped in place);
 /// - `tide.deck_url`: every `tide.recheck_interval` while an incident is active, reads
 ///   Deck's `/tide.js` and records whether each blocked scope's pool holds.
-pub fn spawn_watch(app: &App, stop: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+///
+/// Each runs under `supervisor` (tasks `tide_prow_config`, `tide_deck`).
+pub fn spawn_watch(
+    app: &App,
+    supervisor: &crate::supervise::Supervisor,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     if !app.config.tide.prow_config.trim().is_empty() {
-        tasks.push(tokio::spawn(watch_prow_config(app.clone(), stop.clone())));
+        let app = app.clone();
+        tasks.push(supervisor.spawn("tide_prow_config", move |stop| {
+            let watched = watch_prow_config(app.clone(), stop);
+            async move {
+                watched.await;
+                Ok(())
+            }
+        }));
     }
     if !app.config.tide.deck_url.trim().is_empty() {
-        tasks.push(tokio::spawn(watch_deck(app.clone(), stop)));
+        let app = app.clone();
+        tasks.push(supervisor.spawn("tide_deck", move |stop| {
+            let watched = watch_deck(app.clone(), stop);
+            async move {
+                watched.await;
+                Ok(())
+            }
+        }));
     }
     tasks
 }
