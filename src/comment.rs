@@ -847,8 +847,9 @@ pub fn reruns_section(incident: &Incident) -> String {
     out
 }
 
+/// The first 12 characters of a sha (one from a `started.json` may be any text).
 fn short(sha: &str) -> &str {
-    sha.get(..12).unwrap_or(sha)
+    sha.char_indices().nth(12).map_or(sha, |(at, _)| &sha[..at])
 }
 
 /// The body of an incident's blocker (or tracking) issue for one scope.
