@@ -770,7 +770,7 @@ pub fn suspects_section(incident: &Incident, scope: &crate::model::Scope) -> Str
             "| {} | {} | `{}` | {merged} | {} | {} |",
             pr_ref(&s.repo, on, s.pr),
             cell(&s.title),
-            s.author,
+            cell(s.author.as_str()),
             score(s.score),
             reasons.join("; ")
         );
