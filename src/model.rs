@@ -559,8 +559,14 @@ mod tests {
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00Z");
         assert_eq!(Timestamp(-5).to_string(), "1970-01-01T00:00:00Z");
         assert_eq!(Timestamp(i64::MAX).to_string(), "9999-12-31T23:59:59Z");
-        assert_eq!(Timestamp(253_402_300_800).to_string(), "9999-12-31T23:59:59Z");
-        assert_eq!(Timestamp(i64::MIN).seconds_until(Timestamp(i64::MAX)), i64::MAX);
+        assert_eq!(
+            Timestamp(253_402_300_800).to_string(),
+            "9999-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            Timestamp(i64::MIN).seconds_until(Timestamp(i64::MAX)),
+            i64::MAX
+        );
         assert_eq!(Timestamp(i64::MAX).seconds_until(Timestamp(i64::MIN)), 0);
     }
 
