@@ -523,7 +523,11 @@ mod tests {
             ("Revert \"Speed up\"", "This reverts commit abc#1", None),
             // Multi-byte whitespace right before `#`: the word before it is empty.
             ("Revert \"Speed up\"", "This reverts\u{a0}#79", Some(79)),
-            ("Revert \"Speed up\"", "reverts\u{3000}#80 and\u{2003}#81", Some(80)),
+            (
+                "Revert \"Speed up\"",
+                "reverts\u{3000}#80 and\u{2003}#81",
+                Some(80),
+            ),
             ("Revert \"Speed up\"", "é#1 then k/k\u{a0}é/x#82", Some(82)),
             ("Revert \"x\"", "#99999999999999999999 then #83", Some(83)),
             ("Revert \"x\"", "#\u{a0}#", None),
