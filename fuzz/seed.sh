@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 fixtures="$(cd .. && pwd)/../shared/fixtures"
 
-targets=(command webhook hmac tide_config prowjobs)
+targets=(command webhook hmac tide_config prowjobs culprit markers crier gcs_metadata push)
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   cp seeds/"$t"/* "corpus/$t/"
@@ -38,6 +38,9 @@ for f in "$fixtures"/github-webhooks/*.json; do
   add prowjobs "$name" $'\x05' <"$f"
   # Comment bodies and titles are Markdown: command lines, quotes, code.
   add command "$name" <"$f"
+  # PR titles and bodies for revert detection, issue bodies for markers: the same JSON.
+  add culprit "$name" <"$f"
+  add markers "$name" <"$f"
 done
 # The fixture READMEs are Markdown with code spans and tables.
 for f in "$fixtures"/*/README.md; do

@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 CARGO_FUZZ_VERSION=0.13.2
 runs="${FUZZ_RUNS:-1000}"
 seed="${FUZZ_SEED:-1}"
-targets=(command webhook hmac tide_config prowjobs)
+targets=(command webhook hmac tide_config prowjobs culprit markers crier gcs_metadata push)
 
 if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION"; then
   echo "== installing cargo-fuzz $CARGO_FUZZ_VERSION"

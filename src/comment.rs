@@ -790,7 +790,7 @@ pub fn suspects_section(incident: &Incident, scope: &crate::model::Scope) -> Str
             "| {} | {} | `{}` | {merged} | {} | {} |",
             pr_ref(&s.repo, on, s.pr),
             cell(&s.title),
-            s.author,
+            cell(s.author.as_str()),
             score(s.score),
             reasons.join("; ")
         );
@@ -867,8 +867,9 @@ pub fn reruns_section(incident: &Incident) -> String {
     out
 }
 
+/// The first 12 characters of a sha (one from a `started.json` may be any text).
 fn short(sha: &str) -> &str {
-    sha.get(..12).unwrap_or(sha)
+    sha.char_indices().nth(12).map_or(sha, |(at, _)| &sha[..at])
 }
 
 /// The body of an incident's blocker (or tracking) issue for one scope.

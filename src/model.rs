@@ -23,15 +23,19 @@ impl Timestamp {
         Some(Self(secs))
     }
 
-    /// RFC 3339 in UTC, to the second.
+    /// RFC 3339 in UTC, to the second. Times outside 1970..=9999 (a `started.json` may
+    /// say anything) are shown clamped: RFC 3339 has four-digit years, and the formatter
+    /// fails (a panic in `to_string`) past 9999.
     pub fn to_rfc3339(self) -> String {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.0.max(0) as u64);
+        const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
+        let secs = u64::try_from(self.0).unwrap_or(0).min(LAST_SECOND_OF_9999);
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
         humantime::format_rfc3339_seconds(t).to_string()
     }
 
     /// Seconds from `self` to `later` (zero when `later` is earlier).
     pub fn seconds_until(self, later: Timestamp) -> i64 {
-        (later.0 - self.0).max(0)
+        later.0.saturating_sub(self.0).max(0)
     }
 }
 
@@ -549,6 +553,22 @@ pub struct AuditRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_from_outside_never_panic_when_shown_or_subtracted() {
+        assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(Timestamp(-5).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(Timestamp(i64::MAX).to_string(), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            Timestamp(253_402_300_800).to_string(),
+            "9999-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            Timestamp(i64::MIN).seconds_until(Timestamp(i64::MAX)),
+            i64::MAX
+        );
+        assert_eq!(Timestamp(i64::MAX).seconds_until(Timestamp(i64::MIN)), 0);
+    }
 
     /// An incident as stored before issue 6: no searches, reverts, reruns or escalations,
     /// and suspects without `merge_commit` or `reverts`.

@@ -199,22 +199,29 @@ pub fn reverted_pr(title: &str, body: &str) -> Option<PrNumber> {
 }
 
 /// The first `#N` in `text` that stands alone or follows `org/repo` (`abc#1` is not one).
+///
+/// One pass over the chars: the word before a `#` starts after the last whitespace or `(`,
+/// of whatever width (U+00A0 is two bytes, U+3000 three), so every offset is a char
+/// boundary of `text`; and a body of many `#`s costs one pass, not one per `#`.
 fn first_reference(text: &str) -> Option<PrNumber> {
-    for (i, _) in text.match_indices('#') {
-        let word_start = text[..i]
-            .rfind(|c: char| c.is_whitespace() || c == '(')
-            .map_or(0, |p| p + 1);
-        let word = &text[word_start..i];
-        if !word.is_empty() && !word.contains('/') {
+    // The word since the last boundary: whether it has any char, and a `/`.
+    let (mut word_empty, mut word_has_slash) = (true, false);
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() || c == '(' {
+            (word_empty, word_has_slash) = (true, false);
             continue;
         }
-        let digits: String = text[i + 1..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        if let Some(pr) = number(&digits) {
-            return Some(pr);
+        if c == '#' && (word_empty || word_has_slash) {
+            let digits: String = text[i + c.len_utf8()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if let Some(pr) = number(&digits) {
+                return Some(pr);
+            }
         }
+        word_empty = false;
+        word_has_slash |= c == '/';
     }
     None
 }
@@ -514,6 +521,16 @@ mod tests {
                 Some(78),
             ),
             ("Revert \"Speed up\"", "This reverts commit abc#1", None),
+            // Multi-byte whitespace right before `#`: the word before it is empty.
+            ("Revert \"Speed up\"", "This reverts\u{a0}#79", Some(79)),
+            (
+                "Revert \"Speed up\"",
+                "reverts\u{3000}#80 and\u{2003}#81",
+                Some(80),
+            ),
+            ("Revert \"Speed up\"", "é#1 then k/k\u{a0}é/x#82", Some(82)),
+            ("Revert \"x\"", "#99999999999999999999 then #83", Some(83)),
+            ("Revert \"x\"", "#\u{a0}#", None),
             ("Revert \"Speed up\"", "no reference", None),
             ("Speed up the scheduler", "Fixes #12", None),
             ("Reverting docs", "see #5", None),

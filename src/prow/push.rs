@@ -147,7 +147,7 @@ async fn push(
 }
 
 /// Decodes the envelope and its report, or says what is wrong.
-fn decode(body: &[u8]) -> Result<(Envelope, ReportMessage), &'static str> {
+pub fn decode(body: &[u8]) -> Result<(Envelope, ReportMessage), &'static str> {
     let envelope: Envelope =
         serde_json::from_slice(body).map_err(|_| "not a Pub/Sub push envelope")?;
     let data = base64::engine::general_purpose::STANDARD

@@ -291,7 +291,7 @@ impl Reconciler {
                     Some(from) => from,
                     None => {
                         why.push(comment::green_start_unknown().into());
-                        Timestamp(to.0 - DEFAULT_WINDOW_SECS)
+                        Timestamp(to.0.saturating_sub(DEFAULT_WINDOW_SECS))
                     }
                 };
                 let window = self
