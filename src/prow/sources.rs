@@ -6,8 +6,9 @@
 //!
 //! Pollers remember the runs of their previous poll and enqueue only runs not seen then,
 //! so a steady Deck answer costs nothing downstream; the store is idempotent anyway, so a
-//! restart that re-sends everything once is harmless. Before enqueueing a new run, a
-//! poller fills its tested commits from GCS when GCS is configured.
+//! restart that re-sends everything once is harmless. Before enqueueing a new run, every
+//! source fills its tested commits and times from GCS through the one
+//! [`Enricher`](crate::prow::gcs::Enricher) (the Pub/Sub subscriber too).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::consumer::Input;
 use crate::model::{BuildId, JobName, Run};
-use crate::prow::{deck, gangway::Gangway, gcs::Gcs};
+use crate::prow::{deck, gangway::Gangway, gcs::Enricher, gcs::Gcs};
 use crate::server::stopped;
 use crate::{App, config};
 
@@ -27,14 +28,8 @@ const DECK_TIMEOUT: Duration = Duration::from_secs(300);
 /// Starts the enabled sources; the handle resolves once all of them stopped on `stop`.
 pub fn spawn(app: App, stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let gcs = match Gcs::new(&app.config.sources.gcs) {
-            Ok(gcs) => gcs,
-            Err(error) => {
-                tracing::error!(error = format!("{error:#}"), "GCS resolver disabled");
-                None
-            }
-        };
-        if let Some(gcs) = &gcs {
+        let enricher = Enricher::from_config(&app.config);
+        if let Some(gcs) = enricher.gcs() {
             tokio::select! {
                 _ = backfill(&app, gcs) => {},
                 _ = stopped(stop.clone()) => return,
@@ -42,13 +37,18 @@ pub fn spawn(app: App, stop: watch::Receiver<bool>) -> JoinHandle<()> {
         }
         let mut set = JoinSet::new();
         if !app.config.sources.deck.url.trim().is_empty() {
-            set.spawn(poll_deck(app.clone(), gcs.clone(), stop.clone()));
+            set.spawn(poll_deck(app.clone(), enricher.clone(), stop.clone()));
         }
         let gangway = &app.config.sources.gangway;
         if !gangway.address.trim().is_empty() {
             match gangway_client(gangway) {
                 Ok(client) => {
-                    set.spawn(poll_gangway(app.clone(), client, gcs.clone(), stop.clone()));
+                    set.spawn(poll_gangway(
+                        app.clone(),
+                        client,
+                        enricher.clone(),
+                        stop.clone(),
+                    ));
                 }
                 Err(error) => {
                     tracing::error!(error = format!("{error:#}"), "Gangway source disabled")
@@ -59,6 +59,7 @@ pub fn spawn(app: App, stop: watch::Receiver<bool>) -> JoinHandle<()> {
             set.spawn(crate::prow::pubsub::run(
                 settings,
                 app.queue.clone(),
+                enricher.clone(),
                 stop.clone(),
             ));
         }
@@ -116,7 +117,7 @@ impl Seen {
     async fn enqueue_new(
         &mut self,
         app: &App,
-        gcs: Option<&Gcs>,
+        enricher: &Enricher,
         runs: Vec<Run>,
         stop: &watch::Receiver<bool>,
     ) -> bool {
@@ -124,9 +125,7 @@ impl Seen {
         for mut run in runs {
             let key = (run.job.clone(), run.build_id.clone());
             if !self.0.contains(&key) {
-                if let (Some(gcs), Some(job)) = (gcs, app.config.job(run.job.as_str())) {
-                    gcs.enrich(&mut run, job).await;
-                }
+                enricher.enrich(&mut run).await;
                 let sent = tokio::select! {
                     r = app.queue.send(Input::Run(Box::new(run))) => r.is_ok(),
                     _ = stopped(stop.clone()) => false,
@@ -142,7 +141,7 @@ impl Seen {
     }
 }
 
-async fn poll_deck(app: App, gcs: Option<Gcs>, stop: watch::Receiver<bool>) {
+async fn poll_deck(app: App, enricher: Enricher, stop: watch::Receiver<bool>) {
     let http = match reqwest::Client::builder().timeout(DECK_TIMEOUT).build() {
         Ok(http) => http,
         Err(error) => {
@@ -167,7 +166,7 @@ async fn poll_deck(app: App, gcs: Option<Gcs>, stop: watch::Receiver<bool>) {
         match polled {
             Ok((runs, stats)) => {
                 tracing::debug!(items = stats.items, kept = stats.kept, "Deck polled");
-                if !seen.enqueue_new(&app, gcs.as_ref(), runs, &stop).await {
+                if !seen.enqueue_new(&app, &enricher, runs, &stop).await {
                     return;
                 }
             }
@@ -176,7 +175,7 @@ async fn poll_deck(app: App, gcs: Option<Gcs>, stop: watch::Receiver<bool>) {
     }
 }
 
-async fn poll_gangway(app: App, client: Gangway, gcs: Option<Gcs>, stop: watch::Receiver<bool>) {
+async fn poll_gangway(app: App, client: Gangway, enricher: Enricher, stop: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(app.config.sources.gangway.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seen = Seen::default();
@@ -198,7 +197,7 @@ async fn poll_gangway(app: App, client: Gangway, gcs: Option<Gcs>, stop: watch::
                 }
             }
         }
-        if !seen.enqueue_new(&app, gcs.as_ref(), runs, &stop).await {
+        if !seen.enqueue_new(&app, &enricher, runs, &stop).await {
             return;
         }
     }
