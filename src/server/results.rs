@@ -15,11 +15,14 @@ use crate::pb::scalability_gate::v1::{ReportJobResultRequest, ReportJobResultRes
 /// The `Results` service.
 pub struct ResultsService {
     app: App,
+    /// Fills reported runs from GCS like every other channel.
+    enricher: crate::prow::gcs::Enricher,
 }
 
 impl ResultsService {
     pub fn new(app: App) -> Self {
-        Self { app }
+        let enricher = crate::prow::gcs::Enricher::from_config(&app.config);
+        Self { app, enricher }
     }
 }
 
@@ -68,7 +71,8 @@ impl Results for ResultsService {
         &self,
         request: Request<ReportJobResultRequest>,
     ) -> Result<Response<ReportJobResultResponse>, Status> {
-        let run = to_run(&self.app, request.get_ref())?;
+        let mut run = to_run(&self.app, request.get_ref())?;
+        self.enricher.enrich(&mut run).await;
         let known = self
             .app
             .store
