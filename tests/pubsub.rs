@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -446,4 +447,128 @@ async fn push_subscription_delivers_to_the_plugin() {
             ("201".to_string(), RunResult::Failure, push),
         ]
     );
+}
+
+/// A fake GCS serving `started.json` / `finished.json` at `/{bucket}/logs/{job}/{build}/`
+/// (what `gs://bucket/...` paths map onto); anything else is 404, as GCS answers.
+async fn fake_gcs(objects: BTreeMap<String, String>) -> String {
+    use axum::extract::{Request, State};
+    use axum::response::IntoResponse;
+    let objects = Arc::new(objects);
+    let router = axum::Router::new()
+        .fallback(
+            |State(objects): State<Arc<BTreeMap<String, String>>>, req: Request| async move {
+                let path = req.uri().path().trim_start_matches('/');
+                match objects.get(path) {
+                    Some(body) => body.clone().into_response(),
+                    None => axum::http::StatusCode::NOT_FOUND.into_response(),
+                }
+            },
+        )
+        .with_state(objects);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// A red run pulled after a green one is filled from GCS like every other channel: the
+/// incident knows both tested commits, and the suspect search finds the PR merged between
+/// them (compare on the fake GitHub), into the blocker issue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulled_runs_are_filled_from_gcs_so_a_regression_has_suspects() {
+    use scalability_gate::github::fake::{FakeGithub, MergedPr};
+    use scalability_gate::model::{Cause, Timestamp};
+    const REPO: &str = "kubernetes/kubernetes";
+    const GREEN_START: i64 = 1_790_000_000;
+    let _ = logs();
+    let Some(emulator) = Emulator::start().await else {
+        return;
+    };
+    let fake = FakeGithub::start().await.unwrap();
+    let green = fake.push_commit(REPO, "master", "Before the green run");
+    let suspect = fake
+        .merge_pr(
+            REPO,
+            MergedPr::new(
+                "master",
+                "Scheduler: bind pods in batches",
+                Timestamp(GREEN_START + 1800),
+            ),
+        )
+        .number;
+    let red = fake.branch_head(REPO, "master").unwrap();
+    let mut objects = BTreeMap::new();
+    for (build, start, sha, passed) in [
+        (7300, GREEN_START, &green, true),
+        (7301, GREEN_START + 3600, &red, false),
+    ] {
+        let dir = format!("kubernetes-ci-logs/logs/{JOB}/{build}");
+        objects.insert(
+            format!("{dir}/started.json"),
+            json!({"timestamp": start, "repo-commit": sha}).to_string(),
+        );
+        objects.insert(
+            format!("{dir}/finished.json"),
+            json!({"timestamp": start + 1200, "passed": passed}).to_string(),
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let hmac = dir.path().join("hmac");
+    std::fs::write(&hmac, "secret").unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("{}\n", fake.token())).unwrap();
+    let store = dir.path().join("store");
+    let mut config = config(&store, &hmac, &emulator, "crier-enriched");
+    config.dry_run = false;
+    config.github.endpoints = vec![fake.url()];
+    config.github.token_file = token;
+    config.sources.gcs.url = fake_gcs(objects).await;
+    config.sources.gcs.bucket = "kubernetes-ci-logs".into();
+    emulator.create_topic("crier-e").await;
+    emulator
+        .create_subscription("crier-enriched", "crier-e", json!({}))
+        .await;
+    let plugin = Plugin::start(config).await;
+
+    emulator
+        .publish("crier-e", &[report(JOB, 7300, "success")])
+        .await;
+    eventually("the green run applied", || applied(&["7300"])).await;
+    emulator
+        .publish("crier-e", &[report(JOB, 7301, "failure")])
+        .await;
+    eventually("the blocker issue naming the suspect", || {
+        fake.issues(REPO)
+            .iter()
+            .any(|i| i.is_open() && i.body_text().contains(&format!("#{suspect}")))
+    })
+    .await;
+    plugin.stop().await;
+
+    let store = Store::open(&store).unwrap();
+    let incidents = store.active_incidents().unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    let incident = &incidents[0];
+    let repo = scalability_gate::model::RepoName::parse(REPO).unwrap();
+    match &incident.cause {
+        Cause::Regression {
+            first_red,
+            last_green,
+        } => {
+            assert_eq!(
+                first_red.commits.get(&repo).map(|c| c.0.as_str()),
+                Some(red.as_str())
+            );
+            assert_eq!(
+                last_green.commits.get(&repo).map(|c| c.0.as_str()),
+                Some(green.as_str())
+            );
+            assert_eq!(first_red.started_at, Some(Timestamp(GREEN_START + 3600)));
+        }
+        other => panic!("not a regression: {other:?}"),
+    }
+    let found: Vec<u64> = incident.suspects.iter().map(|s| s.pr.0).collect();
+    assert_eq!(found, vec![suspect]);
 }

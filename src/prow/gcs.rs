@@ -6,6 +6,9 @@
 //! listings at `{url}/storage/v1/b/{bucket}/o?prefix=..&delimiter=/`; a `gs://bucket/path`
 //! from Prow maps onto `{url}/bucket/path`. Missing artifacts are not an error: the run
 //! keeps what it has and the gap is logged.
+//!
+//! [`Enricher`] is the one way every channel (Deck, Gangway, Pub/Sub pull and push, the
+//! gRPC `Results` API) fills a run from GCS before it is queued.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::Config;
 use crate::config::{GcsSource, JobConfig};
 use crate::model::{BuildId, Channel, CommitSha, JobName, RepoName, Run, RunResult, Timestamp};
 
@@ -323,6 +327,54 @@ impl Gcs {
             runs.push(run);
         }
         Ok(runs)
+    }
+}
+
+/// Fills a run from GCS the same way whichever channel brought it: its tested commits and
+/// missing start and finish times from `started.json` / `finished.json`, never its result
+/// nor what the channel already said. Without `sources.gcs.url` it leaves runs as they are.
+#[derive(Clone)]
+pub struct Enricher {
+    gcs: Option<Gcs>,
+    config: std::sync::Arc<Config>,
+}
+
+impl std::fmt::Debug for Enricher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enricher")
+            .field("gcs", &self.gcs.as_ref().map(|g| g.base.as_str()))
+            .finish()
+    }
+}
+
+impl Enricher {
+    /// The enricher of `config` (`sources.gcs`); a GCS client that cannot be built is
+    /// logged and leaves runs as they are.
+    pub fn from_config(config: &std::sync::Arc<Config>) -> Self {
+        let gcs = Gcs::new(&config.sources.gcs).unwrap_or_else(|error| {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "GCS resolver disabled: runs keep only what their channel says"
+            );
+            None
+        });
+        Self {
+            gcs,
+            config: config.clone(),
+        }
+    }
+
+    /// The GCS reader, when configured (the start-up backfill reads through it).
+    pub fn gcs(&self) -> Option<&Gcs> {
+        self.gcs.as_ref()
+    }
+
+    /// Fills `run` from its artifacts (a run of a job that is not gated is left alone).
+    /// Unreadable artifacts are logged; the run goes on with what it has.
+    pub async fn enrich(&self, run: &mut Run) {
+        if let (Some(gcs), Some(job)) = (&self.gcs, self.config.job(run.job.as_str())) {
+            gcs.enrich(run, job).await;
+        }
     }
 }
 

@@ -3,10 +3,12 @@
 //! (`google.pubsub.v1.Subscriber/StreamingPull`, tonic, our own minimal proto).
 //!
 //! Delivery is at least once and nothing is lost:
-//! - a message about a finished run of a gated job is queued for the ordered consumer as
-//!   [`Input::RunAcked`] and acknowledged only once the consumer says the run is durably
-//!   stored; while it waits, its ack deadline is extended; if applying fails, it is given
-//!   back (deadline set to [`NACK_DELAY`]) for a later redelivery;
+//! - a message about a finished run of a gated job is filled from GCS (tested commits,
+//!   times: the same [`Enricher`] as every other channel; concurrently, but queued in
+//!   arrival order), queued for the ordered consumer as [`Input::RunAcked`] and
+//!   acknowledged only once the consumer says the run is durably stored; while it waits,
+//!   its ack deadline is extended; if applying fails, it is given back (deadline set to
+//!   [`NACK_DELAY`]) for a later redelivery;
 //! - a message that does not decode is acknowledged at once and logged with its message
 //!   id, so it is never redelivered forever; non-final states and jobs that are not gated
 //!   are acknowledged and ignored;
@@ -26,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
@@ -42,6 +44,7 @@ use crate::pb::google::pubsub::v1::{
     StreamingPullRequest,
 };
 use crate::prow::crier::{Report, ReportMessage};
+use crate::prow::gcs::Enricher;
 
 /// Cloud Pub/Sub's gRPC endpoint, used when no emulator is configured.
 pub const GOOGLE_ENDPOINT: &str = "https://pubsub.googleapis.com";
@@ -172,12 +175,20 @@ type Client = SubscriberClient<InterceptedService<Channel, CallHeaders>>;
 /// A run queued for the consumer, resolving to whether it was stored.
 type Stored = Pin<Box<dyn Future<Output = (String, String, bool)> + Send + Sync>>;
 
-/// Messages handed to the consumer and not yet acknowledged.
+/// A run being filled from GCS, resolving to `(ack_id, message_id, run)`; `None` when
+/// the enrichment task failed (the message is given back).
+type Enriched = Pin<Box<dyn Future<Output = (String, String, Option<Box<Run>>)> + Send + Sync>>;
+
+/// Messages received and not yet acknowledged.
 #[derive(Default)]
 struct Leases {
-    /// Resolves to `(ack_id, message_id, stored)` for each.
+    /// Runs being filled from GCS, in arrival order: queued for the consumer in that order.
+    enriching: FuturesOrdered<Enriched>,
+    /// Their ack ids.
+    enriching_ids: HashSet<String>,
+    /// Runs handed to the consumer: each resolves to `(ack_id, message_id, stored)`.
     waiting: FuturesUnordered<Stored>,
-    /// Their ack ids, whose deadlines are extended while they wait.
+    /// The ack ids of both, whose deadlines are extended while they wait.
     ack_ids: HashSet<String>,
 }
 
@@ -191,9 +202,15 @@ enum End {
 
 /// Consumes the subscription until `stop` turns true. Never returns an error: a failure
 /// to connect or a broken stream is logged and retried with backoff.
-pub async fn run(settings: Settings, queue: QueueSender, stop: watch::Receiver<bool>) {
+pub async fn run(
+    settings: Settings,
+    queue: QueueSender,
+    enricher: Enricher,
+    stop: watch::Receiver<bool>,
+) {
     let mut subscriber = Subscriber {
         settings,
+        enricher,
         queue: Some(queue),
         leases: Leases::default(),
         client: None,
@@ -230,6 +247,8 @@ pub async fn run(settings: Settings, queue: QueueSender, stop: watch::Receiver<b
 
 struct Subscriber {
     settings: Settings,
+    /// Fills runs from GCS before they are queued.
+    enricher: Enricher,
     /// Dropped at shutdown so that the consumer's queue can close.
     queue: Option<QueueSender>,
     leases: Leases,
@@ -335,6 +354,11 @@ impl Subscriber {
                         self.receive(received).await;
                     }
                 }
+                Some((ack_id, message_id, run)) = self.leases.enriching.next(),
+                    if !self.leases.enriching.is_empty() =>
+                {
+                    self.enqueue(ack_id, message_id, run).await;
+                }
                 Some((ack_id, message_id, stored)) = self.leases.waiting.next(),
                     if !self.leases.waiting.is_empty() =>
                 {
@@ -379,19 +403,22 @@ impl Subscriber {
         let message = message.unwrap_or_default();
         let message_id = message.message_id.clone();
         match classify(&message, &self.settings.config) {
-            Disposition::Store(run) => {
-                let Some(queue) = &self.queue else { return };
-                let (done_tx, done_rx) = oneshot::channel();
-                tracing::debug!(message_id, job = %run.job, build = %run.build_id, "pubsub: run queued");
-                if let Err(error) = queue.send(Input::RunAcked { run, done: done_tx }).await {
-                    // Not acknowledged: it comes back after the deadline.
-                    tracing::warn!(message_id, %error, "pubsub: run not queued");
+            Disposition::Store(mut run) => {
+                if self.queue.is_none() {
                     return;
                 }
+                tracing::debug!(message_id, job = %run.job, build = %run.build_id, "pubsub: run received");
                 self.leases.ack_ids.insert(ack_id.clone());
-                self.leases.waiting.push(Box::pin(async move {
-                    let stored = done_rx.await.is_ok();
-                    (ack_id, message_id, stored)
+                self.leases.enriching_ids.insert(ack_id.clone());
+                // Filled in a task of its own (GCS may be slow), so that the stream, the
+                // other messages and the deadline extensions go on meanwhile.
+                let enricher = self.enricher.clone();
+                let filled = tokio::spawn(async move {
+                    enricher.enrich(&mut run).await;
+                    run
+                });
+                self.leases.enriching.push_back(Box::pin(async move {
+                    (ack_id, message_id, filled.await.ok())
                 }));
             }
             Disposition::Ignore(why) => {
@@ -407,6 +434,29 @@ impl Subscriber {
                 self.acknowledge(vec![ack_id]).await;
             }
         }
+    }
+
+    /// Queues a run filled from GCS for the consumer; it is acknowledged once stored.
+    async fn enqueue(&mut self, ack_id: String, message_id: String, run: Option<Box<Run>>) {
+        self.leases.enriching_ids.remove(&ack_id);
+        let (Some(queue), Some(run)) = (&self.queue, run) else {
+            tracing::warn!(message_id, "pubsub: run not queued; giving it back");
+            self.leases.ack_ids.remove(&ack_id);
+            self.modify_deadline(vec![ack_id], NACK_DELAY).await;
+            return;
+        };
+        let (done_tx, done_rx) = oneshot::channel();
+        tracing::debug!(message_id, job = %run.job, build = %run.build_id, "pubsub: run queued");
+        if let Err(error) = queue.send(Input::RunAcked { run, done: done_tx }).await {
+            // Not acknowledged: it comes back after the deadline.
+            tracing::warn!(message_id, %error, "pubsub: run not queued");
+            self.leases.ack_ids.remove(&ack_id);
+            return;
+        }
+        self.leases.waiting.push(Box::pin(async move {
+            let stored = done_rx.await.is_ok();
+            (ack_id, message_id, stored)
+        }));
     }
 
     /// Acknowledges a stored run, or gives back one the consumer failed to apply.
@@ -490,6 +540,15 @@ impl Subscriber {
     /// within [`SHUTDOWN_ACK_WAIT`]; anything else is given back for redelivery at once.
     async fn finish(&mut self) {
         self.queue = None;
+        // Runs still being filled from GCS were never queued: given back at once.
+        self.leases.enriching = FuturesOrdered::new();
+        let unqueued: Vec<String> = self.leases.enriching_ids.drain().collect();
+        for ack_id in &unqueued {
+            self.leases.ack_ids.remove(ack_id);
+        }
+        if !unqueued.is_empty() {
+            self.modify_deadline(unqueued, Duration::ZERO).await;
+        }
         let deadline = tokio::time::Instant::now() + SHUTDOWN_ACK_WAIT;
         while !self.leases.waiting.is_empty() {
             match tokio::time::timeout_at(deadline, self.leases.waiting.next()).await {
@@ -602,6 +661,7 @@ mod tests {
         let config = config();
         let (queue, _rx) = crate::consumer::queue(1, Arc::new(crate::telemetry::Metrics::new()));
         Subscriber {
+            enricher: Enricher::from_config(&config),
             settings: Settings {
                 subscription: "projects/p/subscriptions/s".into(),
                 target,

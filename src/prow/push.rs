@@ -6,11 +6,14 @@
 //! a wrong or missing token → 401 (constant-time comparison; the file is re-read on each
 //! request, so rotation needs no restart); a malformed envelope or report → 400 and
 //! nothing stored; a report that is not a final periodic run of a gated job → 200,
-//! acknowledged and ignored; a run → 200 once it is handed on. Runs are enqueued from a
-//! background task (after filling the tested commit from GCS), bounded by
-//! [`MAX_IN_FLIGHT`]: when that many are in flight the answer is 503 and Pub/Sub retries.
+//! acknowledged and ignored; a run → 200 only once it is durable: filled from GCS
+//! ([`Enricher`]), queued as [`Input::RunAcked`], applied by the consumer and the store
+//! flushed. Otherwise 503 and Pub/Sub delivers it again (the history is idempotent by
+//! build id): when [`MAX_IN_FLIGHT`] pushes are already waiting, when the queue is full
+//! or closing, when applying failed, or when it is not durable within [`DURABLE_WAIT`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -23,21 +26,26 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use crate::App;
-use crate::consumer::Input;
+use crate::consumer::{Input, QueueError};
 use crate::model::{Channel, Timestamp};
 use crate::prow::crier::{Report, ReportMessage};
-use crate::prow::gcs::Gcs;
+use crate::prow::gcs::Enricher;
 
 /// Pub/Sub messages are at most 10 MB; the envelope's base64 adds a third.
 pub const MAX_BODY_BYTES: usize = 14 * 1024 * 1024;
 
-/// Runs being resolved and enqueued at once, at most.
+/// Pushed runs being resolved, queued and stored at once, at most.
 pub const MAX_IN_FLIGHT: usize = 64;
+
+/// How long a push waits for its queued run to be durable before it answers 503. Pub/Sub
+/// waits for a push answer up to the subscription's ack deadline (10 s by default) and
+/// delivers again after it; a run stored after a 503 is found known on redelivery.
+pub const DURABLE_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 struct PushState {
     app: App,
-    gcs: Option<Gcs>,
+    enricher: Enricher,
     permits: Arc<Semaphore>,
 }
 
@@ -71,16 +79,9 @@ pub fn router(app: App) -> Router {
     if app.config.sources.pubsub_push.token_file.trim().is_empty() {
         return Router::new();
     }
-    let gcs = Gcs::new(&app.config.sources.gcs).unwrap_or_else(|error| {
-        tracing::error!(
-            error = format!("{error:#}"),
-            "GCS resolver disabled for push"
-        );
-        None
-    });
     let state = PushState {
+        enricher: Enricher::from_config(&app.config),
         app,
-        gcs,
         permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
     };
     Router::new()
@@ -130,20 +131,35 @@ async fn push(
             return (StatusCode::BAD_REQUEST, "report without build id");
         }
     };
-    let Ok(permit) = state.permits.clone().try_acquire_owned() else {
+    let Ok(_permit) = state.permits.clone().try_acquire_owned() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "busy");
     };
-    tokio::spawn(async move {
-        let _permit = permit;
-        let mut run = run;
-        if let (Some(gcs), Some(job)) = (&state.gcs, state.app.config.job(run.job.as_str())) {
-            gcs.enrich(&mut run, job).await;
+    let mut run = run;
+    state.enricher.enrich(&mut run).await;
+    let (job, build) = (run.job.clone(), run.build_id.clone());
+    let (done, durable) = tokio::sync::oneshot::channel();
+    match state.app.queue.try_send(Input::RunAcked { run, done }) {
+        Ok(()) => {}
+        Err(QueueError::Full) => {
+            tracing::warn!(job = %job, build = %build, "queue full; push refused for redelivery");
+            return (StatusCode::SERVICE_UNAVAILABLE, "queue full");
         }
-        if state.app.queue.send(Input::Run(run)).await.is_err() {
-            tracing::warn!("queue closed; pushed run dropped (Pub/Sub or Deck resends it)");
+        Err(QueueError::Closed) => return (StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+    }
+    // The consumer signals once the run is applied and the store flushed; it drops `done`
+    // when applying failed.
+    match tokio::time::timeout(DURABLE_WAIT, durable).await {
+        Ok(Ok(())) => (StatusCode::OK, "stored"),
+        Ok(Err(_)) => {
+            tracing::warn!(job = %job, build = %build, "pushed run not stored; refused for redelivery");
+            (StatusCode::SERVICE_UNAVAILABLE, "not stored")
         }
-    });
-    (StatusCode::OK, "accepted")
+        Err(_) => {
+            tracing::warn!(job = %job, build = %build, wait = ?DURABLE_WAIT,
+                "pushed run not durable in time; refused for redelivery");
+            (StatusCode::SERVICE_UNAVAILABLE, "not stored in time")
+        }
+    }
 }
 
 /// Decodes the envelope and its report, or says what is wrong.

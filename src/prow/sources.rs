@@ -6,8 +6,9 @@
 //!
 //! Pollers remember the runs of their previous poll and enqueue only runs not seen then,
 //! so a steady Deck answer costs nothing downstream; the store is idempotent anyway, so a
-//! restart that re-sends everything once is harmless. Before enqueueing a new run, a
-//! poller fills its tested commits from GCS when GCS is configured.
+//! restart that re-sends everything once is harmless. Before enqueueing a new run, every
+//! source fills its tested commits and times from GCS through the one
+//! [`Enricher`](crate::prow::gcs::Enricher) (the Pub/Sub subscriber too).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::consumer::Input;
 use crate::model::{BuildId, JobName, Run};
-use crate::prow::{deck, gangway::Gangway, gcs::Gcs};
+use crate::prow::{deck, gangway::Gangway, gcs::Enricher, gcs::Gcs};
 use crate::server::stopped;
 use crate::supervise::Supervisor;
 use crate::{App, config};
@@ -31,14 +32,8 @@ const DECK_TIMEOUT: Duration = Duration::from_secs(300);
 pub fn spawn(app: App, supervisor: &Supervisor) -> JoinHandle<()> {
     let supervisor = supervisor.clone();
     tokio::spawn(async move {
-        let gcs = match Gcs::new(&app.config.sources.gcs) {
-            Ok(gcs) => gcs,
-            Err(error) => {
-                tracing::error!(error = format!("{error:#}"), "GCS resolver disabled");
-                None
-            }
-        };
-        if let Some(gcs) = &gcs {
+        let enricher = Enricher::from_config(&app.config);
+        if let Some(gcs) = enricher.gcs() {
             // History first: the pollers start once it is queued (or on stop).
             let (app, gcs) = (app.clone(), gcs.clone());
             let done = supervisor.spawn_once("gcs_backfill", move |stop| {
@@ -58,9 +53,9 @@ pub fn spawn(app: App, supervisor: &Supervisor) -> JoinHandle<()> {
         }
         let mut tasks = Vec::new();
         if !app.config.sources.deck.url.trim().is_empty() {
-            let (app, gcs) = (app.clone(), gcs.clone());
+            let (app, enricher) = (app.clone(), enricher.clone());
             tasks.push(supervisor.spawn("deck_poller", move |stop| {
-                let polled = poll_deck(app.clone(), gcs.clone(), stop);
+                let polled = poll_deck(app.clone(), enricher.clone(), stop);
                 async move {
                     polled.await;
                     Ok(())
@@ -71,9 +66,10 @@ pub fn spawn(app: App, supervisor: &Supervisor) -> JoinHandle<()> {
         if !gangway.address.trim().is_empty() {
             match gangway_client(gangway) {
                 Ok(client) => {
-                    let (app, gcs) = (app.clone(), gcs.clone());
+                    let (app, enricher) = (app.clone(), enricher.clone());
                     tasks.push(supervisor.spawn("gangway_poller", move |stop| {
-                        let polled = poll_gangway(app.clone(), client.clone(), gcs.clone(), stop);
+                        let polled =
+                            poll_gangway(app.clone(), client.clone(), enricher.clone(), stop);
                         async move {
                             polled.await;
                             Ok(())
@@ -86,9 +82,14 @@ pub fn spawn(app: App, supervisor: &Supervisor) -> JoinHandle<()> {
             }
         }
         if let Some(settings) = crate::prow::pubsub::Settings::from_config(&app.config) {
-            let queue = app.queue.clone();
+            let (queue, enricher) = (app.queue.clone(), enricher.clone());
             tasks.push(supervisor.spawn("pubsub_subscriber", move |stop| {
-                let pulled = crate::prow::pubsub::run(settings.clone(), queue.clone(), stop);
+                let pulled = crate::prow::pubsub::run(
+                    settings.clone(),
+                    queue.clone(),
+                    enricher.clone(),
+                    stop,
+                );
                 async move {
                     pulled.await;
                     Ok(())
@@ -151,7 +152,7 @@ impl Seen {
     async fn enqueue_new(
         &mut self,
         app: &App,
-        gcs: Option<&Gcs>,
+        enricher: &Enricher,
         runs: Vec<Run>,
         stop: &watch::Receiver<bool>,
     ) -> bool {
@@ -159,9 +160,7 @@ impl Seen {
         for mut run in runs {
             let key = (run.job.clone(), run.build_id.clone());
             if !self.0.contains(&key) {
-                if let (Some(gcs), Some(job)) = (gcs, app.config.job(run.job.as_str())) {
-                    gcs.enrich(&mut run, job).await;
-                }
+                enricher.enrich(&mut run).await;
                 let sent = tokio::select! {
                     r = app.queue.send(Input::Run(Box::new(run))) => r.is_ok(),
                     _ = stopped(stop.clone()) => false,
@@ -177,7 +176,7 @@ impl Seen {
     }
 }
 
-async fn poll_deck(app: App, gcs: Option<Gcs>, stop: watch::Receiver<bool>) {
+async fn poll_deck(app: App, enricher: Enricher, stop: watch::Receiver<bool>) {
     let http = match reqwest::Client::builder().timeout(DECK_TIMEOUT).build() {
         Ok(http) => http,
         Err(error) => {
@@ -202,7 +201,7 @@ async fn poll_deck(app: App, gcs: Option<Gcs>, stop: watch::Receiver<bool>) {
         match polled {
             Ok((runs, stats)) => {
                 tracing::debug!(items = stats.items, kept = stats.kept, "Deck polled");
-                if !seen.enqueue_new(&app, gcs.as_ref(), runs, &stop).await {
+                if !seen.enqueue_new(&app, &enricher, runs, &stop).await {
                     return;
                 }
             }
@@ -211,7 +210,7 @@ async fn poll_deck(app: App, gcs: Option<Gcs>, stop: watch::Receiver<bool>) {
     }
 }
 
-async fn poll_gangway(app: App, client: Gangway, gcs: Option<Gcs>, stop: watch::Receiver<bool>) {
+async fn poll_gangway(app: App, client: Gangway, enricher: Enricher, stop: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(app.config.sources.gangway.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seen = Seen::default();
@@ -233,7 +232,7 @@ async fn poll_gangway(app: App, client: Gangway, gcs: Option<Gcs>, stop: watch::
                 }
             }
         }
-        if !seen.enqueue_new(&app, gcs.as_ref(), runs, &stop).await {
+        if !seen.enqueue_new(&app, &enricher, runs, &stop).await {
             return;
         }
     }

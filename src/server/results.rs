@@ -19,12 +19,19 @@ use crate::pb::scalability_gate::v1::{ReportJobResultRequest, ReportJobResultRes
 pub struct ResultsService {
     app: App,
     token: Arc<ApiToken>,
+    /// Fills reported runs from GCS like every other channel.
+    enricher: crate::prow::gcs::Enricher,
 }
 
 impl ResultsService {
     /// The service; `token` is the API token shared with `Gate`.
     pub fn new(app: App, token: Arc<ApiToken>) -> Self {
-        Self { app, token }
+        let enricher = crate::prow::gcs::Enricher::from_config(&app.config);
+        Self {
+            app,
+            token,
+            enricher,
+        }
     }
 }
 
@@ -74,7 +81,8 @@ impl Results for ResultsService {
         request: Request<ReportJobResultRequest>,
     ) -> Result<Response<ReportJobResultResponse>, Status> {
         self.token.authorize(request.metadata())?;
-        let run = to_run(&self.app, request.get_ref())?;
+        let mut run = to_run(&self.app, request.get_ref())?;
+        self.enricher.enrich(&mut run).await;
         let known = self
             .app
             .store
