@@ -1,0 +1,107 @@
+//! Issues: open, read, edit, close, and find them by label (listing) or by search.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use super::error::GithubError;
+use super::transport::Resend;
+use super::users::dry_run_user;
+use super::{Client, PER_PAGE, encode, labels, repo_path};
+use crate::github::types::{Issue, IssueEdit, IssueState, NewIssue, SearchResult};
+use crate::model::{PrNumber, RepoName};
+
+impl Client {
+    /// Opens an issue. In dry-run: an issue numbered 0 (nothing was created).
+    ///
+    /// Sent once: a 5xx or a connection broken after sending is not retried here, since the
+    /// issue may exist by then ([`GithubError::may_have_happened`]); the caller looks for
+    /// it before it tries again.
+    pub async fn create_issue(
+        &self,
+        repo: &RepoName,
+        issue: &NewIssue,
+    ) -> Result<Issue, GithubError> {
+        let path = format!("{}/issues", repo_path(repo));
+        if self.skip_in_dry_run("POST", &path) {
+            return Ok(Issue {
+                number: 0,
+                title: issue.title.clone(),
+                body: Some(issue.body.clone()),
+                state: "open".into(),
+                user: dry_run_user(),
+                labels: issue
+                    .labels
+                    .iter()
+                    .map(|name| labels::named(name))
+                    .collect(),
+                html_url: None,
+                pull_request: None,
+                created_at: None,
+            });
+        }
+        self.send_json(Method::POST, &path, issue, Resend::OnlyUnsent)
+            .await
+    }
+
+    /// One issue (or PR through the issues API), `None` when it does not exist.
+    pub async fn get_issue(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+    ) -> Result<Option<Issue>, GithubError> {
+        let path = format!("{}/issues/{}", repo_path(repo), number.0);
+        self.get_json_or_none(&path).await
+    }
+
+    /// Edits an issue's title, body or state. In dry-run: nothing.
+    pub async fn edit_issue(
+        &self,
+        repo: &RepoName,
+        number: PrNumber,
+        edit: &IssueEdit,
+    ) -> Result<(), GithubError> {
+        let path = format!("{}/issues/{}", repo_path(repo), number.0);
+        if self.skip_in_dry_run("PATCH", &path) {
+            return Ok(());
+        }
+        self.send_json::<Value>(Method::PATCH, &path, edit, Resend::Always)
+            .await
+            .map(|_| ())
+    }
+
+    /// Closes an issue as completed. In dry-run: nothing.
+    pub async fn close_issue(&self, repo: &RepoName, number: PrNumber) -> Result<(), GithubError> {
+        let edit = IssueEdit {
+            state: Some("closed".into()),
+            state_reason: Some("completed".into()),
+            ..IssueEdit::default()
+        };
+        self.edit_issue(repo, number, &edit).await
+    }
+
+    /// Issues (and PRs) of `repo` carrying every one of `labels`, in `state`, following
+    /// pagination. Unlike search, this is consistent at once.
+    pub async fn list_issues(
+        &self,
+        repo: &RepoName,
+        labels: &[&str],
+        state: IssueState,
+    ) -> Result<Vec<Issue>, GithubError> {
+        let path = format!(
+            "{}/issues?labels={}&state={}&per_page={PER_PAGE}",
+            repo_path(repo),
+            encode(&labels.join(",")),
+            state.as_str()
+        );
+        self.get_all(path).await
+    }
+
+    /// Issues and PRs matching a search query (`GET /search/issues?q=`), following
+    /// pagination. Search is eventually consistent on GitHub: the reconciler finds its
+    /// own issues by listing, and uses search only to look further.
+    pub async fn search_issues(&self, query: &str) -> Result<Vec<Issue>, GithubError> {
+        let path = format!("/search/issues?q={}&per_page={PER_PAGE}", encode(query));
+        self.get_pages(path, usize::MAX, |r: SearchResult| r.items)
+            .await
+    }
+}

@@ -1,0 +1,197 @@
+//! Sending one logical request: endpoints in order, retries with backoff, and the
+//! rate-limit pauses and budget slots (see `rate_limit` and `pacer`) around each attempt.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use super::Client;
+use super::error::{GithubError, without_url};
+use super::rate_limit::{MAX_RATE_LIMIT_WAITS, graphql_rate_limited};
+
+/// Whether a failed request may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Resend {
+    /// After any 5xx or connection error (reads, and changes that are safe to repeat).
+    Always,
+    /// Only when it never reached GitHub (creating an issue or a comment twice is not safe).
+    OnlyUnsent,
+}
+
+/// A request that got no answer: whether it surely never reached the endpoint (the
+/// connection could not be made), and what happened.
+struct Unsent(bool, String);
+
+/// One HTTP answer.
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Bytes,
+}
+
+/// Whether requests of this method create content (GitHub's secondary-limit notion).
+fn is_mutation(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+    )
+}
+
+impl Client {
+    /// Sends one logical request: pacing, rate-limit pauses, endpoints in order, retries,
+    /// resending after a failure only as `resend` allows.
+    pub(super) async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        resend: Resend,
+    ) -> Result<Answer, GithubError> {
+        let Some(token) = self.inner.token.as_deref() else {
+            return Err(GithubError::NoToken {
+                method: method.to_string(),
+                path: path.to_string(),
+            });
+        };
+        let options = &self.inner.options;
+        let mut round = 0;
+        let mut rate_waits = 0;
+        loop {
+            self.wait_until_allowed().await;
+            let outcome = self.try_endpoints(&method, path, body, token, resend).await;
+            match outcome {
+                Ok(answer) if answer.status < 400 && !graphql_rate_limited(path, &answer) => {
+                    self.note_primary_limit(&answer.headers);
+                    return Ok(answer);
+                }
+                Ok(answer)
+                    if answer.status < 400 || answer.status == 403 || answer.status == 429 =>
+                {
+                    let Some(wait) = self.rate_limit_wait(path, &answer) else {
+                        return Err(GithubError::refused(&method, path, &answer));
+                    };
+                    rate_waits += 1;
+                    self.inner
+                        .counters
+                        .rate_limited
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(method = %method, path, status = answer.status,
+                        wait_secs = wait.as_secs(), "GitHub rate limit: pausing every request");
+                    self.pause_for(wait);
+                    if rate_waits > MAX_RATE_LIMIT_WAITS {
+                        return Err(if answer.status < 400 {
+                            GithubError::Graphql(format!(
+                                "still rate limited (RATE_LIMITED) after {MAX_RATE_LIMIT_WAITS} pauses"
+                            ))
+                        } else {
+                            GithubError::refused(&method, path, &answer)
+                        });
+                    }
+                    continue;
+                }
+                Ok(answer) if answer.status < 500 => {
+                    return Err(GithubError::refused(&method, path, &answer));
+                }
+                Ok(answer) => {
+                    round += 1;
+                    if round >= options.max_attempts.max(1) || resend == Resend::OnlyUnsent {
+                        return Err(GithubError::refused(&method, path, &answer));
+                    }
+                    tracing::warn!(method = %method, path, status = answer.status, round, "GitHub 5xx, retrying");
+                }
+                Err(Unsent(false, message)) if resend == Resend::OnlyUnsent => {
+                    return Err(GithubError::transport(&method, path, message));
+                }
+                Err(Unsent(_, message)) => {
+                    round += 1;
+                    if round >= options.max_attempts.max(1) {
+                        return Err(GithubError::transport(&method, path, message));
+                    }
+                    tracing::warn!(method = %method, path, error = message, round, "GitHub unreachable, retrying");
+                }
+            }
+            self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+            let backoff = options
+                .backoff_base
+                .saturating_mul(1 << (round - 1).min(16))
+                .min(options.backoff_max);
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// One try over the endpoints in order; a connection error or 5xx moves on. Answers
+    /// the first other answer, else the last failure (`Err` for a connection error). With
+    /// [`Resend::OnlyUnsent`] it moves on only when the endpoint could not be reached.
+    async fn try_endpoints(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+        token: &str,
+        resend: Resend,
+    ) -> Result<Answer, Unsent> {
+        let mut last = Err(Unsent(true, String::from("no endpoint")));
+        let mutation = is_mutation(method);
+        for endpoint in &self.inner.endpoints {
+            // Every attempt of a mutation is one GitHub may receive: it takes a slot.
+            let slot = if mutation {
+                let slot = self.pace().await;
+                // A pause may have been set while this mutation waited for its slot.
+                self.wait_until_allowed().await;
+                Some(slot)
+            } else {
+                None
+            };
+            let url = format!("{endpoint}{path}");
+            let mut request = self
+                .inner
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(token);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            if mutation {
+                self.inner
+                    .counters
+                    .mutations
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            let answer = match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let headers = response.headers().clone();
+                    match response.bytes().await {
+                        Ok(body) => Ok(Answer {
+                            status,
+                            headers,
+                            body,
+                        }),
+                        Err(e) => Err(Unsent(
+                            false,
+                            format!("reading the answer of {endpoint}: {e}"),
+                        )),
+                    }
+                }
+                Err(e) => Err(Unsent(
+                    e.is_connect(),
+                    format!("{endpoint}: {}", without_url(&e)),
+                )),
+            };
+            if let (Some(slot), Err(Unsent(true, _))) = (slot, &answer) {
+                self.give_back(slot).await;
+            }
+            match answer {
+                Ok(a) if a.status < 500 => return Ok(a),
+                Err(Unsent(true, _)) => last = answer,
+                other if resend == Resend::OnlyUnsent => return other,
+                other => last = other,
+            }
+        }
+        last
+    }
+}
