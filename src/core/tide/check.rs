@@ -283,8 +283,8 @@ pub fn check(tide: &ProwTide, params: &CheckParams) -> TideReport {
 
 #[cfg(test)]
 mod tests {
-    use super::super::config::TideQuery;
     use super::*;
+    use crate::core::tide::config::TideQuery;
     use crate::core::tide::testing::{LABEL, kubernetes, list, scope};
 
     #[test]
