@@ -1,6 +1,7 @@
-//! The incident lifecycle: the ids incidents open under and the transitions of an incident
-//! (open, fold a later red run into it, lift it). The decisions of runs and commands change
-//! an incident's state only through these.
+//! The incident lifecycle: the ids incidents open under and the transitions of an
+//! incident (open, fold a later red run into it, lift it). Runs and commands change an
+//! incident's [`IncidentState`] only through these; what they record on it besides
+//! (recoveries, exemptions, reverts, reruns, breaches) they write in place.
 
 use super::work::Work;
 

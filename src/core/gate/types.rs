@@ -55,6 +55,7 @@ impl Decision {
             && self.replies.is_empty()
     }
 
+    /// Adds `intent` unless it is already there.
     pub(super) fn intend(&mut self, intent: Intent) {
         if !self.intents.contains(&intent) {
             self.intents.push(intent);
