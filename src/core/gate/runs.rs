@@ -1,0 +1,181 @@
+//! Runs: a job's regression opens (or is folded into) its incident; its recovery is
+//! recorded and, when the job allows it, lifts the incident.
+
+use super::lifecycle::{fold, lift, regression_id};
+use super::policy::AUTOMATIC_ACTOR;
+use super::work::Work;
+
+use crate::model::{Cause, JobName, RunRef};
+
+impl Work<'_, '_> {
+    /// Job `job` went green → red: opens its incident, or folds the run into the active one.
+    pub(super) fn regression(&mut self, job: &JobName, first_red: &RunRef, last_green: &RunRef) {
+        let Some(gated) = self.ctx.policy.job(job.as_str()) else {
+            return;
+        };
+        let scopes = gated.scopes.clone();
+        let id = regression_id(job, first_red);
+        if self.incidents.iter().any(|i| i.id == id) {
+            // Seen before (a repeated detection, or lifted already): nothing new.
+            return;
+        }
+        if let Some(active) = self.active_for_job(job) {
+            if !fold(active, first_red) {
+                return;
+            }
+            let id = active.id.clone();
+            self.touch(&id);
+            return;
+        }
+        let cause = Cause::Regression {
+            first_red: first_red.clone(),
+            last_green: last_green.clone(),
+        };
+        self.open(id, job.clone(), cause, scopes);
+    }
+
+    /// Job `job` went red → green: recorded on its active incident, which it lifts when the
+    /// job has `auto_unblock_on_recovery` and the incident was not opened by hand.
+    pub(super) fn recovery(&mut self, job: &JobName, green: &RunRef) {
+        let auto = self
+            .ctx
+            .policy
+            .job(job.as_str())
+            .is_some_and(|j| j.auto_unblock_on_recovery);
+        let now = self.ctx.now;
+        let Some(active) = self.active_for_job(job) else {
+            return;
+        };
+        if active.recovered_by.as_ref() == Some(green) {
+            return;
+        }
+        active.recovered_by = Some(green.clone());
+        let manual = matches!(active.cause, Cause::Manual { .. });
+        if auto && !manual {
+            let reason = format!("{} recovered: run {} is green", job, green.build_id);
+            lift(active, AUTOMATIC_ACTOR.into(), reason, now);
+        }
+        let id = active.id.clone();
+        self.touch(&id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::super::*;
+    use crate::core::command::Command;
+    use crate::model::{IncidentState, JobName, Timestamp};
+
+    #[test]
+    fn regression_opens_one_incident_over_the_jobs_scopes() {
+        let p = policy();
+        let d = decide(&State::default(), &regression(JOB, "101"), &ctx(&p));
+        assert_eq!(d.incidents.len(), 1);
+        let i = &d.incidents[0];
+        assert_eq!(i.id.as_str(), "ci-scale-100-101");
+        assert_eq!(i.scopes, vec![master()]);
+        assert!(i.is_active());
+        assert_eq!(i.opened_at, Timestamp(1_000));
+        assert_eq!(d.intents, vec![Intent::Reconcile]);
+        assert!(d.replies.is_empty());
+    }
+
+    #[test]
+    fn regression_table() {
+        let p = policy();
+        let state = blocked(&p);
+        // (what, input, incidents written, folded runs of the active incident after)
+        let cases: Vec<(&str, Input, usize, usize)> = vec![
+            ("same detection again", regression(JOB, "101"), 0, 0),
+            ("second regression folds", regression(JOB, "105"), 1, 1),
+            ("ungated job ignored", regression("other", "1"), 0, 0),
+            ("other job opens its own", regression(AUTO_JOB, "7"), 1, 0),
+        ];
+        for (what, input, written, folded) in cases {
+            let d = decide(&state, &input, &ctx(&p));
+            assert_eq!(d.incidents.len(), written, "{what}");
+            let active = d
+                .incidents
+                .iter()
+                .find(|i| i.job.as_str() == JOB)
+                .map_or(0, |i| i.folded_runs.len());
+            assert_eq!(active, folded, "{what}");
+        }
+    }
+
+    #[test]
+    fn folding_is_idempotent_and_a_lifted_id_is_never_reopened() {
+        let p = policy();
+        let mut state = blocked(&p);
+        let d = decide(&state, &regression(JOB, "105"), &ctx(&p));
+        apply(&mut state, &d);
+        let again = decide(&state, &regression(JOB, "105"), &ctx(&p));
+        assert!(again.is_empty(), "{again:?}");
+        state.incidents[0].state = IncidentState::Lifted {
+            by: "alice".into(),
+            reason: String::new(),
+            at: Timestamp(5),
+        };
+        assert!(decide(&state, &regression(JOB, "101"), &ctx(&p)).is_empty());
+        let fresh = decide(&state, &regression(JOB, "200"), &ctx(&p));
+        assert_eq!(fresh.incidents[0].id.as_str(), "ci-scale-100-200");
+    }
+
+    #[test]
+    fn recovery_table() {
+        let p = policy();
+        // (what, job, manual, lifted afterwards)
+        let cases = [
+            ("no auto unblock: recorded only", JOB, false, false),
+            ("auto unblock lifts", AUTO_JOB, false, true),
+            (
+                "manual is never lifted automatically",
+                AUTO_JOB,
+                true,
+                false,
+            ),
+        ];
+        for (what, job, manual, lifted) in cases {
+            let mut state = State::default();
+            if manual {
+                let c = comment(
+                    "alice",
+                    true,
+                    vec![Command::Block {
+                        job: job.into(),
+                        reason: "by hand".into(),
+                    }],
+                );
+                step(&mut state, &Input::Comment(c), &ctx(&p));
+            } else {
+                step(&mut state, &regression(job, "9"), &ctx(&p));
+            }
+            let green = Input::Recovery {
+                job: JobName::new(job),
+                green: run("10"),
+            };
+            let d = decide(&state, &green, &ctx(&p));
+            assert_eq!(d.incidents.len(), 1, "{what}");
+            let i = &d.incidents[0];
+            assert_eq!(i.recovered_by, Some(run("10")), "{what}");
+            assert_eq!(!i.is_active(), lifted, "{what}");
+            assert_eq!(d.intents, vec![Intent::Reconcile], "{what}");
+            apply(&mut state, &d);
+            assert!(
+                decide(&state, &green, &ctx(&p)).incidents.len() <= usize::from(lifted),
+                "{what}: repeated recovery"
+            );
+        }
+    }
+
+    #[test]
+    fn recovery_without_incident_does_nothing() {
+        let p = policy();
+        let green = Input::Recovery {
+            job: JobName::new(JOB),
+            green: run("10"),
+        };
+        assert!(decide(&State::default(), &green, &ctx(&p)).is_empty());
+    }
+}
