@@ -46,6 +46,9 @@ use crate::model::Timestamp;
 
 mod history;
 pub use history::{MergeStyle, Merged, MergedPr};
+// OpenAPI conformance: whole exchanges recorded for tests/openapi.rs.
+mod capture;
+pub use capture::Exchange;
 
 /// The token the fake accepts unless told otherwise.
 pub const FAKE_TOKEN: &str = "fake-token";
@@ -263,6 +266,8 @@ struct FakeState {
     hooks: Vec<Hook>,
     /// Bumped by [`FakeGithub::release_stalls`]; held requests wait for a change.
     stall_release: watch::Sender<u64>,
+    /// OpenAPI conformance: exchanges recorded when capturing (see [`capture`]).
+    exchanges: Option<Vec<Exchange>>,
 }
 
 impl FakeState {
@@ -328,6 +333,7 @@ impl FakeGithub {
             faults: Faults::default(),
             hooks: Vec::new(),
             stall_release: watch::channel(0).0,
+            exchanges: None,
         }));
         let (stop, mut stopped) = watch::channel(false);
         let router = routes(state.clone());
@@ -843,10 +849,8 @@ async fn handle(
         Verdict::Drop => None,
         Verdict::Answer(r) => Some(r),
         Verdict::Route => {
-            let r = router
-                .oneshot(req)
-                .await
-                .unwrap_or_else(|e: Infallible| match e {});
+            // OpenAPI conformance: routed through the capture (a plain oneshot when off).
+            let r = capture::route(router, req, &state).await;
             entry.applied = r.status().as_u16() < 400;
             Some(match after {
                 After::Reset => cut_off(r).await,
