@@ -97,7 +97,10 @@ async fn client_calls(fake: &FakeGithub) {
     let c = client(fake);
     let r = repo();
     fake.add_label(REPO, "lgtm");
-    let pr = fake.add_pr(REPO, PrSpec::new("master").labels(&["lgtm"]).author("alice"));
+    let pr = fake.add_pr(
+        REPO,
+        PrSpec::new("master").labels(&["lgtm"]).author("alice"),
+    );
     fake.add_team_member("kubernetes/sig-scalability", "alice");
     fake.add_pending_team_member("kubernetes/sig-scalability", "bob");
 
@@ -166,7 +169,9 @@ async fn client_calls(fake: &FakeGithub) {
 
     // Comments.
     c.create_comment(&r, number, "a comment").await.unwrap();
-    c.create_comment(&r, PrNumber(pr), "on the PR").await.unwrap();
+    c.create_comment(&r, PrNumber(pr), "on the PR")
+        .await
+        .unwrap();
     assert_eq!(c.list_comments(&r, number).await.unwrap().len(), 1);
     c.close_issue(&r, number).await.unwrap();
 
@@ -313,8 +318,22 @@ fn the_check_finds_undocumented_exchanges() {
         }
     };
     let bad = [
-        x("GET", "/nowhere/at/all", "", Value::Null, 200, serde_json::json!({})),
-        x("GET", "/user", "colour=red", Value::Null, 200, serde_json::json!({})),
+        x(
+            "GET",
+            "/nowhere/at/all",
+            "",
+            Value::Null,
+            200,
+            serde_json::json!({}),
+        ),
+        x(
+            "GET",
+            "/user",
+            "colour=red",
+            Value::Null,
+            200,
+            serde_json::json!({}),
+        ),
         x(
             "POST",
             "/repos/o/r/issues/1/comments",
@@ -331,7 +350,14 @@ fn the_check_finds_undocumented_exchanges() {
             418,
             serde_json::json!({}),
         ),
-        x("GET", "/repos/o/r/issues/x", "", Value::Null, 200, serde_json::json!({})),
+        x(
+            "GET",
+            "/repos/o/r/issues/x",
+            "",
+            Value::Null,
+            200,
+            serde_json::json!({}),
+        ),
     ];
     let outcome = spec.check(&bad, &[]);
     let found = |needle: &str| outcome.problems.iter().any(|p| p.contains(needle));

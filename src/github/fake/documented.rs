@@ -146,7 +146,10 @@ pub(super) fn repository(base: &str, full_name: &str) -> Value {
         ("languages_url", "/languages"),
         ("merges_url", "/merges"),
         ("milestones_url", "/milestones{/number}"),
-        ("notifications_url", "/notifications{?since,all,participating}"),
+        (
+            "notifications_url",
+            "/notifications{?since,all,participating}",
+        ),
         ("pulls_url", "/pulls{/number}"),
         ("releases_url", "/releases{/id}"),
         ("stargazers_url", "/stargazers"),
@@ -165,7 +168,11 @@ pub(super) fn repository(base: &str, full_name: &str) -> Value {
 /// Adds to an issue (or a PR as the issues API shows it) what the model does not track.
 pub(super) fn complete_issue(v: &mut Value, base: &str, repo: &Repo, item: &Item) {
     let api = format!("{base}/repos/{}/issues/{}", repo.name, item.number);
-    let id = id_of(&format!("issue:{}#{}", repo.name.to_ascii_lowercase(), item.number));
+    let id = id_of(&format!(
+        "issue:{}#{}",
+        repo.name.to_ascii_lowercase(),
+        item.number
+    ));
     v["id"] = json!(id);
     v["node_id"] = json!(format!("I_{id}"));
     v["url"] = json!(api);
@@ -196,7 +203,11 @@ pub(super) fn complete_pull(v: &mut Value, base: &str, repo: &Repo, item: &Item)
     let api = format!("{base}/repos/{}/pulls/{}", repo.name, item.number);
     let issue = format!("{base}/repos/{}/issues/{}", repo.name, item.number);
     let web = format!("{WEB}/{}/pull/{}", repo.name, item.number);
-    let id = id_of(&format!("pull:{}#{}", repo.name.to_ascii_lowercase(), item.number));
+    let id = id_of(&format!(
+        "pull:{}#{}",
+        repo.name.to_ascii_lowercase(),
+        item.number
+    ));
     let owner = repo.name.split('/').next().unwrap_or(&repo.name);
     v["id"] = json!(id);
     v["url"] = json!(api);
