@@ -46,6 +46,10 @@ use crate::model::Timestamp;
 
 mod history;
 pub use history::{MergeStyle, Merged, MergedPr};
+// OpenAPI conformance: whole exchanges recorded for tests/openapi.rs.
+mod capture;
+pub use capture::Exchange;
+mod documented;
 
 /// The token the fake accepts unless told otherwise.
 pub const FAKE_TOKEN: &str = "fake-token";
@@ -263,6 +267,8 @@ struct FakeState {
     hooks: Vec<Hook>,
     /// Bumped by [`FakeGithub::release_stalls`]; held requests wait for a change.
     stall_release: watch::Sender<u64>,
+    /// OpenAPI conformance: exchanges recorded when capturing (see [`capture`]).
+    exchanges: Option<Vec<Exchange>>,
 }
 
 impl FakeState {
@@ -328,6 +334,7 @@ impl FakeGithub {
             faults: Faults::default(),
             hooks: Vec::new(),
             stall_release: watch::channel(0).0,
+            exchanges: None,
         }));
         let (stop, mut stopped) = watch::channel(false);
         let router = routes(state.clone());
@@ -843,10 +850,8 @@ async fn handle(
         Verdict::Drop => None,
         Verdict::Answer(r) => Some(r),
         Verdict::Route => {
-            let r = router
-                .oneshot(req)
-                .await
-                .unwrap_or_else(|e: Infallible| match e {});
+            // OpenAPI conformance: routed through the capture (a plain oneshot when off).
+            let r = capture::route(router, req, &state).await;
             entry.applied = r.status().as_u16() < 400;
             Some(match after {
                 After::Reset => cut_off(r).await,
@@ -1180,25 +1185,18 @@ fn ts(secs: i64) -> String {
 }
 
 fn user_json(login: &str) -> Value {
-    let kind = if login.ends_with("[bot]") {
-        "Bot"
-    } else {
-        "User"
-    };
-    json!({ "login": login, "type": kind })
+    // OpenAPI conformance: a whole `simple-user`.
+    documented::user(login)
 }
 
-fn labels_json(repo: &Repo, names: &[String]) -> Value {
+fn labels_json(base: &str, repo: &Repo, names: &[String]) -> Value {
+    // OpenAPI conformance: whole `label`s (id, node_id, url, default).
     Value::Array(
         names
             .iter()
             .map(|n| {
                 let label = repo.labels.get(&n.to_ascii_lowercase());
-                json!({
-                    "name": n,
-                    "color": label.map_or("ededed", |l| l.color.as_str()),
-                    "description": label.and_then(|l| l.description.clone()),
-                })
+                documented::label(base, &repo.name, n, label)
             })
             .collect(),
     )
@@ -1212,7 +1210,7 @@ fn issue_json(base: &str, repo: &Repo, item: &Item) -> Value {
         "state": if item.open { "open" } else { "closed" },
         "state_reason": item.state_reason,
         "user": user_json(&item.author),
-        "labels": labels_json(repo, &item.labels),
+        "labels": labels_json(base, repo, &item.labels),
         "html_url": format!("https://github.com/{}/issues/{}", repo.name, item.number),
         "comments": item.comments.len(),
         "created_at": ts(item.created),
@@ -1226,18 +1224,19 @@ fn issue_json(base: &str, repo: &Repo, item: &Item) -> Value {
             repo.name, item.number
         ));
     }
+    documented::complete_issue(&mut v, base, repo, item); // OpenAPI conformance
     v
 }
 
-fn pull_json(_base: &str, repo: &Repo, item: &Item) -> Option<Value> {
+fn pull_json(base: &str, repo: &Repo, item: &Item) -> Option<Value> {
     let pr = item.pr.as_ref()?;
-    Some(json!({
+    let mut v = json!({
         "number": item.number,
         "title": item.title,
         "body": item.body,
         "state": if item.open { "open" } else { "closed" },
         "user": user_json(&item.author),
-        "labels": labels_json(repo, &item.labels),
+        "labels": labels_json(base, repo, &item.labels),
         "base": { "ref": pr.base, "sha": "0".repeat(40) },
         "head": {
             "ref": pr.facts.head_ref.clone().unwrap_or_else(|| format!("pr-{}", item.number)),
@@ -1250,7 +1249,9 @@ fn pull_json(_base: &str, repo: &Repo, item: &Item) -> Option<Value> {
         "html_url": format!("https://github.com/{}/pull/{}", repo.name, item.number),
         "created_at": ts(item.created),
         "updated_at": ts(item.updated),
-    }))
+    });
+    documented::complete_pull(&mut v, base, repo, item); // OpenAPI conformance
+    Some(v)
 }
 
 fn comment_json(c: &FakeComment) -> Value {
@@ -1350,7 +1351,7 @@ type Repo3 = Path<(String, String, u64)>;
 
 async fn get_user(State(state): State<Shared>) -> Response<Body> {
     let s = state.lock().expect("fake state");
-    Json(json!({ "login": s.login, "type": "User", "id": 1 })).into_response()
+    Json(documented::own_user(&s.login)).into_response() // OpenAPI conformance
 }
 
 async fn list_pulls(
@@ -1589,6 +1590,7 @@ async fn add_labels(
     }
     let mut s = state.lock().expect("fake state");
     let now = s.tick();
+    let base = s.base_url.clone();
     let Some(r) = s.repo_mut(&owner, &repo) else {
         return not_found();
     };
@@ -1603,7 +1605,7 @@ async fn add_labels(
     }
     item.updated = now;
     let labels = item.labels.clone();
-    Json(labels_json(r, &labels)).into_response()
+    Json(labels_json(&base, r, &labels)).into_response()
 }
 
 async fn remove_label(
@@ -1612,6 +1614,7 @@ async fn remove_label(
 ) -> Response<Body> {
     let mut s = state.lock().expect("fake state");
     let now = s.tick();
+    let base = s.base_url.clone();
     let Some(r) = s.repo_mut(&owner, &repo) else {
         return not_found();
     };
@@ -1625,7 +1628,7 @@ async fn remove_label(
     }
     item.updated = now;
     let labels = item.labels.clone();
-    Json(labels_json(r, &labels)).into_response()
+    Json(labels_json(&base, r, &labels)).into_response()
 }
 
 async fn list_comments(
@@ -1638,7 +1641,16 @@ async fn list_comments(
     let Some(item) = s.repo(&owner, &repo).and_then(|r| r.items.get(&number)) else {
         return not_found();
     };
-    let items = item.comments.iter().map(comment_json).collect();
+    let r = s.repo(&owner, &repo).expect("the item's repo");
+    let items = item
+        .comments
+        .iter()
+        .map(|c| {
+            let mut v = comment_json(c);
+            documented::complete_comment(&mut v, &s.base_url, r, number); // OpenAPI conformance
+            v
+        })
+        .collect();
     paged(&s.base_url, uri.path(), &raw_query(&uri), &q, items)
 }
 
@@ -1658,10 +1670,8 @@ async fn create_comment(
     s.next_comment_id += 1;
     let id = s.next_comment_id;
     let author = s.login.clone();
-    let Some(item) = s
-        .repo_mut(&owner, &repo)
-        .and_then(|r| r.items.get_mut(&number))
-    else {
+    let base = s.base_url.clone();
+    let Some(r) = s.repo_mut(&owner, &repo) else {
         return not_found();
     };
     let comment = FakeComment {
@@ -1670,7 +1680,11 @@ async fn create_comment(
         body: text,
         created: now,
     };
-    let v = comment_json(&comment);
+    let mut v = comment_json(&comment);
+    documented::complete_comment(&mut v, &base, r, number); // OpenAPI conformance
+    let Some(item) = r.items.get_mut(&number) else {
+        return not_found();
+    };
     item.comments.push(comment);
     item.updated = now;
     (StatusCode::CREATED, Json(v)).into_response()
@@ -1682,8 +1696,11 @@ async fn get_label(
 ) -> Response<Body> {
     let s = state.lock().expect("fake state");
     s.repo(&owner, &repo)
-        .and_then(|r| r.labels.get(&name.to_ascii_lowercase()))
-        .map_or_else(not_found, |l| Json(l.clone()).into_response())
+        .and_then(|r| r.labels.get(&name.to_ascii_lowercase()).map(|l| (r, l)))
+        .map_or_else(not_found, |(r, l)| {
+            // OpenAPI conformance: a whole `label`.
+            Json(documented::label(&s.base_url, &r.name, &l.name, Some(l))).into_response()
+        })
 }
 
 async fn create_label(
@@ -1692,6 +1709,7 @@ async fn create_label(
     Json(body): Json<Value>,
 ) -> Response<Body> {
     let mut s = state.lock().expect("fake state");
+    let base = s.base_url.clone();
     let Some(r) = s.repo_mut(&owner, &repo) else {
         return not_found();
     };
@@ -1708,6 +1726,7 @@ async fn create_label(
             Json(json!({
                 "message": "Validation Failed",
                 "errors": [{ "resource": "Label", "code": "already_exists", "field": "name" }],
+                "documentation_url": "https://docs.github.com/rest/issues/labels#create-a-label",
             })),
         )
             .into_response();
@@ -1726,7 +1745,8 @@ async fn create_label(
             .map(str::to_string),
     };
     r.labels.insert(name.to_ascii_lowercase(), label.clone());
-    (StatusCode::CREATED, Json(label)).into_response()
+    let v = documented::label(&base, &r.name, &label.name, Some(&label)); // OpenAPI conformance
+    (StatusCode::CREATED, Json(v)).into_response()
 }
 
 async fn team_membership(
@@ -1738,7 +1758,9 @@ async fn team_membership(
         .get(&format!("{org}/{slug}").to_ascii_lowercase())
         .and_then(|members| members.get(&user.to_ascii_lowercase()))
         .map_or_else(not_found, |state| {
-            Json(json!({ "state": state, "role": "member" })).into_response()
+            // OpenAPI conformance: `url` is required.
+            let url = format!("{}/organizations/1/team/1/memberships/{user}", s.base_url);
+            Json(json!({ "state": state, "role": "member", "url": url })).into_response()
         })
 }
 
@@ -1856,7 +1878,9 @@ async fn search_issues(
     for repo in s.repos.values() {
         for item in repo.items.values().rev() {
             if matches_search(&query, repo, item) {
-                found.push(issue_json(&s.base_url, repo, item));
+                let mut v = issue_json(&s.base_url, repo, item);
+                v["score"] = json!(1.0); // OpenAPI conformance
+                found.push(v);
             }
         }
     }
@@ -1872,6 +1896,7 @@ async fn search_issues(
     let mut response = Json(json!({
         "total_count": total,
         "incomplete_results": false,
+        "search_type": "lexical", // OpenAPI conformance
         "items": items,
     }))
     .into_response();

@@ -388,6 +388,8 @@ pub(super) fn pull_detail_json(base: &str, repo: &Repo, item: &Item) -> Option<V
     v["changed_files"] = json!(pr.facts.files.len());
     v["merged_by"] = pr.facts.merged_by.as_deref().map_or(Value::Null, user_json);
     v["mergeable"] = json!(item.open);
+    // OpenAPI conformance: the rest of a `pull-request`.
+    super::documented::complete_pull_detail(&mut v, item, pr.facts.merged_by.as_deref());
     Some(v)
 }
 
@@ -399,7 +401,14 @@ fn commit_json(base: &str, repo: &Repo, c: &FakeCommit) -> Value {
         "node_id": format!("C_kw{}", &c.sha[..16]),
         "url": format!("{base}/repos/{}/commits/{}", repo.name, c.sha),
         "html_url": format!("https://github.com/{}/commit/{}", repo.name, c.sha),
-        "commit": { "message": c.message, "author": person, "committer": person },
+        "comments_url": format!("{base}/repos/{}/commits/{}/comments", repo.name, c.sha),
+        "commit": {
+            "message": c.message, "author": person, "committer": person,
+            // OpenAPI conformance: required; the fake keeps no trees.
+            "url": format!("{base}/repos/{}/git/commits/{}", repo.name, c.sha),
+            "tree": { "sha": c.sha, "url": format!("{base}/repos/{}/git/trees/{}", repo.name, c.sha) },
+            "comment_count": 0,
+        },
         "author": user_json(&c.author),
         "committer": user_json(&c.author),
         "parents": c.parents.iter().map(|p| json!({
@@ -458,9 +467,20 @@ pub(super) async fn compare(
         .take(per_page)
         .map(|c| commit_json(&s.base_url, r, c))
         .collect();
+    // OpenAPI conformance: the merge base (newest common ancestor) is required.
+    let merge_base = from_head
+        .intersection(&from_base)
+        .filter_map(|sha| r.history.commits.get(sha))
+        .max_by_key(|c| c.seq)
+        .unwrap_or(base);
+    let web = format!("https://github.com/{}/compare/{basehead}", r.name);
     let mut response = Json(json!({
         "url": format!("{}/repos/{}/compare/{basehead}", s.base_url, r.name),
-        "html_url": format!("https://github.com/{}/compare/{basehead}", r.name),
+        "html_url": web,
+        "permalink_url": format!("https://github.com/{}/compare/{}...{}", r.name, base.sha, head.sha),
+        "diff_url": format!("{web}.diff"),
+        "patch_url": format!("{web}.patch"),
+        "merge_base_commit": commit_json(&s.base_url, r, merge_base),
         "status": status,
         "ahead_by": ahead.len(),
         "behind_by": behind_by,
@@ -518,9 +538,9 @@ pub(super) async fn pull_files(
     uri: axum::http::Uri,
 ) -> Response<Body> {
     let s = state.lock().expect("fake state");
-    let Some(pr) = s
+    let Some((r, pr)) = s
         .repo(&owner, &repo)
-        .and_then(|r| r.items.get(&number)?.pr.as_ref())
+        .and_then(|r| Some((r, r.items.get(&number)?.pr.as_ref()?)))
     else {
         return not_found();
     };
@@ -539,6 +559,10 @@ pub(super) async fn pull_files(
                 "additions": a,
                 "deletions": d,
                 "changes": a + d,
+                // OpenAPI conformance: required.
+                "blob_url": format!("https://github.com/{}/blob/{}/{f}", r.name, pr.head_sha),
+                "raw_url": format!("https://github.com/{}/raw/{}/{f}", r.name, pr.head_sha),
+                "contents_url": format!("{}/repos/{}/contents/{f}?ref={}", s.base_url, r.name, pr.head_sha),
             })
         })
         .collect();
