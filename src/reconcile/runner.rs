@@ -1,0 +1,191 @@
+//! Running the reconciler: the loop [`spawn`] starts (a full pass at once, then on every
+//! poke, every resync interval, sooner after a failed pass with backoff), the fast-path
+//! PRs it takes first, and the [`Handle`] the rest of the plugin pokes it through.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use super::{Leak, Leaks, ReadyRules, Reconciler, YIELD_AFTER};
+use crate::core::tide::ReadyRule;
+use crate::model::{PrNumber, RepoName};
+
+/// First wait before a pass that failed part-way is tried again (doubled up to the resync
+/// interval).
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
+
+/// PRs waiting for the fast path, at most (more are left to the next full pass).
+const FAST_PATH_MAX: usize = 1024;
+
+#[derive(Default)]
+struct Wants {
+    full: bool,
+    prs: BTreeSet<(RepoName, PrNumber)>,
+}
+
+/// How the rest of the plugin pokes the running reconciler. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Handle {
+    notify: Arc<Notify>,
+    wants: Arc<Mutex<Wants>>,
+}
+
+impl Handle {
+    /// Asks for a full pass soon (the incidents changed).
+    pub fn poke(&self) {
+        self.wants.lock().expect("reconcile wants lock").full = true;
+        self.notify.notify_one();
+    }
+
+    /// Asks for one PR to be labelled (or unlabelled) now, without a full pass.
+    pub fn label_pr(&self, repo: RepoName, pr: PrNumber) {
+        {
+            let mut wants = self.wants.lock().expect("reconcile wants lock");
+            if wants.prs.len() < FAST_PATH_MAX {
+                wants.prs.insert((repo, pr));
+            } else {
+                wants.full = true;
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    /// Whether anything waits: a full pass or a PR.
+    pub(super) fn pending(&self) -> bool {
+        let wants = self.wants.lock().expect("reconcile wants lock");
+        wants.full || !wants.prs.is_empty()
+    }
+
+    fn take(&self) -> Wants {
+        std::mem::take(&mut *self.wants.lock().expect("reconcile wants lock"))
+    }
+}
+
+/// Starts the reconciler of `app` in the background, under `supervisor` (task
+/// `reconciler`, rebuilt from `app` on a restart): a full pass at once, then on every
+/// poke, every `reconcile.resync_interval`, and sooner after a pass that failed part-way.
+/// It stops on the supervisor's stop (a pass cut short is safe: the next one finishes it).
+pub fn spawn(
+    app: &crate::App,
+    supervisor: &crate::supervise::Supervisor,
+) -> tokio::task::JoinHandle<()> {
+    let app = app.clone();
+    supervisor.spawn("reconciler", move |stop| {
+        let reconciler = reconciler_of(&app);
+        let handle = app.reconcile.clone();
+        async move {
+            run(reconciler, handle, stop).await;
+            Ok(())
+        }
+    })
+}
+
+/// The reconciler of a running plugin, reading Tide's state for ready rules and leaks.
+fn reconciler_of(app: &crate::App) -> Reconciler {
+    let tide = app.tide.clone();
+    let ready_labels = app.config.ready_labels.clone();
+    let rules: ReadyRules = Arc::new(move |scope| {
+        tide.read()
+            .map(|t| t.ready_rule(scope, &ready_labels))
+            .unwrap_or_else(|_| ReadyRule::from_labels(&ready_labels))
+    });
+    let live = app.tide.clone();
+    let leaks: Leaks = Arc::new(move |scope, incident| {
+        let state = live.read().ok()?;
+        let check = state.live.get(&scope.to_string())?;
+        if &check.incident != incident {
+            return None;
+        }
+        let prs = match &check.verdict {
+            crate::core::tide::PoolVerdict::WouldMerge { prs } => prs.clone(),
+            _ => Vec::new(),
+        };
+        check
+            .first_leak_at
+            .map(|first_seen| Leak { first_seen, prs })
+    });
+    Reconciler::new(app.github.clone(), app.config.clone(), app.store.clone())
+        .with_ready_rules(rules)
+        .with_leaks(leaks)
+        .with_findings(app.queue.clone())
+        .with_handle(app.reconcile.clone(), YIELD_AFTER)
+}
+
+/// How one turn of [`run`] ended.
+enum Pass {
+    Converged,
+    /// Labelling stopped part-way for newer wants (not a failure: no backoff).
+    CutShort,
+    Failed,
+}
+
+/// The loop [`spawn`] runs.
+pub async fn run(reconciler: Reconciler, handle: Handle, mut stop: watch::Receiver<bool>) {
+    let resync = reconciler.config.reconcile.resync_interval;
+    let mut retry = RETRY_AFTER_FAILURE;
+    let mut full = true;
+    loop {
+        let wants = handle.take();
+        full |= wants.full;
+        let work = async {
+            // One PR that fails is left to the full pass; the others go on.
+            let mut failed = false;
+            for (repo, pr) in &wants.prs {
+                match reconciler.label_pr_now(repo, *pr).await {
+                    Ok(outcome) => tracing::info!(repo = %repo, pr = pr.0, ?outcome, "fast path"),
+                    Err(e) => {
+                        tracing::warn!(repo = %repo, pr = pr.0, error = format!("{e:#}"), "fast path failed; left to the full pass");
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                return Pass::Failed;
+            }
+            if !full {
+                return Pass::Converged;
+            }
+            match reconciler.reconcile().await {
+                Ok(report) if report.converged() => Pass::Converged,
+                Ok(report) if report.cut_short && report.errors.is_empty() => Pass::CutShort,
+                Ok(_) => Pass::Failed,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "reconcile pass failed");
+                    Pass::Failed
+                }
+            }
+        };
+        let pass = tokio::select! {
+            pass = work => pass,
+            _ = stop.changed() => return,
+        };
+        let wait = match pass {
+            Pass::Converged => {
+                retry = RETRY_AFTER_FAILURE;
+                full = false;
+                resync
+            }
+            // Newer wants are waiting: at once, and the next pass finishes the work.
+            Pass::CutShort => {
+                full = true;
+                continue;
+            }
+            Pass::Failed => {
+                let wait = retry.min(resync);
+                retry = (retry * 2).min(resync);
+                full = true;
+                wait
+            }
+        };
+        tokio::select! {
+            _ = handle.notify.notified() => {}
+            _ = tokio::time::sleep(wait) => full = true,
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
