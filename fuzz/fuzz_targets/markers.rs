@@ -2,7 +2,7 @@
 //! cut to GitHub's size (`comment::fit_for_github`) with arbitrary comment and issue bodies.
 //!
 //! Properties, besides never panicking:
-//! - a marker the plugin writes, put after any text without an unterminated marker
+//! - a marker the plugin writes (and only under its own login), put after any text without an unterminated marker
 //!   opening, is found again (the reconciler finds its issues and comments by it);
 //! - the cut body is within GitHub's limit, unchanged when it already was, and keeps the
 //!   marker at its end.
@@ -13,12 +13,13 @@ use libfuzzer_sys::fuzz_target;
 use scalability_gate::comment::{
     GITHUB_BODY_CHARS, fit_for_github, issue_incident, marker, parse_markers,
 };
-use scalability_gate::model::IncidentId;
+use scalability_gate::model::{IncidentId, Login};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let _ = parse_markers(&text);
-    let _ = issue_incident(&text);
+    let own = Login::new("gate-bot");
+    let _ = issue_incident(Some(&own), "gate-bot", &text);
 
     let id = IncidentId::new("ci-scale-101");
     let ours = marker(&id, "issue/master");
@@ -28,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
             parse_markers(&body).contains(&(id.clone(), "issue/master".to_string())),
             "our marker is lost after {text:?}"
         );
-        assert_eq!(issue_incident(&body), Some(id));
+        assert_eq!(issue_incident(Some(&own), "gate-bot", &body), Some(id.clone()));
+        // The same marker under anybody else's name counts for nothing.
+        assert_eq!(issue_incident(Some(&own), "a-stranger", &body), None);
+        assert_eq!(issue_incident(None, "gate-bot", &body), None);
     }
 
     // Repeated to cross the limit now and then (the input alone is at most a few KB).
