@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
             parse_markers(&body).contains(&(id.clone(), "issue/master".to_string())),
             "our marker is lost after {text:?}"
         );
-        assert_eq!(issue_incident(Some(&own), "gate-bot", &body), Some(id.clone()));
+        assert_eq!(
+            issue_incident(Some(&own), "gate-bot", &body),
+            Some(id.clone())
+        );
         // The same marker under anybody else's name counts for nothing.
         assert_eq!(issue_incident(Some(&own), "a-stranger", &body), None);
         assert_eq!(issue_incident(None, "gate-bot", &body), None);
