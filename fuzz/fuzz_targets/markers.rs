@@ -3,7 +3,8 @@
 //!
 //! Properties, besides never panicking:
 //! - a marker the plugin writes, put after any text without an unterminated marker
-//!   opening, is found again (the reconciler finds its issues and comments by it);
+//!   opening, is found again (the reconciler finds its issues and comments by it), and
+//!   counts only on what the plugin's own login wrote;
 //! - the cut body is within GitHub's limit, unchanged when it already was, and keeps the
 //!   marker at its end.
 
@@ -13,12 +14,13 @@ use libfuzzer_sys::fuzz_target;
 use scalability_gate::comment::{
     GITHUB_BODY_CHARS, fit_for_github, issue_incident, marker, parse_markers,
 };
-use scalability_gate::model::IncidentId;
+use scalability_gate::model::{IncidentId, Login};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let _ = parse_markers(&text);
-    let _ = issue_incident(&text);
+    let me = Login::new("gate-bot");
+    let _ = issue_incident(Some(&me), "gate-bot", &text);
 
     let id = IncidentId::new("ci-scale-101");
     let ours = marker(&id, "issue/master");
@@ -28,7 +30,8 @@ fuzz_target!(|data: &[u8]| {
             parse_markers(&body).contains(&(id.clone(), "issue/master".to_string())),
             "our marker is lost after {text:?}"
         );
-        assert_eq!(issue_incident(&body), Some(id));
+        assert_eq!(issue_incident(Some(&me), "gate-bot", &body), Some(id));
+        assert_eq!(issue_incident(Some(&me), "mallory", &body), None);
     }
 
     // Repeated to cross the limit now and then (the input alone is at most a few KB).
