@@ -522,6 +522,10 @@ async fn a_token_without_read_access_is_said_plainly() {
         !err.contains("no-storage-scope"),
         "the token is not in errors: {err}"
     );
+    assert!(
+        err.contains("metadata server 127.0.0.1:"),
+        "which credentials: {err}"
+    );
     // And anonymously, the error says the bucket is not public.
     let err = format!(
         "{:#}",

@@ -196,15 +196,15 @@ impl Gcs {
                 )
             }
             reqwest::StatusCode::UNAUTHORIZED => anyhow::bail!(
-                "GET {url}: {}: GCS refused the access token ({:?})",
+                "GET {url}: {}: GCS refused the access token of {}",
                 response.status(),
-                self.tokens
+                self.tokens.describe()
             ),
             reqwest::StatusCode::FORBIDDEN => anyhow::bail!(
                 "GET {url}: {}: the credentials lack storage read access \
-                 (roles/storage.objectViewer on the bucket) ({:?})",
+                 (roles/storage.objectViewer on the bucket) of {}",
                 response.status(),
-                self.tokens
+                self.tokens.describe()
             ),
             _ => Ok(response),
         }

@@ -264,6 +264,12 @@ impl TokenSource {
         })
     }
 
+    /// Which credentials, for messages (`service account a@b`, `metadata server h`); no
+    /// secret.
+    pub fn describe(&self) -> String {
+        self.inner.credentials.describe()
+    }
+
     /// True when requests go without a token.
     pub fn is_anonymous(&self) -> bool {
         matches!(self.inner.credentials, Credentials::Anonymous)
