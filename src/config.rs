@@ -287,6 +287,13 @@ pub struct GcsSource {
     /// Base of both GCS forms; empty: off.
     pub url: String,
     pub bucket: String,
+    /// How reads authenticate: `""` anonymous (public buckets), a service-account JSON key
+    /// file, or `metadata` (the metadata server's token, as with Workload Identity).
+    pub credentials_file: String,
+    /// The metadata server (`host:port`) for `credentials_file: metadata`: not in the file,
+    /// the `GCE_METADATA_HOST` environment variable when set, else the usual host.
+    #[serde(skip)]
+    pub metadata_host: String,
 }
 
 impl Default for GcsSource {
@@ -294,6 +301,8 @@ impl Default for GcsSource {
         Self {
             url: "https://storage.googleapis.com".into(),
             bucket: "kubernetes-ci-logs".into(),
+            credentials_file: String::new(),
+            metadata_host: String::new(),
         }
     }
 }
@@ -509,6 +518,12 @@ impl Config {
         {
             config.sources.pubsub.emulator_host = host.trim().to_string();
         }
+        if let Some((_, host)) = env
+            .iter()
+            .find(|(k, _)| k == crate::prow::gcs_auth::GCE_METADATA_HOST)
+        {
+            config.sources.gcs.metadata_host = host.trim().to_string();
+        }
         config.validate()?;
         Ok(config)
     }
@@ -593,6 +608,15 @@ impl Config {
                     "invalid configuration at `sources.pubsub.token_file`: required for Cloud Pub/Sub (or set emulator_host)"
                 );
             }
+        }
+        let credentials = self.sources.gcs.credentials_file.trim();
+        if !credentials.is_empty() && credentials != crate::prow::gcs_auth::METADATA {
+            crate::prow::gcs_auth::ServiceAccountKey::load(Path::new(credentials)).with_context(
+                || {
+                    "invalid configuration at `sources.gcs.credentials_file`: want a \
+                     service-account JSON key, \"metadata\" or \"\" (anonymous)"
+                },
+            )?;
         }
         for (key, duration) in self.durations() {
             if duration.is_some_and(|d| d.is_zero()) {

@@ -6,6 +6,7 @@ pub mod deck;
 pub mod event;
 pub mod gangway;
 pub mod gcs;
+pub mod gcs_auth;
 pub mod help;
 pub mod hmac;
 pub mod pubsub;

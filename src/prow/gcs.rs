@@ -19,6 +19,7 @@ use serde::Deserialize;
 use crate::Config;
 use crate::config::{GcsSource, JobConfig};
 use crate::model::{BuildId, Channel, CommitSha, JobName, RepoName, Run, RunResult, Timestamp};
+use crate::prow::gcs_auth::{Credentials, TokenSource};
 
 /// Per-request timeout for GCS reads.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -135,12 +136,14 @@ pub struct Artifacts {
     pub finished: Option<Finished>,
 }
 
-/// Reads runs' artifacts from GCS (or anything serving its two URL forms).
+/// Reads runs' artifacts from GCS (or anything serving its two URL forms), with the
+/// bearer token of `sources.gcs.credentials_file` when one is configured.
 #[derive(Clone)]
 pub struct Gcs {
     http: reqwest::Client,
     base: String,
     bucket: String,
+    tokens: TokenSource,
 }
 
 #[derive(Deserialize)]
@@ -161,11 +164,61 @@ impl Gcs {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .context("building the GCS client")?;
+        let credentials =
+            Credentials::from_config(config).context("sources.gcs.credentials_file")?;
         Ok(Some(Self {
             http,
             base: config.url.trim_end_matches('/').to_string(),
             bucket: config.bucket.clone(),
+            tokens: TokenSource::new(credentials)?,
         }))
+    }
+
+    /// GETs `url` with the current token, if any; a 401 gets one new token and one retry.
+    /// A 401 or 403 that remains is an error saying what the credentials lack.
+    async fn send_get(&self, url: &str) -> anyhow::Result<reqwest::Response> {
+        let token = self.tokens.token().await?;
+        let mut response = self.get_with(url, token.as_deref()).await?;
+        if response.status() == reqwest::StatusCode::UNAUTHORIZED
+            && let Some(rejected) = token
+        {
+            let token = self.tokens.token_after_rejection(&rejected).await?;
+            response = self.get_with(url, token.as_deref()).await?;
+        }
+        match response.status() {
+            reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN
+                if self.tokens.is_anonymous() =>
+            {
+                anyhow::bail!(
+                    "GET {url}: {}: the bucket is not public; set \
+                     sources.gcs.credentials_file",
+                    response.status()
+                )
+            }
+            reqwest::StatusCode::UNAUTHORIZED => anyhow::bail!(
+                "GET {url}: {}: GCS refused the access token of {}",
+                response.status(),
+                self.tokens.describe()
+            ),
+            reqwest::StatusCode::FORBIDDEN => anyhow::bail!(
+                "GET {url}: {}: the credentials lack storage read access \
+                 (roles/storage.objectViewer on the bucket) of {}",
+                response.status(),
+                self.tokens.describe()
+            ),
+            _ => Ok(response),
+        }
+    }
+
+    async fn get_with(&self, url: &str, token: Option<&str>) -> anyhow::Result<reqwest::Response> {
+        let mut request = self.http.get(url);
+        if let Some(token) = token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .context("access token is not a header value")?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        request.send().await.with_context(|| format!("GET {url}"))
     }
 
     /// `{url}/{bucket}/{path}`, or for `gs://b/p`, `{url}/b/p`.
@@ -191,12 +244,7 @@ impl Gcs {
         url: &str,
         limit: usize,
     ) -> anyhow::Result<Option<T>> {
-        let mut response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
+        let mut response = self.send_get(url).await?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -278,12 +326,7 @@ impl Gcs {
         }
         if builds.is_empty() {
             let url = self.object_url(&format!("{prefix}latest-build.txt"));
-            let response = self
-                .http
-                .get(&url)
-                .send()
-                .await
-                .with_context(|| format!("GET {url}"))?;
+            let response = self.send_get(&url).await?;
             if response.status().is_success() {
                 let text = response
                     .text()
@@ -469,6 +512,7 @@ mod tests {
         let g = Gcs::new(&GcsSource {
             url: "http://127.0.0.1:1/".into(),
             bucket: "b".into(),
+            ..GcsSource::default()
         })
         .unwrap()
         .unwrap();
