@@ -17,6 +17,7 @@ pub mod prow;
 pub mod reconcile;
 pub mod rerun;
 pub mod server;
+#[cfg(feature = "fake")]
 pub mod simulate;
 pub mod status;
 pub mod store;

@@ -27,10 +27,13 @@ enum Command {
     CheckTide(CheckTideArgs),
     /// Feeds a recorded sequence of runs, comments and PR events (`--events`) through the
     /// real detector, gate and reconciler against an in-memory GitHub, and prints the
-    /// timeline: each decision and each GitHub request. Nothing reaches GitHub.
+    /// timeline: each decision and each GitHub request. Nothing reaches GitHub. Only in
+    /// builds with the `fake` feature (`cargo run --features fake -- simulate ...`).
+    #[cfg(feature = "fake")]
     Simulate(SimulateArgs),
 }
 
+#[cfg(feature = "fake")]
 #[derive(Args)]
 struct SimulateArgs {
     /// The YAML configuration file to check.
@@ -112,11 +115,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::CheckTide(args) => check_tide(args),
+        #[cfg(feature = "fake")]
         Command::Simulate(args) => simulate(args),
     }
 }
 
 /// `simulate`: the timeline on stdout; exit 2 on an unreadable config or events file.
+#[cfg(feature = "fake")]
 fn simulate(args: SimulateArgs) -> ExitCode {
     let loaded = Config::load(Some(&args.config), &Overrides::default()).and_then(|config| {
         let events = scalability_gate::simulate::EventsFile::load(&args.events)?;

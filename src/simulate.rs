@@ -1,7 +1,8 @@
 //! `scalability-gate simulate`: feeds a recorded sequence of runs, comments and PR events
 //! through the real detector, gate and reconciler against the in-memory fake GitHub, and
 //! prints the timeline — each decision and each GitHub request made. Operators use it to
-//! check a configuration before going live.
+//! check a configuration before going live. Built only with the `fake` cargo feature, as
+//! the fake is (`cargo run --features fake -- simulate ...`).
 //!
 //! The events file (YAML):
 //!

@@ -6,7 +6,8 @@
 
 use serde_json::{Value, json};
 
-use super::{Item, Repo, ts};
+use super::render::ts;
+use super::state::{Item, Repo};
 use crate::github::types::Label;
 
 /// The web address the fake's objects point at, as GitHub's would.
