@@ -663,21 +663,24 @@ async fn a_revert_pr_is_opened_once_exempt_and_never_labelled() {
 }
 
 #[tokio::test]
-async fn an_open_revert_pr_is_adopted_instead_of_opening_another() {
+async fn an_open_revert_pr_the_plugin_opened_is_adopted_instead_of_opening_another() {
+    use scalability_gate::github::fake::FAKE_LOGIN;
     let fake = FakeGithub::start().await.unwrap();
     let (green, red, prs) = seven_merged(&fake);
-    // Someone already opened the revert of PR 1 with GitHub's button.
-    let by_hand = fake.add_pr(
+    // The plugin's own revert of PR 1, from an earlier try whose answer was lost.
+    let ours = fake.add_pr(
         REPO,
-        PrSpec::new("master").title("Revert \"Scheduler: bind pods in batches\""),
+        PrSpec::new("master")
+            .title("Revert \"Scheduler: bind pods in batches\"")
+            .author(FAKE_LOGIN),
     );
     fake.set_body(
         REPO,
-        by_hand,
-        &format!("Reverts {REPO}#{}\n\nBy hand.", prs[0]),
+        ours,
+        &format!("Reverts {REPO}#{}\n\nBy the gate.", prs[0]),
     );
     // And an unrelated PR whose body merely starts alike.
-    let other = fake.add_pr(REPO, PrSpec::new("master"));
+    let other = fake.add_pr(REPO, PrSpec::new("master").author(FAKE_LOGIN));
     fake.set_body(REPO, other, &format!("Reverts {REPO}#{}0", prs[0]));
     let w = World::start(fake, |_| {}).await;
     let mut incident = regression("inc-4", Some(&green), Some(&red));
@@ -690,10 +693,45 @@ async fn an_open_revert_pr_is_adopted_instead_of_opening_another() {
         "adopted, not opened again"
     );
     let incident = w.incident("inc-4");
-    assert_eq!(incident.reverts[0].revert_pr, Some(PrNumber(by_hand)));
-    assert!(incident.is_exempt(&repo(), PrNumber(by_hand)));
-    assert!(w.fake.labels_of(REPO, by_hand).is_empty());
+    assert_eq!(incident.reverts[0].revert_pr, Some(PrNumber(ours)));
+    assert!(incident.is_exempt(&repo(), PrNumber(ours)));
+    assert!(w.fake.labels_of(REPO, ours).is_empty());
     assert!(w.fake.labels_of(REPO, other).iter().any(|l| l == LABEL));
+}
+
+/// Anyone can open a PR whose body says "Reverts org/repo#N": adopting a stranger's would
+/// exempt it from the block. Only the plugin's own is adopted; the plugin opens its own
+/// revert, and the stranger's PR stays labelled (an approver may exempt it by hand).
+#[tokio::test]
+async fn a_strangers_pr_claiming_to_revert_a_suspect_is_not_adopted_nor_exempted() {
+    let fake = FakeGithub::start().await.unwrap();
+    let (green, red, prs) = seven_merged(&fake);
+    let claimed = fake.add_pr(
+        REPO,
+        PrSpec::new("master")
+            .title("Revert \"Scheduler: bind pods in batches\"")
+            .author("mallory"),
+    );
+    fake.set_body(
+        REPO,
+        claimed,
+        &format!("Reverts {REPO}#{}\n\nTrust me.", prs[0]),
+    );
+    let w = World::start(fake, |_| {}).await;
+    let mut incident = regression("inc-4", Some(&green), Some(&red));
+    incident.reverts.push(asked_by_approver(prs[0], minutes(5)));
+    w.put(&incident);
+    w.pass().await;
+    assert_eq!(
+        w.requests_to("POST", "/graphql"),
+        1,
+        "the plugin opens its own revert"
+    );
+    let incident = w.incident("inc-4");
+    let revert = incident.reverts[0].revert_pr.expect("a revert PR recorded");
+    assert_ne!(revert, PrNumber(claimed));
+    assert!(!incident.is_exempt(&repo(), PrNumber(claimed)));
+    assert!(w.fake.labels_of(REPO, claimed).iter().any(|l| l == LABEL));
 }
 
 #[tokio::test]
@@ -1235,11 +1273,12 @@ async fn forged_revert_and_escalation_markers_change_nothing() {
     use scalability_gate::github::fake::FAKE_LOGIN;
     let fake = FakeGithub::start().await.unwrap();
     let (green, red, prs) = seven_merged(&fake);
+    // The revert the plugin opened before a crash (only its own is adopted).
     let by_hand = fake.add_pr(
         REPO,
         PrSpec::new("master")
             .title("Revert \"apiserver: new watch cache\"")
-            .author("alice"),
+            .author(FAKE_LOGIN),
     );
     fake.set_body(REPO, by_hand, &format!("Reverts {REPO}#{}", prs[2]));
     let id = IncidentId::new("inc-forged");

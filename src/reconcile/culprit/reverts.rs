@@ -1,12 +1,28 @@
-//! Reverts of suspects: an open PR that says it reverts the suspect is adopted, else
+//! Reverts of suspects: an open PR the plugin itself opened that says it reverts the
+//! suspect is adopted (a lost answer of an earlier try), else
 //! GitHub's `revertPullRequest` opens one, and the outcome is reported to the gate; while
 //! the blocker issue holds the branch, the revert PR and the issue are told so once.
 
 use crate::comment;
 use crate::core::gate::Finding;
 use crate::github::GithubError;
-use crate::model::{Incident, PrNumber, RepoName, Scope};
+use crate::model::{Incident, Login, PrNumber, RepoName, Scope};
 use crate::reconcile::{Reconciler, Report};
+
+/// Whether `pr` is a revert of `repo#number` that the plugin itself opened: authored by
+/// its own login and saying so in GitHub's revert body. Only such a PR is adopted (and so
+/// exempted): anyone can open a PR whose body says "Reverts ...", and adopting a
+/// stranger's would let it merge through the block. With the login unknown, nothing is.
+pub fn is_our_revert(
+    own: Option<&Login>,
+    author: &str,
+    body: &str,
+    repo: &RepoName,
+    number: PrNumber,
+) -> bool {
+    own.is_some_and(|me| me.as_str().eq_ignore_ascii_case(author))
+        && says_reverts(body, repo, number)
+}
 
 /// Whether `body` says it reverts `repo#number` (GitHub's revert body), exactly.
 pub fn says_reverts(body: &str, repo: &RepoName, number: PrNumber) -> bool {
@@ -63,10 +79,17 @@ impl Reconciler {
             .client
             .list_open_pulls_detail(repo, original.pull.base_branch())
             .await?;
-        let adopted = open
-            .iter()
-            .find(|p| says_reverts(p.body_text(), repo, suspect))
-            .map(|p| PrNumber(p.pull.number));
+        let own = self.own_login().await;
+        let ours = |p: &&crate::github::types::PullRequestDetail| {
+            is_our_revert(
+                own.as_ref(),
+                &p.pull.user.login,
+                p.body_text(),
+                repo,
+                suspect,
+            )
+        };
+        let adopted = open.iter().find(ours).map(|p| PrNumber(p.pull.number));
         let revert_pr = match adopted {
             Some(pr) => {
                 tracing::info!(incident = %incident.id, suspect = suspect.0, revert = pr.0, "adopting an open revert PR");
@@ -100,10 +123,7 @@ impl Reconciler {
                             .client
                             .list_open_pulls_detail(repo, original.pull.base_branch())
                             .await?;
-                        let Some(found) = again
-                            .iter()
-                            .find(|p| says_reverts(p.body_text(), repo, suspect))
-                        else {
+                        let Some(found) = again.iter().find(ours) else {
                             return Err(e.into());
                         };
                         tracing::warn!(incident = %incident.id, suspect = suspect.0, revert = found.pull.number,
@@ -209,6 +229,35 @@ mod tests {
         ));
         assert!(!says_reverts("Reverts other/repo#12", &repo, PrNumber(12)));
         assert!(!says_reverts("", &repo, PrNumber(12)));
+    }
+
+    #[test]
+    fn only_the_plugins_own_revert_is_adopted() {
+        let repo = RepoName::parse("kubernetes/kubernetes").unwrap();
+        let me = Login::new("gate-bot");
+        let body = "Reverts kubernetes/kubernetes#12";
+        assert!(is_our_revert(
+            Some(&me),
+            "Gate-Bot",
+            body,
+            &repo,
+            PrNumber(12)
+        ));
+        assert!(!is_our_revert(
+            Some(&me),
+            "mallory",
+            body,
+            &repo,
+            PrNumber(12)
+        ));
+        assert!(!is_our_revert(None, "gate-bot", body, &repo, PrNumber(12)));
+        assert!(!is_our_revert(
+            Some(&me),
+            "gate-bot",
+            "Reverts x/y#12",
+            &repo,
+            PrNumber(12)
+        ));
     }
 
     #[test]
