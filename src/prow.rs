@@ -8,6 +8,7 @@ pub mod gangway;
 pub mod gcs;
 pub mod help;
 pub mod hmac;
+pub mod junit;
 pub mod pubsub;
 pub mod push;
 pub mod sources;
