@@ -6,17 +6,18 @@
 //! failed, one with `<skipped>` did not) are streamed through quick-xml's pull parser and
 //! never held whole. The files come from GCS and are hostile, so everything is bounded:
 //! - bytes read (`max_bytes`, 64 MiB): past it the parse stops and says "truncated";
-//! - memory: text, comments and CDATA (failure messages, `<system-out>`) are skipped in
-//!   the byte stream before the XML parser sees them, so only markup is buffered, and one
-//!   piece of markup (a tag, a DOCTYPE) larger than `max_markup_bytes` ends the parse;
+//! - memory: text, comments, CDATA (failure messages, `<system-out>`) and any DOCTYPE
+//!   are skipped in the byte stream before the XML parser sees them, so only tags are
+//!   buffered, and one tag or DOCTYPE larger than `max_markup_bytes` ends the parse;
 //!   names are cut at `max_name_chars` characters, and only `max_names` are kept;
 //! - nesting depth (`max_depth`).
 //!
-//! Entities are never expanded: quick-xml does not resolve DOCTYPE entities, and names
-//! are unescaped leniently here (the five XML entities and character references; any
-//! other `&name;` is kept as written), so a "billion laughs" document costs its size and
-//! an unknown entity does not fail the parse. Malformed or cut-short XML yields what was
-//! read before the fault plus a note; the parse never panics and never errors.
+//! Entities are never expanded: the DOCTYPE (where entities are declared) is skipped,
+//! and names are unescaped leniently here (the five XML entities and character
+//! references; any other `&name;` is kept as written), so a "billion laughs" document
+//! costs its size and an unknown entity does not fail the parse. Malformed or cut-short
+//! XML yields what was read before the fault plus a note; the parse never panics and
+//! never errors.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -158,7 +159,13 @@ pub fn parse_junit<R: Read>(reader: R, limits: &Limits) -> JunitFile {
     let mut buf = Vec::new();
     loop {
         if let Err(e) = xml.get_mut().skip_to_markup() {
-            parse.stop(xml.get_ref(), &format!("read error: {e}"));
+            let source = xml.get_ref();
+            let why = if source.oversized {
+                too_large(limits)
+            } else {
+                format!("read error: {e}")
+            };
+            parse.stop(source, &why);
             break;
         }
         xml.get_mut().mark();
@@ -168,10 +175,7 @@ pub fn parse_junit<R: Read>(reader: R, limits: &Limits) -> JunitFile {
             Err(e) => {
                 let source = xml.get_ref();
                 let why = if source.oversized {
-                    format!(
-                        "a tag or declaration larger than {}",
-                        human_bytes(limits.max_markup_bytes as u64)
-                    )
+                    too_large(limits)
                 } else {
                     format!("malformed XML: {e}")
                 };
@@ -213,6 +217,13 @@ pub fn parse_junit<R: Read>(reader: R, limits: &Limits) -> JunitFile {
         parse.finish_case();
     }
     parse.out
+}
+
+fn too_large(limits: &Limits) -> String {
+    format!(
+        "a tag or declaration larger than {}",
+        human_bytes(limits.max_markup_bytes as u64)
+    )
 }
 
 /// The testcase being read.
@@ -300,9 +311,11 @@ impl Parse<'_> {
         }
         self.out.failed += 1;
         if self.out.names.len() < self.limits.max_names {
-            self.out
-                .names
-                .push(cut(&case.name, self.limits.max_name_chars));
+            // Two long names may differ only past the cut: show that name once.
+            let shown = cut(&case.name, self.limits.max_name_chars);
+            if !self.out.names.contains(&shown) {
+                self.out.names.push(shown);
+            }
         }
     }
 }
@@ -383,7 +396,7 @@ fn resolve_entity(entity: &str) -> Option<String> {
 }
 
 /// The byte stream under the XML parser: its own buffer, the byte cap, the markup cap,
-/// and the skipping of text, comments and CDATA that the parse never needs.
+/// and the skipping of text, comments, CDATA and DOCTYPEs that the parse never needs.
 struct Source<R> {
     inner: R,
     buf: Box<[u8]>,
@@ -509,9 +522,53 @@ impl<R: Read> Source<R> {
             } else if ahead.starts_with(b"<![CDATA[") {
                 self.pos += 9;
                 self.skip_past(b"]]>")?;
+            } else if ahead.len() >= 9 && ahead[2..9].eq_ignore_ascii_case(b"DOCTYPE") {
+                self.skip_doctype()?;
             } else {
                 return Ok(());
             }
+        }
+    }
+
+    /// Skips a `<!DOCTYPE ..>` (its internal subset, with the entity declarations of a
+    /// "billion laughs", included): it is never needed, and read here byte by byte it
+    /// ends at the same place however the input was cut into reads. Longer than the
+    /// markup cap, it ends the parse.
+    fn skip_doctype(&mut self) -> io::Result<()> {
+        #[derive(Clone, Copy)]
+        enum State {
+            Outside,
+            Subset,
+            Quoted(u8, bool),
+        }
+        let start = self.position();
+        self.pos += 9;
+        let mut state = State::Outside;
+        loop {
+            if self.pos == self.end && self.read_more()? == 0 {
+                return Ok(());
+            }
+            let byte = self.buf[self.pos];
+            self.pos += 1;
+            if self.position() - start > self.max_markup {
+                self.oversized = true;
+                return Err(io::Error::other("DOCTYPE too large"));
+            }
+            state = match (state, byte) {
+                (State::Outside, b'>') => return Ok(()),
+                (State::Outside, b'[') => State::Subset,
+                (State::Subset, b']') => State::Outside,
+                (State::Outside, b'"' | b'\'') => State::Quoted(byte, false),
+                (State::Subset, b'"' | b'\'') => State::Quoted(byte, true),
+                (State::Quoted(quote, in_subset), b) if b == quote => {
+                    if in_subset {
+                        State::Subset
+                    } else {
+                        State::Outside
+                    }
+                }
+                (state, _) => state,
+            };
         }
     }
 
@@ -546,14 +603,19 @@ impl<R: Read> Read for Source<R> {
 
 impl<R: Read> BufRead for Source<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.position() - self.mark > self.max_markup {
+        let used = self.position() - self.mark;
+        if used > self.max_markup {
             self.oversized = true;
             return Err(io::Error::other("markup too large"));
         }
         if self.pos == self.end {
             self.read_more()?;
         }
-        Ok(&self.buf[self.pos..self.end])
+        // Never more than one byte past the cap: where the parse stops does not depend
+        // on how the input was cut into reads.
+        let allowed = usize::try_from(self.max_markup + 1 - used).unwrap_or(usize::MAX);
+        let end = self.end.min(self.pos.saturating_add(allowed));
+        Ok(&self.buf[self.pos..end])
     }
 
     fn consume(&mut self, n: usize) {
@@ -895,7 +957,14 @@ mod tests {
             case("b", "skipped"),
             case(DENSITY, "error"),
         ]);
+        // A DOCTYPE whose end is found by quoting and brackets, to be cut anywhere too.
+        let doc = format!(
+            "<!DOCTYPE x SYSTEM \"a>b\" [<!ENTITY e '>]'> <!-- ] -->]>{}",
+            doc.trim_start_matches(|c| c != '\n')
+        );
         let whole = parse(&doc);
+        assert_eq!(whole.names, vec![LOAD.to_string(), DENSITY.to_string()]);
+        assert!(whole.notes.is_empty(), "{:?}", whole.notes);
         for piece in [1, 2, 3, 7, 9, 64] {
             let got = parse_junit(OneByOne(doc.as_bytes(), piece), &Limits::default());
             assert_eq!(got, whole, "pieces of {piece}");
