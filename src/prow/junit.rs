@@ -498,8 +498,8 @@ impl<R: Read> Source<R> {
         Ok(&self.buf[self.pos..self.end])
     }
 
-    /// Skips text, comments and CDATA sections up to the next other markup (`<`), or to
-    /// the end of input.
+    /// Skips text, comments, CDATA sections and declarations up to the next tag or
+    /// processing instruction, or to the end of input.
     fn skip_to_markup(&mut self) -> io::Result<()> {
         loop {
             // Text: up to the next '<'.
@@ -522,19 +522,21 @@ impl<R: Read> Source<R> {
             } else if ahead.starts_with(b"<![CDATA[") {
                 self.pos += 9;
                 self.skip_past(b"]]>")?;
-            } else if ahead.len() >= 9 && ahead[2..9].eq_ignore_ascii_case(b"DOCTYPE") {
-                self.skip_doctype()?;
+            } else if ahead.starts_with(b"<!") {
+                // `<!DOCTYPE`, and anything else of that form, valid or not.
+                self.skip_declaration()?;
             } else {
                 return Ok(());
             }
         }
     }
 
-    /// Skips a `<!DOCTYPE ..>` (its internal subset, with the entity declarations of a
-    /// "billion laughs", included): it is never needed, and read here byte by byte it
-    /// ends at the same place however the input was cut into reads. Longer than the
+    /// Skips a `<!DOCTYPE ..>` or other `<!..>` declaration (an internal subset, with the
+    /// entity declarations of a "billion laughs", included): it is never needed, and read
+    /// here byte by byte it ends at the same place however the input was cut into reads
+    /// (quick-xml's own scanner does not, for some malformed ones). Longer than the
     /// markup cap, it ends the parse.
-    fn skip_doctype(&mut self) -> io::Result<()> {
+    fn skip_declaration(&mut self) -> io::Result<()> {
         #[derive(Clone, Copy)]
         enum State {
             Outside,
@@ -542,7 +544,7 @@ impl<R: Read> Source<R> {
             Quoted(u8, bool),
         }
         let start = self.position();
-        self.pos += 9;
+        self.pos += 2;
         let mut state = State::Outside;
         loop {
             if self.pos == self.end && self.read_more()? == 0 {
@@ -552,7 +554,7 @@ impl<R: Read> Source<R> {
             self.pos += 1;
             if self.position() - start > self.max_markup {
                 self.oversized = true;
-                return Err(io::Error::other("DOCTYPE too large"));
+                return Err(io::Error::other("declaration too large"));
             }
             state = match (state, byte) {
                 (State::Outside, b'>') => return Ok(()),
