@@ -8,6 +8,8 @@ cd "$(dirname "$0")"
 fixtures="$(cd .. && pwd)/../shared/fixtures"
 
 targets=(command webhook hmac tide_config prowjobs)
+targets+=(junit)   # the JUnit parser (seeds: e2e-form files of our own)
+targets+=(started) # started.json / finished.json
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   cp seeds/"$t"/* "corpus/$t/"
