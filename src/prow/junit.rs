@@ -20,7 +20,7 @@
 //! never errors.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::io::{self, BufRead, Read};
 
 use quick_xml::events::{BytesStart, Event};
@@ -300,9 +300,7 @@ impl Parse<'_> {
             return;
         }
         let new = if self.seen.len() < MAX_DISTINCT {
-            let mut h = self.hasher.build_hasher();
-            case.name.hash(&mut h);
-            self.seen.insert(h.finish())
+            self.seen.insert(self.hasher.hash_one(&case.name))
         } else {
             true
         };
@@ -971,6 +969,34 @@ mod tests {
             let got = parse_junit(OneByOne(doc.as_bytes(), piece), &Limits::default());
             assert_eq!(got, whole, "pieces of {piece}");
         }
+    }
+
+    #[test]
+    fn hostile_declarations_and_long_tags_end_alike_however_cut() {
+        let limits = Limits {
+            max_markup_bytes: 64,
+            ..Limits::default()
+        };
+        let long = format!(
+            "<testsuite><testcase name=\"{}\"><failure/></testcase>",
+            "x".repeat(100)
+        );
+        for doc in [
+            "<?xml version=\"1.0\"?><!DGCTYPE 0o, [<!EgggTY lol ]>\n<!-- c --><testsuite><testcase name=\"a\"><failure/></testcase></testsuite><!",
+            "<!DOCTYPE x [<!ENTITY a \"]>\"> ]><testsuite><testcase name=\"b\"><error/></testcase></testsuite>",
+            long.as_str(),
+        ] {
+            let whole = parse_junit(doc.as_bytes(), &limits);
+            for piece in 1..=16 {
+                let got = parse_junit(OneByOne(doc.as_bytes(), piece), &limits);
+                assert_eq!(got, whole, "{doc} in pieces of {piece}");
+            }
+        }
+        let got = parse_junit(long.as_bytes(), &limits);
+        assert_eq!(
+            got.notes,
+            vec!["a tag or declaration larger than 64 bytes (at byte 76)".to_string()]
+        );
     }
 
     /// Reads at most `.1` bytes at a time.
