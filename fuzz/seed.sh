@@ -8,6 +8,7 @@ cd "$(dirname "$0")"
 fixtures="$(cd .. && pwd)/../shared/fixtures"
 
 targets=(command webhook hmac tide_config prowjobs culprit markers crier gcs_metadata push)
+targets+=(junit)   # the JUnit parser (seeds: e2e-form files of our own)
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   cp seeds/"$t"/* "corpus/$t/"

@@ -17,6 +17,7 @@ CARGO_FUZZ_VERSION=0.13.2
 runs="${FUZZ_RUNS:-1000}"
 seed="${FUZZ_SEED:-1}"
 targets=(command webhook hmac tide_config prowjobs culprit markers crier gcs_metadata push)
+targets+=(junit)   # the JUnit parser (seeds: e2e-form files of our own)
 
 if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION"; then
   echo "== installing cargo-fuzz $CARGO_FUZZ_VERSION"

@@ -9,6 +9,7 @@ pub mod gcs;
 pub mod gcs_auth;
 pub mod help;
 pub mod hmac;
+pub mod junit;
 pub mod pubsub;
 pub mod push;
 pub mod sources;

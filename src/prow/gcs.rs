@@ -20,6 +20,7 @@ use crate::Config;
 use crate::config::{GcsSource, JobConfig};
 use crate::model::{BuildId, Channel, CommitSha, JobName, RepoName, Run, RunResult, Timestamp};
 use crate::prow::gcs_auth::{Credentials, TokenSource};
+use crate::prow::junit;
 
 /// Per-request timeout for GCS reads.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -441,6 +442,424 @@ fn apply(run: &mut Run, artifacts: &Artifacts, job: &JobConfig) {
         && run.finished_at.is_none()
     {
         run.finished_at = finished.timestamp.map(Timestamp);
+    }
+}
+
+/// JUnit files of one run read at most (`artifacts/junit_01.xml` ..).
+pub const MAX_JUNIT_FILES: usize = 20;
+
+/// Response chunks buffered between the network and the JUnit parser, at most.
+const JUNIT_CHUNKS_IN_FLIGHT: usize = 16;
+
+/// A page of the JSON listing API's objects.
+#[derive(Deserialize)]
+struct ObjectListing {
+    #[serde(default)]
+    items: Vec<ObjectItem>,
+    #[serde(default, rename = "nextPageToken")]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ObjectItem {
+    #[serde(default)]
+    name: String,
+}
+
+/// A job name or build id usable as one path segment (what Prow writes: letters,
+/// digits, `-`, `_`, `.`); anything else could point elsewhere in the bucket.
+fn is_plain_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 256
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The failed tests of a run: its JUnit files, listed, streamed and merged.
+impl Gcs {
+    /// The failed testcases of run `build_id` of `job`, from the `junit*.xml` files
+    /// directly under `logs/{job}/{build_id}/artifacts/` (at most [`MAX_JUNIT_FILES`],
+    /// in listing order), each streamed through [`junit::parse_junit`] with the default
+    /// [`junit::Limits`]. Never fails: no files, an unreadable listing or file, a
+    /// truncated or malformed file are notes in the result.
+    pub async fn failed_tests(&self, job: &str, build_id: &str) -> junit::FailedTests {
+        self.failed_tests_with(job, build_id, &junit::Limits::default())
+            .await
+    }
+
+    /// [`Gcs::failed_tests`] with other bounds.
+    pub async fn failed_tests_with(
+        &self,
+        job: &str,
+        build_id: &str,
+        limits: &junit::Limits,
+    ) -> junit::FailedTests {
+        let mut out = junit::FailedTests::default();
+        if !is_plain_segment(job) || !is_plain_segment(build_id) {
+            out.note("the job or build id is not a plain name; junit files not read");
+            return out;
+        }
+        let prefix = format!("logs/{job}/{build_id}/artifacts/");
+        let (files, more) = match self.list_junit(&prefix).await {
+            Ok(Some(listed)) => listed,
+            Ok(None) => {
+                out.note("no artifacts listing (404)");
+                return out;
+            }
+            Err(e) => {
+                out.note(format!("artifacts listing unreadable: {e:#}"));
+                return out;
+            }
+        };
+        if files.is_empty() {
+            out.note("no junit files");
+            return out;
+        }
+        if more {
+            out.note(format!(
+                "more than {MAX_JUNIT_FILES} junit files; the first {MAX_JUNIT_FILES} read"
+            ));
+        }
+        for file in files {
+            let url = self.object_url(&format!("{prefix}{file}"));
+            match self.read_junit(&url, limits).await {
+                Ok(parsed) => out.add_file(&file, parsed, limits),
+                Err(e) => out.note(format!("{file} unreadable: {e:#}")),
+            }
+        }
+        out
+    }
+
+    /// `junit*.xml` names directly under `prefix` (at most [`MAX_JUNIT_FILES`], and
+    /// whether there were more); `None` when the listing is not found.
+    async fn list_junit(&self, prefix: &str) -> anyhow::Result<Option<(Vec<String>, bool)>> {
+        let mut files = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_LISTING_PAGES {
+            let mut url =
+                reqwest::Url::parse(&format!("{}/storage/v1/b/{}/o", self.base, self.bucket))
+                    .context("listing URL")?;
+            url.query_pairs_mut()
+                .append_pair("prefix", prefix)
+                .append_pair("delimiter", "/");
+            if let Some(t) = &token {
+                url.query_pairs_mut().append_pair("pageToken", t);
+            }
+            let Some(page) = self
+                .get_json::<ObjectListing>(url.as_str(), MAX_LISTING_BYTES)
+                .await?
+            else {
+                return Ok(None);
+            };
+            for item in page.items {
+                let Some(file) = item.name.strip_prefix(prefix) else {
+                    continue;
+                };
+                if file.starts_with("junit") && file.ends_with(".xml") && is_plain_segment(file) {
+                    if files.len() == MAX_JUNIT_FILES {
+                        return Ok(Some((files, true)));
+                    }
+                    files.push(file.to_string());
+                }
+            }
+            match page.next_page_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        Ok(Some((files, false)))
+    }
+
+    /// Streams one JUnit file through the parser on a blocking thread, fed by a bounded
+    /// channel of response chunks; the parser's byte cap ends the download too.
+    async fn read_junit(
+        &self,
+        url: &str,
+        limits: &junit::Limits,
+    ) -> anyhow::Result<junit::JunitFile> {
+        // With the configured credentials, as every GCS read.
+        let mut response = self.send_get(url).await?;
+        if !response.status().is_success() {
+            anyhow::bail!("{}", response.status());
+        }
+        let (tx, reader) = crate::prow::deck::ChannelReader::new(JUNIT_CHUNKS_IN_FLIGHT);
+        let limits = *limits;
+        let parser = tokio::task::spawn_blocking(move || junit::parse_junit(reader, &limits));
+        loop {
+            let chunk = match response.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e))).await;
+                    break;
+                }
+            };
+            if tx.send(Ok(chunk)).await.is_err() {
+                break; // the parser stopped (cap reached or bad XML): its notes tell why
+            }
+        }
+        drop(tx);
+        parser.await.context("junit parser task")
+    }
+}
+
+#[cfg(test)]
+mod junit_tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::Router;
+    use axum::extract::{Request, State};
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
+    const BUILD: &str = "1861000000000000001";
+
+    /// A fake GCS: objects at `/{bucket}/{path}`, the JSON listing API (one object per
+    /// page, to follow `nextPageToken`), an endless object, and a count of object reads.
+    #[derive(Clone, Default)]
+    struct FakeGcs {
+        objects: Arc<BTreeMap<String, String>>,
+        /// Listed but not served (a 404 on read).
+        missing: Arc<Vec<String>>,
+        listing_fails: bool,
+        reads: Arc<AtomicUsize>,
+    }
+
+    async fn handler(State(gcs): State<FakeGcs>, req: Request) -> axum::response::Response {
+        let path = req.uri().path().trim_start_matches('/').to_string();
+        if let Some(bucket) = path
+            .strip_prefix("storage/v1/b/")
+            .and_then(|p| p.strip_suffix("/o"))
+        {
+            if gcs.listing_fails {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+            let query: BTreeMap<String, String> =
+                reqwest::Url::parse(&format!("http://x/?{}", req.uri().query().unwrap_or("")))
+                    .unwrap()
+                    .query_pairs()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+            assert_eq!(query["delimiter"], "/");
+            let prefix = &query["prefix"];
+            let names: Vec<String> = gcs
+                .objects
+                .keys()
+                .chain(gcs.missing.iter())
+                .filter_map(|k| k.strip_prefix(&format!("{bucket}/")))
+                .filter(|k| {
+                    k.strip_prefix(prefix.as_str())
+                        .is_some_and(|r| !r.contains('/'))
+                })
+                .map(String::from)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let page: usize = query.get("pageToken").map_or(0, |t| t.parse().unwrap());
+            let mut body = serde_json::json!({"kind": "storage#objects",
+                "items": names.get(page).map(|n| vec![serde_json::json!({"name": n, "size": "1"})])
+                    .unwrap_or_default()});
+            if page + 1 < names.len() {
+                body["nextPageToken"] = (page + 1).to_string().into();
+            }
+            return axum::Json(body).into_response();
+        }
+        gcs.reads.fetch_add(1, Ordering::SeqCst);
+        if path.ends_with("junit_endless.xml") {
+            // Declares 1 GB and would send it all: the parser's cap ends it.
+            let head = futures::stream::once(async {
+                Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+                    b"<testsuites><testsuite><testcase name=\"first\"><failure/></testcase>",
+                ))
+            });
+            let rest = futures::stream::repeat_with(|| {
+                Ok(bytes::Bytes::from_static(
+                    b"<testcase name=\"t\"><skipped/></testcase>\n",
+                ))
+            });
+            let body = axum::body::Body::from_stream(futures::StreamExt::chain(head, rest));
+            return ([("content-length", "1000000000")], body).into_response();
+        }
+        match gcs.objects.get(&path) {
+            Some(body) => body.clone().into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+
+    async fn start(fake: FakeGcs) -> Gcs {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Router::new().fallback(handler).with_state(fake);
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Gcs::new(&GcsSource {
+            url: format!("http://{addr}"),
+            bucket: "kubernetes-ci-logs".into(),
+            ..GcsSource::default()
+        })
+        .unwrap()
+        .unwrap()
+    }
+
+    fn object(file: &str) -> String {
+        format!("kubernetes-ci-logs/logs/{JOB}/{BUILD}/artifacts/{file}")
+    }
+
+    fn junit(cases: &[(&str, bool)]) -> String {
+        let body: String = cases
+            .iter()
+            .map(|(name, failed)| {
+                let inner = if *failed {
+                    r#"<failure type="Failure">timed out waiting for the condition</failure>"#
+                } else {
+                    "<system-out>ok</system-out>"
+                };
+                format!(
+                    r#"<testcase classname="Kubernetes e2e suite" name="{name}" time="1">{inner}</testcase>"#
+                )
+            })
+            .collect();
+        format!(r#"<?xml version="1.0"?><testsuite name="Kubernetes e2e suite">{body}</testsuite>"#)
+    }
+
+    #[tokio::test]
+    async fn reads_and_merges_the_junit_files_of_a_run() {
+        let load = "[sig-scalability] Load capacity [Feature:Performance] load testing";
+        let objects = BTreeMap::from([
+            (
+                object("junit_01.xml"),
+                junit(&[(load, true), ("passes", false)]),
+            ),
+            (
+                object("junit_02.xml"),
+                junit(&[("[sig-api] b", true), (load, true)]),
+            ),
+            (
+                object("junit_bad.xml"),
+                "<testsuite><testcase name=\"cut\"><failure>".into(),
+            ),
+            (object("build-log.txt"), "not junit".into()),
+            (object("nested/junit_99.xml"), junit(&[("nested", true)])),
+            (
+                format!("kubernetes-ci-logs/logs/{JOB}/{BUILD}/junit_00.xml"),
+                junit(&[("up", true)]),
+            ),
+        ]);
+        let fake = FakeGcs {
+            objects: Arc::new(objects),
+            missing: Arc::new(vec![object("junit_03.xml")]),
+            ..FakeGcs::default()
+        };
+        let gcs = start(fake.clone()).await;
+        let got = gcs.failed_tests(JOB, BUILD).await;
+        assert_eq!(got.names, vec![load, "[sig-api] b", "cut"]);
+        assert_eq!(got.total_failed, 4);
+        assert_eq!(got.files_read, 3);
+        assert_eq!(got.notes.len(), 2, "{:?}", got.notes);
+        assert_eq!(got.notes[0], "junit_03.xml unreadable: 404 Not Found");
+        assert!(
+            got.notes[1].starts_with("junit_bad.xml: the file ends inside an open element"),
+            "{:?}",
+            got.notes
+        );
+        // Only the four junit files directly under artifacts/ were fetched.
+        assert_eq!(fake.reads.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn no_files_or_no_listing_are_notes() {
+        let gcs = start(FakeGcs::default()).await;
+        let got = gcs.failed_tests(JOB, BUILD).await;
+        assert_eq!(
+            got,
+            junit::FailedTests {
+                notes: vec!["no junit files".into()],
+                ..Default::default()
+            }
+        );
+        let gcs = start(FakeGcs {
+            listing_fails: true,
+            ..FakeGcs::default()
+        })
+        .await;
+        let got = gcs.failed_tests(JOB, BUILD).await;
+        assert_eq!(got.files_read, 0);
+        assert!(
+            got.notes[0].starts_with("artifacts listing unreadable:")
+                && got.notes[0].contains("500"),
+            "{:?}",
+            got.notes
+        );
+    }
+
+    #[tokio::test]
+    async fn at_most_twenty_files_are_read() {
+        let objects = (1..=25)
+            .map(|i| {
+                (
+                    object(&format!("junit_{i:02}.xml")),
+                    junit(&[(&format!("t{i:02}"), true)]),
+                )
+            })
+            .collect();
+        let fake = FakeGcs {
+            objects: Arc::new(objects),
+            ..FakeGcs::default()
+        };
+        let gcs = start(fake.clone()).await;
+        let got = gcs.failed_tests(JOB, BUILD).await;
+        assert_eq!(got.files_read, 20);
+        assert_eq!(got.total_failed, 20);
+        assert_eq!(got.names.first().map(String::as_str), Some("t01"));
+        assert_eq!(got.names.last().map(String::as_str), Some("t20"));
+        assert_eq!(
+            got.notes,
+            vec!["more than 20 junit files; the first 20 read".to_string()]
+        );
+        assert_eq!(fake.reads.load(Ordering::SeqCst), 20);
+    }
+
+    #[tokio::test]
+    async fn an_endless_file_is_capped() {
+        let fake = FakeGcs {
+            missing: Arc::new(vec![object("junit_endless.xml")]),
+            ..FakeGcs::default()
+        };
+        let gcs = start(fake).await;
+        let limits = junit::Limits {
+            max_bytes: 2 << 20,
+            ..junit::Limits::default()
+        };
+        let got = gcs.failed_tests_with(JOB, BUILD, &limits).await;
+        assert_eq!(got.names, vec!["first"]);
+        assert_eq!(got.total_failed, 1);
+        assert_eq!(
+            got.notes,
+            vec!["junit_endless.xml: truncated at 2 MiB".to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn odd_job_or_build_ids_are_not_read() {
+        let fake = FakeGcs::default();
+        let gcs = start(fake.clone()).await;
+        for (job, build) in [
+            (JOB, "../../other"),
+            ("a/b", BUILD),
+            (JOB, ""),
+            ("..", BUILD),
+        ] {
+            let got = gcs.failed_tests(job, build).await;
+            assert_eq!(got.files_read, 0);
+            assert!(got.notes[0].contains("not a plain name"), "{:?}", got.notes);
+        }
+        assert_eq!(fake.reads.load(Ordering::SeqCst), 0);
     }
 }
 
