@@ -13,7 +13,7 @@
 //!
 //! Figures are printed per scenario and per trial: `cargo test --test faults -- --nocapture`.
 
-mod support;
+mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -31,7 +31,7 @@ use scalability_gate::github::fake::{
 };
 use scalability_gate::model::{PrNumber, RepoName, Timestamp};
 use serde_json::json;
-use support::{Plugin, eventually, post_webhook, test_config};
+use common::{Plugin, eventually, post_webhook, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";
@@ -641,7 +641,7 @@ impl Binary {
             }
         });
         let (listen, grpc) = rx
-            .recv_timeout(support::TIMEOUT)
+            .recv_timeout(common::TIMEOUT)
             .expect("the plugin logged its addresses");
         Binary {
             child,
@@ -664,7 +664,7 @@ impl Binary {
             .status()
             .expect("kill runs");
         assert!(sent.success(), "SIGTERM sent");
-        let deadline = Instant::now() + support::TIMEOUT;
+        let deadline = Instant::now() + common::TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().expect("child status") {
                 assert!(status.success(), "the plugin exited cleanly: {status}");
@@ -695,9 +695,9 @@ async fn drive(world: &World, bin: &Binary, by: BlockBy) {
         if !world.issued("ready") {
             match by {
                 BlockBy::Runs => {
-                    support::report_run(&bin.grpc, JOB, 1, "success").await;
-                    support::report_run(&bin.grpc, JOB, 2, "success").await;
-                    support::report_run(&bin.grpc, JOB, 3, "failure").await;
+                    common::report_run(&bin.grpc, JOB, 1, "success").await;
+                    common::report_run(&bin.grpc, JOB, 2, "success").await;
+                    common::report_run(&bin.grpc, JOB, 3, "failure").await;
                 }
                 BlockBy::Command => {
                     if !world.issued("/scalability-block") {
@@ -925,7 +925,7 @@ async fn a_command_answered_200_survives_sigkill_before_it_is_applied() {
         &format!("/scalability-block {JOB} investigating"),
     );
     world.deliver_pending(&first.url).await; // answered 200
-    let held = tokio::time::timeout(support::TIMEOUT, asked)
+    let held = tokio::time::timeout(common::TIMEOUT, asked)
         .await
         .expect("the consumer asked about the approver in time")
         .expect("the request was held");

@@ -8,7 +8,7 @@
 //! Sync points: the plugin's `/api/v1/status` (the incident's suspect search) polled with a
 //! bounded timeout; the stored runs are read by stopping the plugin and opening the store.
 
-mod support;
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,7 +23,7 @@ use scalability_gate::github::fake::{FakeGithub, MergedPr};
 use scalability_gate::model::{BuildId, Channel, JobName, RepoName, Run, RunResult, Timestamp};
 use scalability_gate::prow::gcs::Gcs;
 use scalability_gate::prow::gcs_auth::READ_SCOPE;
-use support::{Plugin, TIMEOUT, test_config};
+use common::{Plugin, TIMEOUT, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";
@@ -303,8 +303,8 @@ impl Env {
     async fn regress(&self, config: Config) -> (serde_json::Value, Vec<u64>) {
         let plugin = Plugin::start(config).await;
         let grpc = plugin.bound.grpc.to_string();
-        support::report_run(&grpc, JOB, 1, "success").await;
-        support::report_run(&grpc, JOB, 2, "failure").await;
+        common::report_run(&grpc, JOB, 1, "success").await;
+        common::report_run(&grpc, JOB, 2, "failure").await;
         let incident = searched_incident(&plugin).await;
         plugin.stop().await;
         let suspects = incident["suspects"]

@@ -3,7 +3,7 @@
 //! dry-run; then the reconciler: labels, blocker issues, announcements, lifting, crashes
 //! and faults.
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ fn client(fake: &FakeGithub) -> Client {
 
 /// Polls `cond` in tokio time (virtual under pause) until it holds, failing after a bound.
 async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + support::TIMEOUT;
+    let deadline = Instant::now() + common::TIMEOUT;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -573,7 +573,7 @@ async fn the_fake_tells_when_a_request_happens_and_flakes_on_demand() {
     c.add_labels(&repo(), PrNumber(pr), &["a".to_string()])
         .await
         .unwrap();
-    let r = tokio::time::timeout(support::TIMEOUT, seen)
+    let r = tokio::time::timeout(common::TIMEOUT, seen)
         .await
         .unwrap()
         .unwrap();
@@ -1169,7 +1169,7 @@ mod reconciler {
         })
         .await;
         stop_tx.send(true).unwrap();
-        tokio::time::timeout(super::support::TIMEOUT, task)
+        tokio::time::timeout(super::common::TIMEOUT, task)
             .await
             .unwrap()
             .unwrap();
@@ -1210,11 +1210,11 @@ async fn the_running_plugin_reconciles_at_start() {
             .unwrap();
         store.flush().await.unwrap();
     }
-    let mut config = support::test_config(&store_path, &hmac);
+    let mut config = common::test_config(&store_path, &hmac);
     config.dry_run = false;
     config.github.endpoints = vec![fake.url()];
     config.github.token_file = token;
-    let plugin = support::Plugin::start(config).await;
+    let plugin = common::Plugin::start(config).await;
     until("the ready PR labelled", || {
         fake.labels_of(REPO, ready)
             .iter()

@@ -2,7 +2,7 @@
 //! secret file's levels and rotation, the real GitHub payloads, de-duplication, the body
 //! limit, `/help`, and the real binary's SIGTERM.
 
-mod support;
+mod common;
 
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use scalability_gate::model::{CommitSha, Login, PrNumber, RepoName};
 use scalability_gate::prow::event::{CommentAction, Event, PrAction};
 use scalability_gate::prow::hmac::Algorithm;
 use scalability_gate::prow::webhook::ACCEPTED;
-use support::{Plugin, TIMEOUT, shared_fixtures, test_config};
+use common::{Plugin, TIMEOUT, shared_fixtures, test_config};
 
 /// A plugin with its HMAC secret file, and an HTTP client.
 struct Hook {

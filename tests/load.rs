@@ -9,7 +9,7 @@
 //!
 //! Round times are printed for information only: `cargo test --test load -- --nocapture`.
 
-mod support;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use scalability_gate::github::fake::{FakeGithub, PrSpec};
 use serde_json::json;
-use support::{TIMEOUT, post_webhook, sign_sha256, test_config};
+use common::{TIMEOUT, post_webhook, sign_sha256, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";
@@ -263,7 +263,7 @@ async fn concurrent_commands_and_pushes_through_the_binary() {
     }
 
     let started = Instant::now();
-    support::eventually("every command replied to", || {
+    common::eventually("every command replied to", || {
         commands.iter().all(|c| c.replies(&fake) >= 1).then_some(())
     })
     .await;
@@ -286,7 +286,7 @@ async fn concurrent_commands_and_pushes_through_the_binary() {
     let green = 1_000_000_000 + ROUNDS * PER_ROUND;
     assert_eq!(push(&http, &bin.url, green, "success").await, 200);
     assert_eq!(push(&http, &bin.url, green + 1, "failure").await, 200);
-    support::eventually("a blocker issue after the red run", || {
+    common::eventually("a blocker issue after the red run", || {
         fake.issues(REPO)
             .iter()
             .any(|i| i.is_open() && i.has_label(BLOCKER))

@@ -3,7 +3,7 @@
 //! port and kills its process group at the end, panics included. Where the emulator is
 //! not installed the tests say so and skip, except under `CI=true`, where they fail.
 
-mod support;
+mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,7 +16,7 @@ use base64::Engine;
 use scalability_gate::Store;
 use scalability_gate::model::{Channel, JobName, RunResult};
 use serde_json::{Value, json};
-use support::{Plugin, TIMEOUT, test_config};
+use common::{Plugin, TIMEOUT, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const PROJECT: &str = "sgtest";

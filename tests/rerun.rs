@@ -2,7 +2,7 @@
 //! Prow's `gangway.proto` on a real port), the stateful fake GitHub, signed webhooks, runs
 //! through the Results gRPC API, and the incident read back from `/api/v1/incidents/{id}`.
 
-mod support;
+mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ use scalability_gate::pb::gangway::{
     ListJobExecutionsRequest,
 };
 use serde_json::{Value, json};
-use support::{Plugin, TIMEOUT, eventually, post_webhook, test_config};
+use common::{Plugin, TIMEOUT, eventually, post_webhook, test_config};
 use tokio::net::TcpListener;
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
@@ -224,7 +224,7 @@ impl Env {
 
 /// Reports a run through the Results gRPC API of `plugin`.
 async fn report(plugin: &Plugin, build: u64, result: &str) {
-    support::report_run(&plugin.bound.grpc.to_string(), JOB, build, result).await;
+    common::report_run(&plugin.bound.grpc.to_string(), JOB, build, result).await;
 }
 
 /// Green, green, red: incident [`INCIDENT`] opens.

@@ -7,7 +7,7 @@
 //! polled with a bounded timeout; the history is read back by stopping the plugin (which
 //! drains the queue and releases sled's lock) and reopening the store.
 
-mod support;
+mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -28,7 +28,7 @@ use scalability_gate::pb::gangway::{
 };
 use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
 use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
-use support::{API_TOKEN, Plugin, TIMEOUT, bearer, test_config};
+use common::{API_TOKEN, Plugin, TIMEOUT, bearer, test_config};
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 

@@ -3,7 +3,7 @@
 //! `history.incident_retention` leaves the store only once the reconciler has cleaned it
 //! up on GitHub, and dropping it redoes nothing there.
 
-mod support;
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;

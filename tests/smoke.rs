@@ -1,8 +1,8 @@
 //! The plugin starts on ephemeral ports, answers health, readiness and metrics, and stops.
 
-mod support;
+mod common;
 
-use support::{Plugin, test_config};
+use common::{Plugin, test_config};
 
 #[tokio::test]
 async fn starts_answers_health_and_stops() {

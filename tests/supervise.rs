@@ -2,12 +2,12 @@
 //! supervised tasks are counted on `/metrics`, readiness follows the HMAC secret file, and
 //! the binary exits 2 on a zero interval or an unusable HMAC file.
 
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{Plugin, test_config};
+use common::{Plugin, test_config};
 
 /// The tasks every plugin runs, whatever its sources.
 const ALWAYS: [&str; 6] = [

@@ -2,13 +2,13 @@
 //! config (exit codes 0/1/2, `--fix` round trip), and the plugin's own check of
 //! `tide.prow_config` at start-up and on change, seen through its metrics.
 
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::{Plugin, TIMEOUT, shared_fixtures, test_config};
+use common::{Plugin, TIMEOUT, shared_fixtures, test_config};
 
 const LABEL: &str = "do-not-merge/scalability-regression";
 
