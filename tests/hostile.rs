@@ -7,6 +7,7 @@
 mod common;
 
 use scalability_gate::config::LabelPrs;
+use common::World;
 use scalability_gate::github::fake::{FakeGithub, MergedPr};
 use scalability_gate::model::Timestamp;
 use serde_json::json;
@@ -21,21 +22,18 @@ fn started(build: u64) -> Timestamp {
     Timestamp(1_790_000_000 + build as i64 * 3600)
 }
 
-/// A plugin against `fake`, with the job's scope on `master`, one approver, every open PR
+/// A plugin against the world, with the job's scope on `master`, one approver, every open PR
 /// labelled, and a job that lifts its block when it goes green again.
-async fn plugin(fake: &FakeGithub, dir: &std::path::Path) -> common::Plugin {
-    let hmac = dir.join("hmac");
-    std::fs::write(&hmac, format!("{KEY}\n")).unwrap();
-    let token = dir.join("token");
-    std::fs::write(&token, format!("{}\n", fake.token())).unwrap();
-    let mut config = common::test_config(&dir.join("store"), &hmac);
-    config.dry_run = false;
-    config.github.endpoints = vec![fake.url()];
-    config.github.token_file = token;
+async fn plugin(world: &World) -> common::Plugin {
+    let mut config = world.config();
     config.label_prs = LabelPrs::All;
-    config.approvers.users = vec![APPROVER.into()];
     config.jobs[0].auto_unblock_on_recovery = true;
     common::Plugin::start(config).await
+}
+
+/// The shared world: webhooks signed with `KEY`, `APPROVER` an approver.
+async fn world() -> World {
+    World::builder().key(KEY).approver_user(APPROVER).build().await
 }
 
 async fn ready(plugin: &common::Plugin) -> u16 {
@@ -59,7 +57,8 @@ async fn open_issue_with(fake: &FakeGithub, what: &str) -> (u64, String) {
 
 #[tokio::test]
 async fn a_hostile_suspect_range_still_blocks_lists_suspects_and_a_later_regression_is_acted_on() {
-    let fake = FakeGithub::start().await.unwrap();
+    let world = world().await;
+    let fake = &world.fake;
     fake.push_commit(REPO, "master", "Update CHANGELOG");
     // Merged between the green run (build 1) and the red one (build 2): the tested
     // commits are unknown, so the suspects are the PRs merged between their start times.
@@ -83,14 +82,13 @@ async fn a_hostile_suspect_range_still_blocks_lists_suspects_and_a_later_regress
         .map(|spec| fake.merge_pr(REPO, spec).number)
         .collect();
 
-    let dir = tempfile::tempdir().unwrap();
-    let plugin = plugin(&fake, dir.path()).await;
+    let plugin = plugin(&world).await;
     let grpc = plugin.bound.grpc.to_string();
     common::report_run(&grpc, JOB, 1, "SUCCESS").await;
     common::report_run(&grpc, JOB, 2, "FAILURE").await;
 
     // It blocks, and lists every merged PR as a suspect, the revert read as one.
-    let (first_issue, body) = open_issue_with(&fake, &format!("| #{} |", numbers[2])).await;
+    let (first_issue, body) = open_issue_with(fake, &format!("| #{} |", numbers[2])).await;
     for n in &numbers {
         assert!(body.contains(&format!("| #{n} |")), "#{n} missing:\n{body}");
     }
@@ -108,7 +106,7 @@ async fn a_hostile_suspect_range_still_blocks_lists_suspects_and_a_later_regress
     })
     .await;
     common::report_run(&grpc, JOB, 4, "FAILURE").await;
-    let (second_issue, _) = open_issue_with(&fake, &format!("{JOB}-4")).await;
+    let (second_issue, _) = open_issue_with(fake, &format!("{JOB}-4")).await;
     assert_ne!(second_issue, first_issue);
     assert_eq!(ready(&plugin).await, 200);
     plugin.stop().await;
@@ -116,10 +114,10 @@ async fn a_hostile_suspect_range_still_blocks_lists_suspects_and_a_later_regress
 
 #[tokio::test]
 async fn garbage_comments_each_get_their_answer_and_the_plugin_stays_ready() {
-    let fake = FakeGithub::start().await.unwrap();
+    let world = world().await;
+    let fake = &world.fake;
     let issue = fake.add_issue(REPO, "🔥 \u{202e}tracking\u{200b}", "", "alice", &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let plugin = plugin(&fake, dir.path()).await;
+    let plugin = plugin(&world).await;
     let url = plugin.url();
 
     let mut deliveries = 0u64;

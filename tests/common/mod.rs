@@ -19,6 +19,7 @@ use scalability_gate::{Bound, run_with};
 use tokio::sync::oneshot;
 
 pub use eventually::{TIMEOUT, eventually};
+#[allow(unused_imports, reason = "each test binary uses a different part of the harness")]
 pub use world::{BLOCKER, LABEL, REPO, World};
 
 /// The real fixtures in `../shared/fixtures`. Missing under `CI=true` fails the test; a
