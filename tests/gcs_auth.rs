@@ -23,7 +23,7 @@ use scalability_gate::github::fake::{FakeGithub, MergedPr};
 use scalability_gate::model::{BuildId, Channel, JobName, RepoName, Run, RunResult, Timestamp};
 use scalability_gate::prow::gcs::Gcs;
 use scalability_gate::prow::gcs_auth::READ_SCOPE;
-use common::{Plugin, TIMEOUT, test_config};
+use common::{Plugin, eventually, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";
@@ -346,28 +346,23 @@ impl Env {
 
 /// The active incident once its suspect search is recorded.
 async fn searched_incident(plugin: &Plugin) -> serde_json::Value {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
+    eventually("an incident with a suspect search", async || {
         let status: serde_json::Value = reqwest::get(format!("{}/api/v1/status", plugin.url()))
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        let found = status["incidents"].as_array().and_then(|list| {
-            list.iter()
-                .find(|i| i["searches"].as_array().is_some_and(|s| !s.is_empty()))
-                .cloned()
-        });
-        if let Some(incident) = found {
-            return incident;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no incident with a suspect search: {status}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        status["incidents"]
+            .as_array()
+            .and_then(|list| {
+                list.iter()
+                    .find(|i| i["searches"].as_array().is_some_and(|s| !s.is_empty()))
+                    .cloned()
+            })
+            .ok_or_else(|| status.to_string())
+    })
+    .await
 }
 
 #[tokio::test]

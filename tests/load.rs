@@ -14,12 +14,12 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine;
 use scalability_gate::github::fake::{FakeGithub, PrSpec};
 use serde_json::json;
-use common::{TIMEOUT, post_webhook, sign_sha256, test_config};
+use common::{TIMEOUT, eventually, post_webhook, sign_sha256, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";
@@ -79,18 +79,11 @@ impl Binary {
             .status()
             .expect("kill runs");
         assert!(sent.success(), "SIGTERM sent");
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("child status") {
-                assert!(status.success(), "the plugin exited cleanly: {status}");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the plugin did not stop on SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let status = eventually("the plugin stopped on SIGTERM", || {
+            self.child.try_wait().expect("child status")
+        })
+        .await;
+        assert!(status.success(), "the plugin exited cleanly: {status}");
     }
 }
 

@@ -28,7 +28,7 @@ use scalability_gate::pb::gangway::{
 };
 use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
 use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
-use common::{API_TOKEN, Plugin, TIMEOUT, bearer, test_config};
+use common::{API_TOKEN, Plugin, bearer, eventually, test_config};
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 
@@ -120,18 +120,12 @@ async fn metric(plugin: &Plugin, name: &str, kind: &str) -> u64 {
 
 /// Waits until the counter reaches `want`; fails after [`TIMEOUT`].
 async fn wait_metric(plugin: &Plugin, name: &str, kind: &str, want: u64) {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
+    let what = format!("{name}{{kind={kind}}} at {want}");
+    eventually(&what, async || {
         let got = metric(plugin, name, kind).await;
-        if got >= want {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}{{kind={kind}}} stayed at {got}, want {want}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        if got >= want { Ok(()) } else { Err(got) }
+    })
+    .await;
 }
 
 async fn serve(router: Router) -> SocketAddr {
