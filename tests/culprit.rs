@@ -18,7 +18,6 @@ use scalability_gate::App;
 use scalability_gate::Store;
 use scalability_gate::config::{Config, JobConfig, LabelPrs, ScopeConfig};
 use scalability_gate::consumer::{self, QueueSender};
-use scalability_gate::github::client::{Client, ClientOptions};
 use scalability_gate::github::fake::{FakeGithub, MergedPr, PrSpec};
 use scalability_gate::model::{
     Breach, BuildId, Cause, CommitSha, ExemptionKind, Incident, IncidentId, IncidentState, JobName,
@@ -142,10 +141,10 @@ impl World {
             .await
             .unwrap()
             .unwrap();
-        let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
-        options.backoff_base = Duration::from_millis(5);
-        options.backoff_max = Duration::from_millis(20);
-        let github = Client::new(options).unwrap();
+        let github = common::github_client(&fake, |options| {
+            options.backoff_base = Duration::from_millis(5);
+            options.backoff_max = Duration::from_millis(20);
+        });
         let metrics = Arc::new(scalability_gate::telemetry::Metrics::new());
         let (queue, receiver) = consumer::queue(consumer::QUEUE_CAPACITY, metrics.clone());
         let app = App {
@@ -1030,15 +1029,12 @@ async fn the_running_plugin_reverts_on_command_and_refuses_a_revert_of_a_revert(
     use serde_json::json;
 
     const KEY: &str = "hook-secret";
-    let fake = FakeGithub::start().await.unwrap();
-    let (green, red, prs) = seven_merged(&fake);
+    let world = common::World::builder().key(KEY).build().await;
+    let fake = &world.fake;
+    let (green, red, prs) = seven_merged(fake);
     let bystander = fake.add_pr(REPO, PrSpec::new("master").title("Unrelated work"));
-    let dir = tempfile::tempdir().unwrap();
-    let hmac = dir.path().join("hmac");
-    std::fs::write(&hmac, format!("{KEY}\n")).unwrap();
-    let mut config = common::test_config(&dir.path().join("store"), &hmac);
-    let ours = self::config(&fake, dir.path());
-    config.dry_run = false;
+    let mut config = world.config();
+    let ours = self::config(fake, world.dir.path());
     config.github = ours.github.clone();
     config.jobs = ours.jobs.clone();
     config.label_prs = LabelPrs::All;
@@ -1200,7 +1196,7 @@ async fn the_running_plugin_reverts_on_command_and_refuses_a_revert_of_a_revert(
     assert_eq!(reverts, 1);
     assert!(fake.labels_of(REPO, revert_pr).is_empty(), "never labelled");
     assert!(fake.labels_of(REPO, bystander).iter().any(|l| l == LABEL));
-    let store = Store::open(&dir.path().join("store")).unwrap();
+    let store = Store::open(&world.store_path()).unwrap();
     let incident = store
         .incident(&IncidentId::new("inc-e2e"))
         .unwrap()
