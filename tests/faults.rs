@@ -16,9 +16,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -29,7 +26,7 @@ use scalability_gate::github::fake::{
 };
 use scalability_gate::model::{PrNumber, RepoName, Timestamp};
 use serde_json::json;
-use common::{Plugin, eventually};
+use common::{Binary, Plugin, eventually};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";
@@ -552,66 +549,6 @@ fn mix(seed: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// The plugin binary as a child process; its `listen` and `grpc` addresses once ready.
-struct Binary {
-    child: Child,
-    url: String,
-    grpc: String,
-}
-
-impl Binary {
-    fn spawn(config: &Path) -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scalability-gate"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("plugin binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads stderr to the end so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("scalability-gate is ready") {
-                    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                    let field = |k: &str| v["fields"][k].as_str().unwrap_or("").to_string();
-                    let _ = tx.send((field("listen"), field("grpc")));
-                }
-            }
-        });
-        let (listen, grpc) = rx
-            .recv_timeout(common::TIMEOUT)
-            .expect("the plugin logged its addresses");
-        Binary {
-            child,
-            url: format!("http://{listen}"),
-            grpc,
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL sent");
-        self.child.wait().expect("reaped");
-    }
-
-    /// Stops the binary as Kubernetes does (SIGTERM): it drains its queue, flushes the
-    /// store and exits 0, within the bound.
-    async fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "SIGTERM sent");
-        let status = eventually("the plugin stopped", || {
-            self.child.try_wait().expect("child status")
-        })
-        .await;
-        assert!(status.success(), "the plugin exited cleanly: {status}");
-    }
 }
 
 /// How a trial blocks: the job regresses (runs through gRPC), or an approver blocks by hand.

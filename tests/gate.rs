@@ -4,15 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use scalability_gate::Store;
 use scalability_gate::github::fake::{FAKE_LOGIN, PrSpec};
 use serde_json::json;
-use common::{BLOCKER, LABEL, Plugin, REPO, World, eventually, post_webhook};
+use common::{BLOCKER, Binary, LABEL, Plugin, REPO, World, eventually, post_webhook};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const TEAM: &str = "kubernetes/sig-scalability-leads";
@@ -388,35 +385,6 @@ async fn dry_run_makes_no_mutating_request() {
     );
 }
 
-/// The plugin binary as a child process on `config`.
-fn spawn_plugin(config: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scalability-gate"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("plugin binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("scalability-gate is ready") {
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                if let Some(grpc) = v["fields"]["grpc"].as_str() {
-                    let _ = tx.send(grpc.to_string());
-                }
-            }
-        }
-    });
-    (child, rx)
-}
-
-fn wait_ready(rx: &std::sync::mpsc::Receiver<String>) -> String {
-    rx.recv_timeout(common::TIMEOUT)
-        .expect("the plugin logged its gRPC address")
-}
-
 #[tokio::test]
 async fn killed_mid_labelling_it_finishes_after_restart_without_duplicates() {
     const READY: u64 = 30;
@@ -432,28 +400,21 @@ async fn killed_mid_labelling_it_finishes_after_restart_without_duplicates() {
     let path = env.dir.path().join("config.yaml");
     std::fs::write(&path, config.to_redacted_yaml()).unwrap();
 
-    let (mut first, rx) = spawn_plugin(&path);
-    let grpc = wait_ready(&rx);
-    regress(&grpc).await;
+    let first = Binary::spawn(&path);
+    regress(&first.grpc).await;
     eventually("a few PRs labelled", || {
         let labelled = (1..=READY).filter(|&n| env.has_label(n)).count();
         (labelled >= 5).then_some(())
     })
     .await;
-    let killed = Command::new("kill")
-        .args(["-KILL", &first.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    first.wait().unwrap();
+    first.kill();
     let labelled_at_kill = (1..=READY).filter(|&n| env.has_label(n)).count() as u64;
     assert!(
         labelled_at_kill < READY,
         "killed before the end ({labelled_at_kill})"
     );
 
-    let (mut second, rx) = spawn_plugin(&path);
-    wait_ready(&rx);
+    let second = Binary::spawn(&path);
     eventually("every ready PR labelled after the restart", || {
         (1..=READY).all(|n| env.has_label(n)).then_some(())
     })
@@ -478,8 +439,7 @@ async fn killed_mid_labelling_it_finishes_after_restart_without_duplicates() {
         total,
         "no notice posted twice: {comments:#?}"
     );
-    let _ = second.kill();
-    second.wait().unwrap();
+    second.kill();
 }
 
 /// A PR merged into a blocked scope without an exemption is a breach: recorded on the

@@ -7,6 +7,7 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+mod binary;
 mod eventually;
 mod world;
 
@@ -18,6 +19,8 @@ use scalability_gate::github::fake::FakeGithub;
 use scalability_gate::{Bound, run_with};
 use tokio::sync::oneshot;
 
+#[allow(unused_imports, reason = "each test binary uses a different part of the harness")]
+pub use binary::Binary;
 pub use eventually::{TIMEOUT, eventually};
 #[allow(unused_imports, reason = "each test binary uses a different part of the harness")]
 pub use world::{BLOCKER, LABEL, REPO, World};
