@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::{Binary, Plugin, eventually};
 use scalability_gate::Store;
 use scalability_gate::config::Config;
 use scalability_gate::github::fake::{
@@ -26,7 +27,6 @@ use scalability_gate::github::fake::{
 };
 use scalability_gate::model::{PrNumber, RepoName, Timestamp};
 use serde_json::json;
-use common::{Binary, Plugin, eventually};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";

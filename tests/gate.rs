@@ -6,10 +6,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::{BLOCKER, Binary, LABEL, Plugin, REPO, World, eventually, post_webhook};
 use scalability_gate::Store;
 use scalability_gate::github::fake::{FAKE_LOGIN, PrSpec};
 use serde_json::json;
-use common::{BLOCKER, Binary, LABEL, Plugin, REPO, World, eventually, post_webhook};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const TEAM: &str = "kubernetes/sig-scalability-leads";
@@ -56,33 +56,6 @@ impl World {
             4
         );
     }
-
-    /// `number` was merged by carol (a `pull_request closed` event, merged).
-    async fn merged(&self, url: &str, number: u64) {
-        let pr = self.fake.pull(REPO, number).expect("pr exists");
-        let payload = json!({
-            "action": "closed",
-            "number": number,
-            "repository": {"full_name": REPO},
-            "pull_request": {
-                "number": number,
-                "title": pr.title,
-                "user": {"login": pr.user.login, "type": "User"},
-                "labels": [],
-                "base": {"ref": pr.base.branch, "sha": "b".repeat(40)},
-                "head": {"ref": "topic", "sha": pr.head.sha},
-                "merged": true,
-                "merged_at": "2026-11-25T20:00:00Z",
-                "merge_commit_sha": "c".repeat(40),
-                "merged_by": {"login": "carol", "type": "User"},
-            },
-            "sender": {"login": "carol", "type": "User"},
-        });
-        let body = serde_json::to_vec(&payload).unwrap();
-        self.deliver(url, "pull_request", &self.delivery(), &body)
-            .await;
-    }
-
 }
 
 /// A Deck whose `/tide.js` says master's pool would merge `pr` (in the pool, not exempt);
@@ -461,7 +434,7 @@ async fn a_merge_during_the_block_is_one_breach_notice() {
 
     // The same merge twice, under two delivery ids (hook and a redelivery).
     for _ in 0..2 {
-        env.merged(&url, 3).await;
+        env.merged(&url, 3, "carol").await;
     }
     let notices = || {
         env.fake
@@ -774,7 +747,7 @@ async fn forged_markers_of_every_kind_change_nothing() {
     env.deliver_comment(&url, 1, asked, "carol", command).await;
     env.ours_posted(1, &comment::reply_marker(asked)).await;
 
-    env.merged(&url, 3).await;
+    env.merged(&url, 3, "carol").await;
     env.ours_posted(issue, &breach).await;
     common::report_run(&grpc, JOB, 4, "success").await;
     env.ours_posted(issue, &recovered).await;

@@ -17,13 +17,13 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use common::{Plugin, eventually, test_config};
 use scalability_gate::Store;
 use scalability_gate::config::{Config, GcsSource};
 use scalability_gate::github::fake::{FakeGithub, MergedPr};
 use scalability_gate::model::{BuildId, Channel, JobName, RepoName, Run, RunResult, Timestamp};
 use scalability_gate::prow::gcs::Gcs;
 use scalability_gate::prow::gcs_auth::READ_SCOPE;
-use common::{Plugin, eventually, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";

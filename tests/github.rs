@@ -7,10 +7,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::{eventually, github_client as client_with};
 use scalability_gate::github::client::{Client, GithubError};
 use scalability_gate::github::fake::{FakeGithub, Flaky, PrSpec};
 use scalability_gate::github::types::{IssueEdit, IssueState, Label, NewIssue};
-use common::{eventually, github_client as client_with};
 use scalability_gate::model::{PrNumber, RepoName};
 use tokio::time::Instant;
 
@@ -1537,7 +1537,8 @@ mod history {
             let c = c.clone();
             async move { c.revert_pull(&one, None, None).await }
         });
-        crate::common::eventually("the RATE_LIMITED answer", || c.counters().rate_limited == 1).await;
+        crate::common::eventually("the RATE_LIMITED answer", || c.counters().rate_limited == 1)
+            .await;
         // Another request, started after the refusal, waits out the same pause.
         c.own_login().await.unwrap();
         let reverted = revert.await.unwrap().expect("sent again after the pause");

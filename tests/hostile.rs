@@ -6,8 +6,8 @@
 
 mod common;
 
-use scalability_gate::config::LabelPrs;
 use common::World;
+use scalability_gate::config::LabelPrs;
 use scalability_gate::github::fake::{FakeGithub, MergedPr};
 use scalability_gate::model::Timestamp;
 use serde_json::json;
@@ -33,7 +33,11 @@ async fn plugin(world: &World) -> common::Plugin {
 
 /// The shared world: webhooks signed with `KEY`, `APPROVER` an approver.
 async fn world() -> World {
-    World::builder().key(KEY).approver_user(APPROVER).build().await
+    World::builder()
+        .key(KEY)
+        .approver_user(APPROVER)
+        .build()
+        .await
 }
 
 async fn ready(plugin: &common::Plugin) -> u16 {

@@ -8,12 +8,12 @@ use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::{Plugin, TIMEOUT, eventually, shared_fixtures, test_config};
 use reqwest::StatusCode;
 use scalability_gate::model::{CommitSha, Login, PrNumber, RepoName};
 use scalability_gate::prow::event::{CommentAction, Event, PrAction};
 use scalability_gate::prow::hmac::Algorithm;
 use scalability_gate::prow::webhook::ACCEPTED;
-use common::{Plugin, TIMEOUT, eventually, shared_fixtures, test_config};
 
 /// A plugin with its HMAC secret file, and an HTTP client.
 struct Hook {

@@ -14,9 +14,9 @@ mod common;
 use std::time::Instant;
 
 use base64::Engine;
+use common::{Binary, TIMEOUT, post_webhook, sign_sha256, test_config};
 use scalability_gate::github::fake::{FakeGithub, PrSpec};
 use serde_json::json;
-use common::{Binary, TIMEOUT, post_webhook, sign_sha256, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";

@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use common::{Plugin, eventually, test_config};
 use scalability_gate::Store;
 use scalability_gate::model::{Channel, JobName, RunResult};
 use serde_json::{Value, json};
-use common::{Plugin, eventually, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const PROJECT: &str = "sgtest";

@@ -7,6 +7,7 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use common::{Plugin, World, eventually};
 use scalability_gate::Store;
 use scalability_gate::config::Config;
 use scalability_gate::github::fake::PrSpec;
@@ -17,7 +18,6 @@ use scalability_gate::pb::gangway::{
     ListJobExecutionsRequest,
 };
 use serde_json::Value;
-use common::{Plugin, World, eventually};
 use tokio::net::TcpListener;
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
@@ -214,8 +214,11 @@ async fn an_approvers_rerun_goes_through_gangway_and_its_result_is_tied_to_the_i
     regress(&plugin).await;
     incident_until(&plugin, "the incident", |i| i["state"] == "active").await;
 
-    let comment = env.comment(&plugin.url(), 1, APPROVER, "/scalability-rerun").await;
-    let reply = env.comment_with(1, &format!("scalability-gate:reply-{comment}:reply"))
+    let comment = env
+        .comment(&plugin.url(), 1, APPROVER, "/scalability-rerun")
+        .await;
+    let reply = env
+        .comment_with(1, &format!("scalability-gate:reply-{comment}:reply"))
         .await;
     assert!(
         reply.contains("re-running `ci-kubernetes-e2e-gce-scale-performance-100` through Gangway"),
@@ -258,9 +261,11 @@ async fn an_approvers_rerun_goes_through_gangway_and_its_result_is_tied_to_the_i
     assert_eq!(result["result"], "success", "{result}");
     assert_eq!(result["run"]["build_id"], "1861000000000000777", "{result}");
     assert_eq!(body["state"], "active", "a rerun does not lift the block");
-    let notice = env.comment_with(1, &format!(
-            "scalability-gate:{INCIDENT}:rerun/{comment}/result"
-        ))
+    let notice = env
+        .comment_with(
+            1,
+            &format!("scalability-gate:{INCIDENT}:rerun/{comment}/result"),
+        )
         .await;
     assert!(notice.contains("looks like a flake"), "{notice}");
     assert!(notice.contains("1861000000000000777"), "{notice}");
@@ -268,7 +273,9 @@ async fn an_approvers_rerun_goes_through_gangway_and_its_result_is_tied_to_the_i
     // Exactly one execution was created, and asking again while none waits starts a new one
     // only once.
     assert_eq!(gangway.created().len(), 1);
-    let again = env.comment(&plugin.url(), 1, APPROVER, "/scalability-rerun").await;
+    let again = env
+        .comment(&plugin.url(), 1, APPROVER, "/scalability-rerun")
+        .await;
     env.comment_with(1, &format!("scalability-gate:reply-{again}:reply"))
         .await;
     eventually("a second execution", || {
@@ -292,8 +299,11 @@ async fn a_rerun_by_someone_else_is_refused_and_nothing_is_created() {
     regress(&plugin).await;
     incident_until(&plugin, "the incident", |i| i["state"] == "active").await;
 
-    let comment = env.comment(&plugin.url(), 1, "mallory", "/scalability-rerun").await;
-    let reply = env.comment_with(1, &format!("scalability-gate:reply-{comment}:reply"))
+    let comment = env
+        .comment(&plugin.url(), 1, "mallory", "/scalability-rerun")
+        .await;
+    let reply = env
+        .comment_with(1, &format!("scalability-gate:reply-{comment}:reply"))
         .await;
     assert!(
         reply.contains("you are not allowed to use `/scalability-rerun`"),
@@ -314,8 +324,11 @@ async fn without_gangway_the_reply_says_it_is_not_configured() {
     regress(&plugin).await;
     incident_until(&plugin, "the incident", |i| i["state"] == "active").await;
 
-    let comment = env.comment(&plugin.url(), 1, APPROVER, "/scalability-rerun").await;
-    let reply = env.comment_with(1, &format!("scalability-gate:reply-{comment}:reply"))
+    let comment = env
+        .comment(&plugin.url(), 1, APPROVER, "/scalability-rerun")
+        .await;
+    let reply = env
+        .comment_with(1, &format!("scalability-gate:reply-{comment}:reply"))
         .await;
     assert!(reply.contains("no Gangway configured"), "{reply}");
     assert!(reply.contains("sources.gangway.address"), "{reply}");
@@ -385,7 +398,9 @@ async fn a_rerun_gangway_refuses_is_recorded_and_told_once() {
     regress(&plugin).await;
     incident_until(&plugin, "the incident", |i| i["state"] == "active").await;
 
-    let comment = env.comment(&plugin.url(), 1, APPROVER, "/scalability-rerun").await;
+    let comment = env
+        .comment(&plugin.url(), 1, APPROVER, "/scalability-rerun")
+        .await;
     let body = incident_until(&plugin, "the refusal on the incident", |i| {
         !i["reruns"][0]["error"].is_null()
     })
@@ -393,9 +408,11 @@ async fn a_rerun_gangway_refuses_is_recorded_and_told_once() {
     let error = body["reruns"][0]["error"].as_str().unwrap();
     assert!(error.contains("PermissionDenied"), "{error}");
     assert!(body["reruns"][0]["execution"].is_null());
-    let notice = env.comment_with(1, &format!(
-            "scalability-gate:{INCIDENT}:rerun/{comment}/failed"
-        ))
+    let notice = env
+        .comment_with(
+            1,
+            &format!("scalability-gate:{INCIDENT}:rerun/{comment}/failed"),
+        )
         .await;
     assert!(
         notice.contains("could not be started through Gangway"),
@@ -432,7 +449,8 @@ async fn forged_rerun_markers_change_nothing() {
         env.fake
             .add_comment(REPO, 1, "mallory", &format!("Done already.\n\n{marker}"));
     }
-    env.deliver_comment(&plugin.url(), 1, asked, APPROVER, command).await;
+    env.deliver_comment(&plugin.url(), 1, asked, APPROVER, command)
+        .await;
     let ours = |marker: &str| {
         env.fake
             .comments(REPO, 1)

@@ -18,6 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use base64::Engine;
+use common::{API_TOKEN, Plugin, bearer, eventually, test_config};
 use scalability_gate::Store;
 use scalability_gate::config::Config;
 use scalability_gate::model::{JobName, RepoName, RunResult};
@@ -28,7 +29,6 @@ use scalability_gate::pb::gangway::{
 };
 use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
 use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
-use common::{API_TOKEN, Plugin, bearer, eventually, test_config};
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 

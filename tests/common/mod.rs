@@ -19,10 +19,16 @@ use scalability_gate::github::fake::FakeGithub;
 use scalability_gate::{Bound, run_with};
 use tokio::sync::oneshot;
 
-#[allow(unused_imports, reason = "each test binary uses a different part of the harness")]
+#[allow(
+    unused_imports,
+    reason = "each test binary uses a different part of the harness"
+)]
 pub use binary::Binary;
 pub use eventually::{TIMEOUT, eventually};
-#[allow(unused_imports, reason = "each test binary uses a different part of the harness")]
+#[allow(
+    unused_imports,
+    reason = "each test binary uses a different part of the harness"
+)]
 pub use world::{BLOCKER, LABEL, REPO, World};
 
 /// The real fixtures in `../shared/fixtures`. Missing under `CI=true` fails the test; a

@@ -126,7 +126,10 @@ impl World {
 
     /// A fresh delivery id.
     pub fn delivery(&self) -> String {
-        format!("delivery-{}", self.deliveries.fetch_add(1, Ordering::SeqCst))
+        format!(
+            "delivery-{}",
+            self.deliveries.fetch_add(1, Ordering::SeqCst)
+        )
     }
 
     /// Delivers a webhook `event` signed with the world's key; it must be answered 200.
@@ -186,6 +189,20 @@ impl World {
             .await;
     }
 
+    /// `number` was merged by `by` (a `pull_request closed` event, merged).
+    pub async fn merged(&self, url: &str, number: u64, by: &str) {
+        let mut payload = self.pr_json(number, "closed", by);
+        let pr = &mut payload["pull_request"];
+        pr["labels"] = json!([]);
+        pr["merged"] = json!(true);
+        pr["merged_at"] = json!("2026-11-25T20:00:00Z");
+        pr["merge_commit_sha"] = json!("c".repeat(40));
+        pr["merged_by"] = json!({"login": by, "type": "User"});
+        let body = serde_json::to_vec(&payload).unwrap();
+        self.deliver(url, "pull_request", &self.delivery(), &body)
+            .await;
+    }
+
     /// The `pull_request` payload about open PR `number` as the fake has it now.
     pub fn pr_payload(
         &self,
@@ -194,8 +211,17 @@ impl World {
         label: Option<&str>,
         sender: &str,
     ) -> Vec<u8> {
+        let mut payload = self.pr_json(number, action, sender);
+        if let Some(label) = label {
+            payload["label"] = json!({"name": label});
+        }
+        serde_json::to_vec(&payload).unwrap()
+    }
+
+    /// A `pull_request` event about open PR `number` as the fake has it now.
+    fn pr_json(&self, number: u64, action: &str, sender: &str) -> serde_json::Value {
         let pr = self.fake.pull(REPO, number).expect("pr exists");
-        let mut payload = json!({
+        json!({
             "action": action,
             "number": number,
             "repository": {"full_name": REPO},
@@ -212,11 +238,7 @@ impl World {
                 "merged_by": null,
             },
             "sender": {"login": sender, "type": "User"},
-        });
-        if let Some(label) = label {
-            payload["label"] = json!({"name": label});
-        }
-        serde_json::to_vec(&payload).unwrap()
+        })
     }
 
     /// Whether PR `pr` carries the plugin's label.
@@ -245,7 +267,10 @@ impl World {
 
     /// The open blocker issues.
     pub fn open_blockers(&self) -> Vec<Issue> {
-        self.blockers().into_iter().filter(|i| i.is_open()).collect()
+        self.blockers()
+            .into_iter()
+            .filter(|i| i.is_open())
+            .collect()
     }
 
     /// Waits for a comment on `number` containing `needle`, and returns it.
