@@ -444,12 +444,7 @@ async fn a_merge_during_the_block_is_one_breach_notice() {
             .count()
     };
     eventually("breach notice", || (notices() > 0).then_some(())).await;
-    let metrics = reqwest::get(format!("http://{}/metrics", plugin.bound.metrics))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = plugin.metrics().await;
     assert!(
         metrics
             .lines()

@@ -40,14 +40,6 @@ async fn world() -> World {
         .await
 }
 
-async fn ready(plugin: &common::Plugin) -> u16 {
-    reqwest::get(format!("http://{}/healthz/ready", plugin.bound.health))
-        .await
-        .expect("readiness answered")
-        .status()
-        .as_u16()
-}
-
 /// The open blocker issue whose body contains `what`, once there is one.
 async fn open_issue_with(fake: &FakeGithub, what: &str) -> (u64, String) {
     common::eventually(&format!("an open issue containing {what:?}"), || {
@@ -99,7 +91,7 @@ async fn a_hostile_suspect_range_still_blocks_lists_suspects_and_a_later_regress
     assert!(body.contains("a revert of #4321"), "{body}");
     // A stranger's text cannot forge the issue's hidden marker.
     assert_eq!(body.matches("<!-- scalability-gate:").count(), 1, "{body}");
-    assert_eq!(ready(&plugin).await, 200);
+    assert_eq!(plugin.readiness().await, 200);
 
     // Green again lifts the block; the next regression is acted on all the same.
     common::report_run(&grpc, JOB, 3, "SUCCESS").await;
@@ -112,7 +104,7 @@ async fn a_hostile_suspect_range_still_blocks_lists_suspects_and_a_later_regress
     common::report_run(&grpc, JOB, 4, "FAILURE").await;
     let (second_issue, _) = open_issue_with(fake, &format!("{JOB}-4")).await;
     assert_ne!(second_issue, first_issue);
-    assert_eq!(ready(&plugin).await, 200);
+    assert_eq!(plugin.readiness().await, 200);
     plugin.stop().await;
 }
 
@@ -186,7 +178,7 @@ async fn garbage_comments_each_get_their_answer_and_the_plugin_stays_ready() {
         common::post_webhook(&url, KEY, "issue_comment", "junk-2", &wrong).await,
         200
     );
-    assert_eq!(ready(&plugin).await, 200);
+    assert_eq!(plugin.readiness().await, 200);
 
     // After all that, a normal command works; the consumer takes comments in order, so
     // once it is answered every comment before it was handled.
@@ -209,6 +201,6 @@ async fn garbage_comments_each_get_their_answer_and_the_plugin_stays_ready() {
         malformed.contains("expected a pull request as `#N`"),
         "{malformed}"
     );
-    assert_eq!(ready(&plugin).await, 200);
+    assert_eq!(plugin.readiness().await, 200);
     plugin.stop().await;
 }

@@ -105,12 +105,7 @@ impl Env {
 
 /// A counter from the plugin's `/metrics` (0 when absent).
 async fn metric(plugin: &Plugin, name: &str, kind: &str) -> u64 {
-    let text = reqwest::get(format!("http://{}/metrics", plugin.bound.metrics))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = plugin.metrics().await;
     let prefix = format!("scalability_gate_{name}_total{{kind=\"{kind}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))

@@ -418,12 +418,7 @@ async fn live_check_reads_tide_js_during_an_incident() {
     deck.serve(tide_js("BLOCKED", &[101], &[42]));
     wait_for_metric(&plugin, &format!("{metric} 0")).await;
     // release-1.36 is not blocked: its pool is never judged.
-    let scrape = reqwest::get(format!("http://{}/metrics", plugin.bound.metrics))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = plugin.metrics().await;
     assert!(!scrape.contains("branch=\"release-1.36\""), "{scrape}");
     plugin.stop().await;
 }

@@ -129,6 +129,23 @@ impl Plugin {
         format!("http://{}", self.bound.listen)
     }
 
+    /// The text of `GET /metrics`, which must answer 200.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.bound.metrics);
+        let response = reqwest::get(&url).await.expect("/metrics answered");
+        assert_eq!(response.status(), 200, "{url}");
+        response.text().await.expect("/metrics read")
+    }
+
+    /// The status of `GET /healthz/ready`.
+    pub async fn readiness(&self) -> u16 {
+        reqwest::get(format!("http://{}/healthz/ready", self.bound.health))
+            .await
+            .expect("readiness answered")
+            .status()
+            .as_u16()
+    }
+
     /// Stops the plugin and waits for a clean exit.
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
