@@ -7,7 +7,7 @@
 //! The harness runs the real consumer (the gate writes every finding) and drives the
 //! reconciler pass by pass, so each step is a sync point: no sleeps.
 
-mod support;
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,7 +18,6 @@ use scalability_gate::App;
 use scalability_gate::Store;
 use scalability_gate::config::{Config, JobConfig, LabelPrs, ScopeConfig};
 use scalability_gate::consumer::{self, QueueSender};
-use scalability_gate::github::client::{Client, ClientOptions};
 use scalability_gate::github::fake::{FakeGithub, MergedPr, PrSpec};
 use scalability_gate::model::{
     Breach, BuildId, Cause, CommitSha, ExemptionKind, Incident, IncidentId, IncidentState, JobName,
@@ -142,10 +141,10 @@ impl World {
             .await
             .unwrap()
             .unwrap();
-        let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
-        options.backoff_base = Duration::from_millis(5);
-        options.backoff_max = Duration::from_millis(20);
-        let github = Client::new(options).unwrap();
+        let github = common::github_client(&fake, |options| {
+            options.backoff_base = Duration::from_millis(5);
+            options.backoff_max = Duration::from_millis(20);
+        });
         let metrics = Arc::new(scalability_gate::telemetry::Metrics::new());
         let (queue, receiver) = consumer::queue(consumer::QUEUE_CAPACITY, metrics.clone());
         let app = App {
@@ -197,7 +196,7 @@ impl World {
         drop(reconciler);
         drop(queue);
         let _ = stop.send(true);
-        tokio::time::timeout(support::TIMEOUT, consumer)
+        tokio::time::timeout(common::TIMEOUT, consumer)
             .await
             .expect("consumer stopped in time")
             .unwrap()
@@ -224,7 +223,7 @@ impl World {
 
     /// One full pass, which must reach the desired state.
     async fn pass(&self) -> Report {
-        let report = tokio::time::timeout(support::TIMEOUT, self.reconciler.reconcile())
+        let report = tokio::time::timeout(common::TIMEOUT, self.reconciler.reconcile())
             .await
             .expect("pass finished in time")
             .unwrap();
@@ -773,7 +772,7 @@ async fn a_revert_whose_answer_is_lost_is_adopted_at_once_never_opened_twice() {
     let held = w.fake.stall_mutation(1, false);
     let reconciler = w.reconciler.clone();
     let pass = tokio::spawn(async move { reconciler.reconcile().await });
-    let request = tokio::time::timeout(support::TIMEOUT, held)
+    let request = tokio::time::timeout(common::TIMEOUT, held)
         .await
         .unwrap()
         .unwrap();
@@ -1030,15 +1029,12 @@ async fn the_running_plugin_reverts_on_command_and_refuses_a_revert_of_a_revert(
     use serde_json::json;
 
     const KEY: &str = "hook-secret";
-    let fake = FakeGithub::start().await.unwrap();
-    let (green, red, prs) = seven_merged(&fake);
+    let world = common::World::builder().key(KEY).build().await;
+    let fake = &world.fake;
+    let (green, red, prs) = seven_merged(fake);
     let bystander = fake.add_pr(REPO, PrSpec::new("master").title("Unrelated work"));
-    let dir = tempfile::tempdir().unwrap();
-    let hmac = dir.path().join("hmac");
-    std::fs::write(&hmac, format!("{KEY}\n")).unwrap();
-    let mut config = support::test_config(&dir.path().join("store"), &hmac);
-    let ours = self::config(&fake, dir.path());
-    config.dry_run = false;
+    let mut config = world.config();
+    let ours = self::config(fake, world.dir.path());
     config.github = ours.github.clone();
     config.jobs = ours.jobs.clone();
     config.label_prs = LabelPrs::All;
@@ -1050,8 +1046,8 @@ async fn the_running_plugin_reverts_on_command_and_refuses_a_revert_of_a_revert(
             .unwrap();
         store.flush().await.unwrap();
     }
-    let plugin = support::Plugin::start(config.clone()).await;
-    let issue = support::eventually("the blocker issue with the suspects table", || {
+    let plugin = common::Plugin::start(config.clone()).await;
+    let issue = common::eventually("the blocker issue with the suspects table", || {
         let issue = fake.issues(REPO).into_iter().find(|i| i.is_open())?;
         issue
             .body_text()
@@ -1059,7 +1055,7 @@ async fn the_running_plugin_reverts_on_command_and_refuses_a_revert_of_a_revert(
             .then_some(issue.number)
     })
     .await;
-    support::eventually("the other open PR labelled", || {
+    common::eventually("the other open PR labelled", || {
         fake.labels_of(REPO, bystander)
             .iter()
             .any(|l| l == LABEL)
@@ -1086,10 +1082,10 @@ async fn the_running_plugin_reverts_on_command_and_refuses_a_revert_of_a_revert(
     let url = plugin.url();
     let (body, delivery) = comment(&format!("/scalability-revert #{}", prs[2]));
     assert_eq!(
-        support::post_webhook(&url, KEY, "issue_comment", &delivery, &body).await,
+        common::post_webhook(&url, KEY, "issue_comment", &delivery, &body).await,
         200
     );
-    let revert_pr = support::eventually("the revert PR opened", || {
+    let revert_pr = common::eventually("the revert PR opened", || {
         fake.pulls(REPO)
             .into_iter()
             .find(|p| p.pull.title == "Revert \"apiserver: new watch cache\"")
@@ -1097,13 +1093,13 @@ async fn the_running_plugin_reverts_on_command_and_refuses_a_revert_of_a_revert(
     })
     .await;
     // The gate linked it: the table says so, the PR and the issue are told Tide holds it.
-    support::eventually("the table shows the revert", || {
+    common::eventually("the table shows the revert", || {
         let body = fake.issue(REPO, issue)?.body.unwrap_or_default();
         body.contains(&format!("reverted in #{revert_pr}"))
             .then_some(())
     })
     .await;
-    support::eventually("the hard-block notices", || {
+    common::eventually("the hard-block notices", || {
         let on_pr = fake
             .comments(REPO, revert_pr)
             .iter()
@@ -1119,10 +1115,10 @@ async fn the_running_plugin_reverts_on_command_and_refuses_a_revert_of_a_revert(
     // A revert of a revert (frank's PR reverts #4321) is refused, with the reason.
     let (body, delivery) = comment(&format!("/scalability-revert #{}", prs[5]));
     assert_eq!(
-        support::post_webhook(&url, KEY, "issue_comment", &delivery, &body).await,
+        common::post_webhook(&url, KEY, "issue_comment", &delivery, &body).await,
         200
     );
-    let refusal = support::eventually("the refusal", || {
+    let refusal = common::eventually("the refusal", || {
         fake.comments(REPO, issue)
             .into_iter()
             .find(|c| c.body.contains("I will not revert"))
@@ -1148,17 +1144,17 @@ async fn the_running_plugin_reverts_on_command_and_refuses_a_revert_of_a_revert(
     });
     let body = serde_json::to_vec(&payload).unwrap();
     assert_eq!(
-        support::post_webhook(&url, KEY, "pull_request", "delivery-opened", &body).await,
+        common::post_webhook(&url, KEY, "pull_request", "delivery-opened", &body).await,
         200
     );
     // Sync point: the fast path read that PR after the event.
     fake.clear_log();
     let (body, delivery) = comment("/scalability-status");
     assert_eq!(
-        support::post_webhook(&url, KEY, "issue_comment", &delivery, &body).await,
+        common::post_webhook(&url, KEY, "issue_comment", &delivery, &body).await,
         200
     );
-    support::eventually("the status reply", || {
+    common::eventually("the status reply", || {
         fake.comments(REPO, issue)
             .iter()
             .any(|c| {
@@ -1173,8 +1169,8 @@ async fn the_running_plugin_reverts_on_command_and_refuses_a_revert_of_a_revert(
 
     // After a restart: a full pass, and still one revert PR.
     fake.clear_log();
-    let plugin = support::Plugin::start(config).await;
-    support::eventually("a pass reached the revert notices", || {
+    let plugin = common::Plugin::start(config).await;
+    common::eventually("a pass reached the revert notices", || {
         fake.requests()
             .iter()
             .any(|r| {
@@ -1200,7 +1196,7 @@ async fn the_running_plugin_reverts_on_command_and_refuses_a_revert_of_a_revert(
     assert_eq!(reverts, 1);
     assert!(fake.labels_of(REPO, revert_pr).is_empty(), "never labelled");
     assert!(fake.labels_of(REPO, bystander).iter().any(|l| l == LABEL));
-    let store = Store::open(&dir.path().join("store")).unwrap();
+    let store = Store::open(&world.store_path()).unwrap();
     let incident = store
         .incident(&IncidentId::new("inc-e2e"))
         .unwrap()

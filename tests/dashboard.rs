@@ -1,8 +1,9 @@
 //! The dashboard, the status API, the badge and the admin gRPC API, over real sockets
 //! against a running plugin with a real sled store.
 
-mod support;
+mod common;
 
+use common::{Plugin, test_config};
 use scalability_gate::Store;
 use scalability_gate::model::{
     AuditRecord, BuildId, Cause, Channel, IncidentId, IncidentState, JobName, Login, PrNumber,
@@ -12,7 +13,6 @@ use scalability_gate::pb::scalability_gate::v1::gate_client::GateClient;
 use scalability_gate::pb::scalability_gate::v1::{
     BlockRequest, GetStatusRequest, ListIncidentsRequest, UnblockRequest,
 };
-use support::{Plugin, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const INCIDENT: &str = "ci-kubernetes-e2e-gce-scale-performance-100-1002";

@@ -13,30 +13,24 @@
 //!
 //! Figures are printed per scenario and per trial: `cargo test --test faults -- --nocapture`.
 
-mod support;
+mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{Binary, Plugin, eventually};
 use scalability_gate::Store;
 use scalability_gate::config::Config;
-use scalability_gate::github::client::{Client, ClientOptions};
 use scalability_gate::github::fake::{
     FAKE_LOGIN, FakeGithub, Flaky, LoggedRequest, MergedPr, PrSpec,
 };
 use scalability_gate::model::{PrNumber, RepoName, Timestamp};
 use serde_json::json;
-use support::{Plugin, eventually, post_webhook, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";
 const LABEL: &str = "do-not-merge/scalability-regression";
-const BLOCKER: &str = "tide/merge-blocker";
 const TEAM: &str = "kubernetes/sig-scalability-leads";
 const APPROVER: &str = "wojtek";
 const KEY: &str = "faults-test-hmac-key";
@@ -68,21 +62,28 @@ struct Issued {
     delivered: bool,
 }
 
-/// A fake GitHub seeded with PRs, the token and HMAC files, and what the test issued.
+/// The shared world (a fake GitHub, its token, HMAC and store files) seeded with PRs, and
+/// what the test issued.
 struct World {
-    dir: tempfile::TempDir,
-    fake: FakeGithub,
-    deliveries: AtomicU64,
+    world: common::World,
     issued: Mutex<Vec<Issued>>,
+}
+
+impl std::ops::Deref for World {
+    type Target = common::World;
+    fn deref(&self) -> &common::World {
+        &self.world
+    }
 }
 
 impl World {
     async fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let fake = FakeGithub::start().await.unwrap();
-        fake.add_team_member(TEAM, APPROVER);
-        std::fs::write(dir.path().join("token"), format!("{}\n", fake.token())).unwrap();
-        std::fs::write(dir.path().join("hmac"), KEY).unwrap();
+        let world = common::World::builder()
+            .key(KEY)
+            .approver_team(TEAM, APPROVER)
+            .build()
+            .await;
+        let fake = &world.fake;
         let ready = ["lgtm", "approved"];
         for n in 1..=PRS {
             let spec = if n <= READY {
@@ -95,40 +96,17 @@ impl World {
             assert_eq!(fake.add_pr(REPO, spec.author(&format!("dev{n}"))), n);
         }
         World {
-            dir,
-            fake,
-            deliveries: AtomicU64::new(0),
+            world,
             issued: Mutex::new(Vec::new()),
         }
     }
 
-    fn store_path(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-
+    /// The shared config with a mutation budget no scenario reaches.
     fn config(&self) -> Config {
-        let mut c = test_config(&self.store_path(), &self.dir.path().join("hmac"));
-        c.dry_run = false;
-        c.github.endpoints = vec![self.fake.url()];
-        c.github.token_file = self.dir.path().join("token");
+        let mut c = self.world.config();
         c.github.mutations_per_minute = 10_000;
         c.github.mutations_per_hour = 100_000;
-        c.approvers.teams = vec![TEAM.into()];
-        c.approvers.users = vec![];
         c
-    }
-
-    fn has_label(&self, pr: u64) -> bool {
-        self.fake.labels_of(REPO, pr).iter().any(|l| l == LABEL)
-    }
-
-    /// The issues carrying the blocker label.
-    fn blockers(&self) -> Vec<scalability_gate::github::types::Issue> {
-        self.fake
-            .issues(REPO)
-            .into_iter()
-            .filter(|i| i.has_label(BLOCKER))
-            .collect()
     }
 
     /// Every comment the plugin posted in the repo, with the issue or PR it is on.
@@ -254,24 +232,6 @@ impl World {
     /// Posts `body` as `APPROVER` on `number` and remembers it as issued (not delivered).
     fn issue_command(&self, command: &'static str, number: u64, body: &str) -> Issued {
         let comment_id = self.fake.add_comment(REPO, number, APPROVER, body);
-        let issue = self.fake.issue(REPO, number).expect("issue exists");
-        let mut issue_json = json!({
-            "number": number,
-            "title": issue.title,
-            "labels": issue.labels.iter().map(|l| json!({"name": l.name})).collect::<Vec<_>>(),
-        });
-        if issue.pull_request.is_some() {
-            issue_json["pull_request"] =
-                json!({"url": format!("https://api.github.com/repos/{REPO}/pulls/{number}")});
-        }
-        let payload = json!({
-            "action": "created",
-            "repository": {"full_name": REPO},
-            "issue": issue_json,
-            "comment": {"id": comment_id, "body": body, "html_url": "",
-                "user": {"login": APPROVER, "type": "User"}},
-            "sender": {"login": APPROVER, "type": "User"},
-        });
         let issued = Issued {
             command,
             who: APPROVER.into(),
@@ -279,8 +239,8 @@ impl World {
             comment_id: Some(comment_id),
             audited: true,
             event: "issue_comment",
-            delivery: format!("faults-{}", self.deliveries.fetch_add(1, Ordering::SeqCst)),
-            body: serde_json::to_vec(&payload).unwrap(),
+            delivery: self.delivery(),
+            body: self.comment_payload(number, comment_id, APPROVER, body),
             delivered: false,
         };
         self.issued.lock().unwrap().push(issued.clone());
@@ -292,25 +252,7 @@ impl World {
     fn issue_pr_event(&self, what: &'static str, number: u64, action: &str, label: &str) {
         let pr = self.fake.pull(REPO, number).expect("pr exists");
         let author = pr.user.login.clone();
-        let payload = json!({
-            "action": action,
-            "number": number,
-            "repository": {"full_name": REPO},
-            "pull_request": {
-                "number": number,
-                "title": pr.title,
-                "user": {"login": author, "type": "User"},
-                "labels": pr.labels.iter().map(|l| json!({"name": l.name})).collect::<Vec<_>>(),
-                "base": {"ref": pr.base.branch, "sha": "b".repeat(40)},
-                "head": {"ref": "topic", "sha": pr.head.sha},
-                "merged": false,
-                "merged_at": null,
-                "merge_commit_sha": null,
-                "merged_by": null,
-            },
-            "label": {"name": label},
-            "sender": {"login": author, "type": "User"},
-        });
+        let body = self.pr_payload(number, action, Some(label), &author);
         self.issued.lock().unwrap().push(Issued {
             command: what,
             who: author,
@@ -318,8 +260,8 @@ impl World {
             comment_id: None,
             audited: what == "label removed",
             event: "pull_request",
-            delivery: format!("faults-{}", self.deliveries.fetch_add(1, Ordering::SeqCst)),
-            body: serde_json::to_vec(&payload).unwrap(),
+            delivery: self.delivery(),
+            body,
             delivered: false,
         });
     }
@@ -335,8 +277,7 @@ impl World {
             .cloned()
             .collect();
         for i in pending {
-            let status = post_webhook(url, KEY, i.event, &i.delivery, &i.body).await;
-            assert_eq!(status, 200);
+            self.deliver(url, i.event, &i.delivery, &i.body).await;
             for known in self.issued.lock().unwrap().iter_mut() {
                 if known.delivery == i.delivery {
                     known.delivered = true;
@@ -547,9 +488,7 @@ async fn connection_resets_and_answers_cut_off_during_block_and_unblock() {
 #[tokio::test]
 async fn a_revert_whose_answer_is_lost_is_opened_once() {
     let fake = FakeGithub::start().await.unwrap();
-    let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
-    options.backoff_base = Duration::from_millis(10);
-    let client = Client::new(options).unwrap();
+    let client = common::github_client(&fake, |_| {});
     let repo = RepoName::parse(REPO).unwrap();
     let reverts = || {
         fake.pulls(REPO)
@@ -612,70 +551,6 @@ fn mix(seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The plugin binary as a child process; its `listen` and `grpc` addresses once ready.
-struct Binary {
-    child: Child,
-    url: String,
-    grpc: String,
-}
-
-impl Binary {
-    fn spawn(config: &Path) -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scalability-gate"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("plugin binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads stderr to the end so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("scalability-gate is ready") {
-                    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                    let field = |k: &str| v["fields"][k].as_str().unwrap_or("").to_string();
-                    let _ = tx.send((field("listen"), field("grpc")));
-                }
-            }
-        });
-        let (listen, grpc) = rx
-            .recv_timeout(support::TIMEOUT)
-            .expect("the plugin logged its addresses");
-        Binary {
-            child,
-            url: format!("http://{listen}"),
-            grpc,
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL sent");
-        self.child.wait().expect("reaped");
-    }
-
-    /// Stops the binary as Kubernetes does (SIGTERM): it drains its queue, flushes the
-    /// store and exits 0, within the bound.
-    async fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "SIGTERM sent");
-        let deadline = Instant::now() + support::TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("child status") {
-                assert!(status.success(), "the plugin exited cleanly: {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "the plugin stopped in time");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
 /// How a trial blocks: the job regresses (runs through gRPC), or an approver blocks by hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BlockBy {
@@ -695,9 +570,9 @@ async fn drive(world: &World, bin: &Binary, by: BlockBy) {
         if !world.issued("ready") {
             match by {
                 BlockBy::Runs => {
-                    support::report_run(&bin.grpc, JOB, 1, "success").await;
-                    support::report_run(&bin.grpc, JOB, 2, "success").await;
-                    support::report_run(&bin.grpc, JOB, 3, "failure").await;
+                    common::report_run(&bin.grpc, JOB, 1, "success").await;
+                    common::report_run(&bin.grpc, JOB, 2, "success").await;
+                    common::report_run(&bin.grpc, JOB, 3, "failure").await;
                 }
                 BlockBy::Command => {
                     if !world.issued("/scalability-block") {
@@ -925,7 +800,7 @@ async fn a_command_answered_200_survives_sigkill_before_it_is_applied() {
         &format!("/scalability-block {JOB} investigating"),
     );
     world.deliver_pending(&first.url).await; // answered 200
-    let held = tokio::time::timeout(support::TIMEOUT, asked)
+    let held = tokio::time::timeout(common::TIMEOUT, asked)
         .await
         .expect("the consumer asked about the approver in time")
         .expect("the request was held");

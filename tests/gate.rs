@@ -2,63 +2,32 @@
 //! webhooks on `/hook`, and the stateful fake GitHub as the only GitHub. Each test reads as
 //! a conversation: the job regresses, PRs and people act, and we look at GitHub.
 
-mod support;
+mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use common::{BLOCKER, Binary, LABEL, Plugin, REPO, World, eventually, post_webhook};
 use scalability_gate::Store;
-use scalability_gate::config::Config;
-use scalability_gate::github::fake::{FAKE_LOGIN, FakeGithub, PrSpec};
+use scalability_gate::github::fake::{FAKE_LOGIN, PrSpec};
 use serde_json::json;
-use support::{Plugin, eventually, post_webhook, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
-const REPO: &str = "kubernetes/kubernetes";
-const LABEL: &str = "do-not-merge/scalability-regression";
-const BLOCKER: &str = "tide/merge-blocker";
 const TEAM: &str = "kubernetes/sig-scalability-leads";
 const APPROVER: &str = "wojtek";
 const KEY: &str = "gate-test-hmac-key";
 
-/// A fake GitHub, a token and HMAC file, and a config pointing the plugin at the fake.
-struct Env {
-    dir: tempfile::TempDir,
-    fake: FakeGithub,
-    deliveries: AtomicU64,
+/// The fake GitHub with `APPROVER` in `TEAM`, the only approvers, and webhooks signed with
+/// `KEY`.
+async fn world() -> World {
+    World::builder()
+        .key(KEY)
+        .approver_team(TEAM, APPROVER)
+        .build()
+        .await
 }
 
-impl Env {
-    async fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let fake = FakeGithub::start().await.unwrap();
-        fake.add_team_member(TEAM, APPROVER);
-        std::fs::write(dir.path().join("token"), format!("{}\n", fake.token())).unwrap();
-        std::fs::write(dir.path().join("hmac"), KEY).unwrap();
-        Env {
-            dir,
-            fake,
-            deliveries: AtomicU64::new(0),
-        }
-    }
-
-    fn store_path(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-
-    fn config(&self, dry_run: bool) -> Config {
-        let mut c = test_config(&self.store_path(), &self.dir.path().join("hmac"));
-        c.dry_run = dry_run;
-        c.github.endpoints = vec![self.fake.url()];
-        c.github.token_file = self.dir.path().join("token");
-        c.approvers.teams = vec![TEAM.into()];
-        c.approvers.users = vec![];
-        c
-    }
-
+/// The steps only these tests take.
+impl World {
     /// Ready PRs #1, #2 and a not-ready #3 on master; a ready #4 on a release branch.
     fn seed_prs(&self) {
         let ready = ["lgtm", "approved"];
@@ -86,130 +55,6 @@ impl Env {
             ),
             4
         );
-    }
-
-    fn has_label(&self, pr: u64) -> bool {
-        self.fake.labels_of(REPO, pr).iter().any(|l| l == LABEL)
-    }
-
-    fn delivery(&self) -> String {
-        format!("gate-{}", self.deliveries.fetch_add(1, Ordering::SeqCst))
-    }
-
-    /// `author` comments `body` on `number` (posted on the fake, then delivered).
-    async fn comment(&self, url: &str, number: u64, author: &str, body: &str) -> u64 {
-        let id = self.fake.add_comment(REPO, number, author, body);
-        self.deliver_comment(url, number, id, author, body).await;
-        id
-    }
-
-    /// Delivers the webhook of comment `id` (already on the fake) to the plugin.
-    async fn deliver_comment(&self, url: &str, number: u64, id: u64, author: &str, body: &str) {
-        let issue = self.fake.issue(REPO, number).expect("issue exists");
-        let mut issue_json = json!({
-            "number": number,
-            "title": issue.title,
-            "labels": issue.labels.iter().map(|l| json!({"name": l.name})).collect::<Vec<_>>(),
-        });
-        if issue.pull_request.is_some() {
-            issue_json["pull_request"] =
-                json!({"url": format!("https://api.github.com/repos/{REPO}/pulls/{number}")});
-        }
-        let payload = json!({
-            "action": "created",
-            "repository": {"full_name": REPO},
-            "issue": issue_json,
-            "comment": {"id": id, "body": body, "html_url": "", "user": {"login": author, "type": "User"}},
-            "sender": {"login": author, "type": "User"},
-        });
-        let body = serde_json::to_vec(&payload).unwrap();
-        let status = post_webhook(url, KEY, "issue_comment", &self.delivery(), &body).await;
-        assert_eq!(status, 200);
-    }
-
-    /// A `pull_request` event about `number` as the fake has it now.
-    async fn pr_event(
-        &self,
-        url: &str,
-        number: u64,
-        action: &str,
-        label: Option<&str>,
-        sender: &str,
-    ) {
-        let pr = self.fake.pull(REPO, number).expect("pr exists");
-        let mut payload = json!({
-            "action": action,
-            "number": number,
-            "repository": {"full_name": REPO},
-            "pull_request": {
-                "number": number,
-                "title": pr.title,
-                "user": {"login": pr.user.login, "type": "User"},
-                "labels": pr.labels.iter().map(|l| json!({"name": l.name})).collect::<Vec<_>>(),
-                "base": {"ref": pr.base.branch, "sha": "b".repeat(40)},
-                "head": {"ref": "topic", "sha": pr.head.sha},
-                "merged": false,
-                "merged_at": null,
-                "merge_commit_sha": null,
-                "merged_by": null,
-            },
-            "sender": {"login": sender, "type": "User"},
-        });
-        if let Some(label) = label {
-            payload["label"] = json!({"name": label});
-        }
-        let body = serde_json::to_vec(&payload).unwrap();
-        assert_eq!(
-            post_webhook(url, KEY, "pull_request", &self.delivery(), &body).await,
-            200
-        );
-    }
-
-    /// `number` was merged by carol (a `pull_request closed` event, merged).
-    async fn merged(&self, url: &str, number: u64) {
-        let pr = self.fake.pull(REPO, number).expect("pr exists");
-        let payload = json!({
-            "action": "closed",
-            "number": number,
-            "repository": {"full_name": REPO},
-            "pull_request": {
-                "number": number,
-                "title": pr.title,
-                "user": {"login": pr.user.login, "type": "User"},
-                "labels": [],
-                "base": {"ref": pr.base.branch, "sha": "b".repeat(40)},
-                "head": {"ref": "topic", "sha": pr.head.sha},
-                "merged": true,
-                "merged_at": "2026-11-25T20:00:00Z",
-                "merge_commit_sha": "c".repeat(40),
-                "merged_by": {"login": "carol", "type": "User"},
-            },
-            "sender": {"login": "carol", "type": "User"},
-        });
-        let body = serde_json::to_vec(&payload).unwrap();
-        assert_eq!(
-            post_webhook(url, KEY, "pull_request", &self.delivery(), &body).await,
-            200
-        );
-    }
-
-    /// Our replies on `number` (comments carrying a reply marker).
-    fn replies(&self, number: u64) -> Vec<String> {
-        self.fake
-            .comments(REPO, number)
-            .into_iter()
-            .map(|c| c.body)
-            .filter(|b| b.contains("scalability-gate:reply-"))
-            .collect()
-    }
-
-    /// The open blocker issues of the repo.
-    fn open_blockers(&self) -> Vec<scalability_gate::github::types::Issue> {
-        self.fake
-            .issues(REPO)
-            .into_iter()
-            .filter(|i| i.is_open() && i.has_label(BLOCKER))
-            .collect()
     }
 }
 
@@ -239,16 +84,16 @@ async fn deck_that_would_merge(pr: u64) -> String {
 
 /// Green, green, red: a regression whose first red run is build 3.
 async fn regress(grpc: &str) {
-    support::report_run(grpc, JOB, 1, "success").await;
-    support::report_run(grpc, JOB, 2, "success").await;
-    support::report_run(grpc, JOB, 3, "failure").await;
+    common::report_run(grpc, JOB, 1, "success").await;
+    common::report_run(grpc, JOB, 2, "success").await;
+    common::report_run(grpc, JOB, 3, "failure").await;
 }
 
 #[tokio::test]
 async fn a_regression_blocks_the_branch_and_only_an_approver_lifts_it() {
-    let env = Env::new().await;
+    let env = world().await;
     env.seed_prs();
-    let plugin = Plugin::start(env.config(false)).await;
+    let plugin = env.start().await;
     let url = plugin.url();
     let grpc = plugin.bound.grpc.to_string();
 
@@ -320,7 +165,7 @@ async fn a_regression_blocks_the_branch_and_only_an_approver_lifts_it() {
     );
 
     // The job recovers: recorded and announced once, but the block stays (no auto-unblock).
-    support::report_run(&grpc, JOB, 4, "success").await;
+    common::report_run(&grpc, JOB, 4, "success").await;
     let notice = eventually("a recovery notice on the blocker issue", || {
         env.fake
             .comments(REPO, issue.number)
@@ -388,9 +233,9 @@ async fn a_regression_blocks_the_branch_and_only_an_approver_lifts_it() {
 
 #[tokio::test]
 async fn exempt_and_block_by_hand_and_ignored_comments() {
-    let env = Env::new().await;
+    let env = world().await;
     env.seed_prs();
-    let plugin = Plugin::start(env.config(false)).await;
+    let plugin = env.start().await;
     let url = plugin.url();
 
     // Blocking by hand: an unknown job is answered, a known one opens an incident.
@@ -463,9 +308,11 @@ async fn exempt_and_block_by_hand_and_ignored_comments() {
 
 #[tokio::test]
 async fn dry_run_makes_no_mutating_request() {
-    let env = Env::new().await;
+    let env = world().await;
     env.seed_prs();
-    let plugin = Plugin::start(env.config(true)).await;
+    let mut config = env.config();
+    config.dry_run = true;
+    let plugin = Plugin::start(config).await;
     let url = plugin.url();
     regress(&plugin.bound.grpc.to_string()).await;
     env.fake.add_pr_label(REPO, 3, "approved");
@@ -511,72 +358,36 @@ async fn dry_run_makes_no_mutating_request() {
     );
 }
 
-/// The plugin binary as a child process on `config`.
-fn spawn_plugin(config: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scalability-gate"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("plugin binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("scalability-gate is ready") {
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                if let Some(grpc) = v["fields"]["grpc"].as_str() {
-                    let _ = tx.send(grpc.to_string());
-                }
-            }
-        }
-    });
-    (child, rx)
-}
-
-fn wait_ready(rx: &std::sync::mpsc::Receiver<String>) -> String {
-    rx.recv_timeout(support::TIMEOUT)
-        .expect("the plugin logged its gRPC address")
-}
-
 #[tokio::test]
 async fn killed_mid_labelling_it_finishes_after_restart_without_duplicates() {
     const READY: u64 = 30;
-    let env = Env::new().await;
+    let env = world().await;
     for _ in 0..READY {
         env.fake
             .add_pr(REPO, PrSpec::new("master").labels(&["lgtm", "approved"]));
     }
     env.fake.set_latency(Duration::from_millis(60));
-    let mut config = env.config(false);
+    let mut config = env.config();
     config.github.mutations_per_minute = 10_000;
     config.github.mutations_per_hour = 100_000;
     let path = env.dir.path().join("config.yaml");
     std::fs::write(&path, config.to_redacted_yaml()).unwrap();
 
-    let (mut first, rx) = spawn_plugin(&path);
-    let grpc = wait_ready(&rx);
-    regress(&grpc).await;
+    let first = Binary::spawn(&path);
+    regress(&first.grpc).await;
     eventually("a few PRs labelled", || {
         let labelled = (1..=READY).filter(|&n| env.has_label(n)).count();
         (labelled >= 5).then_some(())
     })
     .await;
-    let killed = Command::new("kill")
-        .args(["-KILL", &first.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    first.wait().unwrap();
+    first.kill();
     let labelled_at_kill = (1..=READY).filter(|&n| env.has_label(n)).count() as u64;
     assert!(
         labelled_at_kill < READY,
         "killed before the end ({labelled_at_kill})"
     );
 
-    let (mut second, rx) = spawn_plugin(&path);
-    wait_ready(&rx);
+    let second = Binary::spawn(&path);
     eventually("every ready PR labelled after the restart", || {
         (1..=READY).all(|n| env.has_label(n)).then_some(())
     })
@@ -601,17 +412,16 @@ async fn killed_mid_labelling_it_finishes_after_restart_without_duplicates() {
         total,
         "no notice posted twice: {comments:#?}"
     );
-    let _ = second.kill();
-    second.wait().unwrap();
+    second.kill();
 }
 
 /// A PR merged into a blocked scope without an exemption is a breach: recorded on the
 /// incident, announced once on its blocker issue even when the event comes twice.
 #[tokio::test]
 async fn a_merge_during_the_block_is_one_breach_notice() {
-    let env = Env::new().await;
+    let env = world().await;
     env.seed_prs();
-    let plugin = Plugin::start(env.config(false)).await;
+    let plugin = env.start().await;
     let url = plugin.url();
     env.comment(
         &url,
@@ -624,7 +434,7 @@ async fn a_merge_during_the_block_is_one_breach_notice() {
 
     // The same merge twice, under two delivery ids (hook and a redelivery).
     for _ in 0..2 {
-        env.merged(&url, 3).await;
+        env.merged(&url, 3, "carol").await;
     }
     let notices = || {
         env.fake
@@ -634,12 +444,7 @@ async fn a_merge_during_the_block_is_one_breach_notice() {
             .count()
     };
     eventually("breach notice", || (notices() > 0).then_some(())).await;
-    let metrics = reqwest::get(format!("http://{}/metrics", plugin.bound.metrics))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = plugin.metrics().await;
     assert!(
         metrics
             .lines()
@@ -658,9 +463,9 @@ async fn a_merge_during_the_block_is_one_breach_notice() {
 /// incident's blocker issue says so, once.
 #[tokio::test]
 async fn a_pool_that_would_still_merge_is_reported_once_on_the_blocker_issue() {
-    let env = Env::new().await;
+    let env = world().await;
     env.seed_prs();
-    let mut config = env.config(false);
+    let mut config = env.config();
     config.tide.deck_url = deck_that_would_merge(3).await;
     config.tide.recheck_interval = std::time::Duration::from_millis(50);
     let plugin = Plugin::start(config).await;
@@ -699,9 +504,9 @@ async fn a_pool_that_would_still_merge_is_reported_once_on_the_blocker_issue() {
 /// command blocks. No reply @-mentions the approver team.
 #[tokio::test]
 async fn an_approver_github_cannot_vouch_for_is_asked_to_repeat_and_nothing_happens() {
-    let env = Env::new().await;
+    let env = world().await;
     env.seed_prs();
-    let plugin = Plugin::start(env.config(false)).await;
+    let plugin = env.start().await;
     let url = plugin.url();
     env.fake.forbid("GET", "/memberships/");
     env.comment(
@@ -769,7 +574,7 @@ fn incident_id() -> scalability_gate::model::IncidentId {
     scalability_gate::model::IncidentId::new(INCIDENT)
 }
 
-impl Env {
+impl World {
     /// Comments on `number` by the plugin's own login carrying the marker `marker`.
     fn ours_marked(&self, number: u64, marker: &str) -> usize {
         self.fake
@@ -795,7 +600,7 @@ impl Env {
 #[tokio::test]
 async fn a_strangers_issue_with_the_incident_marker_is_never_adopted() {
     use scalability_gate::comment;
-    let env = Env::new().await;
+    let env = world().await;
     env.seed_prs();
     let forged_body = format!(
         "Looks bad, blocking.\n\n{}",
@@ -808,7 +613,7 @@ async fn a_strangers_issue_with_the_incident_marker_is_never_adopted() {
         STRANGER,
         &[BLOCKER],
     );
-    let plugin = Plugin::start(env.config(false)).await;
+    let plugin = env.start().await;
     let url = plugin.url();
     regress(&plugin.bound.grpc.to_string()).await;
 
@@ -874,7 +679,7 @@ async fn a_strangers_issue_with_the_incident_marker_is_never_adopted() {
 async fn forged_markers_of_every_kind_change_nothing() {
     use scalability_gate::comment;
     use scalability_gate::model::PrNumber;
-    let env = Env::new().await;
+    let env = world().await;
     env.seed_prs();
     let id = incident_id();
     let issue = env.fake.add_issue(
@@ -904,7 +709,7 @@ async fn forged_markers_of_every_kind_change_nothing() {
             &format!("Nothing to see here.\n\n{marker}"),
         );
     }
-    let mut config = env.config(false);
+    let mut config = env.config();
     config.tide.deck_url = deck_that_would_merge(3).await;
     config.tide.recheck_interval = Duration::from_millis(50);
     config.escalation.mention_after = Some(Duration::ZERO);
@@ -937,9 +742,9 @@ async fn forged_markers_of_every_kind_change_nothing() {
     env.deliver_comment(&url, 1, asked, "carol", command).await;
     env.ours_posted(1, &comment::reply_marker(asked)).await;
 
-    env.merged(&url, 3).await;
+    env.merged(&url, 3, "carol").await;
     env.ours_posted(issue, &breach).await;
-    support::report_run(&grpc, JOB, 4, "success").await;
+    common::report_run(&grpc, JOB, 4, "success").await;
     env.ours_posted(issue, &recovered).await;
     env.comment(&url, issue, APPROVER, "/scalability-unblock fixed")
         .await;
@@ -970,10 +775,10 @@ async fn forged_markers_of_every_kind_change_nothing() {
 #[tokio::test]
 async fn without_its_own_login_the_plugin_opens_no_issue_until_github_says_it() {
     use scalability_gate::comment;
-    let env = Env::new().await;
+    let env = world().await;
     env.seed_prs();
     env.fake.forbid("GET", "/user");
-    let mut config = env.config(false);
+    let mut config = env.config();
     config.reconcile.resync_interval = Duration::from_millis(100);
     let plugin = Plugin::start(config).await;
     regress(&plugin.bound.grpc.to_string()).await;
@@ -1023,9 +828,9 @@ async fn without_its_own_login_the_plugin_opens_no_issue_until_github_says_it() 
 /// has no effect.
 #[tokio::test]
 async fn a_slow_membership_lookup_delays_a_reply_never_a_block() {
-    let env = Env::new().await;
+    let env = world().await;
     env.seed_prs();
-    let plugin = Plugin::start(env.config(false)).await;
+    let plugin = env.start().await;
     let url = plugin.url();
     let grpc = plugin.bound.grpc.to_string();
     let asked = env
@@ -1038,7 +843,7 @@ async fn a_slow_membership_lookup_delays_a_reply_never_a_block() {
         &format!("/scalability-block {JOB} I say so"),
     )
     .await;
-    tokio::time::timeout(support::TIMEOUT, asked)
+    tokio::time::timeout(common::TIMEOUT, asked)
         .await
         .expect("mallory's membership asked in time")
         .expect("the lookup is held");
@@ -1091,9 +896,9 @@ async fn a_slow_membership_lookup_delays_a_reply_never_a_block() {
 /// refused with the one reply saying who may.
 #[tokio::test]
 async fn an_approvers_unblock_waits_for_the_membership_check_then_lifts() {
-    let env = Env::new().await;
+    let env = world().await;
     env.seed_prs();
-    let plugin = Plugin::start(env.config(false)).await;
+    let plugin = env.start().await;
     let url = plugin.url();
     let grpc = plugin.bound.grpc.to_string();
     regress(&grpc).await;
@@ -1119,7 +924,7 @@ async fn an_approvers_unblock_waits_for_the_membership_check_then_lifts() {
     );
     env.comment(&url, issue.number, APPROVER, "/scalability-unblock fixed")
         .await;
-    tokio::time::timeout(support::TIMEOUT, asked)
+    tokio::time::timeout(common::TIMEOUT, asked)
         .await
         .expect("the approver's membership asked in time")
         .expect("the lookup is held");
@@ -1178,9 +983,9 @@ async fn an_approvers_unblock_waits_for_the_membership_check_then_lifts() {
 /// decided nor lost: it stays in the inbox, and the next start carries it out once.
 #[tokio::test]
 async fn a_command_waiting_for_its_check_at_a_stop_is_carried_out_after_the_restart() {
-    let env = Env::new().await;
+    let env = world().await;
     env.seed_prs();
-    let plugin = Plugin::start(env.config(false)).await;
+    let plugin = env.start().await;
     let asked = env.fake.delay_request(
         "GET",
         &format!("/memberships/{APPROVER}"),
@@ -1193,7 +998,7 @@ async fn a_command_waiting_for_its_check_at_a_stop_is_carried_out_after_the_rest
         &format!("/scalability-block {JOB} held"),
     )
     .await;
-    tokio::time::timeout(support::TIMEOUT, asked)
+    tokio::time::timeout(common::TIMEOUT, asked)
         .await
         .expect("the approver's membership asked in time")
         .expect("the lookup is held");
@@ -1207,7 +1012,7 @@ async fn a_command_waiting_for_its_check_at_a_stop_is_carried_out_after_the_rest
     assert!(env.replies(1).is_empty());
 
     env.fake.release_delays();
-    let plugin = Plugin::start(env.config(false)).await;
+    let plugin = env.start().await;
     eventually("blocked after the restart", || {
         (env.open_blockers().len() == 1 && env.has_label(1) && env.has_label(2)).then_some(())
     })

@@ -8,7 +8,7 @@
 //! Sync points: the plugin's `/api/v1/status` (the incident's suspect search) polled with a
 //! bounded timeout; the stored runs are read by stopping the plugin and opening the store.
 
-mod support;
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,13 +17,13 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use common::{Plugin, eventually, test_config};
 use scalability_gate::Store;
 use scalability_gate::config::{Config, GcsSource};
 use scalability_gate::github::fake::{FakeGithub, MergedPr};
 use scalability_gate::model::{BuildId, Channel, JobName, RepoName, Run, RunResult, Timestamp};
 use scalability_gate::prow::gcs::Gcs;
 use scalability_gate::prow::gcs_auth::READ_SCOPE;
-use support::{Plugin, TIMEOUT, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";
@@ -303,8 +303,8 @@ impl Env {
     async fn regress(&self, config: Config) -> (serde_json::Value, Vec<u64>) {
         let plugin = Plugin::start(config).await;
         let grpc = plugin.bound.grpc.to_string();
-        support::report_run(&grpc, JOB, 1, "success").await;
-        support::report_run(&grpc, JOB, 2, "failure").await;
+        common::report_run(&grpc, JOB, 1, "success").await;
+        common::report_run(&grpc, JOB, 2, "failure").await;
         let incident = searched_incident(&plugin).await;
         plugin.stop().await;
         let suspects = incident["suspects"]
@@ -346,28 +346,23 @@ impl Env {
 
 /// The active incident once its suspect search is recorded.
 async fn searched_incident(plugin: &Plugin) -> serde_json::Value {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
+    eventually("an incident with a suspect search", async || {
         let status: serde_json::Value = reqwest::get(format!("{}/api/v1/status", plugin.url()))
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        let found = status["incidents"].as_array().and_then(|list| {
-            list.iter()
-                .find(|i| i["searches"].as_array().is_some_and(|s| !s.is_empty()))
-                .cloned()
-        });
-        if let Some(incident) = found {
-            return incident;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no incident with a suspect search: {status}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        status["incidents"]
+            .as_array()
+            .and_then(|list| {
+                list.iter()
+                    .find(|i| i["searches"].as_array().is_some_and(|s| !s.is_empty()))
+                    .cloned()
+            })
+            .ok_or_else(|| status.to_string())
+    })
+    .await
 }
 
 #[tokio::test]

@@ -3,11 +3,12 @@
 //! dry-run; then the reconciler: labels, blocker issues, announcements, lifting, crashes
 //! and faults.
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
-use scalability_gate::github::client::{Client, ClientOptions, GithubError};
+use common::{eventually, github_client as client_with};
+use scalability_gate::github::client::{Client, GithubError};
 use scalability_gate::github::fake::{FakeGithub, Flaky, PrSpec};
 use scalability_gate::github::types::{IssueEdit, IssueState, Label, NewIssue};
 use scalability_gate::model::{PrNumber, RepoName};
@@ -19,28 +20,9 @@ fn repo() -> RepoName {
     RepoName::parse(REPO).unwrap()
 }
 
-/// A client of `fake` with the default policy except a short backoff and no per-request
-/// timeout (paused-time tests would otherwise jump to it while waiting on a socket).
-fn client_with(fake: &FakeGithub, adjust: impl FnOnce(&mut ClientOptions)) -> Client {
-    let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
-    options.backoff_base = Duration::from_millis(10);
-    options.backoff_max = Duration::from_millis(100);
-    options.request_timeout = None;
-    adjust(&mut options);
-    Client::new(options).unwrap()
-}
-
+/// A client of `fake` as every test here builds it (`common::github_client`).
 fn client(fake: &FakeGithub) -> Client {
     client_with(fake, |_| {})
-}
-
-/// Polls `cond` in tokio time (virtual under pause) until it holds, failing after a bound.
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + support::TIMEOUT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]
@@ -334,7 +316,7 @@ async fn retry_after_pauses_every_request_of_the_client() {
         let c = c.clone();
         async move { c.get_label(&repo(), "lgtm").await }
     });
-    until("the 403", || c.counters().rate_limited == 1).await;
+    eventually("the 403", || c.counters().rate_limited == 1).await;
     // Another request, started after the refusal, must wait out the same pause.
     let other = c.own_login().await.unwrap();
     assert_eq!(other.as_str(), "scalability-gate-bot");
@@ -573,7 +555,7 @@ async fn the_fake_tells_when_a_request_happens_and_flakes_on_demand() {
     c.add_labels(&repo(), PrNumber(pr), &["a".to_string()])
         .await
         .unwrap();
-    let r = tokio::time::timeout(support::TIMEOUT, seen)
+    let r = tokio::time::timeout(common::TIMEOUT, seen)
         .await
         .unwrap()
         .unwrap();
@@ -597,7 +579,7 @@ mod reconciler {
 
     use scalability_gate::Store;
     use scalability_gate::config::{Config, JobConfig, LabelPrs};
-    use scalability_gate::github::client::{Client, ClientOptions};
+    use scalability_gate::github::client::ClientOptions;
     use scalability_gate::github::fake::{FakeGithub, Flaky, PrSpec};
     use scalability_gate::model::{
         BuildId, Cause, Exemption, ExemptionKind, Incident, IncidentId, IncidentState, JobName,
@@ -668,18 +650,13 @@ mod reconciler {
         let fake = FakeGithub::start().await.unwrap();
         fake.add_repo(REPO);
         let mut config = config(&fake);
-        let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
-        options.backoff_base = Duration::from_millis(10);
-        options.backoff_max = Duration::from_millis(50);
-        options.request_timeout = None;
-        adjust(&mut config, &mut options);
-        options.dry_run = config.dry_run;
+        let client = crate::common::github_client(&fake, |options| {
+            options.backoff_max = Duration::from_millis(50);
+            adjust(&mut config, options);
+            options.dry_run = config.dry_run;
+        });
         let store = Store::temporary().unwrap();
-        let reconciler = Reconciler::new(
-            Client::new(options).unwrap(),
-            Arc::new(config),
-            store.clone(),
-        );
+        let reconciler = Reconciler::new(client, Arc::new(config), store.clone());
         World {
             fake,
             store,
@@ -1157,19 +1134,19 @@ mod reconciler {
             .put_incident(&incident("ci-e2e-1002", &["master"]))
             .unwrap();
         handle.poke();
-        super::until("ready PRs labelled", || {
+        crate::common::eventually("ready PRs labelled", || {
             ready.iter().all(|pr| has(&w.fake, *pr, LABEL))
         })
         .await;
         // A PR that becomes ready is labelled through the fast path.
         w.fake.add_pr_label(REPO, others[0], "approved");
         handle.label_pr(RepoName::parse(REPO).unwrap(), PrNumber(others[0]));
-        super::until("the new ready PR labelled", || {
+        crate::common::eventually("the new ready PR labelled", || {
             has(&w.fake, others[0], LABEL)
         })
         .await;
         stop_tx.send(true).unwrap();
-        tokio::time::timeout(super::support::TIMEOUT, task)
+        tokio::time::timeout(super::common::TIMEOUT, task)
             .await
             .unwrap()
             .unwrap();
@@ -1210,18 +1187,18 @@ async fn the_running_plugin_reconciles_at_start() {
             .unwrap();
         store.flush().await.unwrap();
     }
-    let mut config = support::test_config(&store_path, &hmac);
+    let mut config = common::test_config(&store_path, &hmac);
     config.dry_run = false;
     config.github.endpoints = vec![fake.url()];
     config.github.token_file = token;
-    let plugin = support::Plugin::start(config).await;
-    until("the ready PR labelled", || {
+    let plugin = common::Plugin::start(config).await;
+    eventually("the ready PR labelled", || {
         fake.labels_of(REPO, ready)
             .iter()
             .any(|l| l == "do-not-merge/scalability-regression")
     })
     .await;
-    until("the blocker issue", || fake.issues(REPO).len() == 1).await;
+    eventually("the blocker issue", || fake.issues(REPO).len() == 1).await;
     plugin.stop().await;
 }
 
@@ -1560,7 +1537,8 @@ mod history {
             let c = c.clone();
             async move { c.revert_pull(&one, None, None).await }
         });
-        super::until("the RATE_LIMITED answer", || c.counters().rate_limited == 1).await;
+        crate::common::eventually("the RATE_LIMITED answer", || c.counters().rate_limited == 1)
+            .await;
         // Another request, started after the refusal, waits out the same pause.
         c.own_login().await.unwrap();
         let reverted = revert.await.unwrap().expect("sent again after the pause");

@@ -4,8 +4,9 @@
 //! and lists its suspects, and garbage comments each get their defined answer, while
 //! `/healthz/ready` stays 200 and a normal command or regression afterwards still works.
 
-mod support;
+mod common;
 
+use common::World;
 use scalability_gate::config::LabelPrs;
 use scalability_gate::github::fake::{FakeGithub, MergedPr};
 use scalability_gate::model::Timestamp;
@@ -16,39 +17,32 @@ const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const KEY: &str = "hook-secret";
 const APPROVER: &str = "wojtek-t";
 
-/// When `support::report_run` says build `n` started.
+/// When `common::report_run` says build `n` started.
 fn started(build: u64) -> Timestamp {
     Timestamp(1_790_000_000 + build as i64 * 3600)
 }
 
-/// A plugin against `fake`, with the job's scope on `master`, one approver, every open PR
+/// A plugin against the world, with the job's scope on `master`, one approver, every open PR
 /// labelled, and a job that lifts its block when it goes green again.
-async fn plugin(fake: &FakeGithub, dir: &std::path::Path) -> support::Plugin {
-    let hmac = dir.join("hmac");
-    std::fs::write(&hmac, format!("{KEY}\n")).unwrap();
-    let token = dir.join("token");
-    std::fs::write(&token, format!("{}\n", fake.token())).unwrap();
-    let mut config = support::test_config(&dir.join("store"), &hmac);
-    config.dry_run = false;
-    config.github.endpoints = vec![fake.url()];
-    config.github.token_file = token;
+async fn plugin(world: &World) -> common::Plugin {
+    let mut config = world.config();
     config.label_prs = LabelPrs::All;
-    config.approvers.users = vec![APPROVER.into()];
     config.jobs[0].auto_unblock_on_recovery = true;
-    support::Plugin::start(config).await
+    common::Plugin::start(config).await
 }
 
-async fn ready(plugin: &support::Plugin) -> u16 {
-    reqwest::get(format!("http://{}/healthz/ready", plugin.bound.health))
+/// The shared world: webhooks signed with `KEY`, `APPROVER` an approver.
+async fn world() -> World {
+    World::builder()
+        .key(KEY)
+        .approver_user(APPROVER)
+        .build()
         .await
-        .expect("readiness answered")
-        .status()
-        .as_u16()
 }
 
 /// The open blocker issue whose body contains `what`, once there is one.
 async fn open_issue_with(fake: &FakeGithub, what: &str) -> (u64, String) {
-    support::eventually(&format!("an open issue containing {what:?}"), || {
+    common::eventually(&format!("an open issue containing {what:?}"), || {
         fake.issues(REPO).into_iter().find_map(|i| {
             let body = i.body_text().to_string();
             (i.is_open() && body.contains(what)).then_some((i.number, body))
@@ -59,7 +53,8 @@ async fn open_issue_with(fake: &FakeGithub, what: &str) -> (u64, String) {
 
 #[tokio::test]
 async fn a_hostile_suspect_range_still_blocks_lists_suspects_and_a_later_regression_is_acted_on() {
-    let fake = FakeGithub::start().await.unwrap();
+    let world = world().await;
+    let fake = &world.fake;
     fake.push_commit(REPO, "master", "Update CHANGELOG");
     // Merged between the green run (build 1) and the red one (build 2): the tested
     // commits are unknown, so the suspects are the PRs merged between their start times.
@@ -83,43 +78,42 @@ async fn a_hostile_suspect_range_still_blocks_lists_suspects_and_a_later_regress
         .map(|spec| fake.merge_pr(REPO, spec).number)
         .collect();
 
-    let dir = tempfile::tempdir().unwrap();
-    let plugin = plugin(&fake, dir.path()).await;
+    let plugin = plugin(&world).await;
     let grpc = plugin.bound.grpc.to_string();
-    support::report_run(&grpc, JOB, 1, "SUCCESS").await;
-    support::report_run(&grpc, JOB, 2, "FAILURE").await;
+    common::report_run(&grpc, JOB, 1, "SUCCESS").await;
+    common::report_run(&grpc, JOB, 2, "FAILURE").await;
 
     // It blocks, and lists every merged PR as a suspect, the revert read as one.
-    let (first_issue, body) = open_issue_with(&fake, &format!("| #{} |", numbers[2])).await;
+    let (first_issue, body) = open_issue_with(fake, &format!("| #{} |", numbers[2])).await;
     for n in &numbers {
         assert!(body.contains(&format!("| #{n} |")), "#{n} missing:\n{body}");
     }
     assert!(body.contains("a revert of #4321"), "{body}");
     // A stranger's text cannot forge the issue's hidden marker.
     assert_eq!(body.matches("<!-- scalability-gate:").count(), 1, "{body}");
-    assert_eq!(ready(&plugin).await, 200);
+    assert_eq!(plugin.readiness().await, 200);
 
     // Green again lifts the block; the next regression is acted on all the same.
-    support::report_run(&grpc, JOB, 3, "SUCCESS").await;
-    support::eventually("the first blocker issue closed", || {
+    common::report_run(&grpc, JOB, 3, "SUCCESS").await;
+    common::eventually("the first blocker issue closed", || {
         fake.issue(REPO, first_issue)
             .is_some_and(|i| !i.is_open())
             .then_some(())
     })
     .await;
-    support::report_run(&grpc, JOB, 4, "FAILURE").await;
-    let (second_issue, _) = open_issue_with(&fake, &format!("{JOB}-4")).await;
+    common::report_run(&grpc, JOB, 4, "FAILURE").await;
+    let (second_issue, _) = open_issue_with(fake, &format!("{JOB}-4")).await;
     assert_ne!(second_issue, first_issue);
-    assert_eq!(ready(&plugin).await, 200);
+    assert_eq!(plugin.readiness().await, 200);
     plugin.stop().await;
 }
 
 #[tokio::test]
 async fn garbage_comments_each_get_their_answer_and_the_plugin_stays_ready() {
-    let fake = FakeGithub::start().await.unwrap();
+    let world = world().await;
+    let fake = &world.fake;
     let issue = fake.add_issue(REPO, "🔥 \u{202e}tracking\u{200b}", "", "alice", &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let plugin = plugin(&fake, dir.path()).await;
+    let plugin = plugin(&world).await;
     let url = plugin.url();
 
     let mut deliveries = 0u64;
@@ -167,7 +161,7 @@ async fn garbage_comments_each_get_their_answer_and_the_plugin_stays_ready() {
     ] {
         let (id, payload, delivery) = send(author, body);
         assert_eq!(
-            support::post_webhook(&url, KEY, "issue_comment", &delivery, &payload).await,
+            common::post_webhook(&url, KEY, "issue_comment", &delivery, &payload).await,
             200,
             "{delivery}"
         );
@@ -176,24 +170,24 @@ async fn garbage_comments_each_get_their_answer_and_the_plugin_stays_ready() {
     // Not JSON at all, and JSON of the wrong shape, both signed: answered, nothing queued.
     let mut junk = vec![0xff, 0xfe, b'{'];
     junk.extend("\u{202e}".repeat(1_000).as_bytes());
-    let status = support::post_webhook(&url, KEY, "issue_comment", "junk-1", &junk).await;
+    let status = common::post_webhook(&url, KEY, "issue_comment", "junk-1", &junk).await;
     assert!(status == 400 || status == 403, "junk answered {status}");
     let wrong = json!({"action": "created", "comment": {"body": 7}, "issue": [1, 2]});
     let wrong = serde_json::to_vec(&wrong).unwrap();
     assert_eq!(
-        support::post_webhook(&url, KEY, "issue_comment", "junk-2", &wrong).await,
+        common::post_webhook(&url, KEY, "issue_comment", "junk-2", &wrong).await,
         200
     );
-    assert_eq!(ready(&plugin).await, 200);
+    assert_eq!(plugin.readiness().await, 200);
 
     // After all that, a normal command works; the consumer takes comments in order, so
     // once it is answered every comment before it was handled.
     let (status_id, payload, delivery) = send("mallory", "/scalability-status");
     assert_eq!(
-        support::post_webhook(&url, KEY, "issue_comment", &delivery, &payload).await,
+        common::post_webhook(&url, KEY, "issue_comment", &delivery, &payload).await,
         200
     );
-    let status = support::eventually("the status reply", || reply_to(status_id)).await;
+    let status = common::eventually("the status reply", || reply_to(status_id)).await;
     assert!(status.contains("is not blocked"), "{status}");
 
     assert_eq!(reply_to(ids[0]), None, "a fenced command was answered");
@@ -207,6 +201,6 @@ async fn garbage_comments_each_get_their_answer_and_the_plugin_stays_ready() {
         malformed.contains("expected a pull request as `#N`"),
         "{malformed}"
     );
-    assert_eq!(ready(&plugin).await, 200);
+    assert_eq!(plugin.readiness().await, 200);
     plugin.stop().await;
 }

@@ -2,18 +2,18 @@
 //! secret file's levels and rotation, the real GitHub payloads, de-duplication, the body
 //! limit, `/help`, and the real binary's SIGTERM.
 
-mod support;
+mod common;
 
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::{Plugin, TIMEOUT, eventually, shared_fixtures, test_config};
 use reqwest::StatusCode;
 use scalability_gate::model::{CommitSha, Login, PrNumber, RepoName};
 use scalability_gate::prow::event::{CommentAction, Event, PrAction};
 use scalability_gate::prow::hmac::Algorithm;
 use scalability_gate::prow::webhook::ACCEPTED;
-use support::{Plugin, TIMEOUT, shared_fixtures, test_config};
 
 /// A plugin with its HMAC secret file, and an HTTP client.
 struct Hook {
@@ -94,18 +94,11 @@ impl Hook {
 
     /// Polls until the series has the value (the consumer works in the background).
     async fn expect_metric(&self, series: &str, want: f64) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
+        eventually(&format!("{series} at {want}"), async || {
             let got = self.metric(series).await;
-            if got == Some(want) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{series}: want {want}, got {got:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            if got == Some(want) { Ok(()) } else { Err(got) }
+        })
+        .await;
     }
 }
 

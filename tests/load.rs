@@ -9,17 +9,14 @@
 //!
 //! Round times are printed for information only: `cargo test --test load -- --nocapture`.
 
-mod support;
+mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine;
+use common::{Binary, TIMEOUT, post_webhook, sign_sha256, test_config};
 use scalability_gate::github::fake::{FakeGithub, PrSpec};
 use serde_json::json;
-use support::{TIMEOUT, post_webhook, sign_sha256, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";
@@ -34,75 +31,6 @@ const PER_ROUND: u64 = 64;
 
 /// PRs the commands are spread over.
 const PRS: u64 = 8;
-
-/// The plugin binary as a child process, with its main listener's URL once ready.
-struct Binary {
-    child: Child,
-    url: String,
-}
-
-impl Binary {
-    fn spawn(config: &Path) -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scalability-gate"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("plugin binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads stderr to the end so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("scalability-gate is ready") {
-                    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                    let listen = v["fields"]["listen"].as_str().unwrap_or("").to_string();
-                    let _ = tx.send(listen);
-                }
-            }
-        });
-        let listen = rx
-            .recv_timeout(TIMEOUT)
-            .expect("the plugin logged its address");
-        Binary {
-            child,
-            url: format!("http://{listen}"),
-        }
-    }
-
-    /// SIGTERM, as Kubernetes stops a pod: the process must exit 0 within [`TIMEOUT`].
-    async fn terminate(mut self) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "SIGTERM sent");
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("child status") {
-                assert!(status.success(), "the plugin exited cleanly: {status}");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the plugin did not stop on SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Binary {
-    /// A test that failed half-way leaves no process behind.
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// A `/scalability-status` comment posted on PR `pr` and its signed webhook.
 struct StatusCommand {
@@ -263,7 +191,7 @@ async fn concurrent_commands_and_pushes_through_the_binary() {
     }
 
     let started = Instant::now();
-    support::eventually("every command replied to", || {
+    common::eventually("every command replied to", || {
         commands.iter().all(|c| c.replies(&fake) >= 1).then_some(())
     })
     .await;
@@ -286,7 +214,7 @@ async fn concurrent_commands_and_pushes_through_the_binary() {
     let green = 1_000_000_000 + ROUNDS * PER_ROUND;
     assert_eq!(push(&http, &bin.url, green, "success").await, 200);
     assert_eq!(push(&http, &bin.url, green + 1, "failure").await, 200);
-    support::eventually("a blocker issue after the red run", || {
+    common::eventually("a blocker issue after the red run", || {
         fake.issues(REPO)
             .iter()
             .any(|i| i.is_open() && i.has_label(BLOCKER))
@@ -294,5 +222,5 @@ async fn concurrent_commands_and_pushes_through_the_binary() {
     })
     .await;
 
-    bin.terminate().await;
+    bin.stop().await;
 }

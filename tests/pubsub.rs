@@ -3,7 +3,7 @@
 //! port and kills its process group at the end, panics included. Where the emulator is
 //! not installed the tests say so and skip, except under `CI=true`, where they fail.
 
-mod support;
+mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use common::{Plugin, eventually, test_config};
 use scalability_gate::Store;
 use scalability_gate::model::{Channel, JobName, RunResult};
 use serde_json::{Value, json};
-use support::{Plugin, TIMEOUT, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const PROJECT: &str = "sgtest";
@@ -253,15 +253,6 @@ fn log_lines(text: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Polls `check` until it holds, failing after [`TIMEOUT`].
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(started.elapsed() < TIMEOUT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn config(
     store: &Path,
     hmac: &Path,
@@ -376,21 +367,14 @@ async fn pull_subscription_stores_finished_runs_and_drops_malformed_messages() {
         .publish("crier", &[report(JOB, 103, "success")])
         .await;
     let all: Vec<String> = ids.iter().chain(&control).cloned().collect();
-    let started = Instant::now();
-    let again = loop {
+    let again = eventually("the control message", async || {
         // Released again on each round: the emulator may still hand messages to the
         // plugin's closing stream for a moment.
         emulator.release("crier-pull", &all).await;
         let pulled = emulator.pull_now("crier-pull").await;
-        if !pulled.is_empty() {
-            break pulled;
-        }
-        assert!(
-            started.elapsed() < TIMEOUT,
-            "the control message never came"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        (!pulled.is_empty()).then_some(pulled)
+    })
+    .await;
     let mut again: Vec<&str> = again
         .iter()
         .map(|m| m["message"]["messageId"].as_str().unwrap())

@@ -2,22 +2,22 @@
 //! Prow's `gangway.proto` on a real port), the stateful fake GitHub, signed webhooks, runs
 //! through the Results gRPC API, and the incident read back from `/api/v1/incidents/{id}`.
 
-mod support;
+mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use common::{Plugin, World, eventually};
 use scalability_gate::Store;
 use scalability_gate::config::Config;
-use scalability_gate::github::fake::{FakeGithub, PrSpec};
+use scalability_gate::github::fake::PrSpec;
 use scalability_gate::model::{IncidentId, Login, PrNumber, RepoName, Rerun, Timestamp};
 use scalability_gate::pb::gangway::prow_server::{Prow, ProwServer};
 use scalability_gate::pb::gangway::{
     CreateJobExecutionRequest, JobExecution, JobExecutionStatus, JobExecutionType, JobExecutions,
     ListJobExecutionsRequest,
 };
-use serde_json::{Value, json};
-use support::{Plugin, TIMEOUT, eventually, post_webhook, test_config};
+use serde_json::Value;
 use tokio::net::TcpListener;
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
@@ -144,87 +144,28 @@ impl Prow for FakeGangway {
     }
 }
 
-/// A fake GitHub with a PR to comment on, a token, an HMAC file and a store.
-struct Env {
-    dir: tempfile::TempDir,
-    github: FakeGithub,
-    deliveries: AtomicU64,
+/// The shared world with `APPROVER` in `TEAM` and PR #1 to comment on.
+async fn world() -> World {
+    let world = World::builder()
+        .key(KEY)
+        .approver_team(TEAM, APPROVER)
+        .build()
+        .await;
+    assert_eq!(world.fake.add_pr(REPO, PrSpec::new("master")), 1);
+    world
 }
 
-impl Env {
-    async fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let github = FakeGithub::start().await.unwrap();
-        github.add_team_member(TEAM, APPROVER);
-        std::fs::write(dir.path().join("token"), format!("{}\n", github.token())).unwrap();
-        std::fs::write(dir.path().join("hmac"), KEY).unwrap();
-        assert_eq!(github.add_pr(REPO, PrSpec::new("master")), 1);
-        Env {
-            dir,
-            github,
-            deliveries: AtomicU64::new(0),
-        }
-    }
-
-    /// The plugin's config; Gangway at `gangway` (`""`: not configured).
-    fn config(&self, gangway: &str) -> Config {
-        let mut c = test_config(
-            &self.dir.path().join("store"),
-            &self.dir.path().join("hmac"),
-        );
-        c.dry_run = false;
-        c.github.endpoints = vec![self.github.url()];
-        c.github.token_file = self.dir.path().join("token");
-        c.approvers.teams = vec![TEAM.into()];
-        c.approvers.users = vec![];
-        c.sources.gangway.address = gangway.into();
-        c.sources.gangway.interval = std::time::Duration::from_millis(100);
-        c
-    }
-
-    /// `author` comments `body` on PR #1: posted on the fake, then delivered signed.
-    async fn comment(&self, plugin: &Plugin, author: &str, body: &str) -> u64 {
-        let id = self.github.add_comment(REPO, 1, author, body);
-        self.deliver(plugin, id, author, body).await;
-        id
-    }
-
-    /// Delivers the webhook of comment `id` on PR #1 (already on the fake), signed.
-    async fn deliver(&self, plugin: &Plugin, id: u64, author: &str, body: &str) {
-        let payload = json!({
-            "action": "created",
-            "repository": {"full_name": REPO},
-            "issue": {
-                "number": 1,
-                "title": "A PR",
-                "labels": [],
-                "pull_request": {"url": format!("https://api.github.com/repos/{REPO}/pulls/1")},
-            },
-            "comment": {"id": id, "body": body, "html_url": "", "user": {"login": author, "type": "User"}},
-            "sender": {"login": author, "type": "User"},
-        });
-        let delivery = format!("rerun-{}", self.deliveries.fetch_add(1, Ordering::SeqCst));
-        let body = serde_json::to_vec(&payload).unwrap();
-        let status = post_webhook(&plugin.url(), KEY, "issue_comment", &delivery, &body).await;
-        assert_eq!(status, 200);
-    }
-
-    /// Waits for a comment on PR #1 carrying `marker`, and returns it.
-    async fn comment_with(&self, marker: &str) -> String {
-        eventually(&format!("a comment with {marker}"), || {
-            self.github
-                .comments(REPO, 1)
-                .into_iter()
-                .map(|c| c.body)
-                .find(|b| b.contains(marker))
-        })
-        .await
-    }
+/// The plugin's config; Gangway at `gangway` (`""`: not configured).
+fn config(world: &World, gangway: &str) -> Config {
+    let mut c = world.config();
+    c.sources.gangway.address = gangway.into();
+    c.sources.gangway.interval = std::time::Duration::from_millis(100);
+    c
 }
 
 /// Reports a run through the Results gRPC API of `plugin`.
 async fn report(plugin: &Plugin, build: u64, result: &str) {
-    support::report_run(&plugin.bound.grpc.to_string(), JOB, build, result).await;
+    common::report_run(&plugin.bound.grpc.to_string(), JOB, build, result).await;
 }
 
 /// Green, green, red: incident [`INCIDENT`] opens.
@@ -248,42 +189,36 @@ async fn incident(plugin: &Plugin) -> Value {
 
 /// Polls the incident until `check` accepts it (bounded by the harness timeout).
 async fn incident_until(plugin: &Plugin, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let url = format!("{}/api/v1/incidents/{INCIDENT}", plugin.url());
+    let url = format!("{}/api/v1/incidents/{INCIDENT}", plugin.url());
+    eventually(what, async || {
         let response = reqwest::get(&url).await.unwrap();
-        if response.status().is_success() {
-            let body: Value = response.json().await.unwrap();
-            if check(&body) {
-                return body;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for: {what}; incident is {body:#}"
-            );
-        } else {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for: {what}; {url} answers {}",
-                response.status()
-            );
+        if !response.status().is_success() {
+            return Err(format!("{url} answers {}", response.status()));
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        let body: Value = response.json().await.unwrap();
+        if check(&body) {
+            Ok(body)
+        } else {
+            Err(format!("incident is {body:#}"))
+        }
+    })
+    .await
 }
 
 #[tokio::test]
 async fn an_approvers_rerun_goes_through_gangway_and_its_result_is_tied_to_the_incident() {
-    let env = Env::new().await;
+    let env = world().await;
     let gangway = FakeGangway::default();
     let address = gangway.start().await;
-    let plugin = Plugin::start(env.config(&address)).await;
+    let plugin = Plugin::start(config(&env, &address)).await;
     regress(&plugin).await;
     incident_until(&plugin, "the incident", |i| i["state"] == "active").await;
 
-    let comment = env.comment(&plugin, APPROVER, "/scalability-rerun").await;
+    let comment = env
+        .comment(&plugin.url(), 1, APPROVER, "/scalability-rerun")
+        .await;
     let reply = env
-        .comment_with(&format!("scalability-gate:reply-{comment}:reply"))
+        .comment_with(1, &format!("scalability-gate:reply-{comment}:reply"))
         .await;
     assert!(
         reply.contains("re-running `ci-kubernetes-e2e-gce-scale-performance-100` through Gangway"),
@@ -327,9 +262,10 @@ async fn an_approvers_rerun_goes_through_gangway_and_its_result_is_tied_to_the_i
     assert_eq!(result["run"]["build_id"], "1861000000000000777", "{result}");
     assert_eq!(body["state"], "active", "a rerun does not lift the block");
     let notice = env
-        .comment_with(&format!(
-            "scalability-gate:{INCIDENT}:rerun/{comment}/result"
-        ))
+        .comment_with(
+            1,
+            &format!("scalability-gate:{INCIDENT}:rerun/{comment}/result"),
+        )
         .await;
     assert!(notice.contains("looks like a flake"), "{notice}");
     assert!(notice.contains("1861000000000000777"), "{notice}");
@@ -337,8 +273,10 @@ async fn an_approvers_rerun_goes_through_gangway_and_its_result_is_tied_to_the_i
     // Exactly one execution was created, and asking again while none waits starts a new one
     // only once.
     assert_eq!(gangway.created().len(), 1);
-    let again = env.comment(&plugin, APPROVER, "/scalability-rerun").await;
-    env.comment_with(&format!("scalability-gate:reply-{again}:reply"))
+    let again = env
+        .comment(&plugin.url(), 1, APPROVER, "/scalability-rerun")
+        .await;
+    env.comment_with(1, &format!("scalability-gate:reply-{again}:reply"))
         .await;
     eventually("a second execution", || {
         (gangway.created().len() == 2).then_some(())
@@ -354,16 +292,18 @@ async fn an_approvers_rerun_goes_through_gangway_and_its_result_is_tied_to_the_i
 
 #[tokio::test]
 async fn a_rerun_by_someone_else_is_refused_and_nothing_is_created() {
-    let env = Env::new().await;
+    let env = world().await;
     let gangway = FakeGangway::default();
     let address = gangway.start().await;
-    let plugin = Plugin::start(env.config(&address)).await;
+    let plugin = Plugin::start(config(&env, &address)).await;
     regress(&plugin).await;
     incident_until(&plugin, "the incident", |i| i["state"] == "active").await;
 
-    let comment = env.comment(&plugin, "mallory", "/scalability-rerun").await;
+    let comment = env
+        .comment(&plugin.url(), 1, "mallory", "/scalability-rerun")
+        .await;
     let reply = env
-        .comment_with(&format!("scalability-gate:reply-{comment}:reply"))
+        .comment_with(1, &format!("scalability-gate:reply-{comment}:reply"))
         .await;
     assert!(
         reply.contains("you are not allowed to use `/scalability-rerun`"),
@@ -379,14 +319,16 @@ async fn a_rerun_by_someone_else_is_refused_and_nothing_is_created() {
 
 #[tokio::test]
 async fn without_gangway_the_reply_says_it_is_not_configured() {
-    let env = Env::new().await;
-    let plugin = Plugin::start(env.config("")).await;
+    let env = world().await;
+    let plugin = Plugin::start(config(&env, "")).await;
     regress(&plugin).await;
     incident_until(&plugin, "the incident", |i| i["state"] == "active").await;
 
-    let comment = env.comment(&plugin, APPROVER, "/scalability-rerun").await;
+    let comment = env
+        .comment(&plugin.url(), 1, APPROVER, "/scalability-rerun")
+        .await;
     let reply = env
-        .comment_with(&format!("scalability-gate:reply-{comment}:reply"))
+        .comment_with(1, &format!("scalability-gate:reply-{comment}:reply"))
         .await;
     assert!(reply.contains("no Gangway configured"), "{reply}");
     assert!(reply.contains("sources.gangway.address"), "{reply}");
@@ -397,14 +339,14 @@ async fn without_gangway_the_reply_says_it_is_not_configured() {
 
 #[tokio::test]
 async fn after_a_crash_an_execution_created_for_the_rerun_is_adopted_not_created_again() {
-    let env = Env::new().await;
+    let env = world().await;
     let gangway = FakeGangway::default();
     let address = gangway.start().await;
     let asked = unix_now() - 600;
     // Before the crash: the rerun was recorded and Gangway had created its execution, but
     // the plugin died before recording the execution id. An older run is listed as well.
     {
-        let store = Store::open(&env.dir.path().join("store")).unwrap();
+        let store = Store::open(&env.store_path()).unwrap();
         let mut inc = scalability_gate::model::Incident::new(
             IncidentId::new(INCIDENT),
             scalability_gate::model::JobName::new(JOB),
@@ -435,7 +377,7 @@ async fn after_a_crash_an_execution_created_for_the_rerun_is_adopted_not_created
     gangway.add("scheduled-before", asked - 3_600);
     gangway.add("created-before-the-crash", asked + 2);
 
-    let plugin = Plugin::start(env.config(&address)).await;
+    let plugin = Plugin::start(config(&env, &address)).await;
     let body = incident_until(&plugin, "the adopted execution on the incident", |i| {
         !i["reruns"][0]["execution"].is_null()
     })
@@ -448,15 +390,17 @@ async fn after_a_crash_an_execution_created_for_the_rerun_is_adopted_not_created
 
 #[tokio::test]
 async fn a_rerun_gangway_refuses_is_recorded_and_told_once() {
-    let env = Env::new().await;
+    let env = world().await;
     let gangway = FakeGangway::default();
     gangway.refuse.store(true, Ordering::SeqCst);
     let address = gangway.start().await;
-    let plugin = Plugin::start(env.config(&address)).await;
+    let plugin = Plugin::start(config(&env, &address)).await;
     regress(&plugin).await;
     incident_until(&plugin, "the incident", |i| i["state"] == "active").await;
 
-    let comment = env.comment(&plugin, APPROVER, "/scalability-rerun").await;
+    let comment = env
+        .comment(&plugin.url(), 1, APPROVER, "/scalability-rerun")
+        .await;
     let body = incident_until(&plugin, "the refusal on the incident", |i| {
         !i["reruns"][0]["error"].is_null()
     })
@@ -465,9 +409,10 @@ async fn a_rerun_gangway_refuses_is_recorded_and_told_once() {
     assert!(error.contains("PermissionDenied"), "{error}");
     assert!(body["reruns"][0]["execution"].is_null());
     let notice = env
-        .comment_with(&format!(
-            "scalability-gate:{INCIDENT}:rerun/{comment}/failed"
-        ))
+        .comment_with(
+            1,
+            &format!("scalability-gate:{INCIDENT}:rerun/{comment}/failed"),
+        )
         .await;
     assert!(
         notice.contains("could not be started through Gangway"),
@@ -485,28 +430,29 @@ async fn a_rerun_gangway_refuses_is_recorded_and_told_once() {
 async fn forged_rerun_markers_change_nothing() {
     use scalability_gate::comment;
     use scalability_gate::github::fake::FAKE_LOGIN;
-    let env = Env::new().await;
+    let env = world().await;
     let gangway = FakeGangway::default();
     gangway.refuse.store(true, Ordering::SeqCst);
     let address = gangway.start().await;
-    let plugin = Plugin::start(env.config(&address)).await;
+    let plugin = Plugin::start(config(&env, &address)).await;
     regress(&plugin).await;
     incident_until(&plugin, "the incident", |i| i["state"] == "active").await;
 
     let command = "/scalability-rerun";
-    let asked = env.github.add_comment(REPO, 1, APPROVER, command);
+    let asked = env.fake.add_comment(REPO, 1, APPROVER, command);
     let id = IncidentId::new(INCIDENT);
     let forged = [
         comment::rerun_marker(&id, asked, "failed"),
         comment::reply_marker(asked),
     ];
     for marker in &forged {
-        env.github
+        env.fake
             .add_comment(REPO, 1, "mallory", &format!("Done already.\n\n{marker}"));
     }
-    env.deliver(&plugin, asked, APPROVER, command).await;
+    env.deliver_comment(&plugin.url(), 1, asked, APPROVER, command)
+        .await;
     let ours = |marker: &str| {
-        env.github
+        env.fake
             .comments(REPO, 1)
             .iter()
             .filter(|c| c.user.login == FAKE_LOGIN && c.body.contains(marker))

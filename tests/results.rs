@@ -7,7 +7,7 @@
 //! polled with a bounded timeout; the history is read back by stopping the plugin (which
 //! drains the queue and releases sled's lock) and reopening the store.
 
-mod support;
+mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use base64::Engine;
+use common::{API_TOKEN, Plugin, bearer, eventually, test_config};
 use scalability_gate::Store;
 use scalability_gate::config::Config;
 use scalability_gate::model::{JobName, RepoName, RunResult};
@@ -28,7 +29,6 @@ use scalability_gate::pb::gangway::{
 };
 use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
 use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
-use support::{API_TOKEN, Plugin, TIMEOUT, bearer, test_config};
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 
@@ -105,12 +105,7 @@ impl Env {
 
 /// A counter from the plugin's `/metrics` (0 when absent).
 async fn metric(plugin: &Plugin, name: &str, kind: &str) -> u64 {
-    let text = reqwest::get(format!("http://{}/metrics", plugin.bound.metrics))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = plugin.metrics().await;
     let prefix = format!("scalability_gate_{name}_total{{kind=\"{kind}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
@@ -120,18 +115,12 @@ async fn metric(plugin: &Plugin, name: &str, kind: &str) -> u64 {
 
 /// Waits until the counter reaches `want`; fails after [`TIMEOUT`].
 async fn wait_metric(plugin: &Plugin, name: &str, kind: &str, want: u64) {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
+    let what = format!("{name}{{kind={kind}}} at {want}");
+    eventually(&what, async || {
         let got = metric(plugin, name, kind).await;
-        if got >= want {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}{{kind={kind}}} stayed at {got}, want {want}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        if got >= want { Ok(()) } else { Err(got) }
+    })
+    .await;
 }
 
 async fn serve(router: Router) -> SocketAddr {

@@ -3,14 +3,13 @@
 //! `history.incident_retention` leaves the store only once the reconciler has cleaned it
 //! up on GitHub, and dropping it redoes nothing there.
 
-mod support;
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use scalability_gate::Store;
 use scalability_gate::config::{Config, JobConfig};
-use scalability_gate::github::client::{Client, ClientOptions};
 use scalability_gate::github::fake::{FakeGithub, Flaky, PrSpec};
 use scalability_gate::model::{
     Cause, Incident, IncidentId, IncidentState, JobName, Login, RepoName, Scope, Timestamp,
@@ -77,19 +76,14 @@ async fn an_old_lifted_incident_is_dropped_only_after_its_cleanup_and_nothing_is
     config.escalation.mention_after = None;
     config.escalation.suggest_revert_after = None;
     config.history.incident_retention = 1;
-    let mut options = ClientOptions::new(vec![fake.url()], Some(fake.token()));
-    options.max_attempts = 1;
-    options.backoff_base = Duration::from_millis(10);
-    options.backoff_max = Duration::from_millis(50);
-    options.request_timeout = None;
-    options.dry_run = false;
+    let client = common::github_client(&fake, |options| {
+        options.max_attempts = 1;
+        options.backoff_max = Duration::from_millis(50);
+        options.dry_run = false;
+    });
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
-    let reconciler = Reconciler::new(
-        Client::new(options).unwrap(),
-        Arc::new(config),
-        store.clone(),
-    );
+    let reconciler = Reconciler::new(client, Arc::new(config), store.clone());
 
     // Two blocks, each with its blocker issue and labels on the ready PRs.
     store.put_incident(&incident("old", 100)).unwrap();

@@ -1,8 +1,8 @@
 //! The plugin starts on ephemeral ports, answers health, readiness and metrics, and stops.
 
-mod support;
+mod common;
 
-use support::{Plugin, test_config};
+use common::{Plugin, test_config};
 
 #[tokio::test]
 async fn starts_answers_health_and_stops() {
@@ -14,19 +14,8 @@ async fn starts_answers_health_and_stops() {
     let health = format!("http://{}", plugin.bound.health);
     let r = http.get(format!("{health}/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let r = http
-        .get(format!("{health}/healthz/ready"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = http
-        .get(format!("http://{}/metrics", plugin.bound.metrics))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let text = r.text().await.unwrap();
+    assert_eq!(plugin.readiness().await, 200);
+    let text = plugin.metrics().await;
     assert!(text.contains("scalability_gate_queue_depth"), "{text}");
     assert!(text.contains("scalability_gate_inbox_entries 0"), "{text}");
     // sled may not have written its files yet: the size is there, possibly 0.
@@ -64,9 +53,6 @@ async fn the_example_config_of_the_readme_loads_and_runs() {
     config.sources.deck.url = String::new();
     config.sources.gcs.url = String::new();
     let plugin = Plugin::start(config).await;
-    let ready = reqwest::get(format!("http://{}/healthz/ready", plugin.bound.health))
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    assert_eq!(plugin.readiness().await, 200);
     plugin.stop().await;
 }

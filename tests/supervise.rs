@@ -2,12 +2,12 @@
 //! supervised tasks are counted on `/metrics`, readiness follows the HMAC secret file, and
 //! the binary exits 2 on a zero interval or an unusable HMAC file.
 
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{Plugin, test_config};
+use common::{Plugin, test_config};
 
 /// The tasks every plugin runs, whatever its sources.
 const ALWAYS: [&str; 6] = [
@@ -25,22 +25,8 @@ async fn ready_at_start_and_task_restarts_are_exposed_per_task() {
     let hmac = dir.path().join("hmac");
     std::fs::write(&hmac, "secret\n").unwrap();
     let plugin = Plugin::start(test_config(&dir.path().join("store"), &hmac)).await;
-    let http = reqwest::Client::new();
-    let health = format!("http://{}", plugin.bound.health);
-    let ready = http
-        .get(format!("{health}/healthz/ready"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
-    let text = http
-        .get(format!("http://{}/metrics", plugin.bound.metrics))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(plugin.readiness().await, 200);
+    let text = plugin.metrics().await;
     assert!(
         text.contains("# TYPE scalability_gate_task_restarts counter"),
         "{text}"

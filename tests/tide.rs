@@ -2,13 +2,13 @@
 //! config (exit codes 0/1/2, `--fix` round trip), and the plugin's own check of
 //! `tide.prow_config` at start-up and on change, seen through its metrics.
 
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::{Plugin, TIMEOUT, shared_fixtures, test_config};
+use common::{Plugin, eventually, shared_fixtures, test_config};
 
 const LABEL: &str = "do-not-merge/scalability-regression";
 
@@ -252,18 +252,18 @@ fn json_report() {
 /// Polls `/metrics` until `line` is there (or fails after the harness's timeout).
 async fn wait_for_metric(plugin: &Plugin, line: &str) {
     let url = format!("http://{}/metrics", plugin.bound.metrics);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let mut last = String::new();
-    while tokio::time::Instant::now() < deadline {
-        if let Ok(resp) = reqwest::get(&url).await {
-            last = resp.text().await.unwrap_or_default();
-            if last.lines().any(|l| l == line) {
-                return;
-            }
+    eventually(&format!("metric line {line:?}"), async || {
+        let scrape = match reqwest::get(&url).await {
+            Ok(resp) => resp.text().await.unwrap_or_default(),
+            Err(error) => return Err(error.to_string()),
+        };
+        if scrape.lines().any(|l| l == line) {
+            Ok(())
+        } else {
+            Err(scrape)
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("metric line {line:?} never appeared; last scrape:\n{last}");
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -418,12 +418,7 @@ async fn live_check_reads_tide_js_during_an_incident() {
     deck.serve(tide_js("BLOCKED", &[101], &[42]));
     wait_for_metric(&plugin, &format!("{metric} 0")).await;
     // release-1.36 is not blocked: its pool is never judged.
-    let scrape = reqwest::get(format!("http://{}/metrics", plugin.bound.metrics))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = plugin.metrics().await;
     assert!(!scrape.contains("branch=\"release-1.36\""), "{scrape}");
     plugin.stop().await;
 }
