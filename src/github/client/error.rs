@@ -10,6 +10,10 @@ use super::transport::Answer;
 pub enum GithubError {
     #[error("{method} {path}: no GitHub token configured, request not sent")]
     NoToken { method: String, path: String },
+    #[error(
+        "{method} {path}: names no org, so no GitHub App installation token can be chosen for it"
+    )]
+    NoInstallation { method: String, path: String },
     #[error("{method} {path}: GitHub answered {status}: {message}")]
     Status {
         method: String,
