@@ -142,7 +142,9 @@ impl GithubConfig {
         }
         let key = self.app_private_key_file.trim();
         if key.is_empty() {
-            bail!("invalid configuration at `github.app_private_key_file`: required with github.app_id");
+            bail!(
+                "invalid configuration at `github.app_private_key_file`: required with github.app_id"
+            );
         }
         crate::github::client::AppCredentials::load(id, Path::new(key)).with_context(|| {
             "invalid configuration at `github.app_private_key_file`: want the GitHub App's \

@@ -303,13 +303,16 @@ impl Client {
             .await
         {
             Ok(answer) => answer,
-            Err(e) => {
-                if e.status() == Some(404) {
-                    // Uninstalled and maybe installed again: look the installation up anew.
-                    installation.id = None;
-                }
-                return Err(e);
+            Err(e) if e.status() == Some(404) => {
+                // Uninstalled and maybe installed again: look the installation up anew.
+                installation.id = None;
+                tracing::warn!(org = %target.org, installation = id,
+                    "the GitHub App's installation is gone (404); its work waits and is retried");
+                return Err(GithubError::NotInstalled {
+                    org: target.org.clone(),
+                });
             }
+            Err(e) => return Err(e),
         };
         let issued: IssuedToken = decode(&Method::POST, &path, &answer.body)?;
         if issued.token.trim().is_empty() {
@@ -319,8 +322,8 @@ impl Client {
                 "the installation token is empty",
             ));
         }
-        let expires_at = humantime::parse_rfc3339_weak(issued.expires_at.trim())
-            .unwrap_or_else(|_| {
+        let expires_at =
+            humantime::parse_rfc3339_weak(issued.expires_at.trim()).unwrap_or_else(|_| {
                 tracing::warn!(org = %target.org, expires_at = %issued.expires_at,
                     "installation token expiry unreadable; renewing it in ten minutes");
                 SystemTime::now() + REFRESH_EARLY + Duration::from_secs(600)
@@ -358,10 +361,11 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
-        let error = last.expect("at least one lookup");
-        tracing::warn!(org = %target.org, app_id = app.credentials.app_id(),
+        tracing::warn!(org = %target.org, app_id = app.credentials.app_id(), error = ?last.map(|e| e.to_string()),
             "the GitHub App is not installed on this org (404); its work waits and is retried");
-        Err(error)
+        Err(GithubError::NotInstalled {
+            org: target.org.clone(),
+        })
     }
 
     /// The app's bot login, `<slug>[bot]` (`GET /app` with the JWT).
@@ -409,7 +413,10 @@ mod tests {
                 exp: 1_800_000_000 + 540,
             }
         );
-        assert!(claims.exp - 1_800_000_000 <= 600, "GitHub refuses over 10 min");
+        assert!(
+            claims.exp - 1_800_000_000 <= 600,
+            "GitHub refuses over 10 min"
+        );
         // Signed with another key, it does not verify.
         let other = include_str!("../../../tests/data/gcs-test-key.pem");
         let forged = AppCredentials::from_pem("12345", other.as_bytes())
@@ -425,12 +432,18 @@ mod tests {
         assert!(err("12a", PRIVATE.as_bytes()).contains("not a number"));
         assert!(err("", PRIVATE.as_bytes()).contains("not a number"));
         assert!(err("0", PRIVATE.as_bytes()).contains("not a number"));
-        let garbage = err("1", b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n");
+        let garbage = err(
+            "1",
+            b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+        );
         assert!(garbage.contains("not an RSA private key"), "{garbage}");
         let public = err("1", PUBLIC.as_bytes());
         assert!(public.contains("RSA private key"), "{public}");
         assert!(!public.contains("MII"), "the key is not echoed: {public}");
-        let debug = format!("{:?}", AppCredentials::from_pem("7", PRIVATE.as_bytes()).unwrap());
+        let debug = format!(
+            "{:?}",
+            AppCredentials::from_pem("7", PRIVATE.as_bytes()).unwrap()
+        );
         assert_eq!(debug, "AppCredentials { app_id: 7, key: \"<redacted>\" }");
     }
 
@@ -467,7 +480,9 @@ mod tests {
             t("kubernetes", None)
         );
         assert_eq!(
-            Target::of("/search/issues?q=is%3Apr%20repo%3Aother%2Fthing%20label%3Algtm&per_page=100"),
+            Target::of(
+                "/search/issues?q=is%3Apr%20repo%3Aother%2Fthing%20label%3Algtm&per_page=100"
+            ),
             t("other", Some("thing"))
         );
         assert_eq!(
@@ -480,5 +495,100 @@ mod tests {
         assert_eq!(Target::of("/repos/"), None);
         assert!(is_app_path("/app") && is_app_path("/app/installations/1/access_tokens"));
         assert!(!is_app_path("/apps/x") && !is_app_path("/repos/app/x"));
+    }
+
+    /// Against the fake over HTTP: one token per org, reused while fresh, renewed early
+    /// when it is about to expire, renewed once after a 401; the bot's login from `/app`.
+    #[tokio::test]
+    async fn installation_tokens_are_cached_per_org_and_renewed() {
+        use crate::github::client::{Client, ClientOptions};
+        use crate::github::fake::FakeGithub;
+        use crate::model::PrNumber;
+        let fake = FakeGithub::start().await.unwrap();
+        fake.register_app(12345, "gate-app", PUBLIC).unwrap();
+        fake.install_app("o");
+        fake.install_app("p");
+        let one = fake.add_issue("o/r", "t", "b", "alice", &[]);
+        let two = fake.add_issue("p/r", "t", "b", "alice", &[]);
+        fake.add_issue("x/r", "t", "b", "alice", &[]);
+        let mut options = ClientOptions::new(vec![fake.url()], None);
+        options.app = Some(AppCredentials::from_pem("12345", PRIVATE.as_bytes()).unwrap());
+        options.max_attempts = 1;
+        let client = Client::new(options).unwrap();
+        assert_eq!(client.own_login().await.unwrap().as_str(), "gate-app[bot]");
+        let o = RepoName::parse("o/r").unwrap();
+        let p = RepoName::parse("p/r").unwrap();
+        let get = |repo: &RepoName, n: u64| {
+            let (client, repo) = (client.clone(), repo.clone());
+            async move { client.get_issue(&repo, PrNumber(n)).await }
+        };
+        let token_of = |path: &str| {
+            let logged = fake.requests();
+            let last = logged.iter().rev().find(|r| r.path == path).unwrap();
+            let auth = last.authorization.clone().unwrap();
+            auth.strip_prefix("Bearer ").unwrap().to_string()
+        };
+
+        // One token per org, reused.
+        get(&o, one).await.unwrap().unwrap();
+        get(&o, one).await.unwrap().unwrap();
+        get(&p, two).await.unwrap().unwrap();
+        assert_eq!(fake.installation_tokens_issued(), 2);
+        let o_token = token_of(&format!("/repos/o/r/issues/{one}"));
+        let p_token = token_of(&format!("/repos/p/r/issues/{two}"));
+        assert_eq!(
+            fake.installation_token_account(&o_token).as_deref(),
+            Some("o")
+        );
+        assert_eq!(
+            fake.installation_token_account(&p_token).as_deref(),
+            Some("p")
+        );
+
+        // Expired behind the client's back: a 401, one renewal, one more try.
+        fake.expire_installation_tokens();
+        fake.clear_log();
+        get(&o, one).await.unwrap().unwrap();
+        assert_eq!(fake.installation_tokens_issued(), 3);
+        let statuses: Vec<(String, u16)> = fake
+            .requests()
+            .iter()
+            .map(|r| (r.path.clone(), r.status))
+            .collect();
+        let issue = format!("/repos/o/r/issues/{one}");
+        assert_eq!(
+            statuses
+                .iter()
+                .filter(|(p, _)| *p == issue)
+                .map(|(_, s)| *s)
+                .collect::<Vec<_>>(),
+            vec![401, 200]
+        );
+
+        // A token within five minutes of its expiry is renewed before it is used.
+        fake.set_installation_token_ttl(240);
+        get(&p, two).await.unwrap().unwrap(); // p's token was expired too: 401, renewed
+        let issued = fake.installation_tokens_issued();
+        fake.clear_log();
+        get(&p, two).await.unwrap().unwrap();
+        assert_eq!(fake.installation_tokens_issued(), issued + 1);
+        assert!(
+            fake.requests().iter().all(|r| r.status < 400),
+            "no 401 on the way"
+        );
+
+        // Not installed on x: the lookup's 404 is the error; nothing is sent to x's repo.
+        fake.clear_log();
+        let err = get(&RepoName::parse("x/r").unwrap(), 1).await.unwrap_err();
+        assert!(
+            matches!(err, GithubError::NotInstalled { ref org } if org == "x"),
+            "{err}"
+        );
+        assert_eq!(err.status(), None, "not taken for an absent issue");
+        let paths: Vec<String> = fake.requests().iter().map(|r| r.path.clone()).collect();
+        assert_eq!(
+            paths,
+            vec!["/orgs/x/installation", "/repos/x/r/installation"]
+        );
     }
 }
