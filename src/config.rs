@@ -1057,4 +1057,63 @@ mod tests {
         );
         assert!(err.contains("jobs[0].scopes[0].repo"), "{err}");
     }
+
+    #[test]
+    fn a_github_app_is_checked_at_load_and_each_error_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("app.pem");
+        std::fs::write(&key, include_str!("../tests/data/github-app-test-key.pem")).unwrap();
+        let yaml = |id: &str, file: &str| {
+            format!("{MINIMAL}github:\n  app_id: {id}\n  app_private_key_file: {file:?}\n")
+        };
+        let key_path = key.display().to_string();
+        // A number without quotes, as operators write it.
+        let c = load_yaml(&yaml("12345", &key_path), &[], &Overrides::default()).unwrap();
+        assert_eq!(c.github.app_id, "12345");
+        assert!(c.github.uses_app());
+        assert!(!Config::default().github.uses_app());
+        // Prow's flags override the file.
+        let flags = Overrides {
+            github_app_id: Some("777".into()),
+            github_app_private_key_path: Some(key.clone()),
+            ..Overrides::default()
+        };
+        let c = load_yaml(MINIMAL, &[], &flags).unwrap();
+        assert_eq!(c.github.app_id, "777");
+        assert_eq!(c.github.app_private_key_file, key_path);
+
+        let err = |yaml: String| {
+            format!(
+                "{:#}",
+                load_yaml(&yaml, &[], &Overrides::default()).unwrap_err()
+            )
+        };
+        let e = err(yaml("twelve", &key_path));
+        assert!(
+            e.contains("`github.app_id`") && e.contains("not a number"),
+            "{e}"
+        );
+        let e = err(yaml("1", ""));
+        assert!(e.contains("`github.app_private_key_file`"), "{e}");
+        let e = err(yaml("\"\"", &key_path));
+        assert!(e.contains("`github.app_id`"), "{e}");
+        let missing = dir.path().join("absent.pem").display().to_string();
+        let e = err(yaml("1", &missing));
+        assert!(
+            e.contains("`github.app_private_key_file`") && e.contains("absent.pem"),
+            "{e}"
+        );
+        let public = dir.path().join("public.pem");
+        std::fs::write(
+            &public,
+            include_str!("../tests/data/github-app-test-key.pub.pem"),
+        )
+        .unwrap();
+        let e = err(yaml("1", &public.display().to_string()));
+        assert!(
+            e.contains("`github.app_private_key_file`") && e.contains("RSA private key"),
+            "{e}"
+        );
+        assert!(!e.contains("MII"), "the key is not echoed: {e}");
+    }
 }

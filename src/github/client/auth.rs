@@ -272,17 +272,18 @@ impl AppAuth {
 
 impl Client {
     /// The installation token for `target`'s org: the cached one while fresh, else a new
-    /// one (also when `renew`, after GitHub refused the cached one).
+    /// one. `refused` is a token GitHub just answered 401 to: it is replaced, unless a
+    /// concurrent request replaced it already (then that new one is used, not a third).
     pub(super) async fn installation_token(
         &self,
         app: &AppAuth,
         target: &Target,
-        renew: bool,
+        refused: Option<&str>,
     ) -> Result<String, GithubError> {
         let slot = app.org(&target.org);
         let mut installation = slot.lock().await;
-        if !renew
-            && let Some((token, expires_at)) = &installation.token
+        if let Some((token, expires_at)) = &installation.token
+            && refused != Some(token.as_str())
             && is_fresh(*expires_at, SystemTime::now())
         {
             return Ok(token.clone());

@@ -83,7 +83,7 @@ impl Client {
                         path: path.to_string(),
                     });
                 };
-                let token = self.installation_token(app, &target, false).await?;
+                let token = self.installation_token(app, &target, None).await?;
                 match self
                     .send_with(method.clone(), path, body, resend, &token)
                     .await
@@ -93,7 +93,7 @@ impl Client {
                     Err(e) if e.status() == Some(401) => {
                         tracing::warn!(method = %method, path, org = %target.org,
                             "installation token refused (401): renewing it and trying once more");
-                        let token = self.installation_token(app, &target, true).await?;
+                        let token = self.installation_token(app, &target, Some(&token)).await?;
                         self.send_with(method, path, body, resend, &token).await
                     }
                     other => other,
