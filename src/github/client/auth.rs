@@ -381,7 +381,7 @@ impl Client {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| GithubError::decode(&Method::GET, "/app", "the app has no slug"))?;
-        Ok(crate::model::Login::new(&format!("{slug}[bot]")))
+        Ok(crate::model::Login::new(format!("{slug}[bot]")))
     }
 }
 

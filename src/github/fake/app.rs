@@ -187,10 +187,20 @@ fn verify_jwt(s: &FakeState, jwt: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// GitHub's refusal of a request: its status and message.
+pub(super) struct Refusal(StatusCode, &'static str);
+
+impl Refusal {
+    /// The answer GitHub gives.
+    pub(super) fn answer(&self) -> Response<Body> {
+        error(self.0, self.1)
+    }
+}
+
 /// Authentication: who sent `entry`, or GitHub's refusal. The user's token (as before),
 /// the app's JWT on the app's endpoints, or an installation token on its own account.
-pub(super) fn authenticate(s: &FakeState, entry: &LoggedRequest) -> Result<Caller, Response<Body>> {
-    let unauthorized = |message: &str| error(StatusCode::UNAUTHORIZED, message);
+pub(super) fn authenticate(s: &FakeState, entry: &LoggedRequest) -> Result<Caller, Refusal> {
+    let unauthorized = |message: &'static str| Refusal(StatusCode::UNAUTHORIZED, message);
     let presented = entry.authorization.as_deref().and_then(|a| {
         a.strip_prefix("Bearer ")
             .or_else(|| a.strip_prefix("token "))
@@ -222,13 +232,13 @@ pub(super) fn authenticate(s: &FakeState, entry: &LoggedRequest) -> Result<Calle
         return Err(unauthorized("A JSON web token could not be decoded"));
     }
     if entry.path == "/user" {
-        return Err(error(
+        return Err(Refusal(
             StatusCode::FORBIDDEN,
             "Resource not accessible by integration",
         ));
     }
     if account_of(&entry.path).is_some_and(|a| a != issued.account) {
-        return Err(not_found());
+        return Err(Refusal(StatusCode::NOT_FOUND, "Not Found"));
     }
     Ok(Caller(format!("{}[bot]", app.slug)))
 }

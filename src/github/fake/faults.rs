@@ -391,7 +391,7 @@ pub(super) fn faults(state: &Shared, entry: &LoggedRequest) -> Verdict {
     }
     match super::app::authenticate(&s, entry) {
         Ok(_) => Verdict::Route,
-        Err(refused) => Verdict::Answer(refused),
+        Err(refused) => Verdict::Answer(refused.answer()),
     }
 }
 
