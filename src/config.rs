@@ -91,8 +91,15 @@ fn addr(s: &str) -> SocketAddr {
 pub struct GithubConfig {
     /// Tried in order: ghproxy first, api.github.com as the fallback.
     pub endpoints: Vec<String>,
-    /// File holding the token; its owner is the plugin's own login.
+    /// File holding the token; its owner is the plugin's own login. Not read when a GitHub
+    /// App is configured (`app_id`).
     pub token_file: PathBuf,
+    /// A GitHub App's id (decimal), instead of a token; "" = no app. The plugin's login is
+    /// then the app's `<slug>[bot]`. YAML and the environment may give it as a number.
+    #[serde(deserialize_with = "string_or_number")]
+    pub app_id: String,
+    /// The GitHub App's private key (PEM), with `app_id`; "" = no app.
+    pub app_private_key_file: String,
     /// Content-creating requests allowed per minute (GitHub allows about 80).
     pub mutations_per_minute: u32,
     /// Content-creating requests allowed per hour (GitHub allows about 500).
@@ -104,9 +111,46 @@ impl Default for GithubConfig {
         Self {
             endpoints: vec!["http://ghproxy".into(), "https://api.github.com".into()],
             token_file: PathBuf::from("/etc/github/oauth"),
+            app_id: String::new(),
+            app_private_key_file: String::new(),
             mutations_per_minute: 60,
             mutations_per_hour: 450,
         }
+    }
+}
+
+impl GithubConfig {
+    /// Whether a GitHub App (rather than a token) is configured.
+    pub fn uses_app(&self) -> bool {
+        !self.app_id.trim().is_empty() || !self.app_private_key_file.trim().is_empty()
+    }
+
+    /// Checks the GitHub App settings when an app is configured: both keys set, the id a
+    /// number, the key file readable and an RSA private key. Each error names its key.
+    pub fn validate_app(&self) -> anyhow::Result<()> {
+        if !self.uses_app() {
+            return Ok(());
+        }
+        let id = self.app_id.trim();
+        if id.is_empty() {
+            bail!(
+                "invalid configuration at `github.app_id`: required with github.app_private_key_file"
+            );
+        }
+        if id.parse::<u64>().ok().filter(|n| *n > 0).is_none() {
+            bail!("invalid configuration at `github.app_id`: {id:?} is not a number");
+        }
+        let key = self.app_private_key_file.trim();
+        if key.is_empty() {
+            bail!(
+                "invalid configuration at `github.app_private_key_file`: required with github.app_id"
+            );
+        }
+        crate::github::client::AppCredentials::load(id, Path::new(key)).with_context(|| {
+            "invalid configuration at `github.app_private_key_file`: want the GitHub App's \
+             private key (PEM)"
+        })?;
+        Ok(())
     }
 }
 
@@ -446,12 +490,29 @@ mod humane_opt {
     }
 }
 
+/// A string, or a number written without quotes (`app_id: 12345`), as its decimal text.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Null => Ok(String::new()),
+        other => Err(D::Error::custom(format!(
+            "want a number or a string, not {other}"
+        ))),
+    }
+}
+
 /// Prow-style flags: the strongest layer.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub dry_run: Option<bool>,
     pub hmac_secret_file: Option<PathBuf>,
     pub github_token_path: Option<PathBuf>,
+    /// Prow's `--github-app-id`.
+    pub github_app_id: Option<String>,
+    /// Prow's `--github-app-private-key-path`.
+    pub github_app_private_key_path: Option<PathBuf>,
     pub github_endpoints: Vec<String>,
     pub port: Option<u16>,
     pub store_path: Option<PathBuf>,
@@ -549,6 +610,7 @@ impl Config {
         if self.github.mutations_per_minute == 0 || self.github.mutations_per_hour == 0 {
             bail!("invalid configuration at `github.mutations_per_*`: must be positive");
         }
+        self.github.validate_app()?;
         if self.history.retention == 0 {
             bail!("invalid configuration at `history.retention`: must be positive");
         }
@@ -706,13 +768,23 @@ fn apply_overrides(tree: &mut serde_json::Value, o: &Overrides) {
     if let Some(p) = &o.store_path {
         root.insert("store_path".into(), Value::String(path_str(p)));
     }
-    if o.github_token_path.is_some() || !o.github_endpoints.is_empty() {
+    if o.github_token_path.is_some()
+        || o.github_app_id.is_some()
+        || o.github_app_private_key_path.is_some()
+        || !o.github_endpoints.is_empty()
+    {
         let github = root
             .entry("github")
             .or_insert_with(|| Value::Object(Default::default()));
         if let Some(github) = github.as_object_mut() {
             if let Some(p) = &o.github_token_path {
                 github.insert("token_file".into(), Value::String(path_str(p)));
+            }
+            if let Some(id) = &o.github_app_id {
+                github.insert("app_id".into(), Value::String(id.clone()));
+            }
+            if let Some(p) = &o.github_app_private_key_path {
+                github.insert("app_private_key_file".into(), Value::String(path_str(p)));
             }
             if !o.github_endpoints.is_empty() {
                 let list = o.github_endpoints.iter().cloned().map(Value::String);
@@ -984,5 +1056,64 @@ mod tests {
             load_yaml(yaml, &[], &Overrides::default()).unwrap_err()
         );
         assert!(err.contains("jobs[0].scopes[0].repo"), "{err}");
+    }
+
+    #[test]
+    fn a_github_app_is_checked_at_load_and_each_error_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("app.pem");
+        std::fs::write(&key, include_str!("../tests/data/github-app-test-key.pem")).unwrap();
+        let yaml = |id: &str, file: &str| {
+            format!("{MINIMAL}github:\n  app_id: {id}\n  app_private_key_file: {file:?}\n")
+        };
+        let key_path = key.display().to_string();
+        // A number without quotes, as operators write it.
+        let c = load_yaml(&yaml("12345", &key_path), &[], &Overrides::default()).unwrap();
+        assert_eq!(c.github.app_id, "12345");
+        assert!(c.github.uses_app());
+        assert!(!Config::default().github.uses_app());
+        // Prow's flags override the file.
+        let flags = Overrides {
+            github_app_id: Some("777".into()),
+            github_app_private_key_path: Some(key.clone()),
+            ..Overrides::default()
+        };
+        let c = load_yaml(MINIMAL, &[], &flags).unwrap();
+        assert_eq!(c.github.app_id, "777");
+        assert_eq!(c.github.app_private_key_file, key_path);
+
+        let err = |yaml: String| {
+            format!(
+                "{:#}",
+                load_yaml(&yaml, &[], &Overrides::default()).unwrap_err()
+            )
+        };
+        let e = err(yaml("twelve", &key_path));
+        assert!(
+            e.contains("`github.app_id`") && e.contains("not a number"),
+            "{e}"
+        );
+        let e = err(yaml("1", ""));
+        assert!(e.contains("`github.app_private_key_file`"), "{e}");
+        let e = err(yaml("\"\"", &key_path));
+        assert!(e.contains("`github.app_id`"), "{e}");
+        let missing = dir.path().join("absent.pem").display().to_string();
+        let e = err(yaml("1", &missing));
+        assert!(
+            e.contains("`github.app_private_key_file`") && e.contains("absent.pem"),
+            "{e}"
+        );
+        let public = dir.path().join("public.pem");
+        std::fs::write(
+            &public,
+            include_str!("../tests/data/github-app-test-key.pub.pem"),
+        )
+        .unwrap();
+        let e = err(yaml("1", &public.display().to_string()));
+        assert!(
+            e.contains("`github.app_private_key_file`") && e.contains("RSA private key"),
+            "{e}"
+        );
+        assert!(!e.contains("MII"), "the key is not echoed: {e}");
     }
 }

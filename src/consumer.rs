@@ -206,13 +206,8 @@ pub async fn run_shared(
     _stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let metrics = parts.metrics.clone();
-    // Without a token (dry-run only) nobody is asked: approvers are the users.
-    let github = parts
-        .config
-        .github
-        .token_file
-        .exists()
-        .then(|| parts.github.clone());
+    // Without a token or app (dry-run only) nobody is asked: approvers are the users.
+    let github = parts.github.has_credentials().then(|| parts.github.clone());
     let approvers = Arc::new(membership::Approvers::new(&parts.config, github));
     let app = Consumer {
         gate: gating::Gatekeeper::new(

@@ -106,7 +106,7 @@ pub async fn run_with(
     // the background if GitHub is slow) and handed over as a value: the consumer never
     // waits for GitHub. Without a token (dry-run) it stays unknown.
     let own_login = consumer::membership::OwnLogin::resolve(
-        config.github.token_file.exists().then_some(&app.github),
+        app.github.has_credentials().then_some(&app.github),
         stop_rx.clone(),
     )
     .await;
@@ -194,7 +194,16 @@ pub fn check_secrets(config: &Config) -> anyhow::Result<()> {
         .current()
         .context("hmac_secret_file is unusable (it must hold a token)")?;
     let token = &config.github.token_file;
-    if !token.exists() {
+    if config.github.uses_app() {
+        // The app's settings were checked with the configuration; exactly one way in.
+        if token.exists() {
+            anyhow::bail!(
+                "github.token_file {} exists while github.app_id is set: configure a token or \
+                 a GitHub App, not both (set github.token_file to \"\")",
+                token.display()
+            );
+        }
+    } else if !token.exists() {
         if config.dry_run {
             tracing::warn!(path = %token.display(), "GitHub token file missing; dry-run goes on without GitHub");
         } else {

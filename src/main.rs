@@ -61,6 +61,12 @@ struct ServeArgs {
     /// File holding the GitHub token.
     #[arg(long)]
     github_token_path: Option<PathBuf>,
+    /// A GitHub App's id, instead of a token (with --github-app-private-key-path).
+    #[arg(long)]
+    github_app_id: Option<String>,
+    /// The GitHub App's private key (PEM).
+    #[arg(long)]
+    github_app_private_key_path: Option<PathBuf>,
     /// GitHub API endpoint; repeat it (ghproxy first, api.github.com as fallback).
     #[arg(long = "github-endpoint")]
     github_endpoints: Vec<String>,
@@ -78,6 +84,8 @@ impl ServeArgs {
             dry_run: self.dry_run,
             hmac_secret_file: self.hmac_secret_file.clone(),
             github_token_path: self.github_token_path.clone(),
+            github_app_id: self.github_app_id.clone(),
+            github_app_private_key_path: self.github_app_private_key_path.clone(),
             github_endpoints: self.github_endpoints.clone(),
             port: self.port,
             store_path: self.store_path.clone(),

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use conformance::{Erratum, ErratumKind, Spec};
-use scalability_gate::github::client::{Client, ClientOptions};
+use scalability_gate::github::client::{AppCredentials, Client, ClientOptions};
 use scalability_gate::github::fake::{FakeGithub, MergedPr, PrSpec};
 use scalability_gate::github::types::{IssueEdit, IssueState, Label, NewIssue};
 use scalability_gate::model::{PrNumber, RepoName, Timestamp};
@@ -39,6 +39,13 @@ const ERRATA: &[Erratum] = &[
         operations: &["GET /orgs/{org}/teams/{team_slug}/memberships/{username}"],
         kind: ErratumKind::BodyWithoutContent { status: 404 },
         why: "the 404 of team membership (not a member) is documented without content, but               GitHub answers its usual JSON error body {message, documentation_url}; no               upstream issue found for it",
+    },
+    Erratum {
+        operations: &["GET /orgs/{org}/installation"],
+        kind: ErratumKind::UndocumentedStatus { status: 404 },
+        why: "the installation of an app on an org lists only 200, but GitHub answers 404 \
+              (Not Found) when the app is not installed there, as it does for the \
+              documented GET /repos/{owner}/{repo}/installation; no upstream issue found",
     },
 ];
 
@@ -229,6 +236,35 @@ async fn client_calls(fake: &FakeGithub) {
         .unwrap()
         .unwrap();
     assert!(c.revert_pull("PR_kwnope", None, None).await.is_err());
+    app_calls(fake).await;
+}
+
+/// The same fake as a GitHub App sees it: the app, its installation (and the lack of
+/// one), an installation token, and a call made with it.
+async fn app_calls(fake: &FakeGithub) {
+    fake.register_app(
+        4242,
+        "gate-app",
+        include_str!("data/github-app-test-key.pub.pem"),
+    )
+    .unwrap();
+    fake.install_app(&repo().org);
+    let mut options = ClientOptions::new(vec![fake.url()], None);
+    options.app = Some(
+        AppCredentials::from_pem(
+            "4242",
+            include_str!("data/github-app-test-key.pem").as_bytes(),
+        )
+        .unwrap(),
+    );
+    options.max_attempts = 1;
+    let app = Client::new(options).unwrap();
+    assert_eq!(app.own_login().await.unwrap().as_str(), "gate-app[bot]");
+    app.list_issues(&repo(), &[], IssueState::Open)
+        .await
+        .unwrap();
+    let elsewhere = RepoName::parse("not-installed/repo").unwrap();
+    assert!(app.get_issue(&elsewhere, PrNumber(1)).await.is_err());
 }
 
 /// The operations the run must reach, so that the check cannot pass by checking nothing.
@@ -259,6 +295,11 @@ const MUST_COVER: &[&str] = &[
     "GET /repos/{owner}/{repo}/compare/{base}...{head} -> 404",
     "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls -> 200",
     "POST /graphql -> 200",
+    "GET /app -> 200",
+    "GET /orgs/{org}/installation -> 200",
+    "GET /orgs/{org}/installation -> 404",
+    "GET /repos/{owner}/{repo}/installation -> 404",
+    "POST /app/installations/{installation_id}/access_tokens -> 201",
 ];
 
 fn report(spec: &Spec, fake: &FakeGithub) {

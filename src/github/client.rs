@@ -26,14 +26,18 @@
 //!
 //! The token is sent as `Authorization: Bearer …` and never logged. Without a token every
 //! request fails with [`GithubError::NoToken`] (mutations in dry-run still succeed as
-//! no-ops), which lets a newcomer start the example configuration at once.
+//! no-ops), which lets a newcomer start the example configuration at once. With a GitHub
+//! App instead of a token (`github.app_id`), each request carries the installation token
+//! of the org it targets, and the app's own endpoints the app's JWT (see `auth`).
 //!
 //! The rooms: this file holds the [`Client`] itself (construction, counters, dry-run);
-//! `options`, `error` and `counters` what it is built from and answers; `transport` sends
+//! `options`, `error` and `counters` what it is built from and answers; `auth` the
+//! credentials (token or GitHub App) a request carries; `transport` sends
 //! one request (endpoints, retries), `rate_limit` and `pacer` decide when it may go,
 //! `json` and `pages` turn answers into values; the calls themselves are grouped by what
 //! they touch: `users`, `issues`, `comments`, `labels`, `pulls`, `history`, `graphql`.
 
+mod auth;
 mod comments;
 mod counters;
 mod error;
@@ -59,12 +63,14 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::model::{Login, RepoName};
 
+pub use auth::{AppClaims, AppCredentials, JWT_BACKDATE, JWT_LIFETIME, REFRESH_EARLY};
 pub use counters::Counters;
 pub use error::GithubError;
 pub use graphql::REVERT_PULL_REQUEST;
 pub use options::ClientOptions;
 pub use rate_limit::SECONDARY_LIMIT_DEFAULT_WAIT;
 
+use auth::{AppAuth, Auth};
 use counters::AtomicCounters;
 use pacer::Pacer;
 
@@ -85,7 +91,7 @@ struct Inner {
     /// Path prefixes of the endpoints (`/api/v3` on GitHub Enterprise), to map `Link`
     /// URLs back onto our own endpoint list.
     prefixes: Vec<String>,
-    token: Option<String>,
+    auth: Auth,
     options: ClientOptions,
     not_before: std::sync::Mutex<Option<Instant>>,
     pacer: tokio::sync::Mutex<Pacer>,
@@ -163,12 +169,17 @@ impl Client {
             })
             .collect();
         let pacer = Pacer::new(options.mutations_per_minute, options.mutations_per_hour);
+        let auth = match (&options.app, options.token.as_deref()) {
+            (Some(app), _) => Auth::App(AppAuth::new(app.clone())),
+            (None, Some(token)) if !token.is_empty() => Auth::Token(token.to_string()),
+            (None, _) => Auth::None,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
                 endpoints,
                 prefixes,
-                token: options.token.clone().filter(|t| !t.is_empty()),
+                auth,
                 options,
                 not_before: std::sync::Mutex::new(None),
                 pacer: tokio::sync::Mutex::new(pacer),
@@ -181,6 +192,16 @@ impl Client {
     /// A client built from the plugin's configuration.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         Self::new(ClientOptions::from_config(config)?)
+    }
+
+    /// Whether the client has credentials (a token or a GitHub App) to send requests with.
+    pub fn has_credentials(&self) -> bool {
+        !matches!(self.inner.auth, Auth::None)
+    }
+
+    /// Whether the client authenticates as a GitHub App.
+    pub fn is_app(&self) -> bool {
+        matches!(self.inner.auth, Auth::App(_))
     }
 
     /// Whether mutations are no-ops.

@@ -25,6 +25,7 @@
 //!
 //! One idea per file: [`state`] (the model), [`seed`] and [`inspect`] (setting and reading
 //! it), [`log`] (the request log and hooks), [`faults`] (fault injection and auth),
+//! [`app`] (GitHub Apps: JWTs, installations and their tokens),
 //! [`serve`] (the connection pipeline), [`routes`], [`search`], [`history`], [`commits`]
 //! and [`graphql`] (the endpoints), and [`render`] (the model as GitHub's JSON).
 //!
@@ -38,6 +39,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+mod app;
 // OpenAPI conformance: whole exchanges recorded for tests/openapi.rs.
 mod capture;
 mod commits;
@@ -98,6 +100,7 @@ impl FakeGithub {
             hooks: Vec::new(),
             stall_release: watch::channel(0).0,
             exchanges: None,
+            app: Default::default(),
         }));
         let (stop, mut stopped) = watch::channel(false);
         let router = routes(state.clone());

@@ -32,6 +32,9 @@ pub enum ErratumKind {
     },
     /// A JSON body on an answer of this status documented without content.
     BodyWithoutContent { status: u16 },
+    /// An answer of this status the description does not list at all (its body is then
+    /// not checked).
+    UndocumentedStatus { status: u16 },
 }
 
 /// One documented operation.
@@ -288,7 +291,16 @@ impl Spec {
                 .and_then(|r| r.get(x.status.to_string()))
                 .or_else(|| responses.and_then(|r| r.get("default")))
                 .map(|r| resolve(&self.doc, r));
+            let undocumented = errata.iter().find(|e| {
+                e.operations.contains(&name.as_str())
+                    && matches!(e.kind, ErratumKind::UndocumentedStatus { status }
+                        if status == x.status)
+            });
             match documented {
+                None if undocumented.is_some() => {
+                    let why = undocumented.map(|e| e.why.to_string()).unwrap_or_default();
+                    *out.tolerated.entry(why).or_default() += 1;
+                }
                 None => {
                     let known: Vec<&String> = responses
                         .and_then(Value::as_object)

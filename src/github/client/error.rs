@@ -10,6 +10,16 @@ use super::transport::Answer;
 pub enum GithubError {
     #[error("{method} {path}: no GitHub token configured, request not sent")]
     NoToken { method: String, path: String },
+    #[error(
+        "{method} {path}: names no org, so no GitHub App installation token can be chosen for it"
+    )]
+    NoInstallation { method: String, path: String },
+    /// The GitHub App is not installed on the org (its installation lookup answered 404);
+    /// not a 404 of the request itself, so no caller takes it for "absent".
+    #[error(
+        "the GitHub App is not installed on {org} (or cannot see it): install it there, then the work is retried"
+    )]
+    NotInstalled { org: String },
     #[error("{method} {path}: GitHub answered {status}: {message}")]
     Status {
         method: String,

@@ -4,10 +4,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::Client;
+use super::auth::Target;
 use super::error::GithubError;
+use super::json::decode;
 use super::transport::Resend;
 use crate::github::types::RevertedPull;
-use crate::model::PrNumber;
+use crate::model::{PrNumber, RepoName};
 
 /// The one GraphQL document the plugin sends: GitHub's "Revert" button as an API.
 pub const REVERT_PULL_REQUEST: &str = "mutation($input: RevertPullRequestInput!) { \
@@ -23,6 +25,29 @@ impl Client {
         title: Option<&str>,
         body: Option<&str>,
     ) -> Result<Option<RevertedPull>, GithubError> {
+        self.revert_pull_of(None, node_id, title, body).await
+    }
+
+    /// As [`Client::revert_pull`] for a PR of `repo`: with a GitHub App, the request
+    /// carries the installation token of `repo`'s org (a node id names no org).
+    pub async fn revert_pull_in(
+        &self,
+        repo: &RepoName,
+        node_id: &str,
+        title: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<Option<RevertedPull>, GithubError> {
+        self.revert_pull_of(Some(Target::repo(repo)), node_id, title, body)
+            .await
+    }
+
+    async fn revert_pull_of(
+        &self,
+        target: Option<Target>,
+        node_id: &str,
+        title: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<Option<RevertedPull>, GithubError> {
         let mut input = json!({ "pullRequestId": node_id, "draft": false });
         if let Some(title) = title {
             input["title"] = json!(title);
@@ -31,7 +56,7 @@ impl Client {
             input["body"] = json!(body);
         }
         let data = self
-            .graphql(REVERT_PULL_REQUEST, json!({ "input": input }))
+            .graphql_for(target, REVERT_PULL_REQUEST, json!({ "input": input }))
             .await?;
         if data.is_null() && self.is_dry_run() {
             return Ok(None);
@@ -60,16 +85,34 @@ impl Client {
     /// in dry-run: `null`. A `RATE_LIMITED` answer (HTTP 200) pauses every request and is
     /// sent again after the pause, like a secondary limit; other GraphQL errors are
     /// [`GithubError::Graphql`].
+    /// With a GitHub App it cannot choose an installation (GraphQL paths name no org):
+    /// use the calls that name their repository, such as [`Client::revert_pull_in`].
     pub async fn graphql(&self, query: &str, variables: Value) -> Result<Value, GithubError> {
+        self.graphql_for(None, query, variables).await
+    }
+
+    async fn graphql_for(
+        &self,
+        target: Option<Target>,
+        query: &str,
+        variables: Value,
+    ) -> Result<Value, GithubError> {
         if self.skip_in_dry_run("POST", "/graphql") {
             return Ok(Value::Null);
         }
         let body = json!({ "query": query, "variables": variables });
         // Sent once: the one mutation (`revertPullRequest`) opens a PR, and a 502 after it
         // did must not open a second; the reconciler adopts the open revert instead.
-        let answer: Value = self
-            .send_json(Method::POST, "/graphql", &body, Resend::OnlyUnsent)
+        let answer = self
+            .request_for(
+                target,
+                Method::POST,
+                "/graphql",
+                Some(&body),
+                Resend::OnlyUnsent,
+            )
             .await?;
+        let answer: Value = decode(&Method::POST, "/graphql", &answer.body)?;
         let errors = answer.get("errors").and_then(Value::as_array);
         if let Some(errors) = errors.filter(|e| !e.is_empty()) {
             let messages: Vec<&str> = errors

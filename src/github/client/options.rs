@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use std::path::Path;
+
+use super::auth::AppCredentials;
 use crate::config::Config;
 
 /// How a [`super::Client`] behaves. [`ClientOptions::from_config`] builds it from the
@@ -10,8 +13,11 @@ use crate::config::Config;
 pub struct ClientOptions {
     /// Base URLs tried in order, e.g. `http://ghproxy`, `https://api.github.com`.
     pub endpoints: Vec<String>,
-    /// The token (already trimmed); `None` when the token file is missing in dry-run.
+    /// The token (already trimmed); `None` when the token file is missing in dry-run, or
+    /// with a GitHub App.
     pub token: Option<String>,
+    /// A GitHub App's credentials, used instead of `token` when set.
+    pub app: Option<AppCredentials>,
     /// Mutations become logged no-ops.
     pub dry_run: bool,
     /// Content-creating requests allowed per sliding minute.
@@ -37,6 +43,7 @@ impl std::fmt::Debug for ClientOptions {
         f.debug_struct("ClientOptions")
             .field("endpoints", &self.endpoints)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("app", &self.app)
             .field("dry_run", &self.dry_run)
             .field("mutations_per_minute", &self.mutations_per_minute)
             .field("mutations_per_hour", &self.mutations_per_hour)
@@ -51,6 +58,7 @@ impl ClientOptions {
         Self {
             endpoints,
             token,
+            app: None,
             dry_run: false,
             mutations_per_minute: 60,
             mutations_per_hour: 450,
@@ -63,16 +71,26 @@ impl ClientOptions {
         }
     }
 
-    /// From the plugin's configuration, reading the token file (trimmed, as Prow does).
-    /// A missing token file is tolerated in dry-run only.
+    /// From the plugin's configuration: the GitHub App when `github.app_id` is set, else
+    /// the token file (trimmed, as Prow does). A missing token file is tolerated in
+    /// dry-run only.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         let path = &config.github.token_file;
-        let token = if path.exists() || !config.dry_run {
-            Some(crate::config::read_secret_file(path)?)
+        let app = if config.github.uses_app() {
+            Some(AppCredentials::load(
+                &config.github.app_id,
+                Path::new(config.github.app_private_key_file.trim()),
+            )?)
         } else {
             None
         };
+        let token = if app.is_some() || (!path.exists() && config.dry_run) {
+            None
+        } else {
+            Some(crate::config::read_secret_file(path)?)
+        };
         let mut options = Self::new(config.github.endpoints.clone(), token);
+        options.app = app;
         options.dry_run = config.dry_run;
         options.mutations_per_minute = config.github.mutations_per_minute;
         options.mutations_per_hour = config.github.mutations_per_hour;

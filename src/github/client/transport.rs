@@ -9,6 +9,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::Client;
+use super::auth::{Auth, Target, is_app_path};
 use super::error::{GithubError, without_url};
 use super::rate_limit::{MAX_RATE_LIMIT_WAITS, graphql_rate_limited};
 
@@ -41,8 +42,9 @@ fn is_mutation(method: &Method) -> bool {
 }
 
 impl Client {
-    /// Sends one logical request: pacing, rate-limit pauses, endpoints in order, retries,
-    /// resending after a failure only as `resend` allows.
+    /// Sends one logical request with the credentials it needs (see `auth`): the token,
+    /// or with a GitHub App the JWT for the app's own endpoints and otherwise the
+    /// installation token of the org the path targets.
     pub(super) async fn request(
         &self,
         method: Method,
@@ -50,12 +52,66 @@ impl Client {
         body: Option<&Value>,
         resend: Resend,
     ) -> Result<Answer, GithubError> {
-        let Some(token) = self.inner.token.as_deref() else {
-            return Err(GithubError::NoToken {
+        self.request_for(Target::of(path), method, path, body, resend)
+            .await
+    }
+
+    /// As [`Client::request`], acting on `target`'s org (a path that names none, such as
+    /// `/graphql`, takes it from the caller).
+    pub(super) async fn request_for(
+        &self,
+        target: Option<Target>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        resend: Resend,
+    ) -> Result<Answer, GithubError> {
+        match &self.inner.auth {
+            Auth::None => Err(GithubError::NoToken {
                 method: method.to_string(),
                 path: path.to_string(),
-            });
-        };
+            }),
+            Auth::Token(token) => self.send_with(method, path, body, resend, token).await,
+            Auth::App(app) if is_app_path(path) => {
+                let jwt = app.jwt(&method, path)?;
+                self.send_with(method, path, body, resend, &jwt).await
+            }
+            Auth::App(app) => {
+                let Some(target) = target else {
+                    return Err(GithubError::NoInstallation {
+                        method: method.to_string(),
+                        path: path.to_string(),
+                    });
+                };
+                let token = self.installation_token(app, &target, None).await?;
+                match self
+                    .send_with(method.clone(), path, body, resend, &token)
+                    .await
+                {
+                    // Revoked or expired before its time: GitHub did nothing with it, so a
+                    // new token and one more try are safe, also for a mutation.
+                    Err(e) if e.status() == Some(401) => {
+                        tracing::warn!(method = %method, path, org = %target.org,
+                            "installation token refused (401): renewing it and trying once more");
+                        let token = self.installation_token(app, &target, Some(&token)).await?;
+                        self.send_with(method, path, body, resend, &token).await
+                    }
+                    other => other,
+                }
+            }
+        }
+    }
+
+    /// Sends one logical request with `token`: pacing, rate-limit pauses, endpoints in
+    /// order, retries, resending after a failure only as `resend` allows.
+    pub(super) async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        resend: Resend,
+        token: &str,
+    ) -> Result<Answer, GithubError> {
         let options = &self.inner.options;
         let mut round = 0;
         let mut rate_waits = 0;

@@ -6,11 +6,16 @@ use crate::github::types::{TeamMembership, User};
 use crate::model::Login;
 
 impl Client {
-    /// The token owner's login (`GET /user`), asked once and remembered.
+    /// The plugin's own login, asked once and remembered: the token owner's (`GET /user`),
+    /// or with a GitHub App its bot's, `<slug>[bot]` (`GET /app`; an installation token
+    /// may not ask `GET /user`).
     pub async fn own_login(&self) -> Result<Login, GithubError> {
         self.inner
             .login
             .get_or_try_init(|| async {
+                if self.is_app() {
+                    return self.app_login().await;
+                }
                 let user: User = self.get_json("/user").await?;
                 Ok(user.login())
             })

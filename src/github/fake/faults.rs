@@ -389,11 +389,9 @@ pub(super) fn faults(state: &Shared, entry: &LoggedRequest) -> Verdict {
         }
         return Verdict::Answer(r);
     }
-    let expected = format!("Bearer {}", s.token);
-    let token_form = format!("token {}", s.token);
-    match entry.authorization.as_deref() {
-        Some(a) if a == expected || a == token_form => Verdict::Route,
-        _ => Verdict::Answer(error(StatusCode::UNAUTHORIZED, "Bad credentials")),
+    match super::app::authenticate(&s, entry) {
+        Ok(_) => Verdict::Route,
+        Err(refused) => Verdict::Answer(refused.answer()),
     }
 }
 

@@ -1,13 +1,14 @@
 //! `POST /graphql`: only the `revertPullRequest` mutation, resolving the PR by the global
 //! node id the fake renders.
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::Response;
 use axum::response::IntoResponse;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
+use super::app::Caller;
 use super::history::PrFacts;
 use super::state::{FakeState, Item, PrPart, Shared};
 
@@ -46,6 +47,7 @@ fn graphql_error(kind: &str, message: &str) -> Response<Body> {
 /// branch `revert-N-<branch>`, authored by the token's owner.
 pub(super) async fn graphql(
     State(state): State<Shared>,
+    Extension(Caller(login)): Extension<Caller>,
     Json(body): Json<Value>,
 ) -> Response<Body> {
     let query = body.get("query").and_then(Value::as_str).unwrap_or("");
@@ -65,13 +67,18 @@ pub(super) async fn graphql(
         return graphql_error("INVALID", "pullRequestId is required");
     };
     let mut s = state.lock().expect("fake state");
-    match revert(&mut s, id, input) {
+    match revert(&mut s, id, input, login) {
         Ok(data) => Json(json!({ "data": data })).into_response(),
         Err((kind, message)) => graphql_error(kind, &message),
     }
 }
 
-fn revert(s: &mut FakeState, id: &str, input: &Value) -> Result<Value, (&'static str, String)> {
+fn revert(
+    s: &mut FakeState,
+    id: &str,
+    input: &Value,
+    login: String,
+) -> Result<Value, (&'static str, String)> {
     let unresolved = || {
         (
             "NOT_FOUND",
@@ -80,7 +87,6 @@ fn revert(s: &mut FakeState, id: &str, input: &Value) -> Result<Value, (&'static
     };
     let (repo, number) = parse_node_id(id).ok_or_else(unresolved)?;
     let now = s.tick();
-    let login = s.login.clone();
     let r = s.repos.get_mut(&repo).ok_or_else(unresolved)?;
     let original = r.items.get(&number).ok_or_else(unresolved)?;
     let Some(pr) = original.pr.as_ref().filter(|p| p.merged) else {

@@ -1,15 +1,16 @@
 //! The REST endpoints the client uses on issues, PRs, labels, comments, teams and the token's
-//! user, over the model (history and search have files of their own).
+//! user (writes authored by the request's caller, see [`app::Caller`]), over the model (history and search have files of their own).
 
-use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
+use super::app::{self, Caller};
 use super::render::{
     PageQuery, comment_json, error, issue_json, labels_json, not_found, paged, pull_detail_json,
     pull_json, raw_query, validation_failed,
@@ -63,6 +64,16 @@ pub(super) fn routes(state: Shared) -> Router {
             get(commits::pull_files),
         )
         .route("/graphql", post(graphql::graphql))
+        .route("/app", get(app::get_app))
+        .route("/orgs/{org}/installation", get(app::org_installation))
+        .route(
+            "/repos/{owner}/{repo}/installation",
+            get(app::repo_installation),
+        )
+        .route(
+            "/app/installations/{id}/access_tokens",
+            post(app::access_token),
+        )
         .fallback(|| async { not_found() })
         .with_state(state)
 }
@@ -175,6 +186,7 @@ fn body_too_long(request: &Value) -> Option<Response<Body>> {
 
 async fn create_issue(
     State(state): State<Shared>,
+    Extension(Caller(author)): Extension<Caller>,
     Path((owner, repo)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Response<Body> {
@@ -205,7 +217,6 @@ async fn create_issue(
         })
         .unwrap_or_default();
     let title = title.to_string();
-    let author = s.login.clone();
     let now = s.tick();
     let base = s.base_url.clone();
     let Some(r) = s.repo_mut(&owner, &repo) else {
@@ -372,6 +383,7 @@ async fn list_comments(
 
 async fn create_comment(
     State(state): State<Shared>,
+    Extension(Caller(author)): Extension<Caller>,
     Path((owner, repo, number)): Repo3,
     Json(body): Json<Value>,
 ) -> Response<Body> {
@@ -385,7 +397,6 @@ async fn create_comment(
     let now = s.tick();
     s.next_comment_id += 1;
     let id = s.next_comment_id;
-    let author = s.login.clone();
     let base = s.base_url.clone();
     let Some(r) = s.repo_mut(&owner, &repo) else {
         return not_found();

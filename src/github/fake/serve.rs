@@ -9,6 +9,7 @@ use axum::http::{Request, Response, StatusCode};
 use tokio::sync::{oneshot, watch};
 use tower::ServiceExt;
 
+use super::app::caller;
 use super::faults::{After, Verdict, after_apply, delayed, faults, held};
 use super::log::{LoggedRequest, log_entry, record};
 use super::render::error;
@@ -49,6 +50,8 @@ async fn handle(
         tokio::time::sleep(latency).await;
     }
     let mut entry = log_entry(&req);
+    let mut req = req;
+    req.extensions_mut().insert(caller(&state, &entry));
     delayed(&state, &entry).await;
     if let Some((tx, release)) = held(&state, &entry) {
         return stall(req, router, state, entry, false, tx, release).await;

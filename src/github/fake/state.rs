@@ -95,6 +95,8 @@ pub(super) struct FakeState {
     pub(super) hooks: Vec<Hook>,
     /// Bumped by [`FakeGithub::release_stalls`]; held requests wait for a change.
     pub(super) stall_release: watch::Sender<u64>,
+    /// GitHub Apps: the registered app, installations, tokens (see [`super::app`]).
+    pub(super) app: super::app::AppState,
     /// OpenAPI conformance: exchanges recorded when capturing (see [`super::capture`]).
     pub(super) exchanges: Option<Vec<super::capture::Exchange>>,
 }

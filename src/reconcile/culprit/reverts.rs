@@ -104,7 +104,7 @@ impl Reconciler {
                     .await?;
                     return Ok(true);
                 };
-                match self.client.revert_pull(node_id, None, None).await {
+                match self.client.revert_pull_in(repo, node_id, None, None).await {
                     Ok(Some(reverted)) => {
                         report.reverts_opened += 1;
                         tracing::info!(incident = %incident.id, suspect = suspect.0, revert = reverted.revert.0, "revert PR opened");
