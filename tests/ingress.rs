@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use scalability_gate::bus::event::{CommentAction, Event, PrAction};
 use scalability_gate::model::{CommitSha, Login, PrNumber, RepoName};
-use scalability_gate::prow::event::{CommentAction, Event, PrAction};
 use scalability_gate::prow::hmac::Algorithm;
 use scalability_gate::prow::webhook::ACCEPTED;
 use support::{Plugin, TIMEOUT, shared_fixtures, test_config};
