@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, Method};
 use scalability_gate::Store;
-use scalability_gate::consumer;
-use scalability_gate::prow::event::Event;
+use scalability_gate::bus;
+use scalability_gate::bus::event::Event;
 use scalability_gate::prow::hmac::{Algorithm, HmacSecrets, Secrets, Signature};
 use scalability_gate::prow::webhook::{Accepted, Ingress, check_headers};
 use scalability_gate::telemetry::Metrics;
@@ -104,7 +104,7 @@ fn main() {
     let hmac = dir.path().join("hmac");
     std::fs::write(&hmac, format!("{KEY}\n")).expect("write secret file");
     let metrics = Arc::new(Metrics::new());
-    let (queue, mut rx) = consumer::queue(consumer::QUEUE_CAPACITY, metrics.clone());
+    let (queue, mut rx) = bus::queue(bus::QUEUE_CAPACITY, metrics.clone());
     let store = Store::open(&dir.path().join("store")).expect("store");
     let ingress = Ingress::new(
         Arc::new(HmacSecrets::new(&hmac)),
@@ -176,7 +176,7 @@ fn main() {
                 .expect("accepted");
             assert_eq!(accepted, Accepted::Queued);
             let input = rx.try_recv().expect("queued");
-            let consumer::Input::Webhook { inbox, .. } = input else {
+            let bus::Input::Webhook { inbox, .. } = input else {
                 panic!("a webhook was queued");
             };
             assert_eq!(inbox.is_some(), kept, "kept in the inbox");

@@ -5,6 +5,8 @@
 //! (see [`Overrides`]). Unknown keys, a missing required key or an invalid value stop
 //! start-up with an error naming the key. The file holds paths to secrets, never secrets.
 
+pub mod gcs_key;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -579,10 +581,7 @@ impl Config {
         {
             config.sources.pubsub.emulator_host = host.trim().to_string();
         }
-        if let Some((_, host)) = env
-            .iter()
-            .find(|(k, _)| k == crate::prow::gcs_auth::GCE_METADATA_HOST)
-        {
+        if let Some((_, host)) = env.iter().find(|(k, _)| k == gcs_key::GCE_METADATA_HOST) {
             config.sources.gcs.metadata_host = host.trim().to_string();
         }
         config.validate()?;
@@ -672,13 +671,11 @@ impl Config {
             }
         }
         let credentials = self.sources.gcs.credentials_file.trim();
-        if !credentials.is_empty() && credentials != crate::prow::gcs_auth::METADATA {
-            crate::prow::gcs_auth::ServiceAccountKey::load(Path::new(credentials)).with_context(
-                || {
-                    "invalid configuration at `sources.gcs.credentials_file`: want a \
+        if !credentials.is_empty() && credentials != gcs_key::METADATA {
+            gcs_key::ServiceAccountKey::load(Path::new(credentials)).with_context(|| {
+                "invalid configuration at `sources.gcs.credentials_file`: want a \
                      service-account JSON key, \"metadata\" or \"\" (anonymous)"
-                },
-            )?;
+            })?;
         }
         for (key, duration) in self.durations() {
             if duration.is_some_and(|d| d.is_zero()) {

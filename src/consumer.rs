@@ -1,5 +1,5 @@
 //! The one ordered consumer. Ingress (webhooks, Prow result sources) parses, validates and
-//! enqueues an [`Input`]; this task applies inputs one at a time, in arrival order, to the
+//! enqueues an [`Input`] on the [`crate::bus`]; this task applies inputs one at a time, in arrival order, to the
 //! state, and hands what must change on GitHub to the reconciler.
 
 pub mod admin;
@@ -11,147 +11,26 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::bus::event::Event;
+use crate::bus::{Input, WeakQueueSender};
+use crate::clock::Clock;
+use crate::config::Config;
 use crate::core::detector;
 use crate::model::Run;
-use crate::prow::event::Event;
-use crate::store::RecordOutcome;
+use crate::store::{RecordOutcome, Store};
 use crate::telemetry::KindLabels;
 use crate::telemetry::Metrics;
-use crate::{App, Config, Store};
-
-/// Inputs waiting to be applied, at most.
-pub const QUEUE_CAPACITY: usize = 1024;
 
 /// How long shutdown waits for the queue to drain.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// One thing that happened, in our own types.
-#[derive(Debug)]
-pub enum Input {
-    /// A verified, decoded GitHub webhook; `inbox` is where the ingress kept it when it
-    /// carries a command (removed once its decision is durable).
-    Webhook {
-        delivery: String,
-        event: Box<Event>,
-        inbox: Option<crate::store::InboxKey>,
-    },
-    /// As [`Input::Webhook`], queued again by [`membership`]'s background task once it
-    /// knows whether the author of the command in it is an approver.
-    Authorized {
-        delivery: String,
-        event: Box<Event>,
-        inbox: Option<crate::store::InboxKey>,
-        approval: crate::core::gate::Approval,
-    },
-    /// A finished run of a gated job, from any channel.
-    Run(Box<Run>),
-    /// As [`Input::Run`], for a source that must know when the run is durably stored (a
-    /// Pub/Sub message is acknowledged only then): `done` is signalled after the run is
-    /// applied and the store flushed, and dropped unsignalled when applying failed.
-    RunAcked {
-        run: Box<Run>,
-        done: tokio::sync::oneshot::Sender<()>,
-    },
-    /// An authenticated admin API call (gRPC `Block`, `Unblock`, `Exempt`): decided by the
-    /// gate like a command and written to the store; the decision is sent back on `done`.
-    Admin {
-        request: admin::AdminRequest,
-        done: tokio::sync::oneshot::Sender<anyhow::Result<crate::core::gate::Decision>>,
-    },
-    /// What reconcile or the rerun executor found or did about an incident: recorded by
-    /// the gate (one writer of incidents); `done` says once it is written (or why not).
-    Finding {
-        finding: crate::core::gate::Finding,
-        done: tokio::sync::oneshot::Sender<anyhow::Result<()>>,
-    },
-}
-
-/// The sending side of the bounded queue; counts depth in the metrics.
-#[derive(Clone)]
-pub struct QueueSender {
-    tx: mpsc::Sender<Input>,
-    metrics: Arc<Metrics>,
-}
-
-/// Why an input could not be queued.
-#[derive(Debug, thiserror::Error)]
-pub enum QueueError {
-    #[error("the event queue is full")]
-    Full,
-    #[error("the plugin is shutting down")]
-    Closed,
-}
-
-impl QueueSender {
-    /// Queues without waiting; a full queue is refused at once.
-    pub fn try_send(&self, input: Input) -> Result<(), QueueError> {
-        match self.tx.try_send(input) {
-            Ok(()) => {
-                self.metrics.queue_depth.inc();
-                Ok(())
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => Err(QueueError::Full),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(QueueError::Closed),
-        }
-    }
-
-    /// How many inputs the queue holds at most.
-    pub fn capacity(&self) -> usize {
-        self.tx.max_capacity()
-    }
-
-    /// Queues, waiting for room (sources that can afford to wait use this).
-    pub async fn send(&self, input: Input) -> Result<(), QueueError> {
-        self.tx.send(input).await.map_err(|_| QueueError::Closed)?;
-        self.metrics.queue_depth.inc();
-        Ok(())
-    }
-
-    /// A sender that does not keep the queue open.
-    pub fn downgrade(&self) -> WeakQueueSender {
-        WeakQueueSender {
-            tx: self.tx.downgrade(),
-            metrics: self.metrics.clone(),
-        }
-    }
-}
-
-/// A [`QueueSender`] that does not keep the queue open: once every other sender is gone
-/// (shutdown), it cannot send any more.
-#[derive(Clone)]
-pub struct WeakQueueSender {
-    tx: mpsc::WeakSender<Input>,
-    metrics: Arc<Metrics>,
-}
-
-impl WeakQueueSender {
-    /// The sender, while the queue is open.
-    pub fn upgrade(&self) -> Option<QueueSender> {
-        Some(QueueSender {
-            tx: self.tx.upgrade()?,
-            metrics: self.metrics.clone(),
-        })
-    }
-}
-
-/// A bounded queue.
-pub fn queue(capacity: usize, metrics: Arc<Metrics>) -> (QueueSender, mpsc::Receiver<Input>) {
-    let (tx, rx) = mpsc::channel(capacity);
-    (QueueSender { tx, metrics }, rx)
-}
-
-/// Applies inputs in order until every sender is gone. `own_login` is the plugin's login
-/// as resolved before the start (see [`membership::OwnLogin::resolve`]); the consumer
-/// never waits for GitHub.
+/// Applies inputs in order until every sender is gone, or until `stop` and what was
+/// queued before it is applied (see [`run_shared`]).
 pub async fn run(
-    app: App,
+    parts: Parts,
     rx: mpsc::Receiver<Input>,
-    own_login: membership::OwnLogin,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    // The consumer must not keep its own sender alive, or the queue never closes.
-    let parts = Parts::new(&app, own_login);
-    drop(app);
     run_shared(parts, shared(rx), stop).await
 }
 
@@ -164,46 +43,36 @@ pub fn shared(rx: mpsc::Receiver<Input>) -> SharedReceiver {
     Arc::new(tokio::sync::Mutex::new(rx))
 }
 
-/// What the consumer uses of the app: all but the queue's sending side (a consumer holding
-/// one would keep its own queue open, and the drain at shutdown would never end); the
-/// background approver check holds the queue weakly.
+/// The handles the consumer is built from: all but the queue's sending side (a consumer
+/// holding one would keep its own queue open, and the drain at shutdown would never end);
+/// the background approver check holds the queue weakly.
 #[derive(Clone)]
 pub struct Parts {
     pub config: Arc<Config>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub github: crate::github::Client,
-    pub tide: crate::prow::tide::SharedTide,
-    pub reconcile: crate::reconcile::Handle,
-    pub reruns: crate::rerun::Handle,
+    pub tide: crate::bus::tide::SharedTide,
+    pub reconcile: crate::bus::ReconcileHandle,
+    pub reruns: crate::bus::RerunHandle,
     pub queue: WeakQueueSender,
     /// The plugin's login, resolved before the start (see [`membership::OwnLogin::resolve`]).
     pub own_login: membership::OwnLogin,
-}
-
-impl Parts {
-    /// The parts of `app`, with the plugin's login as resolved at start-up.
-    pub fn new(app: &App, own_login: membership::OwnLogin) -> Self {
-        Self {
-            config: app.config.clone(),
-            store: app.store.clone(),
-            metrics: app.metrics.clone(),
-            github: app.github.clone(),
-            tide: app.tide.clone(),
-            reconcile: app.reconcile.clone(),
-            reruns: app.reruns.clone(),
-            queue: app.queue.downgrade(),
-            own_login,
-        }
-    }
+    /// The time every decision is made at.
+    pub clock: Clock,
 }
 
 /// As [`run`], on a shared receiver: applies inputs in order until every sender is gone.
 /// One input that fails is logged and skipped.
+///
+/// Once `stop` turns true it applies what is queued at that moment and returns: the
+/// caller sends it after every ingress stopped, so nothing queued is lost; a command
+/// answered but not yet decided is kept in the durable inbox and replayed at the next
+/// start, and a run is read again from its source.
 pub async fn run_shared(
     parts: Parts,
     rx: SharedReceiver,
-    _stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let metrics = parts.metrics.clone();
     // Without a token or app (dry-run only) nobody is asked: approvers are the users.
@@ -218,6 +87,7 @@ pub async fn run_shared(
             parts.tide.clone(),
         ),
         resolver: membership::spawn(approvers, parts.queue),
+        clock: parts.clock,
         reconcile: parts.reconcile,
         reruns: parts.reruns,
         config: parts.config,
@@ -225,16 +95,33 @@ pub async fn run_shared(
         metrics: metrics.clone(),
     };
     let mut rx = rx.lock().await;
-    while let Some(input) = rx.recv().await {
-        metrics.queue_depth.dec();
-        let started = std::time::Instant::now();
-        let kind = input.kind();
-        if let Err(error) = app.apply(input).await {
-            tracing::error!(error = format!("{error:#}"), kind, "applying input failed");
-        }
-        metrics.observe_processing(kind, started.elapsed());
+    loop {
+        let input = tokio::select! {
+            biased;
+            input = rx.recv() => input,
+            _ = stopping(&mut stop) => break,
+        };
+        let Some(input) = input else {
+            return Ok(());
+        };
+        app.apply_counted(input, &metrics).await;
     }
+    // Stopping: what is queued now is applied, then the consumer ends.
+    let mut drained = 0usize;
+    while let Ok(input) = rx.try_recv() {
+        app.apply_counted(input, &metrics).await;
+        drained += 1;
+    }
+    tracing::info!(drained, "consumer stopped");
     Ok(())
+}
+
+/// Resolves once `stop` is true; never when its sender is gone without saying so (the
+/// queue closing ends the consumer then).
+async fn stopping(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// What the consumer holds.
@@ -244,25 +131,26 @@ struct Consumer {
     /// Asks GitHub, in the background, whether a command's author is an approver.
     resolver: membership::Resolver,
     /// Pokes the reconciler: the only way to GitHub.
-    reconcile: crate::reconcile::Handle,
+    reconcile: crate::bus::ReconcileHandle,
     /// Pokes the rerun executor.
-    reruns: crate::rerun::Handle,
-    store: crate::Store,
+    reruns: crate::bus::RerunHandle,
+    store: Store,
+    clock: Clock,
     metrics: Arc<Metrics>,
 }
 
-impl Input {
-    fn kind(&self) -> &'static str {
-        match self {
-            Input::Webhook { .. } | Input::Authorized { .. } => "webhook",
-            Input::Run(_) | Input::RunAcked { .. } => "run",
-            Input::Admin { .. } => "admin",
-            Input::Finding { .. } => "finding",
-        }
-    }
-}
-
 impl Consumer {
+    /// Applies one input, counted in the metrics; one that fails is logged and skipped.
+    async fn apply_counted(&self, input: Input, metrics: &Metrics) {
+        metrics.queue_depth.dec();
+        let started = std::time::Instant::now();
+        let kind = input.kind();
+        if let Err(error) = self.apply(input).await {
+            tracing::error!(error = format!("{error:#}"), kind, "applying input failed");
+        }
+        metrics.observe_processing(kind, started.elapsed());
+    }
+
     async fn apply(&self, input: Input) -> anyhow::Result<()> {
         match input {
             Input::Webhook {
@@ -284,7 +172,7 @@ impl Consumer {
             }
             Input::Admin { request, done } => {
                 let policy = self.gate.policy(None);
-                match admin::decide_and_commit(&self.store, &policy, &request, gating::now()) {
+                match admin::decide_and_commit(&self.store, &policy, &request, self.clock.now()) {
                     Ok(decision) => {
                         self.make_durable(&decision).await?;
                         let _ = done.send(Ok(decision.clone()));
@@ -298,7 +186,7 @@ impl Consumer {
                 }
             }
             Input::Finding { finding, done } => {
-                match self.gate.on_finding(&finding, gating::now()) {
+                match self.gate.on_finding(&finding, self.clock.now()) {
                     Ok(decision) => {
                         self.make_durable(&decision).await?;
                         let _ = done.send(Ok(()));
@@ -341,7 +229,7 @@ impl Consumer {
                 // The gate's incident is written before the run is recorded: a crash in
                 // between redelivers a run that is still news, and the incident's id is
                 // deterministic, so the regression is neither lost nor opened twice.
-                let decision = self.gate.on_outcome(&run.job, &outcome, gating::now())?;
+                let decision = self.gate.on_outcome(&run.job, &outcome, self.clock.now())?;
                 record(&self.store, &self.config, &run)?;
                 self.make_durable(&decision).await?;
                 self.act(decision).await?;
@@ -371,7 +259,7 @@ impl Consumer {
         // The decision is written before the delivery is remembered: a crash in between
         // replays the event, and replies carry markers, so nothing is lost and nothing is
         // said twice.
-        let decision = match self.gate.on_event(&event, approval, gating::now())? {
+        let decision = match self.gate.on_event(&event, approval, self.clock.now())? {
             gating::Applied::Decided(decision) => decision,
             gating::Applied::NeedsApproval(author) => {
                 self.gate.awaiting(&author);
@@ -436,7 +324,7 @@ impl Consumer {
         let Event::PullRequest(pr) = event else {
             return;
         };
-        if pr.action != (crate::prow::event::PrAction::Closed { merged: true }) {
+        if pr.action != (crate::bus::event::PrAction::Closed { merged: true }) {
             return;
         }
         for incident in &decision.incidents {
@@ -493,7 +381,7 @@ impl Consumer {
 
     /// Records `finding` through the gate, makes it durable and acts on it.
     async fn record_finding(&self, finding: &crate::core::gate::Finding) -> anyhow::Result<()> {
-        let decision = self.gate.on_finding(finding, gating::now())?;
+        let decision = self.gate.on_finding(finding, self.clock.now())?;
         self.make_durable(&decision).await?;
         self.act(decision).await
     }

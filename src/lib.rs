@@ -6,6 +6,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod bus;
+pub mod clock;
 pub mod comment;
 pub mod config;
 pub mod consumer;
@@ -28,38 +31,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::clock::Clock;
+
 use anyhow::Context;
 
+pub use app::{App, Bound};
 pub use config::Config;
 pub use store::Store;
-
-/// What every part of the running plugin shares.
-#[derive(Clone)]
-pub struct App {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub metrics: Arc<telemetry::Metrics>,
-    pub queue: consumer::QueueSender,
-    /// True once the store is open and every listener is up.
-    pub ready: Arc<AtomicBool>,
-    /// The latest Tide exclusion check of `tide.prow_config`.
-    pub tide: prow::tide::SharedTide,
-    /// The only way to GitHub (shared pauses, mutation budget and counters).
-    pub github: github::Client,
-    /// Pokes the background reconciler (a full pass, or one PR now).
-    pub reconcile: reconcile::Handle,
-    /// Pokes the rerun executor (a `/scalability-rerun` was recorded).
-    pub reruns: rerun::Handle,
-}
-
-/// Addresses actually bound (tests bind port 0 and read them here).
-#[derive(Debug, Clone, Copy)]
-pub struct Bound {
-    pub listen: std::net::SocketAddr,
-    pub health: std::net::SocketAddr,
-    pub metrics: std::net::SocketAddr,
-    pub grpc: std::net::SocketAddr,
-}
 
 /// Runs the plugin until `shutdown` resolves, then drains the queue and flushes the store.
 pub async fn run(
@@ -83,20 +61,25 @@ pub async fn run_with(
         .context("opening the store")??
         .with_audit_retention(config.history.audit_retention);
     let metrics = Arc::new(telemetry::Metrics::new());
-    let (queue, receiver) = consumer::queue(consumer::QUEUE_CAPACITY, metrics.clone());
+    let (queue, receiver) = bus::queue(bus::QUEUE_CAPACITY, metrics.clone());
+    let clock = Clock::system();
     let app = App {
         config: config.clone(),
         store: store.clone(),
         metrics,
         queue,
         ready: Arc::new(AtomicBool::new(false)),
-        tide: prow::tide::shared(&config),
+        tide: bus::tide::shared(&config),
         github: github::Client::from_config(&config).context("GitHub client")?,
-        reconcile: reconcile::Handle::default(),
-        reruns: rerun::Handle::default(),
+        reconcile: bus::ReconcileHandle::default(),
+        reruns: bus::RerunHandle::default(),
+        clock: clock.clone(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The consumer stops last, on its own signal, sent once every task that queues has
+    // stopped: it applies what they queued, then ends.
+    let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
     // Every long-running task runs under it: restarted when it dies, readiness false
     // meanwhile, nothing restarted once stop is sent.
     let supervisor = supervise::Supervisor::new(stop_rx.clone(), &app.metrics);
@@ -111,25 +94,65 @@ pub async fn run_with(
     )
     .await;
     let consumer = {
-        let parts = consumer::Parts::new(&app, own_login);
+        let parts = consumer::Parts {
+            config: app.config.clone(),
+            store: app.store.clone(),
+            metrics: app.metrics.clone(),
+            github: app.github.clone(),
+            tide: app.tide.clone(),
+            reconcile: app.reconcile.clone(),
+            reruns: app.reruns.clone(),
+            queue: app.queue.downgrade(),
+            own_login,
+            clock: clock.clone(),
+        };
         let receiver = consumer::shared(receiver);
-        supervisor.spawn("consumer", move |stop| {
-            consumer::run_shared(parts.clone(), receiver.clone(), stop)
-        })
+        supervisor
+            .with_stop(drain_rx)
+            .spawn("consumer", move |stop| {
+                consumer::run_shared(parts.clone(), receiver.clone(), stop)
+            })
     };
     // Commands answered 200 but not applied before the last stop go first, before the
     // listener accepts a webhook.
-    let replayed = prow::webhook::replay_inbox(&app.store, &app.queue)
+    let replayed = prow::webhook::replay_inbox(&app.store, &app.queue, &clock)
         .await
         .context("replaying the webhook inbox")?;
     if replayed > 0 {
         tracing::info!(replayed, "commands kept in the inbox queued again");
     }
     let servers = server::spawn(app.clone(), listeners, &supervisor)?;
-    let tide_watch = prow::tide::spawn_watch(&app, &supervisor);
-    let sources = prow::sources::spawn(app.clone(), &supervisor);
-    let reconciler = reconcile::spawn(&app, &supervisor);
-    let reruns = rerun::spawn(&app, &supervisor);
+    let tide_watch = prow::tide::spawn_watch(
+        &prow::tide::Parts {
+            config: app.config.clone(),
+            store: app.store.clone(),
+            metrics: app.metrics.clone(),
+            tide: app.tide.clone(),
+            reconcile: app.reconcile.clone(),
+            clock: clock.clone(),
+        },
+        &supervisor,
+    );
+    let sources = prow::sources::spawn(app.config.clone(), app.queue.clone(), &supervisor);
+    let reconciler = reconcile::spawn(
+        reconcile::Parts {
+            config: app.config.clone(),
+            store: app.store.clone(),
+            github: app.github.clone(),
+            tide: app.tide.clone(),
+            queue: app.queue.clone(),
+            handle: app.reconcile.clone(),
+            clock: clock.clone(),
+        },
+        &supervisor,
+    );
+    let reruns = rerun::spawn(
+        app.config.clone(),
+        app.store.clone(),
+        app.queue.clone(),
+        app.reruns.clone(),
+        &supervisor,
+    );
 
     app.ready.store(true, Ordering::SeqCst);
     tracing::info!(listen = %bound.listen, health = %bound.health, metrics = %bound.metrics,
@@ -154,8 +177,10 @@ pub async fn run_with(
     for watch in tide_watch {
         watch.await.context("Tide watch task")?;
     }
-    // Dropping the last sender lets the consumer finish what is queued.
+    // Every task that queues has stopped: the consumer applies what they queued, then
+    // ends (dropping the last sender ends it as well).
     drop(app);
+    let _ = drain_tx.send(true);
     if tokio::time::timeout(consumer::DRAIN_TIMEOUT, consumer)
         .await
         .is_err()

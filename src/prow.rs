@@ -3,7 +3,6 @@
 
 pub mod crier;
 pub mod deck;
-pub mod event;
 pub mod gangway;
 pub mod gcs;
 pub mod gcs_auth;

@@ -40,7 +40,7 @@ use crate::comment::NoticeContext;
 use crate::config::{Config, LabelPrs};
 use crate::core::tide::ReadyRule;
 use crate::github::Client;
-use crate::model::{IncidentId, Login, Scope, Timestamp};
+use crate::model::{IncidentId, Login, Scope};
 use crate::store::Store;
 
 pub mod culprit;
@@ -59,12 +59,12 @@ pub use plan::{
     IssueStep, LabelAction, coverage, exempt_on, has_marker, is_our_issue, is_ready, plan_issue,
     plan_labels, plan_lift, wants_label,
 };
-pub use runner::{Handle, RETRY_AFTER_FAILURE, run, spawn};
+pub use runner::{Handle, Parts, RETRY_AFTER_FAILURE, run, spawn};
 
 /// The reconciler's clock: every time it records (a lifted incident cleaned up, a suspect
 /// search, an escalation step and when it is due) is read from it. Injectable, so tests
 /// drive escalation time without sleeping.
-pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+pub use crate::clock::Clock;
 
 /// Tries at creating one issue or comment whose earlier try may have gone through (each
 /// after looking for it by its marker), before the pass reports it failed.
@@ -97,7 +97,7 @@ pub struct Reconciler {
     required: ReadyRules,
     leaks: Leaks,
     /// Where findings go (the ordered queue); `None`: the culprit work is off.
-    findings: Option<crate::consumer::QueueSender>,
+    findings: Option<crate::bus::QueueSender>,
     /// The one clock of the reconciler (see [`Clock`]).
     clock: Clock,
     /// The running loop's handle: a long label run stops when it holds newer wants.
@@ -107,7 +107,7 @@ pub struct Reconciler {
 
 impl Reconciler {
     /// A reconciler for which a ready PR carries all of `ready_labels`, on every scope,
-    /// reading the time from the gate's clock ([`crate::consumer::gating::now`]) until
+    /// reading the time from the system clock ([`Clock::system`]) until
     /// [`Reconciler::with_clock`] says otherwise.
     pub fn new(client: Client, config: Arc<Config>, store: Store) -> Self {
         let ready = ReadyRule::from_labels(&config.ready_labels);
@@ -118,7 +118,7 @@ impl Reconciler {
             required: Arc::new(move |_| ready.clone()),
             leaks: Arc::new(|_, _| None),
             findings: None,
-            clock: Arc::new(crate::consumer::gating::now),
+            clock: Clock::system(),
             handle: None,
             yield_after: YIELD_AFTER,
         }
@@ -137,15 +137,15 @@ impl Reconciler {
 
     /// Reports findings (suspects, reverts, escalations) to the gate through `queue`,
     /// which turns the culprit work on.
-    pub fn with_findings(mut self, queue: crate::consumer::QueueSender) -> Self {
+    pub fn with_findings(mut self, queue: crate::bus::QueueSender) -> Self {
         self.findings = Some(queue);
         self
     }
 
     /// Reads the time from `clock` (cleanup, suspect searches, escalation delays) instead
-    /// of the gate's clock.
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
+    /// of the system clock.
+    pub fn with_clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = clock.into();
         self
     }
 

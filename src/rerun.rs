@@ -21,45 +21,40 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
-use crate::App;
-use crate::consumer::{Input, QueueSender};
+use crate::bus::{Input, QueueSender};
+use crate::config::Config;
 use crate::core::gate::Finding;
 use crate::model::{Incident, Rerun};
 use crate::prow::gangway::{self, Gangway};
+use crate::store::Store;
 
 /// How far before the request an execution's creation time may lie and still be adopted
 /// (clocks of the cluster and of the plugin differ a little).
 pub const ADOPT_SKEW: i64 = 60;
 
-/// Pokes the executor: a rerun was recorded.
-#[derive(Clone, Default)]
-pub struct Handle {
-    notify: Arc<Notify>,
-}
-
-impl Handle {
-    /// Asks for a pass soon.
-    pub fn poke(&self) {
-        self.notify.notify_one();
-    }
-}
+/// Pokes the executor: a rerun was recorded (it lives on the bus).
+pub use crate::bus::RerunHandle as Handle;
 
 /// Starts the executor when Gangway is configured, under `supervisor` (task
-/// `rerun_executor`); it stops with the supervisor's stop.
+/// `rerun_executor`); it stops with the supervisor's stop. It reads the incidents from
+/// `store`, records what it did through `queue`, and runs when `handle` is poked.
 pub fn spawn(
-    app: &App,
+    config: Arc<Config>,
+    store: Store,
+    queue: QueueSender,
+    handle: Handle,
     supervisor: &crate::supervise::Supervisor,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    let config = &app.config.sources.gangway;
-    if config.address.trim().is_empty() {
+    let gangway_config = &config.sources.gangway;
+    if gangway_config.address.trim().is_empty() {
         return None;
     }
-    let key = if config.api_key_file.is_empty() {
+    let key = if gangway_config.api_key_file.is_empty() {
         String::new()
     } else {
-        match crate::config::read_secret_file(std::path::Path::new(&config.api_key_file)) {
+        match crate::config::read_secret_file(std::path::Path::new(&gangway_config.api_key_file)) {
             Ok(key) => key,
             Err(error) => {
                 tracing::error!(error = format!("{error:#}"), "rerun executor disabled");
@@ -67,21 +62,21 @@ pub fn spawn(
             }
         }
     };
-    let gangway = match Gangway::new(&config.address, &key) {
+    let gangway = match Gangway::new(&gangway_config.address, &key) {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "rerun executor disabled");
             return None;
         }
     };
-    let app = app.clone();
     Some(supervisor.spawn("rerun_executor", move |stop| {
         let executor = Executor {
-            app: app.clone(),
+            config: config.clone(),
+            store: store.clone(),
             gangway: gangway.clone(),
-            queue: app.queue.clone(),
+            queue: queue.clone(),
         };
-        let handle = app.reruns.clone();
+        let handle = handle.clone();
         async move {
             executor.run(handle, stop).await;
             Ok(())
@@ -90,14 +85,15 @@ pub fn spawn(
 }
 
 struct Executor {
-    app: App,
+    config: Arc<Config>,
+    store: Store,
     gangway: Gangway,
     queue: QueueSender,
 }
 
 impl Executor {
     async fn run(self, handle: Handle, mut stop: watch::Receiver<bool>) {
-        let interval = self.app.config.sources.gangway.interval;
+        let interval = self.config.sources.gangway.interval;
         loop {
             let pass = self.pass();
             tokio::select! {
@@ -112,7 +108,7 @@ impl Executor {
                 return;
             }
             tokio::select! {
-                _ = handle.notify.notified() => {}
+                _ = handle.notified() => {}
                 _ = tokio::time::sleep(interval.max(Duration::from_secs(1))) => {}
                 _ = stop.changed() => return,
             }
@@ -121,7 +117,7 @@ impl Executor {
 
     /// Works on every rerun of an active incident still waiting for its execution.
     async fn pass(&self) -> anyhow::Result<()> {
-        let store = self.app.store.clone();
+        let store = self.store.clone();
         let incidents = tokio::task::spawn_blocking(move || store.active_incidents()).await??;
         for incident in &incidents {
             for rerun in incident.reruns.iter().filter(|r| r.awaits_execution()) {

@@ -20,11 +20,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
+use crate::app::{App, Bound};
+use crate::config::Config;
 use crate::prow::hmac::HmacSecrets;
-use crate::supervise::Supervisor;
-use crate::{App, Bound, Config};
+use crate::supervise::{Supervisor, stopped};
 
 /// The four bound sockets.
 pub struct Listeners {
@@ -136,11 +136,6 @@ pub fn spawn(
     Ok(tokio::spawn(async move {
         let _ = tokio::join!(main, health, metrics, grpc);
     }))
-}
-
-/// Resolves once `stop` is true (or its sender is gone).
-pub async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// What `/healthz/ready` consults: the plugin started, no supervised task is down, and

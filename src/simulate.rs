@@ -33,6 +33,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use crate::Store;
+use crate::bus::event::{CommentAction, Event, IssueComment, PrAction, PullRequestEvent};
 use crate::config::Config;
 use crate::consumer::gating::{Applied, Gatekeeper};
 use crate::consumer::membership::{Approvers, OwnLogin};
@@ -44,7 +45,6 @@ use crate::model::{
     BuildId, Channel, CommitSha, IncidentState, JobName, Login, PrNumber, RepoName, Run, RunResult,
     Timestamp,
 };
-use crate::prow::event::{CommentAction, Event, IssueComment, PrAction, PullRequestEvent};
 use crate::reconcile::Reconciler;
 
 /// A whole events file.
@@ -231,7 +231,7 @@ pub async fn run(config: Config, events: &EventsFile, out: &mut dyn Write) -> an
     options.mutations_per_hour = u32::MAX;
     let client = Client::new(options)?;
     let store = Store::temporary()?.with_audit_retention(config.history.audit_retention);
-    let tide = crate::prow::tide::shared(&config);
+    let tide = crate::bus::tide::shared(&config);
     let approvers = Arc::new(Approvers::new(&config, Some(client.clone())));
     let own_login = OwnLogin::known(Login::new(&events.github.login));
     let gate = Gatekeeper::new(config.clone(), store.clone(), approvers, own_login, tide);

@@ -5,14 +5,15 @@
 
 use serde::Serialize;
 
+use crate::app::App;
+use crate::bus::tide::TideState;
 use crate::config::Config;
 use crate::core::tide::TideReport;
+use crate::model::Run;
 use crate::model::{
     AuditRecord, Breach, Cause, Exemption, Incident, IncidentId, IncidentState, JobName, RunRef,
     RunResult, Scope, Suspect, Timestamp,
 };
-use crate::prow::tide::TideState;
-use crate::{App, model::Run};
 
 /// Runs shown per job in the strip of recent runs.
 pub const RECENT_RUNS: usize = 30;
@@ -397,14 +398,6 @@ pub fn query_escape(text: &str) -> String {
     out
 }
 
-/// The current time, for the shell.
-pub fn now() -> Timestamp {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    Timestamp(secs)
-}
-
 /// Reads the store, the Tide state and the clock, and builds the read model.
 pub fn snapshot(app: &App) -> anyhow::Result<Status> {
     let runs = app
@@ -426,7 +419,7 @@ pub fn snapshot(app: &App) -> anyhow::Result<Status> {
         incidents: &incidents,
         audit: &audit,
         tide: &tide,
-        now: now(),
+        now: app.clock.now(),
     }))
 }
 
@@ -450,7 +443,12 @@ pub fn incident_snapshot(app: &App, id: &str) -> anyhow::Result<Option<IncidentV
         return Ok(None);
     };
     let tide = tide_now(app);
-    Ok(Some(incident_view(&incident, &app.config, &tide, now())))
+    Ok(Some(incident_view(
+        &incident,
+        &app.config,
+        &tide,
+        app.clock.now(),
+    )))
 }
 
 #[cfg(test)]

@@ -22,6 +22,11 @@ use tokio::task::JoinHandle;
 
 use crate::telemetry::{Metrics, TaskLabels};
 
+/// Resolves once `stop` is true (or its sender is gone).
+pub async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
 /// How long to wait before restarting a task that died.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
@@ -124,6 +129,16 @@ impl Supervisor {
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
+    }
+
+    /// The same supervisor (same health, same restart counts) whose tasks stop on `stop`
+    /// instead: for a task that must stop after the others (the consumer drains what they
+    /// queued).
+    pub fn with_stop(&self, stop: watch::Receiver<bool>) -> Self {
+        Self {
+            stop,
+            ..self.clone()
+        }
     }
 
     /// Which tasks are down.

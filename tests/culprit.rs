@@ -11,13 +11,14 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use scalability_gate::App;
 use scalability_gate::Store;
+use scalability_gate::bus::{self, QueueSender};
+use scalability_gate::clock::Clock;
 use scalability_gate::config::{Config, JobConfig, LabelPrs, ScopeConfig};
-use scalability_gate::consumer::{self, QueueSender};
+use scalability_gate::consumer;
 use scalability_gate::github::fake::{FakeGithub, MergedPr, PrSpec};
 use scalability_gate::model::{
     Breach, BuildId, Cause, CommitSha, ExemptionKind, Incident, IncidentId, IncidentState, JobName,
@@ -146,22 +147,23 @@ impl World {
             options.backoff_max = Duration::from_millis(20);
         });
         let metrics = Arc::new(scalability_gate::telemetry::Metrics::new());
-        let (queue, receiver) = consumer::queue(consumer::QUEUE_CAPACITY, metrics.clone());
-        let app = App {
-            config: config.clone(),
-            store: store.clone(),
-            metrics,
-            queue: queue.clone(),
-            ready: Arc::new(AtomicBool::new(true)),
-            tide: scalability_gate::prow::tide::shared(&config),
-            github: github.clone(),
-            reconcile: Default::default(),
-            reruns: Default::default(),
-        };
+        let (queue, receiver) = bus::queue(bus::QUEUE_CAPACITY, metrics.clone());
         let (stop, stop_rx) = watch::channel(false);
         let own_login =
             consumer::membership::OwnLogin::resolve(Some(&github), stop_rx.clone()).await;
-        let consumer = tokio::spawn(consumer::run(app, receiver, own_login, stop_rx));
+        let parts = consumer::Parts {
+            config: config.clone(),
+            store: store.clone(),
+            metrics,
+            github: github.clone(),
+            tide: bus::tide::shared(&config),
+            reconcile: Default::default(),
+            reruns: Default::default(),
+            queue: queue.downgrade(),
+            own_login,
+            clock: Clock::system(),
+        };
+        let consumer = tokio::spawn(consumer::run(parts, receiver, stop_rx));
         let clock = now.clone();
         let reconciler = Reconciler::new(github, config.clone(), store.clone())
             .with_findings(queue.clone())

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::{Plugin, TIMEOUT, eventually, shared_fixtures, test_config};
 use reqwest::StatusCode;
+use scalability_gate::bus::event::{CommentAction, Event, PrAction};
 use scalability_gate::model::{CommitSha, Login, PrNumber, RepoName};
-use scalability_gate::prow::event::{CommentAction, Event, PrAction};
 use scalability_gate::prow::hmac::Algorithm;
 use scalability_gate::prow::webhook::ACCEPTED;
 

@@ -15,7 +15,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scalability_gate::prow::event::Event;
+use scalability_gate::bus::event::Event;
 use scalability_gate::prow::hmac::{Algorithm, Secrets, Signature};
 use scalability_gate::prow::webhook::{Checked, Rejection, Verified, verify_and_decode};
 

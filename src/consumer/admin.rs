@@ -5,38 +5,11 @@
 //! record. No reply is posted on GitHub: the caller gets the outcome instead.
 
 use crate::Store;
+use crate::bus::admin::{AdminError, AdminRequest};
 use crate::consumer::gating;
 use crate::core::command::Command;
 use crate::core::gate::{self, Decision, Policy};
-use crate::model::{IncidentId, Login, PrNumber, RepoName, Timestamp};
-
-/// One authenticated admin call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AdminRequest {
-    Block {
-        actor: String,
-        job: String,
-        reason: String,
-    },
-    Unblock {
-        actor: String,
-        incident: IncidentId,
-        reason: String,
-    },
-    Exempt {
-        actor: String,
-        repo: RepoName,
-        pr: PrNumber,
-        reason: String,
-    },
-}
-
-/// Why an admin call could not be decided at all.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("no incident {0}")]
-    UnknownIncident(String),
-}
+use crate::model::{Login, PrNumber, RepoName, Timestamp};
 
 /// The audit name of an actor: `grpc:<actor>` (`grpc:api` when none is given).
 pub fn who(actor: &str) -> Login {

@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex};
 
 use super::membership::{Approvers, OwnLogin};
 use crate::Store;
+use crate::bus::event::{Event, IssueComment, PrAction, PullRequestEvent};
+use crate::bus::tide::SharedTide;
 use crate::comment;
 use crate::config::{Config, LabelPrs};
 use crate::core::command::{self, Who};
 use crate::core::detector::Outcome;
 use crate::core::gate::{self, Approval, ApproverList, Decision, GateJob, LabelMode, Policy};
 use crate::model::{IncidentId, JobName, Login, RepoName, Scope, Timestamp};
-use crate::prow::event::{CommentAction, Event, IssueComment, PrAction, PullRequestEvent};
-use crate::prow::tide::SharedTide;
 use crate::store::{Changes, PendingReply};
 
 /// The gate's policy from the configuration.
@@ -56,14 +56,6 @@ pub fn policy(config: &Config) -> Policy {
         ready_rules: Default::default(),
         rerun_available: !config.sources.gangway.address.trim().is_empty(),
     }
-}
-
-/// The current time as the core sees it.
-pub fn now() -> Timestamp {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    Timestamp(secs)
 }
 
 /// The gate's state for a decision: every active incident, plus `extra` when stored.
@@ -477,24 +469,9 @@ pub fn pr_input(event: &PullRequestEvent, own_login: Option<&Login>) -> gate::Pr
     }
 }
 
-/// Whether a comment may carry a command, by what it says alone: a new comment, not by a
-/// bot, with at least one `/scalability-…` line outside code and quotes. The gate applies
-/// this first (then the repository, then the plugin's own login); the ingress keeps the
-/// events that pass it in the durable inbox, so the two never disagree.
-pub fn may_carry_command(comment: &IssueComment) -> bool {
-    is_command_comment(comment, None) && !command::parse(&comment.body).is_empty()
-}
-
-/// Whether a comment can carry commands at all (checked before any lookup): see
-/// [`gate::is_command_comment`].
-pub fn is_command_comment(comment: &IssueComment, own_login: Option<&Login>) -> bool {
-    gate::is_command_comment(gate::CommentFacts {
-        is_new: comment.action == CommentAction::Created,
-        author_is_bot: comment.author_is_bot,
-        author_is_self: own_login
-            .is_some_and(|me| me.as_str().eq_ignore_ascii_case(comment.author.as_str())),
-    })
-}
+/// Whether a comment may carry a command, and whether it can carry any at all: shared
+/// with the ingress, so they live beside the event types.
+pub use crate::bus::event::{is_command_comment, may_carry_command};
 
 #[cfg(test)]
 mod tests {
@@ -573,23 +550,23 @@ mod tests {
         };
         let me = Login::new("gate-bot");
         assert!(is_command_comment(
-            &comment(CommentAction::Created, "alice", false),
+            &comment(crate::bus::event::CommentAction::Created, "alice", false),
             Some(&me)
         ));
         assert!(!is_command_comment(
-            &comment(CommentAction::Edited, "alice", false),
+            &comment(crate::bus::event::CommentAction::Edited, "alice", false),
             Some(&me)
         ));
         assert!(!is_command_comment(
-            &comment(CommentAction::Deleted, "alice", false),
+            &comment(crate::bus::event::CommentAction::Deleted, "alice", false),
             Some(&me)
         ));
         assert!(!is_command_comment(
-            &comment(CommentAction::Created, "ci[bot]", true),
+            &comment(crate::bus::event::CommentAction::Created, "ci[bot]", true),
             Some(&me)
         ));
         assert!(!is_command_comment(
-            &comment(CommentAction::Created, "Gate-Bot", false),
+            &comment(crate::bus::event::CommentAction::Created, "Gate-Bot", false),
             Some(&me)
         ));
     }

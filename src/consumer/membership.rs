@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::bus::event::Event;
 use crate::config::Config;
 use crate::core::gate::Approval;
 use crate::github::Client;
 use crate::model::Login;
-use crate::prow::event::Event;
 use crate::store::InboxKey;
 
-use super::{Input, WeakQueueSender};
+use crate::bus::{Input, WeakQueueSender};
 
 /// How long a team membership answer is trusted.
 pub const APPROVER_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -27,7 +27,7 @@ pub const APPROVER_CACHE_TTL: Duration = Duration::from_secs(300);
 const APPROVER_CACHE_MAX: usize = 4096;
 
 /// Commands waiting for their author's membership, at most (the inbox holds no more).
-pub const AWAITING_MAX: usize = super::QUEUE_CAPACITY;
+pub const AWAITING_MAX: usize = crate::bus::QUEUE_CAPACITY;
 
 /// How long start-up waits for GitHub to name the plugin's login before it goes on
 /// without it (and keeps asking in the background).

@@ -36,7 +36,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::Config;
-use crate::consumer::{Input, QueueSender};
+use crate::bus::{Input, QueueSender};
 use crate::model::{Channel as RunChannel, Run};
 use crate::pb::google::pubsub::v1::subscriber_client::SubscriberClient;
 use crate::pb::google::pubsub::v1::{
@@ -235,7 +235,7 @@ pub async fn run(
                 );
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    _ = crate::server::stopped(stop.clone()) => break,
+                    _ = crate::supervise::stopped(stop.clone()) => break,
                 }
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
@@ -324,12 +324,12 @@ impl Subscriber {
             response = client.streaming_pull(ReceiverStream::new(rx)) => {
                 response.context("StreamingPull")?.into_inner()
             }
-            _ = crate::server::stopped(stop.clone()) => return Ok(End::Stopped),
+            _ = crate::supervise::stopped(stop.clone()) => return Ok(End::Stopped),
         };
         let mut delivered = false;
         let mut lease_tick = tokio::time::interval(LEASE_EXTENSION_EVERY);
         lease_tick.tick().await;
-        let stopped = crate::server::stopped(stop.clone());
+        let stopped = crate::supervise::stopped(stop.clone());
         tokio::pin!(stopped);
         loop {
             tokio::select! {
@@ -581,10 +581,7 @@ fn endpoint_name(target: &Target) -> String {
 fn client_id() -> String {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ID.get_or_init(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let nanos = crate::clock::since_epoch().as_nanos();
         format!("scalability-gate-{}-{nanos}", std::process::id())
     })
     .clone()
@@ -659,7 +656,7 @@ mod tests {
 
     fn subscriber(target: Target) -> Subscriber {
         let config = config();
-        let (queue, _rx) = crate::consumer::queue(1, Arc::new(crate::telemetry::Metrics::new()));
+        let (queue, _rx) = crate::bus::queue(1, Arc::new(crate::telemetry::Metrics::new()));
         Subscriber {
             enricher: Enricher::from_config(&config),
             settings: Settings {

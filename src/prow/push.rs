@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use crate::App;
-use crate::consumer::{Input, QueueError};
+use crate::bus::{Input, QueueError};
 use crate::model::{Channel, Timestamp};
 use crate::prow::crier::{Report, ReportMessage};
 use crate::prow::gcs::Enricher;

@@ -11,25 +11,35 @@
 //! [`Enricher`](crate::prow::gcs::Enricher) (the Pub/Sub subscriber too).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::consumer::Input;
+use crate::bus::Input;
+use crate::bus::QueueSender;
+use crate::config::{self, Config};
 use crate::model::{BuildId, JobName, Run};
 use crate::prow::{deck, gangway::Gangway, gcs::Enricher, gcs::Gcs};
-use crate::server::stopped;
 use crate::supervise::Supervisor;
-use crate::{App, config};
+use crate::supervise::stopped;
 
 /// Timeout of one Deck request (the body is tens of MB).
 const DECK_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The handles the result sources are built from: the config and the bus.
+#[derive(Clone)]
+struct Parts {
+    config: Arc<Config>,
+    queue: QueueSender,
+}
+
 /// Starts the enabled sources under `supervisor`, each a named task (`gcs_backfill` first,
 /// then `deck_poller`, `gangway_poller`, `pubsub_subscriber`); the handle resolves once all
 /// of them stopped on the supervisor's stop.
-pub fn spawn(app: App, supervisor: &Supervisor) -> JoinHandle<()> {
+pub fn spawn(config: Arc<Config>, queue: QueueSender, supervisor: &Supervisor) -> JoinHandle<()> {
+    let app = Parts { config, queue };
     let supervisor = supervisor.clone();
     tokio::spawn(async move {
         let enricher = Enricher::from_config(&app.config);
@@ -114,7 +124,7 @@ fn gangway_client(config: &config::GangwaySource) -> anyhow::Result<Gangway> {
 
 /// Reads the last `history.backfill` runs of each gated job from GCS and enqueues them as
 /// history (channel `Gcs`: the detector never judges them as news).
-async fn backfill(app: &App, gcs: &Gcs) {
+async fn backfill(app: &Parts, gcs: &Gcs) {
     let n = app.config.history.backfill;
     if n == 0 {
         return;
@@ -151,7 +161,7 @@ impl Seen {
     /// false once the queue is closed or `stop` came.
     async fn enqueue_new(
         &mut self,
-        app: &App,
+        app: &Parts,
         enricher: &Enricher,
         runs: Vec<Run>,
         stop: &watch::Receiver<bool>,
@@ -176,7 +186,7 @@ impl Seen {
     }
 }
 
-async fn poll_deck(app: App, enricher: Enricher, stop: watch::Receiver<bool>) {
+async fn poll_deck(app: Parts, enricher: Enricher, stop: watch::Receiver<bool>) {
     let http = match reqwest::Client::builder().timeout(DECK_TIMEOUT).build() {
         Ok(http) => http,
         Err(error) => {
@@ -210,7 +220,12 @@ async fn poll_deck(app: App, enricher: Enricher, stop: watch::Receiver<bool>) {
     }
 }
 
-async fn poll_gangway(app: App, client: Gangway, enricher: Enricher, stop: watch::Receiver<bool>) {
+async fn poll_gangway(
+    app: Parts,
+    client: Gangway,
+    enricher: Enricher,
+    stop: watch::Receiver<bool>,
+) {
     let mut ticker = tokio::time::interval(app.config.sources.gangway.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seen = Seen::default();

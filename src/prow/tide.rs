@@ -8,19 +8,19 @@
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use tokio::sync::watch;
 
-use crate::App;
+use crate::bus::tide::LiveCheck;
 use crate::config::Config;
 use crate::core::tide::{
-    self, CheckParams, PoolVerdict, ProwTide, ReadyRule, TidePool, TideQuery, TideReport,
+    self, CheckParams, PoolVerdict, ProwTide, TidePool, TideQuery, TideReport,
 };
-use crate::model::{IncidentId, RepoName, Scope, Timestamp};
+use crate::model::{RepoName, Scope};
 
 /// Prow's config, reduced to what we read. Unknown keys are ignored on purpose.
 #[derive(Debug, Default, Deserialize)]
@@ -287,58 +287,17 @@ fn with_label_added(
     Ok(tree)
 }
 
-/// What the plugin knows of Tide right now: read by the status API and the reconciler.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TideState {
-    /// `tide.prow_config`; empty: the check is off.
-    pub prow_config: String,
-    /// The latest check, once Prow's config has been read.
-    pub report: Option<TideReport>,
-    /// Why the latest read failed, if it did (the report is then the last good one).
-    pub error: Option<String>,
-    /// When Prow's config was last (re)read.
-    pub checked_at: Option<Timestamp>,
-    /// Prow's Tide queries, for selecting ready PRs.
-    #[serde(skip)]
-    pub prow: Option<ProwTide>,
-    /// The live check of Deck's `/tide.js` during incidents, by scope (`org/repo@branch`).
-    pub live: std::collections::BTreeMap<String, LiveCheck>,
-    /// Why the latest read of `/tide.js` failed, if it did.
-    pub deck_error: Option<String>,
-}
-
-/// What Tide's live pool showed for one blocked scope.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LiveCheck {
-    pub scope: Scope,
-    /// The active incident blocking the scope.
-    pub incident: IncidentId,
-    pub verdict: PoolVerdict,
-    pub at: Timestamp,
-    /// When the pool was first seen that would still merge, during this incident.
-    pub first_leak_at: Option<Timestamp>,
-}
-
-impl TideState {
-    /// Which PRs of `scope` are ready: from Prow's queries when its config has been read,
-    /// else from our `ready_labels`.
-    pub fn ready_rule(&self, scope: &Scope, ready_labels: &[String]) -> ReadyRule {
-        match &self.prow {
-            Some(prow) => prow.ready_rule(scope),
-            None => ReadyRule::from_labels(ready_labels),
-        }
-    }
-}
-
-/// The state shared between the watcher and its readers.
-pub type SharedTide = Arc<RwLock<TideState>>;
-
-/// A fresh, empty shared state for `config`.
-pub fn shared(config: &Config) -> SharedTide {
-    Arc::new(RwLock::new(TideState {
-        prow_config: config.tide.prow_config.clone(),
-        ..TideState::default()
-    }))
+/// The handles the Tide watch is built from.
+#[derive(Clone)]
+pub struct Parts {
+    pub config: Arc<Config>,
+    pub store: crate::store::Store,
+    pub metrics: Arc<crate::telemetry::Metrics>,
+    /// What the watch writes and the others read.
+    pub tide: crate::bus::tide::SharedTide,
+    /// Poked when a live check finds a leak.
+    pub reconcile: crate::bus::ReconcileHandle,
+    pub clock: crate::clock::Clock,
 }
 
 /// Starts the background checks, each only when configured:
@@ -349,7 +308,7 @@ pub fn shared(config: &Config) -> SharedTide {
 ///
 /// Each runs under `supervisor` (tasks `tide_prow_config`, `tide_deck`).
 pub fn spawn_watch(
-    app: &App,
+    app: &Parts,
     supervisor: &crate::supervise::Supervisor,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
@@ -404,7 +363,7 @@ async fn fetch_tide_js(client: &reqwest::Client, url: &str) -> anyhow::Result<Ve
     parse_tide_js(&body)
 }
 
-async fn watch_deck(app: App, mut stop: watch::Receiver<bool>) {
+async fn watch_deck(app: Parts, mut stop: watch::Receiver<bool>) {
     let url = format!(
         "{}/tide.js",
         app.config.tide.deck_url.trim().trim_end_matches('/')
@@ -456,7 +415,7 @@ async fn watch_deck(app: App, mut stop: watch::Receiver<bool>) {
                 continue;
             }
         };
-        let at = now();
+        let at = app.clock.now();
         let mut live = std::collections::BTreeMap::new();
         let mut leaked = false;
         let previous = app
@@ -524,7 +483,7 @@ async fn watch_deck(app: App, mut stop: watch::Receiver<bool>) {
 }
 
 /// No incident is active: nothing is blocked, so no pool can leak.
-fn clear_live(app: &App) {
+fn clear_live(app: &Parts) {
     let mut state = app.tide.write().unwrap_or_else(|p| p.into_inner());
     for check in state.live.values() {
         app.metrics
@@ -534,7 +493,7 @@ fn clear_live(app: &App) {
     state.live.clear();
 }
 
-async fn watch_prow_config(app: App, mut stop: watch::Receiver<bool>) {
+async fn watch_prow_config(app: Parts, mut stop: watch::Receiver<bool>) {
     let path = std::path::PathBuf::from(app.config.tide.prow_config.trim());
     let params = params_from_config(&app.config);
     let mut ticker = tokio::time::interval(app.config.tide.recheck_interval.max(MIN_RECHECK));
@@ -581,17 +540,17 @@ async fn watch_prow_config(app: App, mut stop: watch::Receiver<bool>) {
 /// Never re-read more often than this, whatever the config says.
 const MIN_RECHECK: Duration = Duration::from_millis(50);
 
-fn record_error(app: &App, last_error: &mut Option<String>, error: String) {
+fn record_error(app: &Parts, last_error: &mut Option<String>, error: String) {
     if last_error.as_deref() != Some(error.as_str()) {
         tracing::warn!(error = %error, "Tide exclusion check could not run");
     }
     *last_error = Some(error.clone());
     let mut state = app.tide.write().unwrap_or_else(|p| p.into_inner());
     state.error = Some(error);
-    state.checked_at = Some(now());
+    state.checked_at = Some(app.clock.now());
 }
 
-fn apply_check(app: &App, path: &Path, prow: ProwTide, params: &CheckParams) {
+fn apply_check(app: &Parts, path: &Path, prow: ProwTide, params: &CheckParams) {
     let report = tide::check(&prow, params);
     for line in report.diagnostics() {
         tracing::warn!(prow_config = %path.display(), "Tide exclusion check: {line}");
@@ -609,15 +568,7 @@ fn apply_check(app: &App, path: &Path, prow: ProwTide, params: &CheckParams) {
     state.report = Some(report);
     state.prow = Some(prow);
     state.error = None;
-    state.checked_at = Some(now());
-}
-
-fn now() -> Timestamp {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
-    Timestamp(secs)
+    state.checked_at = Some(app.clock.now());
 }
 
 #[cfg(test)]
@@ -767,7 +718,7 @@ tide:
 
     #[test]
     fn ready_rule_falls_back_to_ready_labels() {
-        let mut state = TideState::default();
+        let mut state = crate::bus::tide::TideState::default();
         let labels = vec!["lgtm".to_string()];
         assert!(
             state

@@ -144,7 +144,7 @@ impl Reconciler {
             .context("no queue to report findings to")?;
         let (done, written) = tokio::sync::oneshot::channel();
         queue
-            .send(crate::consumer::Input::Finding { finding, done })
+            .send(crate::bus::Input::Finding { finding, done })
             .await
             .context("queueing a finding")?;
         written
@@ -181,7 +181,7 @@ impl Reconciler {
             suggest_revert_after: self.config.escalation.suggest_revert_after,
             top: self.config.escalation.top_suspects,
         };
-        let now = (self.clock)();
+        let now = self.clock.now();
         for step in culprit::escalations_due(incident, now, &policy) {
             // Recorded once every scope's issue has it; until then each pass posts it where
             // it is missing (the marker keeps an issue from getting it twice).

@@ -112,7 +112,7 @@ impl Reconciler {
             let before = report.errors.len();
             self.clean_up(incident, &covered, &mut report).await;
             if report.errors.len() == before && !report.cut_short {
-                let marked = self.store.mark_cleaned(&incident.id, (self.clock)());
+                let marked = self.store.mark_cleaned(&incident.id, self.clock.now());
                 if let Err(e) = marked {
                     report.fail(format!("marking {} cleaned", incident.id), e);
                 }

@@ -2,79 +2,48 @@
 //! poke, every resync interval, sooner after a failed pass with backoff), the fast-path
 //! PRs it takes first, and the [`Handle`] the rest of the plugin pokes it through.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use super::{Leak, Leaks, ReadyRules, Reconciler, YIELD_AFTER};
 use crate::core::tide::ReadyRule;
-use crate::model::{PrNumber, RepoName};
 
 /// First wait before a pass that failed part-way is tried again (doubled up to the resync
 /// interval).
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
-/// PRs waiting for the fast path, at most (more are left to the next full pass).
-const FAST_PATH_MAX: usize = 1024;
+/// How the rest of the plugin pokes the running reconciler (it lives on the bus, so a
+/// task pokes it without importing the reconciler).
+pub use crate::bus::ReconcileHandle as Handle;
 
-#[derive(Default)]
-struct Wants {
-    full: bool,
-    prs: BTreeSet<(RepoName, PrNumber)>,
+/// The handles the running reconciler is built from (and rebuilt from on a restart).
+#[derive(Clone)]
+pub struct Parts {
+    pub config: Arc<crate::config::Config>,
+    pub store: crate::store::Store,
+    pub github: crate::github::Client,
+    /// Tide's state, for ready rules and leaks.
+    pub tide: crate::bus::tide::SharedTide,
+    /// Where findings go (the gate records them).
+    pub queue: crate::bus::QueueSender,
+    /// What the rest of the plugin pokes.
+    pub handle: Handle,
+    pub clock: crate::clock::Clock,
 }
 
-/// How the rest of the plugin pokes the running reconciler. Cheap to clone.
-#[derive(Clone, Default)]
-pub struct Handle {
-    notify: Arc<Notify>,
-    wants: Arc<Mutex<Wants>>,
-}
-
-impl Handle {
-    /// Asks for a full pass soon (the incidents changed).
-    pub fn poke(&self) {
-        self.wants.lock().expect("reconcile wants lock").full = true;
-        self.notify.notify_one();
-    }
-
-    /// Asks for one PR to be labelled (or unlabelled) now, without a full pass.
-    pub fn label_pr(&self, repo: RepoName, pr: PrNumber) {
-        {
-            let mut wants = self.wants.lock().expect("reconcile wants lock");
-            if wants.prs.len() < FAST_PATH_MAX {
-                wants.prs.insert((repo, pr));
-            } else {
-                wants.full = true;
-            }
-        }
-        self.notify.notify_one();
-    }
-
-    /// Whether anything waits: a full pass or a PR.
-    pub(super) fn pending(&self) -> bool {
-        let wants = self.wants.lock().expect("reconcile wants lock");
-        wants.full || !wants.prs.is_empty()
-    }
-
-    fn take(&self) -> Wants {
-        std::mem::take(&mut *self.wants.lock().expect("reconcile wants lock"))
-    }
-}
-
-/// Starts the reconciler of `app` in the background, under `supervisor` (task
-/// `reconciler`, rebuilt from `app` on a restart): a full pass at once, then on every
+/// Starts the reconciler of `parts` in the background, under `supervisor` (task
+/// `reconciler`, rebuilt from `parts` on a restart): a full pass at once, then on every
 /// poke, every `reconcile.resync_interval`, and sooner after a pass that failed part-way.
 /// It stops on the supervisor's stop (a pass cut short is safe: the next one finishes it).
 pub fn spawn(
-    app: &crate::App,
+    parts: Parts,
     supervisor: &crate::supervise::Supervisor,
 ) -> tokio::task::JoinHandle<()> {
-    let app = app.clone();
     supervisor.spawn("reconciler", move |stop| {
-        let reconciler = reconciler_of(&app);
-        let handle = app.reconcile.clone();
+        let reconciler = reconciler_of(&parts);
+        let handle = parts.handle.clone();
         async move {
             run(reconciler, handle, stop).await;
             Ok(())
@@ -83,7 +52,7 @@ pub fn spawn(
 }
 
 /// The reconciler of a running plugin, reading Tide's state for ready rules and leaks.
-fn reconciler_of(app: &crate::App) -> Reconciler {
+fn reconciler_of(app: &Parts) -> Reconciler {
     let tide = app.tide.clone();
     let ready_labels = app.config.ready_labels.clone();
     let rules: ReadyRules = Arc::new(move |scope| {
@@ -110,7 +79,8 @@ fn reconciler_of(app: &crate::App) -> Reconciler {
         .with_ready_rules(rules)
         .with_leaks(leaks)
         .with_findings(app.queue.clone())
-        .with_handle(app.reconcile.clone(), YIELD_AFTER)
+        .with_clock(app.clock.clone())
+        .with_handle(app.handle.clone(), YIELD_AFTER)
 }
 
 /// How one turn of [`run`] ended.
@@ -180,7 +150,7 @@ pub async fn run(reconciler: Reconciler, handle: Handle, mut stop: watch::Receiv
             }
         };
         tokio::select! {
-            _ = handle.notify.notified() => {}
+            _ = handle.notified() => {}
             _ = tokio::time::sleep(wait) => full = true,
             _ = stop.changed() => return,
         }

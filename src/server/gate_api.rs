@@ -11,8 +11,8 @@ use tonic::{Request, Response, Status};
 
 use super::auth::ApiToken;
 use crate::App;
-use crate::consumer::Input;
-use crate::consumer::admin::{AdminError, AdminRequest};
+use crate::bus::Input;
+use crate::bus::admin::{AdminError, AdminRequest};
 use crate::model::{Cause, IncidentId, PrNumber, RepoName};
 use crate::pb::scalability_gate::v1 as pb;
 use crate::status::{self, IncidentView};

@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::ApiToken;
 use crate::App;
-use crate::consumer::{Input, QueueError};
+use crate::bus::{Input, QueueError};
 use crate::model::{BuildId, Channel, CommitSha, JobName, RepoName, Run, RunResult, Timestamp};
 use crate::pb::scalability_gate::v1::results_server::Results;
 use crate::pb::scalability_gate::v1::{ReportJobResultRequest, ReportJobResultResponse};

@@ -1,9 +1,9 @@
 //! Replaying the durable inbox at start-up: commands kept but not yet decided are queued
 //! again, and one kept longer than [`INBOX_MAX_AGE`] ago is answered instead.
 
-use crate::Store;
-use crate::consumer::{Input, QueueSender};
-use crate::prow::event::Event;
+use crate::bus::event::Event;
+use crate::bus::{Input, QueueSender};
+use crate::store::Store;
 
 /// Queues the inbox's entries again, in arrival order (start-up, before the listener
 /// accepts webhooks; waits for room in the queue). Their signatures were verified before
@@ -14,8 +14,12 @@ use crate::prow::event::Event;
 /// plugin was down that long: what was asked may no longer hold, and its delivery id may
 /// have left the de-duplication memory); its author gets a reply saying so, unless the
 /// comment was answered already. Returns how many were queued.
-pub async fn replay_inbox(store: &Store, queue: &QueueSender) -> anyhow::Result<usize> {
-    replay_inbox_at(store, queue, crate::consumer::gating::now()).await
+pub async fn replay_inbox(
+    store: &Store,
+    queue: &QueueSender,
+    clock: &crate::clock::Clock,
+) -> anyhow::Result<usize> {
+    replay_inbox_at(store, queue, clock.now()).await
 }
 
 /// How long ago a command may have been kept and still be carried out at start-up.
@@ -86,7 +90,7 @@ pub async fn replay_inbox_at(
 /// the reconciler, once: its marker is the comment's reply marker, so a comment answered
 /// before the stop gets nothing more) and an audit record.
 fn stale_command(
-    comment: &crate::prow::event::IssueComment,
+    comment: &crate::bus::event::IssueComment,
     kept_at: crate::model::Timestamp,
     now: crate::model::Timestamp,
 ) -> crate::store::Changes {
@@ -122,7 +126,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::consumer;
+    use crate::bus;
     use crate::prow::webhook::testing::{comment_body, ingress, post};
     use crate::store::InboxEntry;
     use crate::telemetry::Metrics;
@@ -163,8 +167,13 @@ mod tests {
                 8,
             )
             .unwrap();
-        let (queue, mut replayed) = consumer::queue(8, Arc::new(Metrics::new()));
-        assert_eq!(replay_inbox(&store, &queue).await.unwrap(), 2);
+        let (queue, mut replayed) = bus::queue(8, Arc::new(Metrics::new()));
+        assert_eq!(
+            replay_inbox(&store, &queue, &crate::clock::Clock::system())
+                .await
+                .unwrap(),
+            2
+        );
         let mut order = Vec::new();
         while let Ok(Input::Webhook {
             delivery,
@@ -202,7 +211,7 @@ mod tests {
         };
         keep("old", "/scalability-unblock", 2 * 3600);
         keep("recent", "/scalability-block j", 600);
-        let (queue, mut replayed) = consumer::queue(8, Arc::new(Metrics::new()));
+        let (queue, mut replayed) = bus::queue(8, Arc::new(Metrics::new()));
         assert_eq!(replay_inbox_at(&store, &queue, now).await.unwrap(), 1);
         let Ok(Input::Webhook { delivery, .. }) = replayed.try_recv() else {
             panic!("the recent one is queued");

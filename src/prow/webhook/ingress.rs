@@ -7,7 +7,7 @@
 //! dropped. Nothing here waits on GitHub or on the consumer.
 //!
 //! An event that carries a command (an `issue_comment` that
-//! [`gating::may_carry_command`] accepts, the gate's own first check) is also written to
+//! [`may_carry_command`] accepts, the gate's own first check) is also written to
 //! the store's durable inbox ([`crate::store::InboxEntry`]: delivery id, event name, the
 //! verified body) and flushed before it is answered 200, so a process killed before the
 //! consumer decided on it does not lose a person's command: [`super::replay_inbox`] queues
@@ -25,13 +25,15 @@ use super::validate::{
     ACCEPTED, Checked, MAX_BODY, Rejection, Verified, check_headers, header, read_body,
     verify_and_decode,
 };
-use crate::consumer::gating;
-use crate::consumer::{Input, QueueError, QueueSender};
-use crate::prow::event::Event;
+use crate::app::App;
+use crate::bus::event::Event;
+use crate::bus::event::may_carry_command;
+use crate::bus::{Input, QueueError, QueueSender};
+use crate::clock::Clock;
 use crate::prow::hmac::HmacSecrets;
+use crate::store::Store;
 use crate::store::{InboxEntry, InboxError, InboxKey};
 use crate::telemetry::Metrics;
-use crate::{App, Store};
 
 /// What happened to an accepted webhook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +108,7 @@ fn event_label(name: &str, verified: bool) -> &str {
 /// Whether a verified event carries a command, and so is kept in the inbox.
 pub fn carries_command(verified: &Verified) -> bool {
     matches!(verified, Verified::Event(event)
-        if matches!(&**event, Event::IssueComment(c) if gating::may_carry_command(c)))
+        if matches!(&**event, Event::IssueComment(c) if may_carry_command(c)))
 }
 
 /// The webhook endpoint: owns the secret file, the queue's sending side and the store
@@ -117,6 +119,8 @@ pub struct Ingress {
     queue: QueueSender,
     metrics: Arc<Metrics>,
     store: Store,
+    /// When a kept command was kept.
+    clock: Clock,
 }
 
 impl Ingress {
@@ -128,10 +132,17 @@ impl Ingress {
             app.metrics.clone(),
             app.store.clone(),
         )
+        .with_clock(app.clock.clone())
     }
 
-    /// An ingress from its parts (benchmarks build one without a server). The inbox holds
-    /// at most the queue's capacity.
+    /// The same ingress, reading the time (when a command was kept) from `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// An ingress from its parts (benchmarks build one without a server), on the system
+    /// clock. The inbox holds at most the queue's capacity.
     pub fn new(
         secrets: Arc<HmacSecrets>,
         queue: QueueSender,
@@ -143,6 +154,7 @@ impl Ingress {
             queue,
             metrics,
             store,
+            clock: Clock::system(),
         }
     }
 
@@ -178,7 +190,7 @@ impl Ingress {
             delivery: checked.delivery.to_string(),
             event: checked.event.to_string(),
             body: body.to_vec(),
-            kept_at: crate::consumer::gating::now().0,
+            kept_at: self.clock.now().0,
         };
         let this = self.clone();
         tokio::spawn(async move { this.keep_and_enqueue(entry, verified).await })
@@ -298,13 +310,13 @@ impl Ingress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consumer;
+    use crate::bus;
     use crate::prow::webhook::testing::{comment_body, inbox_of, ingress, post};
 
     #[test]
     fn a_full_queue_is_refused_with_503() {
         let metrics = Arc::new(Metrics::new());
-        let (queue, _rx) = consumer::queue(1, metrics);
+        let (queue, _rx) = bus::queue(1, metrics);
         let event = || {
             Verified::Event(Box::new(
                 Event::decode(

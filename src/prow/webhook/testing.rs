@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{Accepted, Checked, Ingress, Rejection};
 use crate::Store;
-use crate::consumer::{self, Input};
+use crate::bus::{self, Input};
 use crate::prow::hmac::{Algorithm, HmacSecrets, Signature};
 use crate::store::InboxKey;
 use crate::telemetry::Metrics;
@@ -35,7 +35,7 @@ pub(super) fn ingress(
     let secret = dir.path().join("hmac");
     std::fs::write(&secret, "k").unwrap();
     let metrics = Arc::new(Metrics::new());
-    let (queue, rx) = consumer::queue(capacity, metrics.clone());
+    let (queue, rx) = bus::queue(capacity, metrics.clone());
     let store = Store::temporary().unwrap();
     let secrets = Arc::new(HmacSecrets::new(&secret));
     let ingress = Ingress::new(secrets, queue, metrics, store.clone());

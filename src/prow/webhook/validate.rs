@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
 
-use crate::prow::event::{DecodeError, Event};
+use crate::bus::event::{DecodeError, Event};
 use crate::prow::hmac::{Algorithm, Secrets, Signature};
 
 /// GitHub never sends a webhook body larger than 25 MB; neither do we accept one.

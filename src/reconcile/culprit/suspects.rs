@@ -202,7 +202,7 @@ impl Reconciler {
             search: SuspectSearch {
                 scope: scope.clone(),
                 range,
-                at: (self.clock)(),
+                at: self.clock.now(),
             },
             suspects,
         })

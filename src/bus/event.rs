@@ -361,6 +361,25 @@ impl PullRequestPayload {
     }
 }
 
+/// Whether a comment may carry a command, by what it says alone: a new comment, not by a
+/// bot, with at least one `/scalability-…` line outside code and quotes. The gate applies
+/// this first (then the repository, then the plugin's own login); the ingress keeps the
+/// events that pass it in the durable inbox, so the two never disagree.
+pub fn may_carry_command(comment: &IssueComment) -> bool {
+    is_command_comment(comment, None) && !crate::core::command::parse(&comment.body).is_empty()
+}
+
+/// Whether a comment can carry commands at all (checked before any lookup): see
+/// [`crate::core::gate::is_command_comment`].
+pub fn is_command_comment(comment: &IssueComment, own_login: Option<&Login>) -> bool {
+    crate::core::gate::is_command_comment(crate::core::gate::CommentFacts {
+        is_new: comment.action == CommentAction::Created,
+        author_is_bot: comment.author_is_bot,
+        author_is_self: own_login
+            .is_some_and(|me| me.as_str().eq_ignore_ascii_case(comment.author.as_str())),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
