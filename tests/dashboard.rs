@@ -80,6 +80,8 @@ fn seed(path: &std::path::Path) {
         reverts: Vec::new(),
         reruns: Vec::new(),
         escalations: Vec::new(),
+        lifts: Vec::new(),
+        reblocks: Vec::new(),
         suspects: vec![
             suspect(
                 4242,

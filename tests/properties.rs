@@ -366,6 +366,7 @@ proptest! {
             repo: k8s(),
             number: PrNumber(42),
             is_pr: true,
+            base: scalability_gate::core::gate::PrBase::Branch("master".into()),
             author: Login::new("alice"),
             approval: if approver { Approval::Approver } else { Approval::NotApprover },
             comment_id: 7,

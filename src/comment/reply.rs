@@ -47,7 +47,10 @@ pub fn reply_part(part: &ReplyPart) -> String {
         ReplyPart::Status { repo, incidents } => status(&repo.to_string(), incidents),
         ReplyPart::Unblocked { ids, reason } => {
             let mut s = format!(
-                "lifted {}. The `do-not-merge` label is being removed and the blocker issue closed.",
+                "lifted {}. The `do-not-merge` label is being removed and the blocker issue closed. \
+                 While the job is still red this lift is provisional: the first red run that \
+                 starts after it blocks the branch again (runs already in flight do not); the \
+                 first green run resolves it. `/scalability-unblock --final` resolves for good.",
                 code_list(ids.iter().map(|i| i.as_str()))
             );
             if !reason.is_empty() {
@@ -55,6 +58,33 @@ pub fn reply_part(part: &ReplyPart) -> String {
             }
             s
         }
+        ReplyPart::Resolved { ids, reason } => {
+            let mut s = format!(
+                "resolved {} for good: it will not block again. The `do-not-merge` label is being removed and the blocker issue closed.",
+                code_list(ids.iter().map(|i| i.as_str()))
+            );
+            if !reason.is_empty() {
+                let _ = write!(s, "\n\nReason: {reason}");
+            }
+            s
+        }
+        ReplyPart::NotHere { command } => format!(
+            "`{command}` acts where it is said: on a blocker issue (that incident) or on a pull \
+             request (the incidents of its repository and base branch). This is neither, so \
+             nothing was done."
+        ),
+        ReplyPart::BaseUnknown { command } => format!(
+            "GitHub did not say which branch this pull request is for, so `{command}` was not \
+             carried out (it acts only on the incidents of the PR's own branch). Please repeat it."
+        ),
+        ReplyPart::ExemptionCancelled { pr, ids } => format!(
+            "{pr} is no longer exempt from {}: it gets the `do-not-merge` label again while an \
+             incident blocks its branch.",
+            code_list(ids.iter().map(|i| i.as_str()))
+        ),
+        ReplyPart::NotExempt { pr } => format!(
+            "{pr} is not exempt from any scalability incident on its branch; nothing to cancel."
+        ),
         ReplyPart::NothingToUnblock { repo } => {
             format!("there is no active scalability incident on {repo}; nothing to unblock.")
         }
