@@ -214,13 +214,20 @@ pub fn approver_unknown(command: &str, teams: &[String]) -> String {
 
 /// The state of a repo: its active incidents, or that it is not blocked.
 pub fn status(repo: &str, incidents: &[Incident]) -> String {
+    let active = incidents.iter().filter(|i| i.is_active()).count();
     if incidents.is_empty() {
         return format!("{repo} is not blocked: there is no active scalability incident.");
     }
-    let mut s = format!(
-        "{repo} is **blocked** by {} active scalability incident(s):\n\n\
-         | incident | job | blocks | cause | since | exemptions |\n|---|---|---|---|---|---|\n",
-        incidents.len()
+    let mut s = if active == 0 {
+        format!(
+            "{repo} is not blocked: there is no active scalability incident. Lifted \
+             provisionally (the first red run that starts after the lift blocks again):\n\n"
+        )
+    } else {
+        format!("{repo} is **blocked** by {active} active scalability incident(s):\n\n")
+    };
+    s.push_str(
+        "| incident | job | blocks | cause | since | exemptions | state |\n|---|---|---|---|---|---|---|\n",
     );
     for i in incidents {
         let scopes = i
@@ -249,10 +256,22 @@ pub fn status(repo: &str, incidents: &[Incident]) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let mut state = match &i.state {
+            crate::model::IncidentState::Active => "active".to_string(),
+            crate::model::IncidentState::Lifted { by, at, .. } => {
+                format!("lifted provisionally by @{by} at {at}")
+            }
+            crate::model::IncidentState::Resolved { how, .. } => {
+                format!("resolved ({})", how.as_str())
+            }
+        };
+        if !i.reblocks.is_empty() {
+            let _ = write!(state, ", re-blocked {}×", i.reblocks.len());
+        }
         let _ = writeln!(
             s,
-            "| `{}` | `{}` | {} | {}{} | {} | {} |",
-            i.id, i.job, scopes, cause, recovered, i.opened_at, exemptions
+            "| `{}` | `{}` | {} | {}{} | {} | {} | {} |",
+            i.id, i.job, scopes, cause, recovered, i.opened_at, exemptions, state
         );
     }
     s.push_str("\nAn approver lifts a block with `/scalability-unblock [reason]`.");
