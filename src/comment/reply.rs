@@ -60,7 +60,7 @@ pub fn reply_part(part: &ReplyPart) -> String {
         }
         ReplyPart::Resolved { ids, reason } => {
             let mut s = format!(
-                "resolved {} for good: it will not block again. The `do-not-merge` label is being removed and the blocker issue closed.",
+                "lifted and resolved {} for good: it will not block again. The `do-not-merge` label is being removed and the blocker issue closed.",
                 code_list(ids.iter().map(|i| i.as_str()))
             );
             if !reason.is_empty() {

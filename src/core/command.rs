@@ -277,8 +277,9 @@ fn parse_line(text: &str) -> Option<Result<Command, CommandError>> {
     Some(command)
 }
 
-/// `[--final] [reason]`: any other word starting with `--` (or an em dash a phone
-/// made of it) is an error, so a misspelled `--final` never lifts provisionally.
+/// `[--final] [reason]`: any other flag-like first word (`--` or an em dash, as a phone
+/// makes of it, then a letter) is an error, so a misspelt `--final` never lifts
+/// provisionally; `-->` and the like are reason text.
 fn parse_unblock(args: &str) -> Result<Command, CommandError> {
     let (first, rest) = match args.split_once(char::is_whitespace) {
         Some((first, rest)) => (first, rest.trim()),
@@ -289,7 +290,11 @@ fn parse_unblock(args: &str) -> Result<Command, CommandError> {
             reason: rest.to_string(),
         });
     }
-    if first.starts_with("--") || first.starts_with('\u{2014}') {
+    let flag_like = |rest: Option<&str>| {
+        rest.and_then(|r| r.chars().next())
+            .is_some_and(|c| c.is_ascii_alphabetic())
+    };
+    if flag_like(first.strip_prefix("--")) || flag_like(first.strip_prefix('\u{2014}')) {
         return Err(CommandError::UnknownFlag {
             given: first.to_string(),
         });

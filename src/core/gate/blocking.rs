@@ -62,7 +62,6 @@ impl Work<'_, '_> {
         }
         let now = self.ctx.now;
         let mut provisional = Vec::new();
-        let mut resolved = Vec::new();
         for id in &ids {
             if let Some(incident) = self.get_mut(id) {
                 if lift(
@@ -73,19 +72,12 @@ impl Work<'_, '_> {
                     final_lift,
                 ) {
                     provisional.push(id.clone());
-                } else {
-                    resolved.push(id.clone());
                 }
             }
             self.touch(id);
         }
-        let mut outcome = Vec::new();
-        if !provisional.is_empty() {
-            outcome.push(format!("lifted {}", join_ids(&provisional)));
-        }
-        if !resolved.is_empty() {
-            outcome.push(format!("resolved {}", join_ids(&resolved)));
-        }
+        // The audit says what was lifted; whether it was provisional is on the incident.
+        let outcome = format!("lifted {}", join_ids(&ids));
         let part = if provisional.is_empty() {
             ReplyPart::Resolved {
                 ids,
@@ -97,7 +89,7 @@ impl Work<'_, '_> {
                 reason: reason.to_string(),
             }
         };
-        (part, outcome.join("; "))
+        (part, outcome)
     }
 
     /// `/scalability-block <job>`: opens an incident of `job` by hand, unless one is active.
