@@ -297,13 +297,14 @@ mod tests {
         let master_id = crate::model::IncidentId::new("ci-scale-100-101");
         let release_id = crate::model::IncidentId::new("ci-scale-auto-7");
         // (what, base, is_pr, issue incident, incidents lifted)
-        let cases: Vec<(
-            &str,
+        type Case<'a> = (
+            &'a str,
             PrBase,
             bool,
-            Option<&crate::model::IncidentId>,
-            Vec<&str>,
-        )> = vec![
+            Option<&'a crate::model::IncidentId>,
+            Vec<&'a str>,
+        );
+        let cases: Vec<Case<'_>> = vec![
             (
                 "master PR",
                 PrBase::Branch("master".into()),
