@@ -322,6 +322,7 @@ fn gate_benches() {
         repo: repo(),
         number: PrNumber(130_500),
         is_pr: true,
+        base: scalability_gate::core::gate::PrBase::Branch("master".into()),
         author: Login::new(if is_approver { "wojtek-t" } else { "someone" }),
         approval: if is_approver {
             Approval::Approver

@@ -31,5 +31,8 @@ pub use marker::{
     rerun_marker, revert_failed_marker, revert_hard_block_marker, revert_notice_marker,
     tide_leak_marker,
 };
-pub use notice::{announcement, breach, lift_notice, recovered, tide_leak};
+pub use notice::{
+    announcement, breach, lift_notice, lifted_marker_of, reblock_marker, reblock_notice, recovered,
+    tide_leak,
+};
 pub use reply::{approver_unknown, reply, reply_part, status, unauthorised};

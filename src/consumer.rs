@@ -230,9 +230,19 @@ impl Consumer {
                 // between redelivers a run that is still news, and the incident's id is
                 // deterministic, so the regression is neither lost nor opened twice.
                 let decision = self.gate.on_outcome(&run.job, &outcome, self.clock.now())?;
+                // A red run may re-block a provisionally lifted incident (a run the
+                // detector finds nothing new in: the job was red all along).
+                let reblock = if run.result.is_red() {
+                    let red = crate::model::RunRef::from(&*run);
+                    self.gate.on_red_run(&run.job, &red, self.clock.now())?
+                } else {
+                    crate::core::gate::Decision::default()
+                };
                 record(&self.store, &self.config, &run)?;
                 self.make_durable(&decision).await?;
+                self.make_durable(&reblock).await?;
                 self.act(decision).await?;
+                self.act(reblock).await?;
                 self.tie_reruns(&run).await
             }
         }

@@ -283,16 +283,69 @@ pub enum Cause {
     Manual { by: Login, reason: String },
 }
 
-/// Whether an incident still blocks.
+/// Whether an incident still blocks (DESIGN.md "Incident lifecycle"): `active` blocks;
+/// `lifted` does not, but is provisional (the first red run started after the lift
+/// re-blocks it); `resolved` is over for good.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum IncidentState {
     Active,
+    /// Lifted while the job was still red: provisional.
     Lifted {
         by: String,
         reason: String,
         at: Timestamp,
     },
+    /// Over: never blocks again.
+    Resolved {
+        how: ResolvedHow,
+        at: Timestamp,
+    },
+}
+
+/// How an incident was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResolvedHow {
+    /// The first green run after a provisional lift.
+    GreenAfterLift,
+    /// `/scalability-unblock --final`, an unblock while the job was green, or a lift
+    /// stored by a version without provisional lifts.
+    Final,
+    /// `auto_unblock_on_recovery` and a green run.
+    AutoRecovery,
+}
+
+impl ResolvedHow {
+    /// As in the API: `green-after-lift`, `final`, `auto-recovery`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolvedHow::GreenAfterLift => "green-after-lift",
+            ResolvedHow::Final => "final",
+            ResolvedHow::AutoRecovery => "auto-recovery",
+        }
+    }
+}
+
+/// One lift of an incident (its history is kept on the incident).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lift {
+    pub by: String,
+    pub reason: String,
+    pub at: Timestamp,
+    /// `--final`, or the job was green: the lift resolved the incident.
+    #[serde(default)]
+    pub final_lift: bool,
+}
+
+/// A re-block: red run `run`, started after the lift at `lift_at`, made the incident
+/// active again at `at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reblock {
+    pub run: RunRef,
+    pub lift_by: String,
+    pub lift_at: Timestamp,
+    pub at: Timestamp,
 }
 
 /// Why a PR may merge during an incident.
@@ -493,6 +546,12 @@ pub struct Incident {
     pub reruns: Vec<Rerun>,
     #[serde(default)]
     pub escalations: Vec<EscalationStep>,
+    /// Every lift, oldest first.
+    #[serde(default)]
+    pub lifts: Vec<Lift>,
+    /// Every re-block, oldest first (the count of re-blocks is its length).
+    #[serde(default)]
+    pub reblocks: Vec<Reblock>,
 }
 
 impl Incident {
@@ -520,11 +579,35 @@ impl Incident {
             reverts: Vec::new(),
             reruns: Vec::new(),
             escalations: Vec::new(),
+            lifts: Vec::new(),
+            reblocks: Vec::new(),
         }
     }
 
+    /// Whether it blocks now.
     pub fn is_active(&self) -> bool {
         self.state == IncidentState::Active
+    }
+
+    /// Whether it is not resolved: active, or lifted provisionally (it may re-block).
+    pub fn is_open(&self) -> bool {
+        !matches!(self.state, IncidentState::Resolved { .. })
+    }
+
+    /// How it was resolved, if it is.
+    pub fn resolved_how(&self) -> Option<ResolvedHow> {
+        match self.state {
+            IncidentState::Resolved { how, .. } => Some(how),
+            _ => None,
+        }
+    }
+
+    /// When it stopped blocking (lifted or resolved), if it did.
+    pub fn ended_at(&self) -> Option<Timestamp> {
+        match self.state {
+            IncidentState::Active => None,
+            IncidentState::Lifted { at, .. } | IncidentState::Resolved { at, .. } => Some(at),
+        }
     }
 
     /// Whether `pr` in `repo` is exempt from this incident.

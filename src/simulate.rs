@@ -309,6 +309,7 @@ async fn decide_event(
         Applied::Decided(decision) => Ok(decision),
         Applied::NeedsApproval(author) => {
             let approval = gate.approvers().lookup(&author).await;
+            gate.approvers().learn_base(event).await;
             match gate.on_event(event, Some(approval), now)? {
                 Applied::Decided(decision) => Ok(decision),
                 Applied::NeedsApproval(_) => anyhow::bail!(
@@ -402,6 +403,7 @@ fn print_decision(out: &mut dyn Write, decision: &Decision) -> anyhow::Result<()
         let state = match &incident.state {
             IncidentState::Active => "active".to_string(),
             IncidentState::Lifted { by, .. } => format!("lifted by {by}"),
+            IncidentState::Resolved { how, .. } => format!("resolved ({})", how.as_str()),
         };
         let scopes: Vec<String> = incident.scopes.iter().map(|s| s.to_string()).collect();
         let mut extra = String::new();

@@ -33,9 +33,10 @@ pub struct Status {
     pub dry_run: bool,
     /// Every gated job, in configuration order.
     pub jobs: Vec<JobStatus>,
-    /// The incidents that block now, oldest first.
+    /// The incidents that block now or may block again (active, or lifted
+    /// provisionally), oldest first.
     pub incidents: Vec<IncidentView>,
-    /// Lifted incidents, newest first.
+    /// Resolved incidents, newest first.
     pub history: Vec<IncidentView>,
     /// The newest audit records (commands and API calls), newest first.
     pub audit: Vec<AuditRecord>,
@@ -99,8 +100,16 @@ impl From<&Run> for RunView {
 pub struct IncidentView {
     pub id: IncidentId,
     pub job: JobName,
-    /// `active` or `lifted`.
+    /// `active`, `lifted` (provisionally: it may re-block) or `resolved`.
     pub state: &'static str,
+    /// How it was resolved: `green-after-lift`, `final`, `auto-recovery`; `null` until.
+    pub resolved_how: Option<&'static str>,
+    /// How many times it blocked again after a provisional lift.
+    pub reblocks: usize,
+    /// Each re-block: the red run and the lift it followed.
+    pub reblock_history: Vec<crate::model::Reblock>,
+    /// Every lift, oldest first.
+    pub lifts: Vec<crate::model::Lift>,
     pub opened_at: Timestamp,
     /// Seconds blocked: until now when active, until the lift otherwise.
     pub duration_seconds: i64,
@@ -198,9 +207,9 @@ pub fn build(inputs: Inputs<'_>) -> Status {
         tide,
         now,
     } = inputs;
-    let mut active: Vec<&Incident> = incidents.iter().filter(|i| i.is_active()).collect();
+    let mut active: Vec<&Incident> = incidents.iter().filter(|i| i.is_open()).collect();
     active.sort_by(|a, b| a.opened_at.cmp(&b.opened_at).then(a.id.cmp(&b.id)));
-    let mut past: Vec<&Incident> = incidents.iter().filter(|i| !i.is_active()).collect();
+    let mut past: Vec<&Incident> = incidents.iter().filter(|i| !i.is_open()).collect();
     past.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(a.id.cmp(&b.id)));
     past.truncate(HISTORY_LIMIT);
 
@@ -213,7 +222,10 @@ pub fn build(inputs: Inputs<'_>) -> Status {
                 .iter()
                 .find(|(j, _)| j == &name)
                 .map_or(&[], |(_, r)| r.as_slice());
-            let incident = active.iter().find(|i| i.job == name).map(|i| i.id.clone());
+            let incident = active
+                .iter()
+                .find(|i| i.is_active() && i.job == name)
+                .map(|i| i.id.clone());
             job_status(name, scopes_of(job), incident, history, now)
         })
         .collect();
@@ -253,6 +265,15 @@ pub fn incident_view(
             }),
             *at,
         ),
+        IncidentState::Resolved { at, .. } => (
+            "resolved",
+            incident.lifts.last().map(|l| Lifted {
+                by: l.by.clone(),
+                reason: l.reason.clone(),
+                at: *at,
+            }),
+            *at,
+        ),
     };
     let mut suspects = incident.suspects.clone();
     suspects.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.pr.cmp(&b.pr)));
@@ -260,6 +281,10 @@ pub fn incident_view(
         id: incident.id.clone(),
         job: incident.job.clone(),
         state,
+        resolved_how: incident.resolved_how().map(|h| h.as_str()),
+        reblocks: incident.reblocks.len(),
+        reblock_history: incident.reblocks.clone(),
+        lifts: incident.lifts.clone(),
         opened_at: incident.opened_at,
         duration_seconds: incident.opened_at.seconds_until(end),
         scopes: incident
@@ -503,6 +528,8 @@ mod tests {
             reverts: Vec::new(),
             reruns: Vec::new(),
             escalations: Vec::new(),
+            lifts: Vec::new(),
+            reblocks: Vec::new(),
             suspects: vec![suspect(1, 0.2), suspect(2, 0.9), suspect(3, 0.5)],
         }
     }
@@ -595,16 +622,23 @@ mod tests {
     fn lifted_incidents_go_to_history_with_their_duration() {
         let mut config = config();
         config.tide.deck_url = "https://prow.k8s.io/".into();
-        let lifted = IncidentState::Lifted {
+        let lifted = IncidentState::Resolved {
+            how: crate::model::ResolvedHow::Final,
+            at: Timestamp(4000),
+        };
+        let lift = crate::model::Lift {
             by: "alice".into(),
             reason: "flake".into(),
             at: Timestamp(4000),
+            final_lift: true,
         };
-        let incidents = vec![
+        let mut incidents = vec![
             incident("old", 1000, lifted.clone()),
             incident("older", 500, lifted),
             incident("now", 4500, IncidentState::Active),
         ];
+        incidents[0].lifts.push(lift.clone());
+        incidents[1].lifts.push(lift);
         let status = build(Inputs {
             config: &config,
             runs: &[],

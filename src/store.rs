@@ -32,7 +32,7 @@ pub const LIFTED_INCIDENTS_KEPT: usize = 1_000;
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The current version of every record this binary writes.
-pub const RECORD_VERSION: u32 = 1;
+pub const RECORD_VERSION: u32 = 2;
 
 const TREE_DELIVERIES: &str = "deliveries";
 const TREE_DELIVERY_ORDER: &str = "delivery_order";
@@ -77,6 +77,48 @@ impl EntryCount {
         let (after, value) = write(before)?;
         *known = Some(after);
         Ok(value)
+    }
+}
+
+/// Version 1 → 2 of an incident record (`id`, `job`, `cause` and `state` tell one): a
+/// `lifted` state becomes `resolved`, with the lift kept in its history.
+fn migrate_v1_incident(data: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let Some(record) = data.as_object_mut() else {
+        return;
+    };
+    if !(record.contains_key("id") && record.contains_key("job") && record.contains_key("cause")) {
+        return;
+    }
+    let Some(state) = record.get("state").and_then(Value::as_object) else {
+        return;
+    };
+    if state.get("state").and_then(Value::as_str) != Some("lifted") {
+        return;
+    }
+    let by = state
+        .get("by")
+        .cloned()
+        .unwrap_or(Value::String(String::new()));
+    let reason = state
+        .get("reason")
+        .cloned()
+        .unwrap_or(Value::String(String::new()));
+    let at = state.get("at").cloned().unwrap_or(json!(0));
+    let how = if by.as_str() == Some(crate::core::gate::AUTOMATIC_ACTOR) {
+        "auto-recovery"
+    } else {
+        "final"
+    };
+    record.insert(
+        "state".into(),
+        json!({"state": "resolved", "how": how, "at": at.clone()}),
+    );
+    if !record.contains_key("lifts") {
+        record.insert(
+            "lifts".into(),
+            json!([{"by": by, "reason": reason, "at": at, "final_lift": true}]),
+        );
     }
 }
 
@@ -171,13 +213,20 @@ impl Store {
         .context("encoding record")
     }
 
-    /// Decodes a versioned record. Version 1 is the only one so far; a future
-    /// version adds its migration here.
+    /// Decodes a versioned record, migrating an older version's as it was meant:
+    /// version 1 knew no provisional lift, so a version 1 incident that is `lifted` reads
+    /// as `resolved` (`final`, or `auto-recovery` when the plugin lifted it) and never
+    /// re-blocks after an upgrade. Every other version 1 record reads unchanged.
     pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> anyhow::Result<T> {
         let envelope: Envelope<serde_json::Value> =
             serde_json::from_slice(bytes).context("decoding record envelope")?;
         match envelope.v {
-            1 => serde_json::from_value(envelope.data).context("decoding record"),
+            1 => {
+                let mut data = envelope.data;
+                migrate_v1_incident(&mut data);
+                serde_json::from_value(data).context("decoding record")
+            }
+            2 => serde_json::from_value(envelope.data).context("decoding record"),
             v => anyhow::bail!("record version {v} is newer than this binary knows"),
         }
     }

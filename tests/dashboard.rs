@@ -80,6 +80,8 @@ fn seed(path: &std::path::Path) {
         reverts: Vec::new(),
         reruns: Vec::new(),
         escalations: Vec::new(),
+        lifts: Vec::new(),
+        reblocks: Vec::new(),
         suspects: vec![
             suspect(
                 4242,
@@ -92,11 +94,17 @@ fn seed(path: &std::path::Path) {
     store.put_incident(&incident).unwrap();
     incident.id = IncidentId::new("old-incident");
     incident.opened_at = Timestamp(1_763_000_000);
-    incident.state = IncidentState::Lifted {
+    // A past incident: resolved (before provisional lifts, a lift was final).
+    incident.state = IncidentState::Resolved {
+        how: scalability_gate::model::ResolvedHow::Final,
+        at: Timestamp(1_763_007_200),
+    };
+    incident.lifts.push(scalability_gate::model::Lift {
         by: "alice".into(),
         reason: "a flake, rerun is green".into(),
         at: Timestamp(1_763_007_200),
-    };
+        final_lift: true,
+    });
     store.put_incident(&incident).unwrap();
     store
         .append_audit(&AuditRecord {
@@ -199,7 +207,10 @@ async fn incident_json_by_id_and_404_for_unknown() {
 
     let r = get(&format!("{}/api/v1/incidents/old-incident", plugin.url())).await;
     let json: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(json["state"], "lifted");
+    // Issue 17: an incident that is over is `resolved` (a lift of the job while it is
+    // still red is provisional, `lifted`).
+    assert_eq!(json["state"], "resolved");
+    assert_eq!(json["resolved_how"], "final");
     assert_eq!(json["lifted"]["by"], "alice");
 
     let r = get(&format!(
@@ -332,7 +343,11 @@ async fn grpc_unblock_needs_the_token_and_lifts_the_incident() {
         .json()
         .await
         .unwrap();
-    assert_eq!(status["incidents"].as_array().unwrap().len(), 0, "{status}");
+    // Issue 17 (DESIGN.md: `incidents` holds active and lifted ones): the job is still
+    // red, so the lift is provisional and the incident stays listed as `lifted`.
+    let listed = status["incidents"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{status}");
+    assert_eq!(listed[0]["state"], "lifted", "{status}");
     assert_eq!(status["jobs"][0]["blocked"], false);
     assert_eq!(status["audit"][0]["who"], "grpc:alice");
     assert_eq!(status["audit"][0]["target"], INCIDENT);

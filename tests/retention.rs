@@ -45,9 +45,9 @@ fn lift(store: &Store, id: &str, at: i64) {
     store
         .update_incident(&IncidentId::new(id), |i| {
             let mut i = i?;
-            i.state = IncidentState::Lifted {
-                by: "wojtek-t".into(),
-                reason: "reverted".into(),
+            // Over for good: resolved (a provisional lift may still re-block, and is kept).
+            i.state = IncidentState::Resolved {
+                how: scalability_gate::model::ResolvedHow::Final,
                 at: Timestamp(at),
             };
             Some(i)

@@ -393,6 +393,8 @@ async fn live_check_reads_tide_js_during_an_incident() {
                 reverts: Vec::new(),
                 reruns: Vec::new(),
                 escalations: Vec::new(),
+                lifts: Vec::new(),
+                reblocks: Vec::new(),
                 suspects: Vec::new(),
             })
             .unwrap();

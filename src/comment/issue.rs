@@ -349,6 +349,8 @@ mod tests {
             reverts: Vec::new(),
             reruns: Vec::new(),
             escalations: Vec::new(),
+            lifts: Vec::new(),
+            reblocks: Vec::new(),
             suspects: vec![Suspect {
                 repo: RepoName::parse("o/r").unwrap(),
                 pr: crate::model::PrNumber(42),

@@ -4,7 +4,7 @@
 use super::marker::{
     announcement_marker, breach_marker, lifted_marker, recovered_marker, tide_leak_marker,
 };
-use crate::model::{Incident, RunRef};
+use crate::model::{Incident, IncidentId, RunRef};
 
 /// The announcement posted once per incident on its issue.
 pub fn announcement(incident: &Incident, scope: &crate::model::Scope) -> String {
@@ -81,23 +81,79 @@ pub fn recovered(incident: &Incident, green: &RunRef) -> String {
     )
 }
 
-/// The notice posted once on an incident's issue when it is lifted (before closing it).
+/// The notice posted once per lift on an incident's issue (before closing it).
 pub fn lift_notice(incident: &Incident) -> String {
-    let how = match &incident.state {
+    let (how, after) = match &incident.state {
         crate::model::IncidentState::Lifted { by, reason, at } => {
             let why = if reason.is_empty() {
                 String::new()
             } else {
                 format!(": {reason}")
             };
-            format!(" by `{by}` at {at}{why}")
+            (
+                format!(" by `{by}` at {at}{why}"),
+                " The job is still red, so the lift is provisional: the first red run that \
+                 starts after it blocks the branch again and reopens this issue; the first \
+                 green run resolves it."
+                    .to_string(),
+            )
         }
-        crate::model::IncidentState::Active => String::new(),
+        crate::model::IncidentState::Resolved { how, at } => {
+            let by = incident
+                .lifts
+                .last()
+                .map(|l| format!(" by `{}`", l.by))
+                .unwrap_or_default();
+            (
+                format!("{by} at {at} (resolved: {})", how.as_str()),
+                String::new(),
+            )
+        }
+        crate::model::IncidentState::Active => (String::new(), String::new()),
     };
     format!(
         "Unblocked: incident `{}` was lifted{how}. The label is removed from every PR that \
-         carries it unless another incident still blocks the branch; this issue is closed.\n\n{}",
+         carries it unless another incident still blocks the branch; this issue is closed.{after}\n\n{}",
         incident.id,
-        lifted_marker(&incident.id)
+        lifted_marker_of(incident)
     )
+}
+
+/// The marker of the lift notice for the incident's current lift: the first lift keeps
+/// the original marker, each lift after a re-block gets its own.
+pub fn lifted_marker_of(incident: &Incident) -> String {
+    match incident.reblocks.len() {
+        0 => lifted_marker(&incident.id),
+        n => super::marker::marker(&incident.id, &format!("lifted-{}", n + 1)),
+    }
+}
+
+/// The comment posted once per re-block on the incident's issue: which run failed after
+/// which lift.
+pub fn reblock_notice(incident: &Incident, reblock: &crate::model::Reblock, n: usize) -> String {
+    let run = if reblock.run.url.is_empty() {
+        format!("`{}`", reblock.run.build_id)
+    } else {
+        format!("[{}]({})", reblock.run.build_id, reblock.run.url)
+    };
+    let started = reblock
+        .run
+        .started_at
+        .map(|t| format!(", started at {t}"))
+        .unwrap_or_default();
+    format!(
+        "Blocked again: `{}` failed in run {run}{started}, after the lift by `{}` at {}. \
+         Incident `{}` is active again (re-block {n}); ready PRs get the label back. Lift it \
+         with `/scalability-unblock [reason]` once fixed, or `--final` to resolve it for good.\n\n{}",
+        incident.job,
+        reblock.lift_by,
+        reblock.lift_at,
+        incident.id,
+        reblock_marker(&incident.id, n)
+    )
+}
+
+/// The marker of the `n`-th re-block notice of an incident.
+pub fn reblock_marker(incident: &IncidentId, n: usize) -> String {
+    super::marker::marker(incident, &format!("reblock-{n}"))
 }

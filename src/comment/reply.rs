@@ -47,7 +47,10 @@ pub fn reply_part(part: &ReplyPart) -> String {
         ReplyPart::Status { repo, incidents } => status(&repo.to_string(), incidents),
         ReplyPart::Unblocked { ids, reason } => {
             let mut s = format!(
-                "lifted {}. The `do-not-merge` label is being removed and the blocker issue closed.",
+                "lifted {}. The `do-not-merge` label is being removed and the blocker issue closed. \
+                 While the job is still red this lift is provisional: the first red run that \
+                 starts after it blocks the branch again (runs already in flight do not); the \
+                 first green run resolves it. `/scalability-unblock --final` resolves for good.",
                 code_list(ids.iter().map(|i| i.as_str()))
             );
             if !reason.is_empty() {
@@ -55,6 +58,33 @@ pub fn reply_part(part: &ReplyPart) -> String {
             }
             s
         }
+        ReplyPart::Resolved { ids, reason } => {
+            let mut s = format!(
+                "lifted and resolved {} for good: it will not block again. The `do-not-merge` label is being removed and the blocker issue closed.",
+                code_list(ids.iter().map(|i| i.as_str()))
+            );
+            if !reason.is_empty() {
+                let _ = write!(s, "\n\nReason: {reason}");
+            }
+            s
+        }
+        ReplyPart::NotHere { command } => format!(
+            "`{command}` acts where it is said: on a blocker issue (that incident) or on a pull \
+             request (the incidents of its repository and base branch). This is neither, so \
+             nothing was done."
+        ),
+        ReplyPart::BaseUnknown { command } => format!(
+            "GitHub did not say which branch this pull request is for, so `{command}` was not \
+             carried out (it acts only on the incidents of the PR's own branch). Please repeat it."
+        ),
+        ReplyPart::ExemptionCancelled { pr, ids } => format!(
+            "{pr} is no longer exempt from {}: it gets the `do-not-merge` label again while an \
+             incident blocks its branch.",
+            code_list(ids.iter().map(|i| i.as_str()))
+        ),
+        ReplyPart::NotExempt { pr } => format!(
+            "{pr} is not exempt from any scalability incident on its branch; nothing to cancel."
+        ),
         ReplyPart::NothingToUnblock { repo } => {
             format!("there is no active scalability incident on {repo}; nothing to unblock.")
         }
@@ -184,13 +214,20 @@ pub fn approver_unknown(command: &str, teams: &[String]) -> String {
 
 /// The state of a repo: its active incidents, or that it is not blocked.
 pub fn status(repo: &str, incidents: &[Incident]) -> String {
+    let active = incidents.iter().filter(|i| i.is_active()).count();
     if incidents.is_empty() {
         return format!("{repo} is not blocked: there is no active scalability incident.");
     }
-    let mut s = format!(
-        "{repo} is **blocked** by {} active scalability incident(s):\n\n\
-         | incident | job | blocks | cause | since | exemptions |\n|---|---|---|---|---|---|\n",
-        incidents.len()
+    let mut s = if active == 0 {
+        format!(
+            "{repo} is not blocked: there is no active scalability incident. Lifted \
+             provisionally (the first red run that starts after the lift blocks again):\n\n"
+        )
+    } else {
+        format!("{repo} is **blocked** by {active} active scalability incident(s):\n\n")
+    };
+    s.push_str(
+        "| incident | job | blocks | cause | since | exemptions | state |\n|---|---|---|---|---|---|---|\n",
     );
     for i in incidents {
         let scopes = i
@@ -219,10 +256,22 @@ pub fn status(repo: &str, incidents: &[Incident]) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let mut state = match &i.state {
+            crate::model::IncidentState::Active => "active".to_string(),
+            crate::model::IncidentState::Lifted { by, at, .. } => {
+                format!("lifted provisionally by @{by} at {at}")
+            }
+            crate::model::IncidentState::Resolved { how, .. } => {
+                format!("resolved ({})", how.as_str())
+            }
+        };
+        if !i.reblocks.is_empty() {
+            let _ = write!(state, ", re-blocked {}×", i.reblocks.len());
+        }
         let _ = writeln!(
             s,
-            "| `{}` | `{}` | {} | {}{} | {} | {} |",
-            i.id, i.job, scopes, cause, recovered, i.opened_at, exemptions
+            "| `{}` | `{}` | {} | {}{} | {} | {} | {} |",
+            i.id, i.job, scopes, cause, recovered, i.opened_at, exemptions, state
         );
     }
     s.push_str("\nAn approver lifts a block with `/scalability-unblock [reason]`.");

@@ -86,6 +86,8 @@ pub fn decide_and_commit(
         repo,
         number,
         is_pr,
+        // The API names a repo and a PR, not a branch: every scope of the repo.
+        base: gate::PrBase::AnyBranch,
         author: who(actor),
         approval: gate::Approval::Approver,
         comment_id: call_id,

@@ -58,9 +58,10 @@ pub fn policy(config: &Config) -> Policy {
     }
 }
 
-/// The gate's state for a decision: every active incident, plus `extra` when stored.
+/// The gate's state for a decision: every open incident (active, or lifted provisionally),
+/// plus `extra` when stored.
 pub fn state(store: &Store, extra: Option<&IncidentId>) -> anyhow::Result<gate::State> {
-    let mut incidents = store.active_incidents()?;
+    let mut incidents = store.open_incidents()?;
     if let Some(id) = extra
         && !incidents.iter().any(|i| &i.id == id)
         && let Some(found) = store.incident(id)?
@@ -274,6 +275,21 @@ impl Gatekeeper {
         let needs_approver = commands
             .iter()
             .any(|c| matches!(c, Ok(c) if c.who() == Who::Approvers));
+        // A command on a PR acts on the incidents of its base branch: when that is not
+        // known yet, the background check asks GitHub for it with the membership.
+        let needs_base = comment.is_pr
+            && approval.is_none()
+            && commands
+                .iter()
+                .any(|c| matches!(c, Ok(c) if acts_on_incidents(c)))
+            && self
+                .approvers
+                .bases
+                .get(&comment.repo, comment.number)
+                .is_none();
+        if needs_base {
+            return Ok(Applied::NeedsApproval(comment.author.clone()));
+        }
         let approval = if needs_approver {
             match approval.or_else(|| self.approval(&comment.author)) {
                 Some(approval) => approval,
@@ -287,10 +303,19 @@ impl Gatekeeper {
         } else {
             self.incident_of_issue(&comment.repo, comment.number)?
         };
+        let base = if comment.is_pr {
+            match self.approvers.bases.get(&comment.repo, comment.number) {
+                Some(branch) => gate::PrBase::Branch(branch),
+                None => gate::PrBase::Unknown,
+            }
+        } else {
+            gate::PrBase::Unknown
+        };
         let input = gate::Input::Comment(gate::CommentInput {
             repo: comment.repo.clone(),
             number: comment.number,
             is_pr: comment.is_pr,
+            base,
             author: comment.author.clone(),
             approval,
             comment_id: comment.comment_id,
@@ -311,6 +336,9 @@ impl Gatekeeper {
         event: &PullRequestEvent,
         now: Timestamp,
     ) -> anyhow::Result<Decision> {
+        self.approvers
+            .bases
+            .put(&event.repo, event.number, &event.base_ref);
         let input = pr_input(event, self.own_login.get());
         let policy = self.policy(Some(&input.scope));
         decide_and_commit(
@@ -384,6 +412,47 @@ impl Gatekeeper {
     }
 }
 
+impl Gatekeeper {
+    /// A red run of `job`: re-blocks the job's provisionally lifted incident when the run
+    /// started after the lift. The re-block's comment (which run failed after which lift)
+    /// goes to the incident's issues in the same write, once (its marker counts re-blocks).
+    pub fn on_red_run(
+        &self,
+        job: &JobName,
+        run: &crate::model::RunRef,
+        now: Timestamp,
+    ) -> anyhow::Result<Decision> {
+        let input = gate::Input::RedRun {
+            job: job.clone(),
+            run: run.clone(),
+        };
+        let decision = decide(&self.store, &self.policy(None), &input, now, None)?;
+        if decision.is_empty() {
+            return Ok(decision);
+        }
+        let mut changes = changes(&decision);
+        for incident in decision.incidents.iter().filter(|i| i.is_active()) {
+            let n = incident.reblocks.len();
+            let Some(reblock) = incident.reblocks.last() else {
+                continue;
+            };
+            for scope in &incident.scopes {
+                let Some(issue) = self.store.issue_of(&incident.id, scope)? else {
+                    continue;
+                };
+                changes.replies.push(PendingReply {
+                    key: comment::reblock_marker(&incident.id, n),
+                    repo: scope.repo.clone(),
+                    number: issue,
+                    body: comment::reblock_notice(incident, reblock, n),
+                });
+            }
+        }
+        self.store.apply_decision(&changes)?;
+        Ok(decision)
+    }
+}
+
 /// The notices a recorded finding posts where its command was written: a failed revert,
 /// a rerun Gangway refused, a rerun's result.
 pub fn finding_notices(
@@ -427,6 +496,21 @@ pub fn finding_notices(
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// Whether `command` acts on the incidents where it is said (so a PR's base branch
+/// decides what it touches).
+fn acts_on_incidents(command: &command::Command) -> bool {
+    use command::Command;
+    matches!(
+        command,
+        Command::Unblock { .. }
+            | Command::UnblockFinal { .. }
+            | Command::Exempt { .. }
+            | Command::ExemptCancel
+            | Command::Revert { .. }
+            | Command::Rerun
+    )
 }
 
 /// Whether `repo` is in a scope of a gated job (commands elsewhere are not ours).

@@ -15,7 +15,7 @@ use crate::bus::event::Event;
 use crate::config::Config;
 use crate::core::gate::Approval;
 use crate::github::Client;
-use crate::model::Login;
+use crate::model::{Login, PrNumber, RepoName};
 use crate::store::InboxKey;
 
 use crate::bus::{Input, WeakQueueSender};
@@ -66,8 +66,33 @@ impl ApproverCache {
     }
 }
 
+/// The base branches of pull requests, as learnt from `pull_request` events and asked of
+/// GitHub for a command on a PR: a command on a PR touches only the incidents of its
+/// repo and base branch. Bounded: cleared when full.
+#[derive(Default)]
+pub struct PrBases {
+    entries: Mutex<HashMap<(RepoName, PrNumber), String>>,
+}
+
+impl PrBases {
+    /// The base branch of `repo#pr`, if known.
+    pub fn get(&self, repo: &RepoName, pr: PrNumber) -> Option<String> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(&(repo.clone(), pr)).cloned()
+    }
+
+    /// Remembers the base branch of `repo#pr`.
+    pub fn put(&self, repo: &RepoName, pr: PrNumber, base: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= APPROVER_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert((repo.clone(), pr), base.to_string());
+    }
+}
+
 /// The approvers: configured users and teams, GitHub to ask about the teams, and the
-/// answers it gave.
+/// answers it gave; also the base branches of PRs commands are said on.
 pub struct Approvers {
     users: Vec<String>,
     teams: Vec<String>,
@@ -75,6 +100,8 @@ pub struct Approvers {
     /// only the configured users are approvers.
     github: Option<Client>,
     cache: ApproverCache,
+    /// PR base branches (asked of GitHub off the consumer's path, like memberships).
+    pub bases: PrBases,
 }
 
 impl Approvers {
@@ -85,6 +112,33 @@ impl Approvers {
             teams: config.approvers.teams.clone(),
             github,
             cache: ApproverCache::default(),
+            bases: PrBases::default(),
+        }
+    }
+
+    /// Learns the base branch of the PR a waiting command is on, when not known yet (a
+    /// failure is logged: the command then touches nothing and its reply says why).
+    pub async fn learn_base(&self, event: &Event) {
+        let Event::IssueComment(comment) = event else {
+            return;
+        };
+        if !comment.is_pr || self.bases.get(&comment.repo, comment.number).is_some() {
+            return;
+        }
+        let Some(github) = &self.github else {
+            return;
+        };
+        match github.get_pull(&comment.repo, comment.number).await {
+            Ok(Some(pr)) => self
+                .bases
+                .put(&comment.repo, comment.number, &pr.base.branch),
+            Ok(None) => {
+                tracing::warn!(repo = %comment.repo, pr = comment.number.0, "pull request not found")
+            }
+            Err(error) => {
+                tracing::warn!(repo = %comment.repo, pr = comment.number.0, error = %error,
+                    "cannot learn the pull request's base branch")
+            }
         }
     }
 
@@ -182,6 +236,7 @@ pub fn spawn(approvers: Arc<Approvers>, queue: WeakQueueSender) -> Resolver {
     tokio::spawn(async move {
         while let Some(awaiting) = rx.recv().await {
             let approval = approvers.lookup(&awaiting.author).await;
+            approvers.learn_base(&awaiting.event).await;
             tracing::info!(delivery = awaiting.delivery, author = %awaiting.author,
                 ?approval, "approver check answered; command queued again");
             let Some(queue) = queue.upgrade() else {

@@ -14,12 +14,17 @@ pub const PREFIX: &str = "/scalability-";
 /// A command an approver (or anyone, for `status`) wrote in a comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `/scalability-unblock [reason]`: lift the incident(s) on this repo.
+    /// `/scalability-unblock [reason]`: lift the incident(s) where it is said
+    /// (provisionally while the job is red).
     Unblock { reason: String },
+    /// `/scalability-unblock --final [reason]`: resolve the incident(s) where it is said.
+    UnblockFinal { reason: String },
     /// `/scalability-block <job> [reason]`: open an incident by hand.
     Block { job: String, reason: String },
     /// `/scalability-exempt [reason]`: exempt this PR from the active incident.
     Exempt { reason: String },
+    /// `/scalability-exempt cancel`: withdraw this PR's exemption.
+    ExemptCancel,
     /// `/scalability-revert #N`: open a revert PR of suspect `#N`.
     Revert { pr: u64 },
     /// `/scalability-rerun`: re-run the incident's job to rule out a flake.
@@ -55,11 +60,12 @@ pub struct CommandSpec {
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "scalability-unblock",
-        usage: "/scalability-unblock [reason]",
-        description: "Lifts the active scalability incident(s) on this repository (on a blocker issue: that incident): the do-not-merge label is removed and the Tide blocker issue closed.",
+        usage: "/scalability-unblock [--final] [reason]",
+        description: "Lifts the incident(s) where it is said (on a blocker issue: that incident; on a pull request: the active incidents of its repository and base branch): the do-not-merge label is removed and the Tide blocker issue closed. While the job is still red the lift is provisional: the first red run that started after it blocks again. `--final` resolves for good.",
         examples: &[
             "/scalability-unblock",
             "/scalability-unblock fixed by the revert in #123",
+            "/scalability-unblock --final the test itself was broken",
         ],
         who: Who::Approvers,
     },
@@ -74,9 +80,12 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "scalability-exempt",
-        usage: "/scalability-exempt [reason]",
-        description: "On a pull request: exempts it from the active incident, so it may merge during the block.",
-        examples: &["/scalability-exempt fixes the regression"],
+        usage: "/scalability-exempt [reason] | /scalability-exempt cancel",
+        description: "On a pull request: exempts it from the active incident(s) of its repository and base branch, so it may merge during the block; `cancel` withdraws the exemption (the PR is labelled again while an incident covers it).",
+        examples: &[
+            "/scalability-exempt fixes the regression",
+            "/scalability-exempt cancel",
+        ],
         who: Who::Approvers,
     },
     CommandSpec {
@@ -121,9 +130,9 @@ impl Command {
     /// What `/help` says about it.
     pub fn spec(&self) -> &'static CommandSpec {
         let name = match self {
-            Command::Unblock { .. } => "scalability-unblock",
+            Command::Unblock { .. } | Command::UnblockFinal { .. } => "scalability-unblock",
             Command::Block { .. } => "scalability-block",
-            Command::Exempt { .. } => "scalability-exempt",
+            Command::Exempt { .. } | Command::ExemptCancel => "scalability-exempt",
             Command::Revert { .. } => "scalability-revert",
             Command::Rerun => "scalability-rerun",
             Command::Status => "scalability-status",
@@ -154,6 +163,11 @@ pub enum CommandError {
         "`/scalability-revert {given}`: expected a pull request as `#N`, e.g. `/scalability-revert #123`"
     )]
     RevertMalformedPr { given: String },
+    /// `/scalability-unblock --xyz`: a flag that is not `--final` (nothing is lifted).
+    #[error(
+        "`/scalability-unblock {given}`: unknown flag; the only flag is `--final`: `/scalability-unblock [--final] [reason]`"
+    )]
+    UnknownFlag { given: String },
 }
 
 fn known_commands() -> String {
@@ -237,9 +251,7 @@ fn parse_line(text: &str) -> Option<Result<Command, CommandError>> {
     }
     let name = word[1..].to_ascii_lowercase();
     let command = match name.as_str() {
-        "scalability-unblock" => Ok(Command::Unblock {
-            reason: args.to_string(),
-        }),
+        "scalability-unblock" => parse_unblock(args),
         "scalability-block" => match args.split_once(char::is_whitespace) {
             _ if args.is_empty() => Err(CommandError::BlockWithoutJob),
             Some((job, reason)) => Ok(Command::Block {
@@ -251,6 +263,7 @@ fn parse_line(text: &str) -> Option<Result<Command, CommandError>> {
                 reason: String::new(),
             }),
         },
+        "scalability-exempt" if args.eq_ignore_ascii_case("cancel") => Ok(Command::ExemptCancel),
         "scalability-exempt" => Ok(Command::Exempt {
             reason: args.to_string(),
         }),
@@ -262,6 +275,33 @@ fn parse_line(text: &str) -> Option<Result<Command, CommandError>> {
         }),
     };
     Some(command)
+}
+
+/// `[--final] [reason]`: any other flag-like first word (`--` or an em dash, as a phone
+/// makes of it, then a letter) is an error, so a misspelt `--final` never lifts
+/// provisionally; `-->` and the like are reason text.
+fn parse_unblock(args: &str) -> Result<Command, CommandError> {
+    let (first, rest) = match args.split_once(char::is_whitespace) {
+        Some((first, rest)) => (first, rest.trim()),
+        None => (args, ""),
+    };
+    if first.eq_ignore_ascii_case("--final") {
+        return Ok(Command::UnblockFinal {
+            reason: rest.to_string(),
+        });
+    }
+    let flag_like = |rest: Option<&str>| {
+        rest.and_then(|r| r.chars().next())
+            .is_some_and(|c| c.is_ascii_alphabetic())
+    };
+    if flag_like(first.strip_prefix("--")) || flag_like(first.strip_prefix('\u{2014}')) {
+        return Err(CommandError::UnknownFlag {
+            given: first.to_string(),
+        });
+    }
+    Ok(Command::Unblock {
+        reason: args.to_string(),
+    })
 }
 
 /// `#N` (anything after it is ignored).
@@ -290,6 +330,59 @@ mod tests {
         Ok(Command::Unblock {
             reason: reason.into(),
         })
+    }
+
+    #[test]
+    fn unblock_flags_and_exempt_cancel() {
+        let cases: Vec<(&str, Result<Command, CommandError>)> = vec![
+            (
+                "/scalability-unblock --final broken test",
+                Ok(Command::UnblockFinal {
+                    reason: "broken test".into(),
+                }),
+            ),
+            (
+                "/scalability-unblock --FINAL",
+                Ok(Command::UnblockFinal {
+                    reason: String::new(),
+                }),
+            ),
+            (
+                "/scalability-unblock --finale",
+                Err(CommandError::UnknownFlag {
+                    given: "--finale".into(),
+                }),
+            ),
+            (
+                "/scalability-unblock \u{2014}final",
+                Err(CommandError::UnknownFlag {
+                    given: "\u{2014}final".into(),
+                }),
+            ),
+            (
+                "/scalability-unblock fixed in #1 --final",
+                unblock("fixed in #1 --final"),
+            ),
+            ("/scalability-exempt cancel", Ok(Command::ExemptCancel)),
+            ("/scalability-exempt Cancel", Ok(Command::ExemptCancel)),
+            (
+                "/scalability-exempt cancel it",
+                Ok(Command::Exempt {
+                    reason: "cancel it".into(),
+                }),
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parse(line), vec![want], "{line}");
+        }
+        assert_eq!(Command::ExemptCancel.name(), "scalability-exempt");
+        assert_eq!(
+            Command::UnblockFinal {
+                reason: String::new()
+            }
+            .who(),
+            Who::Approvers
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ mod types;
 mod work;
 
 pub use commands::{
-    Approval, CommentFacts, CommentInput, MAX_COMMANDS_PER_COMMENT, is_command_comment,
+    Approval, CommentFacts, CommentInput, MAX_COMMANDS_PER_COMMENT, PrBase, is_command_comment,
 };
 pub use findings::Finding;
 pub use lifecycle::{manual_id, regression_id};
@@ -60,6 +60,7 @@ pub fn decide(state: &State, input: &Input, ctx: &Ctx<'_>) -> Decision {
             last_green,
         } => work.regression(job, first_red, last_green),
         Input::Recovery { job, green } => work.recovery(job, green),
+        Input::RedRun { job, run } => work.red_run(job, run),
         Input::Comment(comment) => work.comment(comment),
         Input::PullRequest(pr) => work.pull_request(pr),
         Input::Finding(finding) => work.finding(finding),

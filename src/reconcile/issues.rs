@@ -189,7 +189,7 @@ impl Reconciler {
         self.comment_once(
             &scope.repo,
             number,
-            &comment::lifted_marker(&incident.id),
+            &comment::lifted_marker_of(incident),
             || comment::lift_notice(incident),
             report,
         )

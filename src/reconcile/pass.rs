@@ -90,6 +90,12 @@ impl Reconciler {
         let mut report = Report::default();
         let covered = coverage(incidents);
         for incident in incidents.iter().filter(|i| i.is_active()) {
+            // Re-blocked after a lift that was cleaned up: its next lift is cleaned again.
+            if !incident.reblocks.is_empty()
+                && let Err(e) = self.store.unmark_cleaned(&incident.id)
+            {
+                report.fail(format!("cleanup state of {}", incident.id), e);
+            }
             for scope in &incident.scopes {
                 if let Err(e) = self.ensure_issue(incident, scope, &mut report).await {
                     report.fail(format!("issue of {} on {scope}", incident.id), e);

@@ -122,7 +122,11 @@ footer{border-top:1px solid var(--line);margin-top:2rem;padding-bottom:1rem;colo
 /// The whole dashboard page.
 pub fn render(status: &Status) -> String {
     let mut page = String::with_capacity(16 * 1024);
-    let blocked = status.incidents.len();
+    let blocked = status
+        .incidents
+        .iter()
+        .filter(|i| i.state == "active")
+        .count();
     let title = if blocked == 0 {
         "Scalability gate: open".to_string()
     } else {
@@ -154,7 +158,11 @@ pub fn render(status: &Status) -> String {
 
 fn header(page: &mut String, status: &Status) {
     page.push_str("<header>\n<h1>Scalability gate</h1>\n");
-    let n = status.incidents.len();
+    let n = status
+        .incidents
+        .iter()
+        .filter(|i| i.state == "active")
+        .count();
     if n == 0 {
         page.push_str(
             "<p class=\"banner open\" role=\"status\">✓ Open: no active incident, merges are not blocked.</p>\n",
@@ -163,6 +171,7 @@ fn header(page: &mut String, status: &Status) {
         let scopes: Vec<String> = status
             .incidents
             .iter()
+            .filter(|i| i.state == "active")
             .flat_map(|i| i.scopes.iter().map(|s| format!("{}@{}", s.repo, s.branch)))
             .collect();
         let _ = writeln!(
@@ -213,6 +222,36 @@ fn incident_article(page: &mut String, i: &IncidentView) {
     }
     page.push_str("</ul></dd>\n");
     let _ = writeln!(page, "<dt>Cause</dt><dd>{}</dd>", cause(&i.cause));
+    let state = match (&i.lifted, i.state) {
+        (Some(l), "lifted") => format!(
+            "lifted provisionally by {} at {}{}: the first red run that starts after the lift blocks again",
+            escape(&l.by),
+            time(l.at),
+            reason_suffix(&l.reason)
+        ),
+        _ => escape(i.state),
+    };
+    let _ = writeln!(page, "<dt>State</dt><dd>{state}</dd>");
+    if i.reblocks > 0 {
+        let runs: Vec<String> = i
+            .reblock_history
+            .iter()
+            .map(|r| {
+                format!(
+                    "run {} after the lift by {} at {}",
+                    run_ref_link(&r.run),
+                    escape(&r.lift_by),
+                    time(r.lift_at)
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            page,
+            "<dt>Re-blocks</dt><dd>{}: {}</dd>",
+            i.reblocks,
+            runs.join("; ")
+        );
+    }
     if !i.folded_runs.is_empty() {
         let runs: Vec<String> = i.folded_runs.iter().map(run_ref_link).collect();
         let _ = writeln!(page, "<dt>Later red runs</dt><dd>{}</dd>", runs.join(", "));
@@ -537,14 +576,22 @@ fn history(page: &mut String, status: &Status) {
          <th scope=\"col\">How it ended</th></tr></thead><tbody>\n",
     );
     for i in &status.history {
+        let how = i
+            .resolved_how
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        let reblocks = match i.reblocks {
+            0 => String::new(),
+            n => format!(", after {n} re-block(s)"),
+        };
         let ended = match &i.lifted {
             Some(l) => format!(
-                "lifted by {} at {}{}",
+                "lifted by {} at {}{}{how}{reblocks}",
                 escape(&l.by),
                 time(l.at),
                 reason_suffix(&l.reason)
             ),
-            None => String::new(),
+            None => format!("resolved{how}{reblocks}"),
         };
         let _ = writeln!(
             page,

@@ -117,6 +117,17 @@ fn to_pb(view: &IncidentView) -> pb::Incident {
             .map(|s| format!("{}#{}", s.repo, s.pr.0))
             .collect(),
         json: serde_json::to_string(view).unwrap_or_default(),
+        resolved_how: view.resolved_how.unwrap_or_default().to_string(),
+        reblocks: view.reblocks as u32,
+        lifts: view
+            .lifts
+            .iter()
+            .map(|l| {
+                format!("{} {} {}", l.by, l.at.0, l.reason)
+                    .trim_end()
+                    .to_string()
+            })
+            .collect(),
     }
 }
 
@@ -129,7 +140,11 @@ impl pb::gate_server::Gate for GateService {
         let status = status::snapshot(&self.app).map_err(internal)?;
         Ok(Response::new(pb::GetStatusResponse {
             json: serde_json::to_string(&status).map_err(|e| internal(e.into()))?,
-            active_incidents: status.incidents.len() as u32,
+            active_incidents: status
+                .incidents
+                .iter()
+                .filter(|i| i.state == "active")
+                .count() as u32,
             blocked_jobs: status
                 .jobs
                 .iter()

@@ -75,6 +75,28 @@ impl Store {
         Ok(all)
     }
 
+    /// The incidents not resolved (active, or lifted provisionally: they may re-block),
+    /// oldest first, through the same index as [`Store::active_incidents`].
+    pub fn open_incidents(&self) -> anyhow::Result<Vec<Incident>> {
+        let incidents = self.tree(TREE_INCIDENTS)?;
+        let index = self.tree(TREE_ACTIVE)?;
+        let mut open = Vec::new();
+        for key in index.iter().keys() {
+            let key = key?;
+            let Some(bytes) = incidents.get(&key)? else {
+                continue;
+            };
+            let incident: Incident = Self::decode(&bytes)
+                .with_context(|| format!("incident {}", String::from_utf8_lossy(&key)))?;
+            if incident.is_open() {
+                open.push(incident);
+            }
+        }
+        open.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(a.id.cmp(&b.id)));
+        open.reverse();
+        Ok(open)
+    }
+
     /// The incidents that still block, oldest first. Reads only those, through the index
     /// of active incidents: its cost does not grow with the lifted ones kept.
     pub fn active_incidents(&self) -> anyhow::Result<Vec<Incident>> {
@@ -109,7 +131,7 @@ impl Store {
             let (key, bytes) = entry?;
             let record: StateOnly = Self::decode(&bytes)
                 .with_context(|| format!("incident {}", String::from_utf8_lossy(&key)))?;
-            if record.state == IncidentState::Active {
+            if !matches!(record.state, IncidentState::Resolved { .. }) {
                 active.insert(key);
             }
         }
@@ -152,7 +174,7 @@ impl Store {
                 return Ok(current);
             };
             tx.insert(id.as_str(), Self::encode(&next).map_err(abort)?)?;
-            index_incident(tx_index, id.as_str(), next.is_active())?;
+            index_incident(tx_index, id.as_str(), next.is_open())?;
             Ok(Some(next))
         });
         unwrap_tx(result).with_context(|| format!("updating incident {id}"))
@@ -219,7 +241,7 @@ impl Store {
         let encoded_incidents = changes
             .incidents
             .iter()
-            .map(|i| Ok((i.id.0.clone(), i.is_active(), Self::encode(i)?)))
+            .map(|i| Ok((i.id.0.clone(), i.is_open(), Self::encode(i)?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let encoded_audit = changes
             .audit
@@ -288,7 +310,7 @@ impl Store {
             let (key, bytes) = entry?;
             let record: StateOnly = Self::decode(&bytes)
                 .with_context(|| format!("incident {}", String::from_utf8_lossy(&key)))?;
-            if let IncidentState::Lifted { at, .. } = record.state {
+            if let IncidentState::Resolved { at, .. } = record.state {
                 lifted.push((at, record.opened_at, key));
             }
         }
@@ -326,7 +348,9 @@ impl Store {
                     return Ok(false);
                 };
                 let record: StateOnly = Self::decode(&bytes).map_err(abort)?;
-                if record.state == IncidentState::Active || tcleaned.get(id.as_str())?.is_none() {
+                if !matches!(record.state, IncidentState::Resolved { .. })
+                    || tcleaned.get(id.as_str())?.is_none()
+                {
                     return Ok(false);
                 }
                 ti.remove(id.as_str())?;
@@ -511,14 +535,64 @@ mod tests {
         assert_eq!(store.pending_replies().unwrap(), vec![reply("r2")]);
     }
 
+    /// An incident that is over: resolved (before provisional lifts existed, a lift).
     fn lifted(id: &str, opened: i64, lifted_at: i64) -> Incident {
         let mut i = incident(id, opened);
-        i.state = IncidentState::Lifted {
-            by: "alice".into(),
-            reason: "ok".into(),
+        i.state = IncidentState::Resolved {
+            how: crate::model::ResolvedHow::Final,
             at: Timestamp(lifted_at),
         };
         i
+    }
+
+    /// Version 1 knew no provisional lift: its `lifted` incident reads as resolved
+    /// (`final`, or `auto-recovery` when the plugin lifted it), is not indexed as open and
+    /// so never re-blocks after an upgrade; its active one stays active.
+    #[test]
+    fn version_1_incidents_read_as_meant() {
+        let dir = tempfile::tempdir().unwrap();
+        let v1 = |id: &str, state: &str| {
+            format!(
+                r#"{{"v":1,"data":{{"id":"{id}","job":"j","opened_at":1,
+                "cause":{{"kind":"manual","by":"alice","reason":""}},
+                "scopes":[{{"repo":"o/r","branch":"master"}}],"state":{state}}}}}"#
+            )
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let tree = store.tree(TREE_INCIDENTS).unwrap();
+            let by_hand = r#"{"state":"lifted","by":"alice","reason":"fixed","at":9}"#;
+            let auto = r#"{"state":"lifted","by":"scalability-gate","reason":"green","at":8}"#;
+            tree.insert("hand", v1("hand", by_hand).as_bytes()).unwrap();
+            tree.insert("auto", v1("auto", auto).as_bytes()).unwrap();
+            tree.insert("act", v1("act", r#"{"state":"active"}"#).as_bytes())
+                .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let hand = store.incident(&IncidentId::new("hand")).unwrap().unwrap();
+        assert_eq!(
+            hand.state,
+            IncidentState::Resolved {
+                how: crate::model::ResolvedHow::Final,
+                at: Timestamp(9)
+            }
+        );
+        assert_eq!(hand.lifts.len(), 1);
+        assert_eq!(hand.lifts[0].by, "alice");
+        assert_eq!(hand.lifts[0].reason, "fixed");
+        assert!(hand.reblocks.is_empty());
+        let auto = store.incident(&IncidentId::new("auto")).unwrap().unwrap();
+        assert_eq!(
+            auto.resolved_how(),
+            Some(crate::model::ResolvedHow::AutoRecovery)
+        );
+        assert_eq!(ids(store.open_incidents().unwrap()), ["act"]);
+        // Written again, it is version 2 and reads the same.
+        store.put_incident(&hand).unwrap();
+        assert_eq!(
+            store.incident(&IncidentId::new("hand")).unwrap().unwrap(),
+            hand
+        );
     }
 
     fn ids(incidents: Vec<Incident>) -> Vec<String> {

@@ -70,6 +70,13 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets that an incident was cleaned up: it was re-blocked, and its next lift
+    /// needs cleaning up again.
+    pub fn unmark_cleaned(&self, incident: &IncidentId) -> anyhow::Result<()> {
+        self.tree(TREE_CLEANED)?.remove(incident.as_str())?;
+        Ok(())
+    }
+
     /// Whether a lifted incident is cleaned up on GitHub.
     pub fn is_cleaned(&self, incident: &IncidentId) -> anyhow::Result<bool> {
         Ok(self.tree(TREE_CLEANED)?.contains_key(incident.as_str())?)

@@ -3,43 +3,93 @@
 
 use super::commands::CommentInput;
 use super::lifecycle::{lift, manual_id};
+use super::targets::Place;
 use super::types::ReplyPart;
 use super::work::{Work, join_ids};
 
-use crate::model::{Cause, Exemption, ExemptionKind};
+use crate::model::{Cause, Exemption, ExemptionKind, IncidentState};
 
 impl Work<'_, '_> {
-    /// `/scalability-unblock`: lifts the active incidents where it is said.
-    pub(super) fn unblock(&mut self, comment: &CommentInput, reason: &str) -> (ReplyPart, String) {
-        let ids = self.targets(comment);
-        if ids.is_empty() {
-            return (
-                ReplyPart::NothingToUnblock {
-                    repo: comment.repo.clone(),
+    /// What a command that acts on incidents gets where it finds none: the reply part
+    /// that says why (not here, base unknown, or `nothing`).
+    fn nowhere(
+        &self,
+        comment: &CommentInput,
+        command: &str,
+        nothing: ReplyPart,
+    ) -> (ReplyPart, String) {
+        match self.place(comment) {
+            Place::Elsewhere => (
+                ReplyPart::NotHere {
+                    command: command.to_string(),
                 },
-                "nothing to unblock".into(),
-            );
+                "nothing: not a pull request or blocker issue".into(),
+            ),
+            Place::UnknownBase => (
+                ReplyPart::BaseUnknown {
+                    command: command.to_string(),
+                },
+                "nothing: the pull request's base branch is unknown".into(),
+            ),
+            _ => {
+                let outcome = match &nothing {
+                    ReplyPart::NothingToExempt { .. } => "nothing to exempt from",
+                    _ => "nothing to unblock",
+                };
+                (nothing, outcome.into())
+            }
+        }
+    }
+
+    /// `/scalability-unblock [--final]`: lifts the incidents where it is said. A lift
+    /// while the job is red is provisional; `--final`, or a job already green, resolves.
+    /// `--final` also resolves an incident lifted provisionally before.
+    pub(super) fn unblock(
+        &mut self,
+        comment: &CommentInput,
+        reason: &str,
+        final_lift: bool,
+    ) -> (ReplyPart, String) {
+        let place = self.place(comment);
+        let ids = self.incidents_at(&place, |i| {
+            i.is_active() || (final_lift && matches!(i.state, IncidentState::Lifted { .. }))
+        });
+        if ids.is_empty() {
+            let nothing = ReplyPart::NothingToUnblock {
+                repo: comment.repo.clone(),
+            };
+            return self.nowhere(comment, "/scalability-unblock", nothing);
         }
         let now = self.ctx.now;
+        let mut provisional = Vec::new();
         for id in &ids {
             if let Some(incident) = self.get_mut(id) {
-                lift(
+                if lift(
                     incident,
                     comment.author.to_string(),
                     reason.to_string(),
                     now,
-                );
+                    final_lift,
+                ) {
+                    provisional.push(id.clone());
+                }
             }
             self.touch(id);
         }
+        // The audit says what was lifted; whether it was provisional is on the incident.
         let outcome = format!("lifted {}", join_ids(&ids));
-        (
+        let part = if provisional.is_empty() {
+            ReplyPart::Resolved {
+                ids,
+                reason: reason.to_string(),
+            }
+        } else {
             ReplyPart::Unblocked {
                 ids,
                 reason: reason.to_string(),
-            },
-            outcome,
-        )
+            }
+        };
+        (part, outcome)
     }
 
     /// `/scalability-block <job>`: opens an incident of `job` by hand, unless one is active.
@@ -82,7 +132,7 @@ impl Work<'_, '_> {
         (ReplyPart::Blocked { id, job, scopes }, outcome)
     }
 
-    /// `/scalability-exempt`: on a PR, exempts it from the active incidents on its repo.
+    /// `/scalability-exempt`: on a PR, exempts it from the active incidents of its scope.
     pub(super) fn exempt(&mut self, comment: &CommentInput, reason: &str) -> (ReplyPart, String) {
         if !comment.is_pr {
             return (
@@ -90,14 +140,12 @@ impl Work<'_, '_> {
                 "refused: not a pull request".into(),
             );
         }
-        let ids = self.active_on_repo(&comment.repo);
+        let ids = self.targets(comment);
         if ids.is_empty() {
-            return (
-                ReplyPart::NothingToExempt {
-                    repo: comment.repo.clone(),
-                },
-                "nothing to exempt from".into(),
-            );
+            let nothing = ReplyPart::NothingToExempt {
+                repo: comment.repo.clone(),
+            };
+            return self.nowhere(comment, "/scalability-exempt", nothing);
         }
         let now = self.ctx.now;
         for id in &ids {
@@ -125,6 +173,40 @@ impl Work<'_, '_> {
             },
             outcome,
         )
+    }
+
+    /// `/scalability-exempt cancel`: on a PR, withdraws its exemptions from the open
+    /// incidents of its scope (the reconciler labels it again while one is active).
+    pub(super) fn exempt_cancel(&mut self, comment: &CommentInput) -> (ReplyPart, String) {
+        if !comment.is_pr {
+            return (
+                ReplyPart::ExemptNeedsPr,
+                "refused: not a pull request".into(),
+            );
+        }
+        let place = self.place(comment);
+        if matches!(place, Place::UnknownBase) {
+            return self.nowhere(
+                comment,
+                "/scalability-exempt cancel",
+                ReplyPart::ExemptNeedsPr,
+            );
+        }
+        let (repo, pr) = (comment.repo.clone(), comment.number);
+        let ids = self.incidents_at(&place, |i| i.is_open() && i.is_exempt(&repo, pr));
+        if ids.is_empty() {
+            return (ReplyPart::NotExempt { pr }, "nothing: not exempt".into());
+        }
+        for id in &ids {
+            if let Some(incident) = self.get_mut(id) {
+                incident
+                    .exemptions
+                    .retain(|e| !(e.repo == repo && e.pr == pr));
+            }
+            self.touch(id);
+        }
+        let outcome = format!("exemption withdrawn from {}", join_ids(&ids));
+        (ReplyPart::ExemptionCancelled { pr, ids }, outcome)
     }
 }
 

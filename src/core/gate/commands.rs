@@ -30,12 +30,27 @@ pub struct CommentInput {
     pub number: PrNumber,
     /// The comment is on a pull request (not a plain issue).
     pub is_pr: bool,
+    /// On a pull request: its base branch, as far as the shell knows it.
+    pub base: PrBase,
     pub author: Login,
     /// Resolved by the shell: a configured user or a member of a configured team.
     pub approval: Approval,
     pub comment_id: u64,
     /// The parser's answer for each command line of the comment.
     pub commands: Vec<Result<Command, CommandError>>,
+}
+
+/// A pull request's base branch, as the shell found it: with the repo it is the scope a
+/// command on the PR touches.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PrBase {
+    /// The PR's base branch.
+    Branch(String),
+    /// GitHub did not say: a command on the PR touches nothing, and the reply says so.
+    #[default]
+    Unknown,
+    /// The API names a repo and a PR but no branch: every scope of the repo.
+    AnyBranch,
 }
 
 /// Facts that make a comment not a command at all, checked before anything else.
@@ -63,6 +78,7 @@ fn typed(command: &Command) -> String {
 fn reason_of(command: &Command) -> &str {
     match command {
         Command::Unblock { reason }
+        | Command::UnblockFinal { reason }
         | Command::Block { reason, .. }
         | Command::Exempt { reason } => reason,
         _ => "",
@@ -182,12 +198,15 @@ impl Work<'_, '_> {
     /// Carries out one authorised request: the reply part and the audit outcome.
     fn request(&mut self, comment: &CommentInput, request: &Command) -> (ReplyPart, String) {
         match request {
-            Command::Unblock { reason } => self.unblock(comment, reason),
+            Command::Unblock { reason } => self.unblock(comment, reason, false),
+            Command::UnblockFinal { reason } => self.unblock(comment, reason, true),
+            Command::ExemptCancel => self.exempt_cancel(comment),
             Command::Block { job, reason } => self.block(comment, job, reason),
             Command::Exempt { reason } => self.exempt(comment, reason),
             Command::Status => {
                 let incidents = self.status_of(&comment.repo);
-                let outcome = format!("status: {} active incident(s)", incidents.len());
+                let active = incidents.iter().filter(|i| i.is_active()).count();
+                let outcome = format!("status: {active} active incident(s)");
                 (
                     ReplyPart::Status {
                         repo: comment.repo.clone(),

@@ -1,11 +1,11 @@
 //! Runs: a job's regression opens (or is folded into) its incident; its recovery is
 //! recorded and, when the job allows it, lifts the incident.
 
-use super::lifecycle::{fold, lift, regression_id};
+use super::lifecycle::{fold, reblock, regression_id, resolve};
 use super::policy::AUTOMATIC_ACTOR;
 use super::work::Work;
 
-use crate::model::{Cause, JobName, RunRef};
+use crate::model::{Cause, JobName, Lift, ResolvedHow, RunRef};
 
 impl Work<'_, '_> {
     /// Job `job` went green → red: opens its incident, or folds the run into the active one.
@@ -34,8 +34,10 @@ impl Work<'_, '_> {
         self.open(id, job.clone(), cause, scopes);
     }
 
-    /// Job `job` went red → green: recorded on its active incident, which it lifts when the
-    /// job has `auto_unblock_on_recovery` and the incident was not opened by hand.
+    /// Job `job` went red → green. On its active incident it is recorded, and resolves it
+    /// (`auto-recovery`) when the job has `auto_unblock_on_recovery` and the incident was
+    /// not opened by hand; a provisionally lifted incident is resolved
+    /// (`green-after-lift`).
     pub(super) fn recovery(&mut self, job: &JobName, green: &RunRef) {
         let auto = self
             .ctx
@@ -43,6 +45,12 @@ impl Work<'_, '_> {
             .job(job.as_str())
             .is_some_and(|j| j.auto_unblock_on_recovery);
         let now = self.ctx.now;
+        if let Some(lifted) = self.lifted_for_job(job) {
+            lifted.recovered_by = Some(green.clone());
+            resolve(lifted, ResolvedHow::GreenAfterLift, now);
+            let id = lifted.id.clone();
+            self.touch(&id);
+        }
         let Some(active) = self.active_for_job(job) else {
             return;
         };
@@ -53,10 +61,29 @@ impl Work<'_, '_> {
         let manual = matches!(active.cause, Cause::Manual { .. });
         if auto && !manual {
             let reason = format!("{} recovered: run {} is green", job, green.build_id);
-            lift(active, AUTOMATIC_ACTOR.into(), reason, now);
+            active.lifts.push(Lift {
+                by: AUTOMATIC_ACTOR.into(),
+                reason,
+                at: now,
+                final_lift: true,
+            });
+            resolve(active, ResolvedHow::AutoRecovery, now);
         }
         let id = active.id.clone();
         self.touch(&id);
+    }
+
+    /// A red run of `job`: re-blocks its provisionally lifted incident when the run
+    /// started after the lift (DESIGN.md "Incident lifecycle").
+    pub(super) fn red_run(&mut self, job: &JobName, run: &RunRef) {
+        let now = self.ctx.now;
+        let Some(lifted) = self.lifted_for_job(job) else {
+            return;
+        };
+        if reblock(lifted, run, now) {
+            let id = lifted.id.clone();
+            self.touch(&id);
+        }
     }
 }
 

@@ -103,6 +103,7 @@ pub(super) fn comment(author: &str, approver: bool, commands: Vec<Command>) -> C
         repo: repo(),
         number: PrNumber(42),
         is_pr: true,
+        base: PrBase::Branch("master".into()),
         author: Login::new(author),
         approval: if approver {
             Approval::Approver

@@ -23,6 +23,12 @@ pub enum Input {
         job: JobName,
         green: RunRef,
     },
+    /// A red run of job `job` (any, also one the detector finds nothing new in): it
+    /// re-blocks the job's provisionally lifted incident when it started after the lift.
+    RedRun {
+        job: JobName,
+        run: RunRef,
+    },
     Comment(CommentInput),
     PullRequest(PrInput),
     /// What the shell found or did about an incident (reconcile, the rerun executor).
@@ -105,13 +111,28 @@ pub enum ReplyPart {
         repo: RepoName,
         incidents: Vec<Incident>,
     },
+    /// Lifted: `provisional` ones (the job is still red) block again on the first red
+    /// run started after the lift; `resolved` ones are over.
     Unblocked {
+        ids: Vec<IncidentId>,
+        reason: String,
+    },
+    /// Resolved for good (`--final`, or the job was green already).
+    Resolved {
         ids: Vec<IncidentId>,
         reason: String,
     },
     /// There was no active incident to lift here.
     NothingToUnblock {
         repo: RepoName,
+    },
+    /// A command that acts on incidents was said on a plain issue that is no blocker issue.
+    NotHere {
+        command: String,
+    },
+    /// A command on a PR whose base branch GitHub did not name: nothing was done.
+    BaseUnknown {
+        command: String,
     },
     Blocked {
         id: IncidentId,
@@ -129,6 +150,15 @@ pub enum ReplyPart {
     Exempted {
         pr: PrNumber,
         ids: Vec<IncidentId>,
+    },
+    /// `/scalability-exempt cancel` withdrew the PR's exemption from these incidents.
+    ExemptionCancelled {
+        pr: PrNumber,
+        ids: Vec<IncidentId>,
+    },
+    /// `/scalability-exempt cancel` on a PR that is not exempt from any open incident.
+    NotExempt {
+        pr: PrNumber,
     },
     /// `/scalability-exempt` where no active incident covers the repo.
     NothingToExempt {
