@@ -63,7 +63,8 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::model::{Login, RepoName};
 
-pub use auth::{AppClaims, AppCredentials, JWT_BACKDATE, JWT_LIFETIME, REFRESH_EARLY};
+pub use crate::config::app_key::{AppClaims, AppCredentials, JWT_BACKDATE, JWT_LIFETIME};
+pub use auth::REFRESH_EARLY;
 pub use counters::Counters;
 pub use error::GithubError;
 pub use graphql::REVERT_PULL_REQUEST;

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use std::path::Path;
 
-use super::auth::AppCredentials;
 use crate::config::Config;
+use crate::config::app_key::AppCredentials;
 
 /// How a [`super::Client`] behaves. [`ClientOptions::from_config`] builds it from the
 /// plugin's configuration; tests adjust the fields they care about.
