@@ -62,6 +62,7 @@ use crate::model::{Login, RepoName};
 pub use counters::Counters;
 pub use error::GithubError;
 pub use graphql::REVERT_PULL_REQUEST;
+pub use issues::Search;
 pub use options::ClientOptions;
 pub use rate_limit::SECONDARY_LIMIT_DEFAULT_WAIT;
 
@@ -88,6 +89,8 @@ struct Inner {
     token: Option<String>,
     options: ClientOptions,
     not_before: std::sync::Mutex<Option<Instant>>,
+    /// Until when search is rate limited (its own limit on GitHub; nothing else waits).
+    search_not_before: std::sync::Mutex<Option<Instant>>,
     pacer: tokio::sync::Mutex<Pacer>,
     counters: AtomicCounters,
     login: tokio::sync::OnceCell<Login>,
@@ -171,6 +174,7 @@ impl Client {
                 token: options.token.clone().filter(|t| !t.is_empty()),
                 options,
                 not_before: std::sync::Mutex::new(None),
+                search_not_before: std::sync::Mutex::new(None),
                 pacer: tokio::sync::Mutex::new(pacer),
                 counters: AtomicCounters::default(),
                 login: tokio::sync::OnceCell::new(),
