@@ -138,9 +138,11 @@ impl Reconciler {
         }
         let ready_to_label = |scope: &Scope| labelled_repos.get(&scope.repo) == Some(&true);
         let walked = self.walked_scopes(covered);
+        let mut found_first = BTreeSet::new();
         for (scope, blocking) in covered {
             if ready_to_label(scope) && !walked.contains(scope) {
-                self.label_ready_found(scope, blocking, report).await;
+                let tried = self.label_ready_found(scope, blocking, report).await;
+                found_first.extend(tried.into_iter().map(|pr| (scope.repo.clone(), pr)));
             }
         }
         let mut actions = Vec::new();
@@ -166,6 +168,9 @@ impl Reconciler {
                 Err(e) => report.fail(format!("listing PRs of {scope}"), e),
             }
         }
+        // Tried a moment ago from the search: not again in this pass (in dry-run the list
+        // cannot show the label; a failed try is reported, and the next pass retries it).
+        actions.retain(|a| !(a.add && found_first.contains(&(a.repo.clone(), a.pr))));
         actions.sort_by_key(|a| (!a.ready, a.add && !a.ready));
         self.execute(&actions, report).await;
         self.walked
@@ -188,10 +193,16 @@ impl Reconciler {
     /// lagging) is no failure of the pass: the full list that follows is the truth. A PR
     /// that stopped being ready between the search and its labelling (GitHub answers the
     /// labels it carries then) has the label taken off again at once.
-    async fn label_ready_found(&self, scope: &Scope, blocking: &[&Incident], report: &mut Report) {
+    /// Answers the PRs it tried to label.
+    async fn label_ready_found(
+        &self,
+        scope: &Scope,
+        blocking: &[&Incident],
+        report: &mut Report,
+    ) -> Vec<PrNumber> {
         let required = (self.required)(scope);
         let Some(searches) = ready_searches(scope, &required, &self.config.label) else {
-            return;
+            return Vec::new();
         };
         let found = self.search_prs(scope, &searches).await;
         let mut actions: Vec<LabelAction> = found
@@ -214,6 +225,7 @@ impl Reconciler {
         }
         self.execute_checked(&actions, report, |labels| required.is_ready(&names(labels)))
             .await;
+        actions.iter().map(|a| a.pr).collect()
     }
 
     /// The open PRs `searches` find on `scope`, each once; nothing when search is rate
