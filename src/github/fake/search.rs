@@ -212,7 +212,7 @@ fn invalid_query(message: &str) -> Response<Body> {
 
 /// Takes a slot of the search rate limit, or answers GitHub's 403 for a spent one.
 /// Answers the limit, what is left of it and its reset (epoch seconds); a zero limit is none.
-fn spend_search(state: &Shared) -> Result<(u32, u32, u64), Response<Body>> {
+fn spend_search(state: &Shared) -> Result<(u32, u32, u64), Box<Response<Body>>> {
     let mut s = state.lock().expect("fake state");
     let limit = &mut s.faults.search;
     if limit.per_minute == 0 {
@@ -240,7 +240,7 @@ fn spend_search(state: &Shared) -> Result<(u32, u32, u64), Response<Body>> {
         h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
         h.insert("x-ratelimit-reset", HeaderValue::from(reset));
         h.insert("x-ratelimit-resource", HeaderValue::from_static("search"));
-        return Err(r);
+        return Err(Box::new(r));
     }
     limit.recent.push_back(now);
     let oldest = limit.recent.front().copied().unwrap_or(now);
@@ -264,7 +264,7 @@ pub(super) async fn search_issues(
 ) -> Response<Body> {
     let (limit, remaining, reset) = match spend_search(&state) {
         Ok(left) => left,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) else {
         return invalid_query("q is missing");
