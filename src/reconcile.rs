@@ -103,6 +103,9 @@ pub struct Reconciler {
     /// The running loop's handle: a long label run stops when it holds newer wants.
     handle: Option<Handle>,
     yield_after: Duration,
+    /// Blocked scopes whose full PR list was read since they were blocked: their ready
+    /// PRs are no longer searched first (see `labels`). Shared by clones.
+    walked: Arc<std::sync::Mutex<std::collections::BTreeSet<Scope>>>,
 }
 
 impl Reconciler {
@@ -121,6 +124,7 @@ impl Reconciler {
             clock: Clock::system(),
             handle: None,
             yield_after: YIELD_AFTER,
+            walked: Arc::default(),
         }
     }
 

@@ -68,6 +68,7 @@ pub use auth::REFRESH_EARLY;
 pub use counters::Counters;
 pub use error::GithubError;
 pub use graphql::REVERT_PULL_REQUEST;
+pub use issues::Search;
 pub use options::ClientOptions;
 pub use rate_limit::SECONDARY_LIMIT_DEFAULT_WAIT;
 
@@ -95,6 +96,8 @@ struct Inner {
     auth: Auth,
     options: ClientOptions,
     not_before: std::sync::Mutex<Option<Instant>>,
+    /// Until when search is rate limited (its own limit on GitHub; nothing else waits).
+    search_not_before: std::sync::Mutex<Option<Instant>>,
     pacer: tokio::sync::Mutex<Pacer>,
     counters: AtomicCounters,
     login: tokio::sync::OnceCell<Login>,
@@ -183,6 +186,7 @@ impl Client {
                 auth,
                 options,
                 not_before: std::sync::Mutex::new(None),
+                search_not_before: std::sync::Mutex::new(None),
                 pacer: tokio::sync::Mutex::new(pacer),
                 counters: AtomicCounters::default(),
                 login: tokio::sync::OnceCell::new(),

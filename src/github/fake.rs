@@ -61,6 +61,7 @@ pub use faults::Flaky;
 pub use history::{MergeStyle, Merged, MergedPr};
 pub use log::LoggedRequest;
 pub use routes::MAX_BODY_CHARS;
+pub use search::{SEARCH_PER_MINUTE, SEARCH_RESULT_CAP};
 pub use seed::PrSpec;
 
 use faults::Faults;

@@ -186,6 +186,11 @@ impl Reconciler {
             return Ok(());
         };
         let number = PrNumber(issue.number);
+        // Closed first, then the notice: people wait on the close (it lifts Tide's block).
+        if issue.is_open() {
+            self.client.close_issue(&scope.repo, number).await?;
+            report.issues_closed += 1;
+        }
         self.comment_once(
             &scope.repo,
             number,
@@ -193,11 +198,6 @@ impl Reconciler {
             || comment::lift_notice(incident),
             report,
         )
-        .await?;
-        if issue.is_open() {
-            self.client.close_issue(&scope.repo, number).await?;
-            report.issues_closed += 1;
-        }
-        Ok(())
+        .await
     }
 }

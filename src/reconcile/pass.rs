@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 
 use super::Reconciler;
-use super::plan::{coverage, plan_lift};
+use super::plan::coverage;
 use crate::model::{Incident, Scope};
 
 /// What a pass did, and what went wrong (the next pass retries it).
@@ -147,38 +147,18 @@ impl Reconciler {
         report: &mut Report,
     ) {
         for scope in &incident.scopes {
-            // Ready PRs first, then the blocker issue (it holds the whole branch in Tide),
-            // then the other PRs: with `label_prs: all` those can take hours of budget, and
-            // the branch must not stay blocked meanwhile.
-            let mut not_ready = Vec::new();
-            if !covered.contains_key(scope) {
-                let required = (self.required)(scope);
-                let removed = async {
-                    let prs = self
-                        .client
-                        .list_open_pulls(&scope.repo, &scope.branch)
-                        .await?;
-                    let actions = plan_lift(&scope.repo, &prs, &self.config.label, &required);
-                    anyhow::Ok(actions)
-                }
-                .await;
-                match removed {
-                    Ok(actions) => {
-                        let (ready, others) =
-                            actions.into_iter().partition::<Vec<_>, _>(|a| a.ready);
-                        self.execute(&ready, report).await;
-                        not_ready = others;
-                    }
-                    Err(e) => report.fail(format!("listing PRs of {scope}"), e),
-                }
-            }
+            // The blocker issue first: it holds the whole branch in Tide, and closing it
+            // lifts that at once. Then the labels, ready PRs first (with `label_prs: all`
+            // the others can take hours of budget).
             if let Err(e) = self.close_issue(incident, scope, report).await {
                 report.fail(
                     format!("closing the issue of {} on {scope}", incident.id),
                     e,
                 );
             }
-            self.execute(&not_ready, report).await;
+            if !covered.contains_key(scope) {
+                self.unlabel_scope(scope, report).await;
+            }
         }
     }
 }

@@ -100,8 +100,38 @@ impl Client {
     /// pagination. Search is eventually consistent on GitHub: the reconciler finds its
     /// own issues by listing, and uses search only to look further.
     pub async fn search_issues(&self, query: &str) -> Result<Vec<Issue>, GithubError> {
-        let path = format!("/search/issues?q={}&per_page={PER_PAGE}", encode(query));
-        self.get_pages(path, usize::MAX, |r: SearchResult| r.items)
-            .await
+        Ok(self.search(query).await?.items)
     }
+
+    /// As [`Client::search_issues`], saying whether GitHub answered everything: a search
+    /// that timed out on GitHub's side (`incomplete_results`) or matched more than the
+    /// 1,000 results search reaches is [`Search::incomplete`]. A search rate limit fails
+    /// at once and pauses later searches only ([`Client::search_paused`]).
+    pub async fn search(&self, query: &str) -> Result<Search, GithubError> {
+        let path = format!("/search/issues?q={}&per_page={PER_PAGE}", encode(query));
+        let mut found = Search::default();
+        let mut total = 0;
+        let cut = self
+            .walk_pages(path, SEARCH_PAGES, |page: SearchResult| {
+                found.incomplete |= page.incomplete_results;
+                total = total.max(page.total_count);
+                found.items.extend(page.items);
+                true
+            })
+            .await?;
+        found.incomplete |= cut || total > found.items.len() as u64;
+        Ok(found)
+    }
+}
+
+/// Pages of 100 that reach search's first 1,000 results.
+const SEARCH_PAGES: usize = 10;
+
+/// What a search found, and whether that is all there is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    pub items: Vec<Issue>,
+    /// Some matches may be missing: GitHub timed out (`incomplete_results`), or more
+    /// matched than search reaches.
+    pub incomplete: bool,
 }

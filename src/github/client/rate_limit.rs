@@ -52,8 +52,46 @@ fn until_epoch(epoch_secs: u64) -> Duration {
 impl Client {
     /// How long a 403/429 (or a GraphQL `RATE_LIMITED` answer) asks us to wait; `None`
     /// when it is not a rate limit.
+    ///
+    /// Search has a limit of its own on GitHub (30 a minute): a search rate limit pauses
+    /// only searches ([`Client::search_paused`]) and answers `None`, so the search fails
+    /// at once and its caller goes another way instead of holding every request up.
     pub(super) fn rate_limit_wait(&self, path: &str, answer: &Answer) -> Option<Duration> {
         let cap = self.inner.options.max_rate_limit_wait;
+        if path.starts_with("/search/") {
+            let retry_after = header_u64(&answer.headers, RETRY_AFTER.as_str());
+            let spent = header_u64(&answer.headers, "x-ratelimit-remaining") == Some(0);
+            let said = error_message(&answer.body)
+                .to_ascii_lowercase()
+                .contains("rate limit");
+            if retry_after.is_none() && !spent && !said {
+                return None; // refused for another reason
+            }
+            let wait = retry_after
+                .map(Duration::from_secs)
+                .or_else(|| {
+                    spent.then(|| {
+                        until_epoch(header_u64(&answer.headers, "x-ratelimit-reset").unwrap_or(0))
+                    })
+                })
+                .unwrap_or(SECONDARY_LIMIT_DEFAULT_WAIT)
+                .clamp(Duration::from_secs(1), cap.max(Duration::from_secs(1)));
+            tracing::warn!(
+                path,
+                wait_secs = wait.as_secs(),
+                "GitHub search rate limit: no search until it passes"
+            );
+            let until = Instant::now() + wait;
+            let mut paused = self
+                .inner
+                .search_not_before
+                .lock()
+                .expect("search_not_before lock poisoned");
+            if paused.is_none_or(|t| t < until) {
+                *paused = Some(until);
+            }
+            return None;
+        }
         if let Some(secs) = header_u64(&answer.headers, RETRY_AFTER.as_str()) {
             return Some(Duration::from_secs(secs).min(cap));
         }
@@ -74,7 +112,14 @@ impl Client {
     }
 
     /// A successful answer that spent the primary limit pauses what follows until reset.
+    /// Search's own limit (`X-RateLimit-Resource: search`) pauses nothing here.
     pub(super) fn note_primary_limit(&self, headers: &HeaderMap) {
+        let resource = headers
+            .get("x-ratelimit-resource")
+            .and_then(|v| v.to_str().ok());
+        if resource == Some("search") {
+            return;
+        }
         if header_u64(headers, "x-ratelimit-remaining") == Some(0) {
             let reset = header_u64(headers, "x-ratelimit-reset").unwrap_or(0);
             let wait = until_epoch(reset).min(self.inner.options.max_rate_limit_wait);
@@ -99,6 +144,15 @@ impl Client {
         if not_before.is_none_or(|t| t < until) {
             *not_before = Some(until);
         }
+    }
+
+    /// Whether GitHub's search rate limit is spent (a search now would be refused).
+    pub fn search_paused(&self) -> bool {
+        self.inner
+            .search_not_before
+            .lock()
+            .expect("search_not_before lock poisoned")
+            .is_some_and(|t| t > Instant::now())
     }
 
     /// Waits out the shared pause, however often it is extended meanwhile.

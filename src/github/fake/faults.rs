@@ -59,6 +59,8 @@ pub(super) struct Faults {
     /// Next `POST /graphql` answered 200 with a `RATE_LIMITED` error, with `Retry-After`
     /// when set (see [`FakeGithub::graphql_rate_limited_next`]).
     pub(super) graphql_limited: (u64, Option<u64>),
+    /// The search rate limit and timed-out searches (see [`super::search`]).
+    pub(super) search: super::search::SearchFaults,
 }
 
 /// A request to hold for `delay`, then answer as usual.
