@@ -20,6 +20,9 @@ fn render(command: &Command) -> String {
             format!("/{name}")
         }
         Command::Unblock { reason } | Command::Exempt { reason } => format!("/{name} {reason}"),
+        Command::UnblockFinal { reason } if reason.is_empty() => format!("/{name} --final"),
+        Command::UnblockFinal { reason } => format!("/{name} --final {reason}"),
+        Command::ExemptCancel => format!("/{name} cancel"),
         Command::Block { job, reason } if reason.is_empty() => format!("/{name} {job}"),
         Command::Block { job, reason } => format!("/{name} {job} {reason}"),
         Command::Revert { pr } => format!("/{name} #{pr}"),
