@@ -422,6 +422,7 @@ const KNOWN_FILE_CIRCLES: &[&[&str]] = &[
         "github/fake/history.rs",
         "github/fake/log.rs",
         "github/fake/render.rs",
+        "github/fake/search.rs",
         "github/fake/state.rs",
     ],
     &["github/fake/commits.rs", "github/fake/routes.rs"],
