@@ -40,36 +40,10 @@ BODY="$FIXTURES/$FIXTURE"
 EVENT="${EVENT:-$(basename "$FIXTURE" | cut -d. -f1)}"
 [ -r "$BODY" ] || { echo "load.sh: fixture $BODY not readable (set FIXTURES or FIXTURE)" >&2; exit 2; }
 
-# --- tools -------------------------------------------------------------------------
-need() { # need COMMAND DEBIAN-PACKAGE
-  command -v "$1" >/dev/null 2>&1 && return
-  echo "load.sh: installing $2 (for $1)" >&2
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
-}
-need wrk wrk
-need go golang-go
-need openssl openssl
-need curl curl
-
-# --- build -------------------------------------------------------------------------
-WORK="$(mktemp -d -t scalability-gate-load.XXXXXX)"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-
-OURS="${OURS:-$ROOT/target/release/scalability-gate}"
-PEER="$ROOT/target/release/scalability-gate-peer"
-if [ "${NO_BUILD:-0}" != 1 ]; then
-  (cd "$ROOT" && cargo build --release --locked --quiet --bin scalability-gate)
-  (cd "$ROOT/benches/peer" && go build -trimpath -o "$PEER" .)
-fi
+# --- tools, work directory, build (benches/load/setup.sh) ----------------------------
+# shellcheck source=benches/load/setup.sh
+source "$ROOT/benches/load/setup.sh"
+load_setup scalability-gate-load
 
 # --- the shared secret and the signed payload ----------------------------------------
 TOKEN="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"

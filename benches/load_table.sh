@@ -31,35 +31,10 @@ BASE_PORT="${BASE_PORT:-18900}"
 BODY="$FIXTURES/$FIXTURE"
 [ -r "$BODY" ] || { echo "load_table.sh: fixture $BODY not readable" >&2; exit 2; }
 
-need() {
-  command -v "$1" >/dev/null 2>&1 && return
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
-}
-need wrk wrk
-need go golang-go
-need openssl openssl
-need curl curl
+# shellcheck source=benches/load/setup.sh
+source "$ROOT/benches/load/setup.sh"
 need python3 python3
-
-WORK="$(mktemp -d -t scalability-gate-load-table.XXXXXX)"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-
-OURS="${OURS:-$ROOT/target/release/scalability-gate}"
-PEER="$ROOT/target/release/scalability-gate-peer"
-if [ "${NO_BUILD:-0}" != 1 ]; then
-  (cd "$ROOT" && cargo build --release --locked --quiet --bin scalability-gate)
-  (cd "$ROOT/benches/peer" && go build -trimpath -o "$PEER" .)
-fi
-[ -x "$PEER" ] || (cd "$ROOT/benches/peer" && go build -trimpath -o "$PEER" .)
+load_setup scalability-gate-load-table
 
 # The two payloads, written at run time from the fixture (never kept in the repository):
 # the comment as it is, and the same comment carrying a command.
