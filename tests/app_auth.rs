@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use scalability_gate::config::{Config, ScopeConfig};
 use scalability_gate::github::fake::{FakeGithub, PrSpec};
-use serde_json::json;
-use support::{Plugin, eventually, post_webhook, test_config};
+use support::{Plugin, comment_payload, eventually, post_webhook, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";
@@ -80,25 +79,8 @@ impl Env {
     /// `author` comments `body` on `number` of [`REPO`] (on the fake, then delivered).
     async fn comment(&self, url: &str, number: u64, author: &str, body: &str) {
         let id = self.fake.add_comment(REPO, number, author, body);
-        let issue = self.fake.issue(REPO, number).expect("issue exists");
-        let mut issue_json = json!({
-            "number": number,
-            "title": issue.title,
-            "labels": issue.labels.iter().map(|l| json!({"name": l.name})).collect::<Vec<_>>(),
-        });
-        if issue.pull_request.is_some() {
-            issue_json["pull_request"] =
-                json!({"url": format!("https://api.github.com/repos/{REPO}/pulls/{number}")});
-        }
-        let payload = json!({
-            "action": "created",
-            "repository": {"full_name": REPO},
-            "issue": issue_json,
-            "comment": {"id": id, "body": body, "html_url": "", "user": {"login": author, "type": "User"}},
-            "sender": {"login": author, "type": "User"},
-        });
+        let body = comment_payload(&self.fake, number, id, author, body);
         let delivery = format!("app-{}", self.deliveries.fetch_add(1, Ordering::SeqCst));
-        let body = serde_json::to_vec(&payload).unwrap();
         let status = post_webhook(url, KEY, "issue_comment", &delivery, &body).await;
         assert_eq!(status, 200);
     }

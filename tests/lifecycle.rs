@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use scalability_gate::config::{Config, JobConfig};
 use scalability_gate::github::fake::{FakeGithub, PrSpec};
-use serde_json::{Value, json};
-use support::{API_TOKEN, Plugin, bearer, eventually, post_webhook, test_config};
+use serde_json::Value;
+use support::{API_TOKEN, Plugin, bearer, comment_payload, eventually, post_webhook, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const RELEASE_JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100-release";
@@ -93,24 +93,7 @@ impl Env {
     /// `author` comments `body` on `number` (posted on the fake, then delivered).
     async fn comment(&self, url: &str, number: u64, author: &str, body: &str) {
         let id = self.fake.add_comment(REPO, number, author, body);
-        let issue = self.fake.issue(REPO, number).expect("issue exists");
-        let mut issue_json = json!({
-            "number": number,
-            "title": issue.title,
-            "labels": issue.labels.iter().map(|l| json!({"name": l.name})).collect::<Vec<_>>(),
-        });
-        if issue.pull_request.is_some() {
-            issue_json["pull_request"] =
-                json!({"url": format!("https://api.github.com/repos/{REPO}/pulls/{number}")});
-        }
-        let payload = json!({
-            "action": "created",
-            "repository": {"full_name": REPO},
-            "issue": issue_json,
-            "comment": {"id": id, "body": body, "html_url": "", "user": {"login": author, "type": "User"}},
-            "sender": {"login": author, "type": "User"},
-        });
-        let body = serde_json::to_vec(&payload).unwrap();
+        let body = comment_payload(&self.fake, number, id, author, body);
         let delivery = format!("life-{}", self.deliveries.fetch_add(1, Ordering::SeqCst));
         assert_eq!(
             post_webhook(url, KEY, "issue_comment", &delivery, &body).await,

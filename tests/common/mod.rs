@@ -29,7 +29,7 @@ pub use eventually::{TIMEOUT, eventually};
     unused_imports,
     reason = "each test binary uses a different part of the harness"
 )]
-pub use world::{BLOCKER, LABEL, REPO, World};
+pub use world::{BLOCKER, LABEL, REPO, World, comment_payload};
 
 /// The real fixtures in `../shared/fixtures`. Missing under `CI=true` fails the test; a
 /// developer without them gets `None` and the test says it skipped.

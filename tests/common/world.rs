@@ -155,24 +155,7 @@ impl World {
     /// The `issue_comment created` payload of comment `id` on `number` as the fake has
     /// the issue now.
     pub fn comment_payload(&self, number: u64, id: u64, author: &str, body: &str) -> Vec<u8> {
-        let issue = self.fake.issue(REPO, number).expect("issue exists");
-        let mut issue_json = json!({
-            "number": number,
-            "title": issue.title,
-            "labels": issue.labels.iter().map(|l| json!({"name": l.name})).collect::<Vec<_>>(),
-        });
-        if issue.pull_request.is_some() {
-            issue_json["pull_request"] =
-                json!({"url": format!("https://api.github.com/repos/{REPO}/pulls/{number}")});
-        }
-        let payload = json!({
-            "action": "created",
-            "repository": {"full_name": REPO},
-            "issue": issue_json,
-            "comment": {"id": id, "body": body, "html_url": "", "user": {"login": author, "type": "User"}},
-            "sender": {"login": author, "type": "User"},
-        });
-        serde_json::to_vec(&payload).unwrap()
+        comment_payload(&self.fake, number, id, author, body)
     }
 
     /// A `pull_request` event about `number` as the fake has it now, sent by `sender`.
@@ -284,4 +267,33 @@ impl World {
         })
         .await
     }
+}
+
+/// The `issue_comment created` payload of comment `id` on `number` of [`REPO`], as `fake`
+/// has the issue now.
+pub fn comment_payload(
+    fake: &FakeGithub,
+    number: u64,
+    id: u64,
+    author: &str,
+    body: &str,
+) -> Vec<u8> {
+    let issue = fake.issue(REPO, number).expect("issue exists");
+    let mut issue_json = json!({
+        "number": number,
+        "title": issue.title,
+        "labels": issue.labels.iter().map(|l| json!({"name": l.name})).collect::<Vec<_>>(),
+    });
+    if issue.pull_request.is_some() {
+        issue_json["pull_request"] =
+            json!({"url": format!("https://api.github.com/repos/{REPO}/pulls/{number}")});
+    }
+    let payload = json!({
+        "action": "created",
+        "repository": {"full_name": REPO},
+        "issue": issue_json,
+        "comment": {"id": id, "body": body, "html_url": "", "user": {"login": author, "type": "User"}},
+        "sender": {"login": author, "type": "User"},
+    });
+    serde_json::to_vec(&payload).unwrap()
 }
