@@ -25,6 +25,7 @@
 mod blocking;
 mod commands;
 mod findings;
+mod inputs;
 mod lifecycle;
 mod policy;
 mod prs;
@@ -37,15 +38,12 @@ mod test_support;
 mod types;
 mod work;
 
-pub use commands::{
-    Approval, CommentFacts, CommentInput, MAX_COMMANDS_PER_COMMENT, PrBase, is_command_comment,
-};
-pub use findings::Finding;
+pub use commands::{MAX_COMMANDS_PER_COMMENT, is_command_comment};
+pub use inputs::{Approval, CommentFacts, CommentInput, Finding, PrBase, PrChange, PrInput};
 pub use lifecycle::{manual_id, regression_id};
 pub use policy::{
     AUTOMATIC_ACTOR, ApproverList, Ctx, GateJob, LabelMode, Policy, RERUN_PENDING_FOR,
 };
-pub use prs::{PrChange, PrInput};
 pub use types::{Decision, Input, Intent, Reply, ReplyPart, State};
 
 use work::Work;

@@ -1,7 +1,7 @@
 //! The commands that change who is blocked: `/scalability-unblock` lifts, `/scalability-block`
 //! opens an incident by hand, `/scalability-exempt` exempts a PR.
 
-use super::commands::CommentInput;
+use super::inputs::CommentInput;
 use super::lifecycle::{lift, manual_id};
 use super::targets::Place;
 use super::types::ReplyPart;

@@ -2,66 +2,16 @@
 //! one reply per comment), each authorised request handed to its decision, and every
 //! outcome audited.
 
-use super::super::command::{Command, CommandError, Who};
+use super::super::command::{Command, Who};
+use super::inputs::{Approval, CommentFacts, CommentInput};
 use super::types::{Reply, ReplyPart};
 use super::work::Work;
 
-use crate::model::{AuditRecord, Login, PrNumber, RepoName};
+use crate::model::{AuditRecord, PrNumber};
 
 /// Command lines read from one comment; the rest are ignored (and said so), so one
 /// comment cannot fill the audit log or make a reply longer than GitHub takes.
 pub const MAX_COMMANDS_PER_COMMENT: usize = 10;
-
-/// Whether a comment's author is an approver, as the shell found out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Approval {
-    /// A configured user, or an active member of a configured team.
-    Approver,
-    NotApprover,
-    /// GitHub did not answer whether the author is in an approver team: the author is not
-    /// a configured user, and neither yes nor no can be said.
-    Unknown,
-}
-
-/// One new comment (created, not edited or deleted) and the commands in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommentInput {
-    pub repo: RepoName,
-    pub number: PrNumber,
-    /// The comment is on a pull request (not a plain issue).
-    pub is_pr: bool,
-    /// On a pull request: its base branch, as far as the shell knows it.
-    pub base: PrBase,
-    pub author: Login,
-    /// Resolved by the shell: a configured user or a member of a configured team.
-    pub approval: Approval,
-    pub comment_id: u64,
-    /// The parser's answer for each command line of the comment.
-    pub commands: Vec<Result<Command, CommandError>>,
-}
-
-/// A pull request's base branch, as the shell found it: with the repo it is the scope a
-/// command on the PR touches.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum PrBase {
-    /// The PR's base branch.
-    Branch(String),
-    /// GitHub did not say: a command on the PR touches nothing, and the reply says so.
-    #[default]
-    Unknown,
-    /// The API names a repo and a PR but no branch: every scope of the repo.
-    AnyBranch,
-}
-
-/// Facts that make a comment not a command at all, checked before anything else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CommentFacts {
-    /// `created`; edited and deleted comments are never commands.
-    pub is_new: bool,
-    pub author_is_bot: bool,
-    /// Written by the plugin's own login.
-    pub author_is_self: bool,
-}
 
 /// Whether a comment with these facts may carry commands. The shell checks this before it
 /// resolves approvers (which may cost a GitHub request).

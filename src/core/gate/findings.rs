@@ -1,67 +1,14 @@
 //! Findings: facts the shell reports back about an incident (suspects, reverts,
 //! escalations, reruns), recorded by the gate (the one writer of incidents) and audited.
 
+use super::inputs::Finding;
 use super::policy::AUTOMATIC_ACTOR;
 use super::work::Work;
 
 use crate::model::{
-    AuditRecord, BuildId, EscalationStep, Exemption, ExemptionKind, Incident, IncidentId, Login,
-    PrNumber, RepoName, Revert, RunRef, RunResult, Suspect, SuspectRange, SuspectSearch, Timestamp,
+    AuditRecord, EscalationStep, Exemption, ExemptionKind, Incident, IncidentId, Login, Revert,
+    Suspect, SuspectRange, Timestamp,
 };
-
-/// A fact the shell reports back about an incident, so that the gate (the one writer of
-/// incidents) records it before anything relies on it. Applying a finding twice changes
-/// nothing the second time; each change is audited as [`AUTOMATIC_ACTOR`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Finding {
-    /// Replaces the suspects of `search.scope.repo` on the incident and records the search
-    /// (one per scope, the latest).
-    Suspects {
-        incident: IncidentId,
-        search: SuspectSearch,
-        suspects: Vec<Suspect>,
-    },
-    /// The revert PR of `suspect` exists: it is linked on the incident and exempt.
-    RevertOpened {
-        incident: IncidentId,
-        repo: RepoName,
-        suspect: PrNumber,
-        revert_pr: PrNumber,
-    },
-    /// The revert PR of `suspect` could not be opened.
-    RevertFailed {
-        incident: IncidentId,
-        repo: RepoName,
-        suspect: PrNumber,
-        error: String,
-    },
-    /// Escalation step `step` was posted (once, by marker) at `at`.
-    Escalated {
-        incident: IncidentId,
-        step: u8,
-        at: Timestamp,
-    },
-    /// Gangway created (or we adopted) the execution of rerun `rerun`.
-    RerunStarted {
-        incident: IncidentId,
-        rerun: u64,
-        execution: String,
-        build_id: Option<BuildId>,
-    },
-    /// Gangway refused to create the execution of rerun `rerun`.
-    RerunFailed {
-        incident: IncidentId,
-        rerun: u64,
-        error: String,
-    },
-    /// The run rerun `rerun` produced has finished.
-    RerunFinished {
-        incident: IncidentId,
-        rerun: u64,
-        run: RunRef,
-        result: RunResult,
-    },
-}
 
 impl Finding {
     /// The incident it is about.

@@ -2,43 +2,12 @@
 //! labelled now, our label removed by someone else is put back (and audited), and a merge
 //! by a non-exempt PR is recorded as a breach.
 
+use super::inputs::{PrChange, PrInput};
 use super::policy::LabelMode;
 use super::types::Intent;
 use super::work::{Work, join_ids};
 
-use crate::model::{AuditRecord, Breach, Login, PrNumber, Scope};
-
-/// What happened to a PR.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PrChange {
-    Opened,
-    Reopened,
-    Synchronize,
-    /// `edited` with a change of base branch (the scope is the new base).
-    BaseChanged,
-    Labeled(String),
-    Unlabeled(String),
-    Merged {
-        by: Option<Login>,
-    },
-    Closed,
-    /// Anything else (edited title, assigned, ...).
-    Other,
-}
-
-/// A `pull_request` event on a scope.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrInput {
-    /// The PR's repo and base branch (after the event).
-    pub scope: Scope,
-    pub pr: PrNumber,
-    /// The PR's labels after the event.
-    pub labels: Vec<String>,
-    pub change: PrChange,
-    pub sender: Login,
-    /// The event was caused by the plugin's own login.
-    pub sender_is_self: bool,
-}
+use crate::model::{AuditRecord, Breach};
 
 impl Work<'_, '_> {
     /// A `pull_request` event: acts only when the PR is blocked (see [`Work::blocking`]).

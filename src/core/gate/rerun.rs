@@ -1,7 +1,7 @@
 //! `/scalability-rerun`: the job of each incident where it is said is re-run through
 //! Gangway, once at a time per incident (the rerun executor reports back findings).
 
-use super::commands::CommentInput;
+use super::inputs::CommentInput;
 use super::policy::RERUN_PENDING_FOR;
 use super::types::{Intent, ReplyPart};
 use super::work::{Work, join_ids};

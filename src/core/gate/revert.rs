@@ -1,7 +1,7 @@
 //! `/scalability-revert #N`: a suspect of the incidents where it is said is recorded to be
 //! reverted (the reconciler opens the revert PR and reports back a finding).
 
-use super::commands::CommentInput;
+use super::inputs::CommentInput;
 use super::types::ReplyPart;
 use super::work::{Work, join_ids};
 

@@ -6,8 +6,8 @@
 //! whose scopes contain the PR's repo **and base branch**; anywhere else, nothing. Never
 //! another branch or repo.
 
-use super::commands::{CommentInput, PrBase};
-use super::prs::PrInput;
+use super::inputs::PrInput;
+use super::inputs::{CommentInput, PrBase};
 use super::work::Work;
 
 use crate::model::{Incident, IncidentId, JobName, RepoName, Scope};

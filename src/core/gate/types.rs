@@ -1,9 +1,7 @@
 //! What a decision reads and returns: the input, the state it may touch, and the decision
 //! (changed incidents, intents for the shell, audit records, replies).
 
-use super::commands::CommentInput;
-use super::findings::Finding;
-use super::prs::PrInput;
+use super::inputs::{CommentInput, Finding, PrInput};
 
 use crate::model::{
     AuditRecord, Incident, IncidentId, JobName, Login, PrNumber, RepoName, RunRef, Scope, Timestamp,
