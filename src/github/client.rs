@@ -37,6 +37,7 @@
 //! `json` and `pages` turn answers into values; the calls themselves are grouped by what
 //! they touch: `users`, `issues`, `comments`, `labels`, `pulls`, `history`, `graphql`.
 
+mod answer;
 mod auth;
 mod comments;
 mod counters;

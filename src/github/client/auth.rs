@@ -20,9 +20,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Client;
+use super::answer::Resend;
 use super::error::GithubError;
 use super::json::decode;
-use super::transport::Resend;
 use super::{encode, repo_path};
 use crate::config::app_key::AppCredentials;
 use crate::model::RepoName;

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::transport::Answer;
+use super::answer::Answer;
 
 /// Why a GitHub call failed. Callers match on [`GithubError::status`].
 #[derive(Debug, thiserror::Error)]

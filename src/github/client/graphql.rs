@@ -4,10 +4,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::Client;
+use super::answer::Resend;
 use super::auth::Target;
 use super::error::GithubError;
 use super::json::decode;
-use super::transport::Resend;
 use crate::github::types::RevertedPull;
 use crate::model::{PrNumber, RepoName};
 

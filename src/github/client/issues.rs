@@ -3,8 +3,8 @@
 use reqwest::Method;
 use serde_json::Value;
 
+use super::answer::Resend;
 use super::error::GithubError;
-use super::transport::Resend;
 use super::users::dry_run_user;
 use super::{Client, PER_PAGE, encode, labels, repo_path};
 use crate::github::types::{Issue, IssueEdit, IssueState, NewIssue, SearchResult};

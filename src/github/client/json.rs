@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Client;
+use super::answer::Resend;
 use super::error::{GithubError, not_found_is_none};
-use super::transport::Resend;
 
 /// Decodes an answer's body; an empty body (204) decodes as JSON null.
 pub(super) fn decode<T: DeserializeOwned>(

@@ -3,8 +3,8 @@
 use reqwest::Method;
 use serde_json::json;
 
+use super::answer::Resend;
 use super::error::GithubError;
-use super::transport::Resend;
 use super::{Client, encode, repo_path};
 use crate::github::types::Label;
 use crate::model::{PrNumber, RepoName};

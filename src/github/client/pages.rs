@@ -5,9 +5,9 @@ use reqwest::Method;
 use reqwest::header::{HeaderMap, LINK};
 use serde::de::DeserializeOwned;
 
+use super::answer::Resend;
 use super::error::GithubError;
 use super::json::decode;
-use super::transport::Resend;
 use super::{Client, MAX_PAGES};
 
 /// The `rel="next"` URL of a `Link` header.

@@ -8,8 +8,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::Client;
+use super::answer::Answer;
 use super::error::error_message;
-use super::transport::Answer;
 
 /// Rate-limit pauses one request may sit through before it gives up.
 pub(super) const MAX_RATE_LIMIT_WAITS: u32 = 10;

@@ -3,35 +3,18 @@
 
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
 use reqwest::Method;
-use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::Client;
+use super::answer::{Answer, Resend};
 use super::auth::{Auth, Target, is_app_path};
 use super::error::{GithubError, without_url};
 use super::rate_limit::{MAX_RATE_LIMIT_WAITS, graphql_rate_limited};
 
-/// Whether a failed request may be sent again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Resend {
-    /// After any 5xx or connection error (reads, and changes that are safe to repeat).
-    Always,
-    /// Only when it never reached GitHub (creating an issue or a comment twice is not safe).
-    OnlyUnsent,
-}
-
 /// A request that got no answer: whether it surely never reached the endpoint (the
 /// connection could not be made), and what happened.
 struct Unsent(bool, String);
-
-/// One HTTP answer.
-pub(super) struct Answer {
-    pub(super) status: u16,
-    pub(super) headers: HeaderMap,
-    pub(super) body: Bytes,
-}
 
 /// Whether requests of this method create content (GitHub's secondary-limit notion).
 fn is_mutation(method: &Method) -> bool {
