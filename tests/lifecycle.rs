@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use scalability_gate::config::{Config, JobConfig};
 use scalability_gate::github::fake::{FakeGithub, PrSpec};
 use serde_json::Value;
-use support::{API_TOKEN, Plugin, bearer, comment_payload, eventually, post_webhook, test_config};
+use support::{Plugin, comment_payload, eventually, post_webhook, report_run_started, test_config};
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const RELEASE_JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100-release";
@@ -135,27 +135,7 @@ fn job(name: &str, branch: &str, confirm: u32, auto: bool) -> JobConfig {
 
 /// Reports run `build` of `job` (`result`) that started at `started` (Unix seconds).
 async fn report(grpc: &str, job: &str, build: u64, result: &str, started: i64) {
-    use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
-    use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
-    let mut client = ResultsClient::connect(format!("http://{grpc}"))
-        .await
-        .unwrap();
-    client
-        .report_job_result(bearer(
-            ReportJobResultRequest {
-                job_name: job.into(),
-                build_id: build.to_string(),
-                result: result.into(),
-                started_at: started,
-                finished_at: started + 1800,
-                url: format!("https://prow.example/view/{build}"),
-                gcs_path: String::new(),
-                commits: Default::default(),
-            },
-            API_TOKEN,
-        ))
-        .await
-        .unwrap();
+    report_run_started(grpc, job, build, result, started).await;
 }
 
 async fn get_json(url: &str) -> Value {

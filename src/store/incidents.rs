@@ -78,31 +78,21 @@ impl Store {
     /// The incidents not resolved (active, or lifted provisionally: they may re-block),
     /// oldest first, through the same index as [`Store::active_incidents`].
     pub fn open_incidents(&self) -> anyhow::Result<Vec<Incident>> {
-        let incidents = self.tree(TREE_INCIDENTS)?;
-        let index = self.tree(TREE_ACTIVE)?;
-        let mut open = Vec::new();
-        for key in index.iter().keys() {
-            let key = key?;
-            let Some(bytes) = incidents.get(&key)? else {
-                continue;
-            };
-            let incident: Incident = Self::decode(&bytes)
-                .with_context(|| format!("incident {}", String::from_utf8_lossy(&key)))?;
-            if incident.is_open() {
-                open.push(incident);
-            }
-        }
-        open.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(a.id.cmp(&b.id)));
-        open.reverse();
-        Ok(open)
+        self.indexed_incidents(Incident::is_open)
     }
 
     /// The incidents that still block, oldest first. Reads only those, through the index
     /// of active incidents: its cost does not grow with the lifted ones kept.
     pub fn active_incidents(&self) -> anyhow::Result<Vec<Incident>> {
+        self.indexed_incidents(Incident::is_active)
+    }
+
+    /// The incidents of the index that `keep` accepts, oldest first (the order of
+    /// `all_incidents`, newest first then by id, reversed).
+    fn indexed_incidents(&self, keep: fn(&Incident) -> bool) -> anyhow::Result<Vec<Incident>> {
         let incidents = self.tree(TREE_INCIDENTS)?;
         let index = self.tree(TREE_ACTIVE)?;
-        let mut active = Vec::new();
+        let mut kept = Vec::new();
         for key in index.iter().keys() {
             let key = key?;
             // Never missing (the index changes with the incident, in one transaction).
@@ -111,14 +101,13 @@ impl Store {
             };
             let incident: Incident = Self::decode(&bytes)
                 .with_context(|| format!("incident {}", String::from_utf8_lossy(&key)))?;
-            if incident.is_active() {
-                active.push(incident);
+            if keep(&incident) {
+                kept.push(incident);
             }
         }
-        // The order of `all_incidents` (newest first, then by id), reversed.
-        active.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(a.id.cmp(&b.id)));
-        active.reverse();
-        Ok(active)
+        kept.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(a.id.cmp(&b.id)));
+        kept.reverse();
+        Ok(kept)
     }
 
     /// Makes the index of active incidents say what the incidents say: one scan, when the

@@ -188,12 +188,24 @@ pub async fn post_webhook(url: &str, key: &str, event: &str, delivery: &str, bod
 /// Reports run `build` of `job` through the Results gRPC API at `grpc` (`host:port`):
 /// started at hour `build` after a fixed time, finished half an hour later.
 pub async fn report_run(grpc: &str, job: &str, build: u64, result: &str) {
+    report_run_started(
+        grpc,
+        job,
+        build,
+        result,
+        1_790_000_000 + build as i64 * 3600,
+    )
+    .await;
+}
+
+/// Reports run `build` of `job` (`result`) that started at `started` (Unix seconds) and
+/// took half an hour, through gRPC `ReportJobResult` with the API token.
+pub async fn report_run_started(grpc: &str, job: &str, build: u64, result: &str, started: i64) {
     use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
     use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
     let mut client = ResultsClient::connect(format!("http://{grpc}"))
         .await
         .unwrap();
-    let started = 1_790_000_000 + build as i64 * 3600;
     client
         .report_job_result(bearer(
             ReportJobResultRequest {
