@@ -16,6 +16,7 @@ pub mod core;
 pub mod github;
 pub mod model;
 pub mod pb;
+pub mod preflight;
 pub mod prow;
 pub mod reconcile;
 pub mod rerun;

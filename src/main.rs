@@ -152,6 +152,8 @@ fn simulate(args: SimulateArgs) -> ExitCode {
     let mut out = std::io::stdout().lock();
     match runtime.block_on(scalability_gate::simulate::run(config, &events, &mut out)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`simulate ... | head`): what it wanted was printed.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("scalability-gate: simulation failed: {error:#}");
             ExitCode::FAILURE
@@ -210,7 +212,9 @@ fn check_tide(args: CheckTideArgs) -> ExitCode {
                 params.label
             );
         }
-        print!("{}", fixed.text);
+        if let Err(code) = emit(&fixed.text) {
+            return code;
+        }
         for line in fixed.report.diagnostics() {
             eprintln!("{line}");
         }
@@ -220,15 +224,43 @@ fn check_tide(args: CheckTideArgs) -> ExitCode {
     for line in report.diagnostics() {
         eprintln!("{line}");
     }
-    if args.json {
+    let text = if args.json {
         match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => json + "\n",
             Err(error) => return fail(error.into()),
         }
     } else {
-        print!("{}", report.render());
+        report.render()
+    };
+    if let Err(code) = emit(&text) {
+        return code;
     }
     exit_for(report.holds())
+}
+
+/// Writes `text` to stdout. A reader that stopped early (`check-tide --json | head`) is
+/// no failure: `Err(0)`; any other write error is `Err(1)`, said on stderr.
+fn emit(text: &str) -> Result<(), ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Err(ExitCode::SUCCESS),
+        Err(error) => {
+            eprintln!("scalability-gate: writing to stdout: {error}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Whether `error` is, somewhere in its chain, a write to a closed pipe.
+#[cfg(feature = "fake")]
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn exit_for(holds: bool) -> ExitCode {
@@ -267,8 +299,21 @@ fn serve(args: ServeArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     if args.check_config {
-        print!("{}", config.to_redacted_yaml());
-        return ExitCode::SUCCESS;
+        // What only this machine can tell: the store, the listeners, the secret files.
+        let findings = scalability_gate::preflight::check(&config);
+        for warning in &findings.warnings {
+            eprintln!("scalability-gate: warning: {warning}");
+        }
+        for error in &findings.errors {
+            eprintln!("scalability-gate: {error}");
+        }
+        if !findings.errors.is_empty() {
+            return ExitCode::from(2);
+        }
+        return match emit(&config.to_redacted_yaml()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        };
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -153,6 +153,16 @@ impl Store {
                     }
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
+                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    // Not a lock: this user may not create or write the directory.
+                    return Err(e).with_context(|| {
+                        format!(
+                            "opening store at {}: permission denied (not a lock held by \
+                             another process): the directory must be writable by this user",
+                            path.display()
+                        )
+                    });
+                }
                 Err(e) => {
                     return Err(e).with_context(|| format!("opening store at {}", path.display()));
                 }
