@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod dashboard;
+pub mod dry_run;
 pub mod gate_api;
 pub mod grpc;
 pub mod http;

@@ -800,6 +800,37 @@ async fn reads_are_open(plugin: &Plugin) {
         names.iter().any(|n| n == "scalability_gate.v1.Results"),
         "{names:?}"
     );
+    reflection_v1alpha_lists_the_services(plugin).await;
+}
+
+/// Clients older than reflection v1 (grpcurl before 1.8.8) ask `grpc.reflection.v1alpha`.
+async fn reflection_v1alpha_lists_the_services(plugin: &Plugin) {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+
+    let mut answers = ServerReflectionClient::new(channel(plugin).await)
+        .server_reflection_info(tokio_stream::iter([ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        }]))
+        .await
+        .expect("v1alpha reflection is served")
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) = answers
+        .message()
+        .await
+        .unwrap()
+        .and_then(|a| a.message_response)
+    else {
+        panic!("v1alpha reflection lists the services");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.iter().any(|n| n == "scalability_gate.v1.Gate"),
+        "{names:?}"
+    );
 }
 
 #[tokio::test]

@@ -21,7 +21,8 @@
 //!   connection could not even be made gives its slot back.
 //! - **Dry-run.** Every mutation is a logged no-op and returns a plausible value (see each
 //!   method: created issues and comments come back with number/id `0`, so callers can tell
-//!   nothing was created). Reads still go to GitHub.
+//!   nothing was created). Reads still go to GitHub. What was not sent is logged with its
+//!   full text and the last ones kept (`dry_run`, [`Client::would_have_sent`]).
 //! - **Time** is tokio's, so tests drive waits with paused time instead of sleeping.
 //!
 //! The token is sent as `Authorization: Bearer …` and never logged. Without a token every
@@ -41,6 +42,7 @@ mod answer;
 mod auth;
 mod comments;
 mod counters;
+mod dry_run;
 mod error;
 mod graphql;
 mod history;
@@ -67,6 +69,7 @@ use crate::model::{Login, RepoName};
 pub use crate::config::app_key::{AppClaims, AppCredentials, JWT_BACKDATE, JWT_LIFETIME};
 pub use auth::REFRESH_EARLY;
 pub use counters::Counters;
+pub use dry_run::{DRY_RUN_KEPT, WouldSend};
 pub use error::GithubError;
 pub use graphql::REVERT_PULL_REQUEST;
 pub use issues::Search;
@@ -101,6 +104,8 @@ struct Inner {
     search_not_before: std::sync::Mutex<Option<Instant>>,
     pacer: tokio::sync::Mutex<Pacer>,
     counters: AtomicCounters,
+    /// The last mutations dry-run skipped, with their text.
+    dry_run_log: std::sync::Mutex<dry_run::DryRunLog>,
     login: tokio::sync::OnceCell<Login>,
 }
 
@@ -190,6 +195,7 @@ impl Client {
                 search_not_before: std::sync::Mutex::new(None),
                 pacer: tokio::sync::Mutex::new(pacer),
                 counters: AtomicCounters::default(),
+                dry_run_log: std::sync::Mutex::default(),
                 login: tokio::sync::OnceCell::new(),
             }),
         })
@@ -220,14 +226,44 @@ impl Client {
         self.inner.counters.snapshot()
     }
 
-    /// True (and logged) when a mutation must not be sent because of dry-run.
-    fn skip_in_dry_run(&self, method: &str, path: &str) -> bool {
+    /// The last [`DRY_RUN_KEPT`] mutations dry-run did not send, newest first, each with
+    /// its full text (empty outside dry-run).
+    pub fn would_have_sent(&self) -> Vec<WouldSend> {
+        self.inner
+            .dry_run_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .newest_first()
+    }
+
+    /// True when a mutation must not be sent because of dry-run; it is then logged at info
+    /// with `action` (what it does), `on` (where) and its full `text`, and kept for
+    /// [`Client::would_have_sent`]. `text` is only made in dry-run.
+    fn skip_in_dry_run(
+        &self,
+        method: &str,
+        path: &str,
+        action: &str,
+        on: String,
+        text: impl FnOnce() -> String,
+    ) -> bool {
         if self.inner.options.dry_run {
             self.inner
                 .counters
                 .dry_run_mutations
                 .fetch_add(1, Ordering::Relaxed);
-            tracing::info!(method, path, "dry-run: GitHub mutation not sent");
+            self.inner
+                .dry_run_log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record(WouldSend {
+                    seq: 0,
+                    action: action.to_string(),
+                    on,
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    text: text(),
+                });
             return true;
         }
         false

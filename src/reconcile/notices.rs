@@ -30,8 +30,14 @@ impl Reconciler {
         let mut body = String::new();
         let mut attempt = 1;
         loop {
-            let own = self.own_login().await;
-            let comments = self.client.list_comments(repo, number).await?;
+            let (own, comments) = if self.client.has_credentials() {
+                let own = self.own_login().await;
+                (own, self.client.list_comments(repo, number).await?)
+            } else {
+                // Dry-run without GitHub: nothing to read, and the post below is only
+                // logged and shown (outside dry-run it fails: no token).
+                (None, Vec::new())
+            };
             if has_marker(own.as_ref(), &comments, marker) {
                 return Ok(());
             }
@@ -67,6 +73,17 @@ impl Reconciler {
                 report.fail(format!("reply on {}#{}", reply.repo, reply.number.0), e);
             }
         }
+    }
+
+    /// Without GitHub credentials: in dry-run the outbox's replies are "posted" (logged
+    /// with their text and shown, see the client's `would_have_sent`) and leave the outbox;
+    /// outside dry-run they wait.
+    pub(super) async fn post_replies_without_github(&self) {
+        if !self.client.is_dry_run() {
+            return;
+        }
+        let mut report = Report::default();
+        self.post_pending_replies(&mut report).await;
     }
 
     async fn post_reply(&self, reply: &PendingReply, report: &mut Report) -> anyhow::Result<()> {

@@ -91,15 +91,34 @@ enum Pass {
     Failed,
 }
 
+/// Without a token or a GitHub App nothing can be read from GitHub: what needs it (labels,
+/// blocker issues, suspects, reverts) waits, said once rather than at every retry.
+fn warn_once_without_github(reconciler: &Reconciler, warned: &mut bool) {
+    if !std::mem::replace(warned, true) {
+        tracing::warn!(
+            dry_run = reconciler.client.is_dry_run(),
+            "no GitHub token or app configured: labels, blocker issues and suspects wait \
+             until one is (nothing is retried meanwhile); in dry-run the replies to commands \
+             are shown on the dashboard and at /api/v1/dry-run"
+        );
+    }
+}
+
 /// The loop [`spawn`] runs.
 pub async fn run(reconciler: Reconciler, handle: Handle, mut stop: watch::Receiver<bool>) {
     let resync = reconciler.config.reconcile.resync_interval;
     let mut retry = RETRY_AFTER_FAILURE;
     let mut full = true;
+    let mut warned_no_github = false;
     loop {
         let wants = handle.take();
         full |= wants.full;
         let work = async {
+            if !reconciler.client.has_credentials() {
+                warn_once_without_github(&reconciler, &mut warned_no_github);
+                reconciler.post_replies_without_github().await;
+                return Pass::Converged;
+            }
             // One PR that fails is left to the full pass; the others go on.
             let mut failed = false;
             for (repo, pr) in &wants.prs {

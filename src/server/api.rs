@@ -59,7 +59,10 @@ pub async fn dashboard(State(app): State<App>) -> Result<Response, ApiError> {
     let status = status::snapshot(&app).map_err(ApiError::internal)?;
     let mut response = (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        dashboard::render(&status),
+        dashboard::render_with(
+            &status,
+            &crate::server::dry_run::section(&crate::server::dry_run::view(&app)),
+        ),
     )
         .into_response();
     no_cache(&mut response);

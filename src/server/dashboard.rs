@@ -121,6 +121,12 @@ footer{border-top:1px solid var(--line);margin-top:2rem;padding-bottom:1rem;colo
 
 /// The whole dashboard page.
 pub fn render(status: &Status) -> String {
+    render_with(status, "")
+}
+
+/// The whole dashboard page, with `extra` (whole `<section>`s, already escaped) at the end
+/// of `<main>`.
+pub fn render_with(status: &Status, extra: &str) -> String {
     let mut page = String::with_capacity(16 * 1024);
     let blocked = status
         .incidents
@@ -146,6 +152,7 @@ pub fn render(status: &Status) -> String {
     tide(&mut page, status);
     history(&mut page, status);
     audit(&mut page, status);
+    page.push_str(extra);
     page.push_str("</main>\n");
     let _ = write!(
         page,

@@ -19,10 +19,23 @@ fn reflection() -> anyhow::Result<
         impl tonic_reflection::server::v1::ServerReflection,
     >,
 > {
-    Ok(tonic_reflection::server::Builder::configure()
+    Ok(reflection_builder().build_v1()?)
+}
+
+/// The same reflection as `grpc.reflection.v1alpha`, which clients older than the v1
+/// service ask for (grpcurl before 1.8.8, many language runtimes).
+fn reflection_v1alpha() -> anyhow::Result<
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+> {
+    Ok(reflection_builder().build_v1alpha()?)
+}
+
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::pb::scalability_gate::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?)
 }
 
 /// Serves gRPC on `listener` until `stop` resolves.
@@ -47,6 +60,7 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection()?)
+        .add_service(reflection_v1alpha()?)
         .add_service(GateServer::new(super::gate_api::GateService::new(
             app.clone(),
             token.clone(),

@@ -27,6 +27,7 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/status", get(api::status))
         .route("/api/v1/incidents/{id}", get(api::incident))
         .route("/badge.svg", get(api::badge))
+        .route("/api/v1/dry-run", get(crate::server::dry_run::api))
         .with_state(app.clone())
         .merge(crate::prow::push::router(app))
 }

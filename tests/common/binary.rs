@@ -15,6 +15,8 @@ pub struct Binary {
     pub url: String,
     /// `127.0.0.1:PORT` of the gRPC listener.
     pub grpc: String,
+    /// Every line it logged so far (stderr).
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Binary {
@@ -29,9 +31,12 @@ impl Binary {
             .expect("plugin binary starts");
         let stderr = child.stderr.take().expect("stderr piped");
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         // Reads stderr to the end so the child never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                kept.lock().unwrap().push(line.clone());
                 if line.contains("scalability-gate is ready") {
                     let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
                     let field = |k: &str| v["fields"][k].as_str().unwrap_or("").to_string();
@@ -46,7 +51,14 @@ impl Binary {
             child,
             url: format!("http://{listen}"),
             grpc,
+            log,
         }
+    }
+
+    /// The lines it logged so far that contain `needle`.
+    pub fn logged(&self, needle: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|l| l.contains(needle)).cloned().collect()
     }
 
     /// SIGKILL, and the process reaped.

@@ -36,7 +36,13 @@ impl Client {
         body: &str,
     ) -> Result<Comment, GithubError> {
         let path = format!("{}/issues/{}/comments", repo_path(repo), number.0);
-        if self.skip_in_dry_run("POST", &path) {
+        if self.skip_in_dry_run(
+            "POST",
+            &path,
+            "comment",
+            format!("{repo}#{}", number.0),
+            || body.to_string(),
+        ) {
             return Ok(Comment {
                 id: 0,
                 body: body.to_string(),

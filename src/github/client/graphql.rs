@@ -97,7 +97,9 @@ impl Client {
         query: &str,
         variables: Value,
     ) -> Result<Value, GithubError> {
-        if self.skip_in_dry_run("POST", "/graphql") {
+        if self.skip_in_dry_run("POST", "/graphql", "graphql", "graphql".to_string(), || {
+            format!("{query}\nvariables: {variables}")
+        }) {
             return Ok(Value::Null);
         }
         let body = json!({ "query": query, "variables": variables });

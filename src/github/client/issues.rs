@@ -22,7 +22,14 @@ impl Client {
         issue: &NewIssue,
     ) -> Result<Issue, GithubError> {
         let path = format!("{}/issues", repo_path(repo));
-        if self.skip_in_dry_run("POST", &path) {
+        if self.skip_in_dry_run("POST", &path, "open issue", repo.to_string(), || {
+            format!(
+                "title: {}\nlabels: {}\n\n{}",
+                issue.title,
+                issue.labels.join(", "),
+                issue.body
+            )
+        }) {
             return Ok(Issue {
                 number: 0,
                 title: issue.title.clone(),
@@ -61,7 +68,29 @@ impl Client {
         edit: &IssueEdit,
     ) -> Result<(), GithubError> {
         let path = format!("{}/issues/{}", repo_path(repo), number.0);
-        if self.skip_in_dry_run("PATCH", &path) {
+        if self.skip_in_dry_run(
+            "PATCH",
+            &path,
+            "edit issue",
+            format!("{repo}#{}", number.0),
+            || {
+                let mut text = String::new();
+                for (key, value) in [
+                    ("state", &edit.state),
+                    ("state_reason", &edit.state_reason),
+                    ("title", &edit.title),
+                ] {
+                    if let Some(value) = value {
+                        text.push_str(&format!("{key}: {value}\n"));
+                    }
+                }
+                if let Some(body) = &edit.body {
+                    text.push('\n');
+                    text.push_str(body);
+                }
+                text
+            },
+        ) {
             return Ok(());
         }
         self.send_json::<Value>(Method::PATCH, &path, edit, Resend::Always)

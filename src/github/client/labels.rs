@@ -28,7 +28,13 @@ impl Client {
         labels: &[String],
     ) -> Result<Vec<Label>, GithubError> {
         let path = format!("{}/issues/{}/labels", repo_path(repo), number.0);
-        if self.skip_in_dry_run("POST", &path) {
+        if self.skip_in_dry_run(
+            "POST",
+            &path,
+            "add labels",
+            format!("{repo}#{}", number.0),
+            || labels.join(", "),
+        ) {
             return Ok(labels.iter().map(|name| named(name)).collect());
         }
         self.send_json(
@@ -54,7 +60,13 @@ impl Client {
             number.0,
             encode(label)
         );
-        if self.skip_in_dry_run("DELETE", &path) {
+        if self.skip_in_dry_run(
+            "DELETE",
+            &path,
+            "remove label",
+            format!("{repo}#{}", number.0),
+            || label.to_string(),
+        ) {
             return Ok(true);
         }
         match self
@@ -81,7 +93,9 @@ impl Client {
     /// [`Client::ensure_label`]). In dry-run: the label asked for.
     pub async fn create_label(&self, repo: &RepoName, label: &Label) -> Result<Label, GithubError> {
         let path = format!("{}/labels", repo_path(repo));
-        if self.skip_in_dry_run("POST", &path) {
+        if self.skip_in_dry_run("POST", &path, "create label", repo.to_string(), || {
+            serde_json::to_string(label).unwrap_or_default()
+        }) {
             return Ok(label.clone());
         }
         self.send_json(Method::POST, &path, label, Resend::Always)
