@@ -276,3 +276,119 @@ fn output_into_a_closed_pipe_exits_0_without_a_panic() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+/// The README's `simulate` transcript is what `simulate` prints on the examples. Run with
+/// `BLESS_README=1` to write the current output into the README instead.
+#[test]
+fn the_readme_simulate_transcript_is_what_simulate_prints() {
+    let out = gate()
+        .arg("simulate")
+        .arg("--config")
+        .arg(project("examples/config.yaml"))
+        .arg("--events")
+        .arg(project("examples/events.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+
+    let readme_path = project("README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let command = "cargo run --features fake -- simulate --config examples/config.yaml --events examples/events.yaml\n```\n\n```text\n";
+    let start = readme.find(command).expect("the README's simulate command and transcript")
+        + command.len();
+    let end = start + readme[start..].find("```\n").expect("the transcript's end");
+    if std::env::var("BLESS_README").is_ok_and(|v| v == "1") {
+        let blessed = format!("{}{printed}{}", &readme[..start], &readme[end..]);
+        std::fs::write(&readme_path, blessed).unwrap();
+        return;
+    }
+    let shown = &readme[start..end];
+    if shown != printed {
+        let first = shown
+            .lines()
+            .zip(printed.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(shown.lines().count().min(printed.lines().count()));
+        panic!(
+            "README.md's simulate transcript drifted from `simulate` (first difference at its \
+             line {}):\n  README:  {:?}\n  printed: {:?}\nrun `BLESS_README=1 cargo test --test operator` \
+             to regenerate it",
+            first + 1,
+            shown.lines().nth(first),
+            printed.lines().nth(first)
+        );
+    }
+}
+
+/// Every key of the configuration, as paths (`sources.deck.url`, `jobs[].name`): leaves of
+/// the serialized config with one job, lists of maps walked as `[]`.
+fn config_keys() -> Vec<String> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, value) in map {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&path, value, out);
+                }
+            }
+            serde_json::Value::Array(items) if items.iter().any(|i| i.is_object()) => {
+                out.push(prefix.to_string());
+                for item in items {
+                    walk(&format!("{prefix}[]"), item, out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+    let mut config = scalability_gate::config::Config::default();
+    config.jobs = vec![scalability_gate::config::JobConfig::new(
+        "job",
+        "org/repo",
+        "master",
+    )];
+    let mut keys = Vec::new();
+    walk("", &serde_json::to_value(&config).unwrap(), &mut keys);
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The README's configuration table names every key of the config type and no other: a
+/// key is documented by its own row or by a row of a list it is part of (`jobs[].scopes`
+/// covers `jobs[].scopes[].repo`).
+#[test]
+fn the_readme_config_table_names_every_config_key() {
+    let readme = std::fs::read_to_string(project("README.md")).unwrap();
+    let section = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .expect("the README's Configuration section");
+    let section = section.split("\n## ").next().unwrap();
+    let rows: Vec<String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once("` |"))
+        .map(|(key, _)| key.to_string())
+        .collect();
+    assert!(rows.len() > 20, "the table's rows: {rows:?}");
+    let keys = config_keys();
+    let covered = |key: &str| {
+        rows.iter()
+            .any(|row| key == row || key.starts_with(&format!("{row}[].")))
+    };
+    let undocumented: Vec<&String> = keys.iter().filter(|k| !covered(k)).collect();
+    assert!(
+        undocumented.is_empty(),
+        "config keys missing from README.md's table: {undocumented:?}"
+    );
+    let unknown: Vec<&String> = rows.iter().filter(|r| !keys.contains(r)).collect();
+    assert!(
+        unknown.is_empty(),
+        "README.md's table names keys the config does not have: {unknown:?}"
+    );
+}
