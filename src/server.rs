@@ -167,7 +167,18 @@ async fn ready(State(r): State<Readiness>) -> (StatusCode, String) {
     // A small file, read (and parsed only when changed) off the async workers.
     let hmac = r.hmac.clone();
     match tokio::task::spawn_blocking(move || hmac.current().map(|_| ())).await {
-        Ok(Ok(())) => (StatusCode::OK, "OK".into()),
+        Ok(Ok(())) => {
+            // Ready (webhooks are taken and kept), but say what is missing for the rest.
+            let missing = r.app.github.missing();
+            if missing.is_empty() {
+                (StatusCode::OK, "OK".into())
+            } else {
+                (
+                    StatusCode::OK,
+                    format!("OK; degraded: {}", missing.join("; ")),
+                )
+            }
+        }
         // The error names the file and what is wrong with it, never a token.
         Ok(Err(error)) => unavailable(format!("not ready: hmac_secret_file: {error:#}")),
         Err(_) => unavailable("not ready: checking hmac_secret_file failed".into()),

@@ -244,6 +244,18 @@ async fn an_org_without_the_app_waits_while_the_others_go_on() {
     })
     .await;
     assert!(!env.has_label(OTHER, other_pr));
+    // Readiness stays 200 (webhooks are taken) and names what is missing.
+    let readiness = format!("http://{}/healthz/ready", plugin.bound.health);
+    let ready = async || {
+        let answer = reqwest::get(&readiness).await.unwrap();
+        (answer.status().as_u16(), answer.text().await.unwrap())
+    };
+    let (status, body) = ready().await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("degraded: github: the GitHub App is not installed on other-org"),
+        "{body}"
+    );
     let sent_to_other = env
         .fake
         .requests()
@@ -262,6 +274,11 @@ async fn an_org_without_the_app_waits_while_the_others_go_on() {
         env.open_blockers(REPO).len(),
         1,
         "kubernetes' block untouched"
+    );
+    assert_eq!(
+        ready().await,
+        (200, "OK".to_string()),
+        "nothing missing now"
     );
     plugin.stop().await;
 }

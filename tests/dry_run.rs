@@ -62,17 +62,20 @@ async fn without_a_token_the_would_be_reply_is_shown_and_the_missing_token_said_
         .await;
         assert_eq!(status, 200);
         let on = format!("kubernetes/kubernetes#{number}");
-        let listed = eventually(&format!("the reply on {on} in /api/v1/dry-run"), async || {
-            let view: serde_json::Value =
-                serde_json::from_str(&get(&format!("{}/api/v1/dry-run", plugin.url)).await)
-                    .unwrap();
-            view["would_send"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|w| w["on"] == on.as_str() && w["action"] == "comment")
-                .cloned()
-        })
+        let listed = eventually(
+            &format!("the reply on {on} in /api/v1/dry-run"),
+            async || {
+                let view: serde_json::Value =
+                    serde_json::from_str(&get(&format!("{}/api/v1/dry-run", plugin.url)).await)
+                        .unwrap();
+                view["would_send"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|w| w["on"] == on.as_str() && w["action"] == "comment")
+                    .cloned()
+            },
+        )
         .await;
         let text = listed["text"].as_str().unwrap();
         assert!(text.contains("@you"), "{text}");
@@ -100,7 +103,10 @@ async fn without_a_token_the_would_be_reply_is_shown_and_the_missing_token_said_
         .iter()
         .map(|w| w["seq"].as_u64().unwrap())
         .collect();
-    assert!(seqs.windows(2).all(|w| w[0] > w[1]), "newest first: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seqs:?}"
+    );
 
     // The text is in the log, at info, with where it would have gone.
     let logged = plugin.logged("dry-run: GitHub mutation not sent");
@@ -113,17 +119,30 @@ async fn without_a_token_the_would_be_reply_is_shown_and_the_missing_token_said_
     // Two commands made at least two passes of the reconciler; the missing token was said
     // once, and no request was retried for it.
     assert_eq!(
-        plugin
-            .logged("no GitHub token or app configured")
-            .len(),
+        plugin.logged("no GitHub token or app configured").len(),
         1,
         "{:#?}",
         plugin.logged("token")
     );
     assert!(
-        plugin.logged("no GitHub token configured, request not sent").is_empty(),
+        plugin
+            .logged("no GitHub token configured, request not sent")
+            .is_empty(),
         "{:#?}",
         plugin.logged("request not sent")
+    );
+    // Ready (webhooks are taken), naming what is missing.
+    let line = plugin.logged("scalability-gate is ready").remove(0);
+    let fields: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let health = fields["fields"]["health"].as_str().unwrap();
+    let answer = reqwest::get(format!("http://{health}/healthz/ready"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let body = answer.text().await.unwrap();
+    assert!(
+        body.contains("degraded: github: no token or GitHub App configured"),
+        "{body}"
     );
     plugin.stop().await;
 }

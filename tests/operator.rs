@@ -295,7 +295,9 @@ fn the_readme_simulate_transcript_is_what_simulate_prints() {
     let readme_path = project("README.md");
     let readme = std::fs::read_to_string(&readme_path).unwrap();
     let command = "cargo run --features fake -- simulate --config examples/config.yaml --events examples/events.yaml\n```\n\n```text\n";
-    let start = readme.find(command).expect("the README's simulate command and transcript")
+    let start = readme
+        .find(command)
+        .expect("the README's simulate command and transcript")
         + command.len();
     let end = start + readme[start..].find("```\n").expect("the transcript's end");
     if std::env::var("BLESS_README").is_ok_and(|v| v == "1") {
@@ -347,9 +349,7 @@ fn config_keys() -> Vec<String> {
     }
     let mut config = scalability_gate::config::Config::default();
     config.jobs = vec![scalability_gate::config::JobConfig::new(
-        "job",
-        "org/repo",
-        "master",
+        "job", "org/repo", "master",
     )];
     let mut keys = Vec::new();
     walk("", &serde_json::to_value(&config).unwrap(), &mut keys);

@@ -104,6 +104,8 @@ struct Inner {
     search_not_before: std::sync::Mutex<Option<Instant>>,
     pacer: tokio::sync::Mutex<Pacer>,
     counters: AtomicCounters,
+    /// Orgs where the GitHub App was found not installed (until it is found installed).
+    not_installed: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// The last mutations dry-run skipped, with their text.
     dry_run_log: std::sync::Mutex<dry_run::DryRunLog>,
     login: tokio::sync::OnceCell<Login>,
@@ -195,6 +197,7 @@ impl Client {
                 search_not_before: std::sync::Mutex::new(None),
                 pacer: tokio::sync::Mutex::new(pacer),
                 counters: AtomicCounters::default(),
+                not_installed: std::sync::Mutex::default(),
                 dry_run_log: std::sync::Mutex::default(),
                 login: tokio::sync::OnceCell::new(),
             }),
@@ -224,6 +227,37 @@ impl Client {
     /// What the client has sent so far.
     pub fn counters(&self) -> Counters {
         self.inner.counters.snapshot()
+    }
+
+    /// What keeps the client from reaching GitHub, for `/healthz/ready` to name: no
+    /// credentials at all, or the orgs where the GitHub App is not installed. Empty: none.
+    pub fn missing(&self) -> Vec<String> {
+        if !self.has_credentials() {
+            return vec![
+                "github: no token or GitHub App configured (what needs GitHub waits)".into(),
+            ];
+        }
+        self.inner
+            .not_installed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|org| format!("github: the GitHub App is not installed on {org}"))
+            .collect()
+    }
+
+    /// Remembers whether the GitHub App is installed on `org`.
+    fn note_installed(&self, org: &str, installed: bool) {
+        let mut orgs = self
+            .inner
+            .not_installed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if installed {
+            orgs.remove(&org.to_ascii_lowercase());
+        } else {
+            orgs.insert(org.to_ascii_lowercase());
+        }
     }
 
     /// The last [`DRY_RUN_KEPT`] mutations dry-run did not send, newest first, each with

@@ -266,6 +266,7 @@ impl Client {
             {
                 Ok(answer) => {
                     let found: InstallationAnswer = decode(&Method::GET, &path, &answer.body)?;
+                    self.note_installed(&target.org, true);
                     return Ok(found.id);
                 }
                 Err(e) if e.status() == Some(404) => last = Some(e),
@@ -274,6 +275,7 @@ impl Client {
         }
         tracing::warn!(org = %target.org, app_id = app.credentials.app_id(), error = ?last.map(|e| e.to_string()),
             "the GitHub App is not installed on this org (404); its work waits and is retried");
+        self.note_installed(&target.org, false);
         Err(GithubError::NotInstalled {
             org: target.org.clone(),
         })
