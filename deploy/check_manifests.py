@@ -36,7 +36,7 @@ from typing import Any
 import kubernetes_validate
 import yaml
 
-# Prow's conventions (DESIGN.md): the file names inside the mounted Secrets, the secret
+# Prow's conventions: the file names inside the mounted Secrets, the secret
 # names hook's plugins share, and the ConfigMap Prow keeps its own config in.
 HMAC_SECRET = ("hmac-token", "hmac")
 GITHUB_SECRET = ("github-token", "oauth")
