@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{Binary, eventually, post_webhook};
+use common::{Binary, Plugin, World, eventually, post_webhook, report_run};
+use scalability_gate::github::fake::PrSpec;
 
 const HMAC: &str = "dry-run-test-secret";
 
@@ -144,5 +145,59 @@ async fn without_a_token_the_would_be_reply_is_shown_and_the_missing_token_said_
         body.contains("degraded: github: no token or GitHub App configured"),
         "{body}"
     );
+    plugin.stop().await;
+}
+
+/// With a token (GitHub is read) but in dry-run: a regression's blocker issue, with its
+/// title, labels and body, and the block label on the ready PR are listed, and nothing of
+/// it reaches GitHub.
+#[tokio::test]
+async fn a_block_in_dry_run_lists_the_blocker_issue_and_the_labels_it_did_not_send() {
+    let world = World::builder().build().await;
+    let ready = world.fake.add_pr(
+        common::REPO,
+        PrSpec::new("master")
+            .labels(&["lgtm", "approved"])
+            .author("alice"),
+    );
+    let mut config = world.config();
+    config.dry_run = true;
+    let plugin = Plugin::start(config).await;
+    let grpc = plugin.bound.grpc.to_string();
+    let job = "ci-kubernetes-e2e-gce-scale-performance-100";
+    report_run(&grpc, job, 1, "success").await;
+    report_run(&grpc, job, 2, "failure").await;
+
+    let api = format!("{}/api/v1/dry-run", plugin.url());
+    let find = |view: &serde_json::Value, action: &str, on: &str| {
+        view["would_send"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["action"] == action && w["on"] == on)
+            .cloned()
+    };
+    let on_pr = format!("{}#{ready}", common::REPO);
+    let view = eventually("the blocker issue and the PR's label listed", async || {
+        let view: serde_json::Value = reqwest::get(&api).await.unwrap().json().await.unwrap();
+        (find(&view, "open issue", common::REPO).is_some()
+            && find(&view, "add labels", &on_pr).is_some())
+        .then_some(view)
+    })
+    .await;
+    let issue = find(&view, "open issue", common::REPO).unwrap();
+    let text = issue["text"].as_str().unwrap();
+    assert!(text.starts_with("title: "), "{text}");
+    assert!(
+        text.contains(&format!("labels: {}", common::BLOCKER)),
+        "{text}"
+    );
+    assert!(text.contains(job), "the body names the job: {text}");
+    let label = find(&view, "add labels", &on_pr).unwrap();
+    assert_eq!(label["text"], common::LABEL);
+
+    // Nothing was sent: no issue, no label on GitHub.
+    assert!(world.blockers().is_empty());
+    assert!(!world.has_label(ready));
     plugin.stop().await;
 }
