@@ -162,15 +162,15 @@ impl Consumer {
             }
             metrics.observe_processing(kind, started.elapsed());
         }
-        if batch.dirty() {
-            if let Err(error) = self.store.flush().await {
-                tracing::error!(
-                    error = format!("{error:#}"),
-                    applied,
-                    "flushing the consumer's decisions failed: none is acknowledged"
-                );
-                return;
-            }
+        if batch.dirty()
+            && let Err(error) = self.store.flush().await
+        {
+            tracing::error!(
+                error = format!("{error:#}"),
+                applied,
+                "flushing the consumer's decisions failed: none is acknowledged"
+            );
+            return;
         }
         for step in batch.into_steps() {
             self.after_flush(step);
