@@ -1,6 +1,7 @@
 //! The one clock: every reading of the wall-clock time in the plugin goes through a
 //! [`Clock`], created once at start-up and handed to each task that needs it (the gate,
-//! the reconciler, the status API, the Tide watch, the webhook inbox). Tests hand a
+//! the reconciler, the status API, the Tide watch, the webhook inbox, the GitHub client's
+//! App tokens and rate-limit resets). Tests hand a
 //! [`Clock::fixed`] or a [`Clock::from_fn`] instead. Elapsed durations use `Instant`.
 
 use std::sync::Arc;
@@ -31,6 +32,12 @@ impl Clock {
     /// The time now.
     pub fn now(&self) -> Timestamp {
         (self.0)()
+    }
+
+    /// The time now as a [`SystemTime`], for APIs that take one (a JWT's issue time, a
+    /// token's expiry); the Unix epoch for a clock set before it.
+    pub fn system_time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(u64::try_from(self.now().0).unwrap_or(0))
     }
 }
 
@@ -75,6 +82,8 @@ mod tests {
         assert_eq!(clock.now(), Timestamp(1));
         at.store(5, Ordering::SeqCst);
         assert_eq!(clock.clone().now(), Timestamp(5));
+        assert_eq!(clock.system_time(), UNIX_EPOCH + Duration::from_secs(5));
+        assert_eq!(Clock::fixed(Timestamp(-3)).system_time(), UNIX_EPOCH);
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The one ordered consumer. Ingress (webhooks, Prow result sources) parses, validates and
 //! enqueues an [`Input`] on the [`crate::bus`]; this task applies inputs one at a time, in arrival order, to the
-//! state, and hands what must change on GitHub to the reconciler.
+//! state, and hands what must change on GitHub to the reconciler. The inputs waiting
+//! together share one flush ([`batch`]): nothing is acknowledged or acted on before the
+//! flush that makes its decision durable.
 
 pub mod admin;
+pub mod batch;
 pub mod gating;
 pub mod membership;
 
@@ -104,13 +107,15 @@ pub async fn run_shared(
         let Some(input) = input else {
             return Ok(());
         };
-        app.apply_counted(input, &metrics).await;
+        app.apply_batch(batch::waiting(input, &mut rx), &metrics)
+            .await;
     }
     // Stopping: what is queued now is applied, then the consumer ends.
     let mut drained = 0usize;
     while let Ok(input) = rx.try_recv() {
-        app.apply_counted(input, &metrics).await;
-        drained += 1;
+        let inputs = batch::waiting(input, &mut rx);
+        drained += inputs.len();
+        app.apply_batch(inputs, &metrics).await;
     }
     tracing::info!(drained, "consumer stopped");
     Ok(())
@@ -140,24 +145,65 @@ struct Consumer {
 }
 
 impl Consumer {
-    /// Applies one input, counted in the metrics; one that fails is logged and skipped.
-    async fn apply_counted(&self, input: Input, metrics: &Metrics) {
-        metrics.queue_depth.dec();
-        let started = std::time::Instant::now();
-        let kind = input.kind();
-        if let Err(error) = self.apply(input).await {
-            tracing::error!(error = format!("{error:#}"), kind, "applying input failed");
+    /// Applies `inputs` in order, each counted in the metrics (one that fails is logged
+    /// and skipped), then makes all their writes durable with one flush, and only then
+    /// acknowledges and acts on them. When the flush fails nothing of the batch is
+    /// acknowledged: waiting sources get an error, and the commands stay in the inbox, to
+    /// be replayed at the next start.
+    async fn apply_batch(&self, inputs: Vec<Input>, metrics: &Metrics) {
+        let mut batch = batch::Batch::default();
+        let applied = inputs.len();
+        for input in inputs {
+            metrics.queue_depth.dec();
+            let started = std::time::Instant::now();
+            let kind = input.kind();
+            if let Err(error) = self.apply(input, &mut batch) {
+                tracing::error!(error = format!("{error:#}"), kind, "applying input failed");
+            }
+            metrics.observe_processing(kind, started.elapsed());
         }
-        metrics.observe_processing(kind, started.elapsed());
+        if batch.dirty()
+            && let Err(error) = self.store.flush().await
+        {
+            tracing::error!(
+                error = format!("{error:#}"),
+                applied,
+                "flushing the consumer's decisions failed: none is acknowledged"
+            );
+            return;
+        }
+        for step in batch.into_steps() {
+            self.after_flush(step);
+        }
     }
 
-    async fn apply(&self, input: Input) -> anyhow::Result<()> {
+    /// What a decision's durability unlocks, run once the batch is flushed.
+    fn after_flush(&self, step: batch::AfterFlush) {
+        use batch::AfterFlush;
+        match step {
+            // Only now may the ingress's copy go: the decision survives a crash.
+            AfterFlush::InboxDone(key) => self.inbox_done(Some(key)),
+            AfterFlush::Act(decision) => self.act(decision),
+            AfterFlush::Admin(done, decision) => {
+                let _ = done.send(Ok(decision.clone()));
+                self.act(decision);
+            }
+            AfterFlush::Finding(done) => {
+                let _ = done.send(Ok(()));
+            }
+            AfterFlush::Run(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    fn apply(&self, input: Input, batch: &mut batch::Batch) -> anyhow::Result<()> {
         match input {
             Input::Webhook {
                 delivery,
                 event,
                 inbox,
-            } => self.apply_webhook(delivery, event, inbox, None).await,
+            } => self.apply_webhook(delivery, event, inbox, None, batch),
             Input::Authorized {
                 delivery,
                 event,
@@ -167,16 +213,15 @@ impl Consumer {
                 if let Event::IssueComment(comment) = &*event {
                     self.gate.answered(&comment.author);
                 }
-                self.apply_webhook(delivery, event, inbox, Some(approval))
-                    .await
+                self.apply_webhook(delivery, event, inbox, Some(approval), batch)
             }
             Input::Admin { request, done } => {
                 let policy = self.gate.policy(None);
                 match admin::decide_and_commit(&self.store, &policy, &request, self.clock.now()) {
                     Ok(decision) => {
-                        self.make_durable(&decision).await?;
-                        let _ = done.send(Ok(decision.clone()));
-                        self.act(decision).await
+                        batch.wrote(&decision);
+                        batch.then(batch::AfterFlush::Admin(done, decision));
+                        Ok(())
                     }
                     Err(error) => {
                         let message = format!("{error:#}");
@@ -188,9 +233,10 @@ impl Consumer {
             Input::Finding { finding, done } => {
                 match self.gate.on_finding(&finding, self.clock.now()) {
                     Ok(decision) => {
-                        self.make_durable(&decision).await?;
-                        let _ = done.send(Ok(()));
-                        self.act(decision).await
+                        batch.wrote(&decision);
+                        batch.then(batch::AfterFlush::Finding(done));
+                        batch.then(batch::AfterFlush::Act(decision));
+                        Ok(())
                     }
                     Err(error) => {
                         let message = format!("{error:#}");
@@ -200,9 +246,9 @@ impl Consumer {
                 }
             }
             Input::RunAcked { run, done } => {
-                Box::pin(self.apply(Input::Run(run))).await?;
-                self.store.flush().await?;
-                let _ = done.send(());
+                self.apply(Input::Run(run), batch)?;
+                batch.must_flush();
+                batch.then(batch::AfterFlush::Run(done));
                 Ok(())
             }
             Input::Run(run) => {
@@ -239,11 +285,11 @@ impl Consumer {
                     crate::core::gate::Decision::default()
                 };
                 record(&self.store, &self.config, &run)?;
-                self.make_durable(&decision).await?;
-                self.make_durable(&reblock).await?;
-                self.act(decision).await?;
-                self.act(reblock).await?;
-                self.tie_reruns(&run).await
+                batch.wrote(&decision);
+                batch.wrote(&reblock);
+                batch.then(batch::AfterFlush::Act(decision));
+                batch.then(batch::AfterFlush::Act(reblock));
+                self.tie_reruns(&run, batch)
             }
         }
     }
@@ -252,18 +298,22 @@ impl Consumer {
 impl Consumer {
     /// A webhook: decided and written, or, when a command in it waits for its author's
     /// membership, handed to the background check (its inbox entry stays until decided).
-    /// `approval` is the author's, once that check answered.
-    async fn apply_webhook(
+    /// `approval` is the author's, once that check answered. Its inbox entry goes, and its
+    /// decision is acted on, once `batch` is durable.
+    fn apply_webhook(
         &self,
         delivery: String,
         event: Box<Event>,
         inbox: Option<crate::store::InboxKey>,
         approval: Option<crate::core::gate::Approval>,
+        batch: &mut batch::Batch,
     ) -> anyhow::Result<()> {
         if self.store.seen_delivery(&delivery)? {
             self.metrics.deliveries_duplicate.inc();
             tracing::info!(delivery, "duplicate delivery ignored");
-            self.inbox_done(inbox);
+            if let Some(key) = inbox {
+                batch.then(batch::AfterFlush::InboxDone(key));
+            }
             return Ok(());
         }
         // The decision is written before the delivery is remembered: a crash in between
@@ -296,13 +346,14 @@ impl Consumer {
                 tracing::warn!(delivery, author = %author,
                     "too many commands wait for a membership check; refused as unknown");
                 let unknown = Some(crate::core::gate::Approval::Unknown);
-                return Box::pin(self.apply_webhook(delivery, event, inbox, unknown)).await;
+                return self.apply_webhook(delivery, event, inbox, unknown, batch);
             }
         };
         self.store.remember_delivery(&delivery)?;
-        self.make_durable(&decision).await?;
-        // Only now may the ingress's copy go: the decision survives a crash.
-        self.inbox_done(inbox);
+        batch.wrote(&decision);
+        if let Some(key) = inbox {
+            batch.then(batch::AfterFlush::InboxDone(key));
+        }
         self.count_breaches(&event, &decision);
         tracing::info!(
             delivery,
@@ -311,7 +362,8 @@ impl Consumer {
             replies = decision.replies.len(),
             "event applied"
         );
-        self.act(decision).await
+        batch.then(batch::AfterFlush::Act(decision));
+        Ok(())
     }
 
     /// Removes a delivery's inbox entry once its decision is durable. Not flushed: an
@@ -346,21 +398,9 @@ impl Consumer {
         }
     }
 
-    /// Flushes the store when `decision` wrote something, before anyone acts on it or is
-    /// told. sled keeps recent writes in memory for up to half a second: a process killed
-    /// in that window (SIGKILL, OOM) would otherwise lose an incident or a lift that
-    /// GitHub already shows, and its audit record; after a restart the reconciler would
-    /// then undo on GitHub what the lost decision did.
-    async fn make_durable(&self, decision: &crate::core::gate::Decision) -> anyhow::Result<()> {
-        if decision.is_empty() {
-            return Ok(());
-        }
-        self.store.flush().await
-    }
-
     /// Ties `run` to the rerun it answers, on each active incident of its job: recorded
     /// through the gate (the notice of whether it looks like a flake goes with it).
-    async fn tie_reruns(&self, run: &crate::model::Run) -> anyhow::Result<()> {
+    fn tie_reruns(&self, run: &crate::model::Run, batch: &mut batch::Batch) -> anyhow::Result<()> {
         if run.channel == crate::model::Channel::Gcs {
             return Ok(()); // history read at start-up, not news
         }
@@ -381,7 +421,7 @@ impl Consumer {
             tracing::info!(incident = %incident.id, rerun, build = %run.build_id,
                 result = run.result.as_str(), "rerun answered");
             // One incident that fails is logged; the run still answers the others.
-            if let Err(error) = self.record_finding(&finding).await {
+            if let Err(error) = self.record_finding(&finding, batch) {
                 tracing::error!(incident = %incident.id, rerun, error = format!("{error:#}"),
                     "recording an answered rerun failed");
             }
@@ -389,16 +429,26 @@ impl Consumer {
         Ok(())
     }
 
-    /// Records `finding` through the gate, makes it durable and acts on it.
-    async fn record_finding(&self, finding: &crate::core::gate::Finding) -> anyhow::Result<()> {
+    /// Records `finding` through the gate; it is acted on once `batch` is durable.
+    fn record_finding(
+        &self,
+        finding: &crate::core::gate::Finding,
+        batch: &mut batch::Batch,
+    ) -> anyhow::Result<()> {
         let decision = self.gate.on_finding(finding, self.clock.now())?;
-        self.make_durable(&decision).await?;
-        self.act(decision).await
+        batch.wrote(&decision);
+        batch.then(batch::AfterFlush::Act(decision));
+        Ok(())
     }
 
-    /// Acts on a decision already written to the store: PRs to label now go to the
-    /// reconciler's fast path; changed incidents and replies ask for a pass.
-    async fn act(&self, decision: crate::core::gate::Decision) -> anyhow::Result<()> {
+    /// Acts on a decision already written to the store and flushed: PRs to label now go
+    /// to the reconciler's fast path; changed incidents and replies ask for a pass.
+    ///
+    /// Never before the flush: sled keeps recent writes in memory for up to half a
+    /// second, and a process killed in that window (SIGKILL, OOM) would otherwise lose an
+    /// incident or a lift that GitHub already shows, and its audit record; after a
+    /// restart the reconciler would then undo on GitHub what the lost decision did.
+    fn act(&self, decision: crate::core::gate::Decision) {
         use crate::core::gate::Intent;
         for incident in &decision.incidents {
             tracing::info!(incident = %incident.id, job = %incident.job,
@@ -414,7 +464,6 @@ impl Consumer {
         if !decision.replies.is_empty() {
             self.reconcile.poke();
         }
-        Ok(())
     }
 }
 

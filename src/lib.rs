@@ -71,7 +71,7 @@ pub async fn run_with(
         queue,
         ready: Arc::new(AtomicBool::new(false)),
         tide: bus::tide::shared(&config),
-        github: github::Client::from_config(&config).context("GitHub client")?,
+        github: github::Client::from_config(&config, clock.clone()).context("GitHub client")?,
         reconcile: bus::ReconcileHandle::default(),
         reruns: bus::RerunHandle::default(),
         clock: clock.clone(),

@@ -7,6 +7,10 @@
 //! all that still blocks, and SIGTERM still stops the process cleanly. With sled's
 //! `flush_async` (concurrent flushes deadlock, spacejam/sled#1308) the first round hung.
 //!
+//! A burst of concurrent commands, each answered 200, is all in the store when the binary
+//! is killed with SIGKILL right after the last answer, and each is replied to exactly once
+//! after the restart.
+//!
 //! Round times are printed for information only: `cargo test --test load -- --nocapture`.
 
 mod common;
@@ -15,6 +19,7 @@ use std::time::Instant;
 
 use base64::Engine;
 use common::{Binary, TIMEOUT, post_webhook, sign_sha256, test_config};
+use scalability_gate::Store;
 use scalability_gate::github::fake::{FakeGithub, PrSpec};
 use serde_json::json;
 
@@ -106,27 +111,50 @@ async fn push(http: &reqwest::Client, url: &str, build: u64, status: &str) -> u1
     answered(format!("push {build}"), request).await.1
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_commands_and_pushes_through_the_binary() {
+/// A fake GitHub with [`PRS`] ready PRs and the plugin's config file against it (not in
+/// dry-run, so replies are posted), in `dir`.
+async fn setup(dir: &std::path::Path) -> (FakeGithub, std::path::PathBuf) {
     let fake = FakeGithub::start().await.unwrap();
     for n in 1..=PRS {
         let spec = PrSpec::new("master").labels(&["lgtm", "approved"]);
         assert_eq!(fake.add_pr(REPO, spec.author(&format!("dev{n}"))), n);
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hmac"), KEY).unwrap();
-    std::fs::write(dir.path().join("token"), format!("{}\n", fake.token())).unwrap();
-    std::fs::write(dir.path().join("push-token"), format!("{PUSH_TOKEN}\n")).unwrap();
-    let mut config = test_config(&dir.path().join("store"), &dir.path().join("hmac"));
+    std::fs::write(dir.join("hmac"), KEY).unwrap();
+    std::fs::write(dir.join("token"), format!("{}\n", fake.token())).unwrap();
+    std::fs::write(dir.join("push-token"), format!("{PUSH_TOKEN}\n")).unwrap();
+    let mut config = test_config(&dir.join("store"), &dir.join("hmac"));
     config.dry_run = false;
     config.github.endpoints = vec![fake.url()];
-    config.github.token_file = dir.path().join("token");
+    config.github.token_file = dir.join("token");
     config.github.mutations_per_minute = 100_000;
     config.github.mutations_per_hour = 1_000_000;
-    config.sources.pubsub_push.token_file =
-        dir.path().join("push-token").to_string_lossy().into_owned();
-    let config_file = dir.path().join("config.yaml");
+    config.sources.pubsub_push.token_file = dir.join("push-token").to_string_lossy().into_owned();
+    let config_file = dir.join("config.yaml");
     std::fs::write(&config_file, config.to_redacted_yaml()).unwrap();
+    (fake, config_file)
+}
+
+/// `command` as a signed webhook request to the plugin at `url`, answered in a task.
+fn deliver(
+    http: &reqwest::Client,
+    url: &str,
+    command: &StatusCommand,
+) -> tokio::task::JoinHandle<(String, u16)> {
+    let request = http
+        .post(format!("{url}/hook"))
+        .header("X-GitHub-Event", "issue_comment")
+        .header("X-GitHub-Delivery", &command.delivery)
+        .header("X-Hub-Signature-256", sign_sha256(KEY, &command.body))
+        .header("Content-Type", "application/json")
+        .header("User-Agent", "ProwHook")
+        .body(command.body.clone());
+    tokio::spawn(answered(format!("webhook {}", command.delivery), request))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commands_and_pushes_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, config_file) = setup(dir.path()).await;
     let bin = Binary::spawn(&config_file);
     // One connection per request, as separate hook replicas and Pub/Sub would open.
     let http = reqwest::Client::builder()
@@ -145,18 +173,7 @@ async fn concurrent_commands_and_pushes_through_the_binary() {
         let started = Instant::now();
         let mut requests = Vec::new();
         for command in &batch {
-            let request = http
-                .post(format!("{}/hook", bin.url))
-                .header("X-GitHub-Event", "issue_comment")
-                .header("X-GitHub-Delivery", &command.delivery)
-                .header("X-Hub-Signature-256", sign_sha256(KEY, &command.body))
-                .header("Content-Type", "application/json")
-                .header("User-Agent", "ProwHook")
-                .body(command.body.clone());
-            requests.push(tokio::spawn(answered(
-                format!("webhook {}", command.delivery),
-                request,
-            )));
+            requests.push(deliver(&http, &bin.url, command));
         }
         for i in 0..PER_ROUND {
             // Ten-digit build ids, all green, in one order whatever the sort.
@@ -223,4 +240,72 @@ async fn concurrent_commands_and_pushes_through_the_binary() {
     .await;
 
     bin.stop().await;
+}
+
+/// [`PER_ROUND`] command-bearing webhooks sent at once, each answered 200; SIGKILL right
+/// after the last answer. Every one of them is in the store: still in the inbox (to be
+/// replayed), or decided (its delivery remembered, written with its decision). After the
+/// restart each is replied to exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commands_answered_200_survive_sigkill_right_after_the_last_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, config_file) = setup(dir.path()).await;
+    let bin = Binary::spawn(&config_file);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let commands: Vec<StatusCommand> = (0..PER_ROUND)
+        .map(|i| StatusCommand::post(&fake, 1 + i % PRS, format!("kill-{i}")))
+        .collect();
+    let requests: Vec<_> = commands
+        .iter()
+        .map(|c| deliver(&http, &bin.url, c))
+        .collect();
+    for request in requests {
+        let (what, status) = request.await.expect("request task");
+        assert_eq!(status, 200, "{what}");
+    }
+    bin.kill();
+
+    let (mut kept, mut decided) = (0, 0);
+    {
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let inbox: Vec<String> = store
+            .inbox_pending()
+            .unwrap()
+            .into_iter()
+            .map(|(_, entry)| entry.expect("a readable inbox entry").delivery)
+            .collect();
+        for command in &commands {
+            if inbox.contains(&command.delivery) {
+                kept += 1;
+            } else {
+                assert!(
+                    store.seen_delivery(&command.delivery).unwrap(),
+                    "{} answered 200 but neither in the inbox nor decided",
+                    command.delivery
+                );
+                decided += 1;
+            }
+        }
+    }
+    eprintln!("after SIGKILL: {kept} commands in the inbox, {decided} decided");
+
+    let restarted = Binary::spawn(&config_file);
+    common::eventually("every command replied to after the restart", || {
+        commands.iter().all(|c| c.replies(&fake) >= 1).then_some(())
+    })
+    .await;
+    for command in &commands {
+        assert_eq!(
+            command.replies(&fake),
+            1,
+            "{} (comment {} on #{}) replied to once",
+            command.delivery,
+            command.comment,
+            command.pr
+        );
+    }
+    restarted.stop().await;
 }

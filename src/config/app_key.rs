@@ -60,9 +60,10 @@ impl AppCredentials {
             key: Arc::new(key),
         };
         // ring checks the key itself only when signing: sign once now, so a broken key
-        // stops start-up rather than the first request.
+        // stops start-up rather than the first request. The token is thrown away, so
+        // any time does: no clock is read.
         credentials
-            .jwt(SystemTime::now())
+            .jwt(UNIX_EPOCH)
             .map_err(|_| anyhow::anyhow!("the private key is not a usable RSA private key"))?;
         Ok(credentials)
     }

@@ -182,7 +182,7 @@ impl Client {
             .collect();
         let pacer = Pacer::new(options.mutations_per_minute, options.mutations_per_hour);
         let auth = match (&options.app, options.token.as_deref()) {
-            (Some(app), _) => Auth::App(AppAuth::new(app.clone())),
+            (Some(app), _) => Auth::App(AppAuth::new(app.clone(), options.clock.clone())),
             (None, Some(token)) if !token.is_empty() => Auth::Token(token.to_string()),
             (None, _) => Auth::None,
         };
@@ -204,9 +204,11 @@ impl Client {
         })
     }
 
-    /// A client built from the plugin's configuration.
-    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        Self::new(ClientOptions::from_config(config)?)
+    /// A client built from the plugin's configuration, reading time from `clock`.
+    pub fn from_config(config: &Config, clock: crate::clock::Clock) -> anyhow::Result<Self> {
+        let mut options = ClientOptions::from_config(config)?;
+        options.clock = clock;
+        Self::new(options)
     }
 
     /// Whether the client has credentials (a token or a GitHub App) to send requests with.

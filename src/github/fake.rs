@@ -56,18 +56,15 @@ mod seed;
 mod serve;
 mod state;
 
-pub use capture::Exchange;
-pub use faults::Flaky;
 pub use history::{MergeStyle, Merged, MergedPr};
-pub use log::LoggedRequest;
 pub use routes::MAX_BODY_CHARS;
-pub use search::{SEARCH_PER_MINUTE, SEARCH_RESULT_CAP};
+pub use search::SEARCH_RESULT_CAP;
 pub use seed::PrSpec;
+pub use state::{Exchange, Flaky, LoggedRequest, SEARCH_PER_MINUTE};
 
-use faults::Faults;
 use routes::routes;
 use serve::serve_connection;
-use state::{EPOCH, FakeState, Shared};
+use state::{EPOCH, FakeState, Faults, Shared};
 
 /// The token the fake accepts unless told otherwise.
 pub const FAKE_TOKEN: &str = "fake-token";

@@ -24,6 +24,7 @@ use super::answer::Resend;
 use super::error::GithubError;
 use super::json::decode;
 use super::{encode, repo_path};
+use crate::clock::Clock;
 use crate::config::app_key::AppCredentials;
 use crate::model::RepoName;
 
@@ -50,6 +51,8 @@ pub(super) enum Auth {
 /// A GitHub App's credentials and its installation tokens per org.
 pub(super) struct AppAuth {
     credentials: AppCredentials,
+    /// The plugin's one clock: JWTs are issued, and tokens judged fresh, at its time.
+    clock: Clock,
     /// Lower-cased org → its installation; one lock per org, so a slow exchange for one
     /// org holds up no other.
     orgs: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Installation>>>>,
@@ -160,16 +163,17 @@ struct InstallationAnswer {
 }
 
 impl AppAuth {
-    pub(super) fn new(credentials: AppCredentials) -> Self {
+    pub(super) fn new(credentials: AppCredentials, clock: Clock) -> Self {
         Self {
             credentials,
+            clock,
             orgs: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
     /// A fresh JWT, or the error a request made with it would get.
     pub(super) fn jwt(&self, method: &Method, path: &str) -> Result<String, GithubError> {
-        self.credentials.jwt(SystemTime::now()).map_err(|_| {
+        self.credentials.jwt(self.clock.system_time()).map_err(|_| {
             GithubError::transport(method, path, "signing the GitHub App JWT failed".into())
         })
     }
@@ -194,7 +198,7 @@ impl Client {
         let mut installation = slot.lock().await;
         if let Some((token, expires_at)) = &installation.token
             && refused != Some(token.as_str())
-            && is_fresh(*expires_at, SystemTime::now())
+            && is_fresh(*expires_at, app.clock.system_time())
         {
             return Ok(token.clone());
         }
@@ -237,7 +241,7 @@ impl Client {
             humantime::parse_rfc3339_weak(issued.expires_at.trim()).unwrap_or_else(|_| {
                 tracing::warn!(org = %target.org, expires_at = %issued.expires_at,
                     "installation token expiry unreadable; renewing it in ten minutes");
-                SystemTime::now() + REFRESH_EARLY + Duration::from_secs(600)
+                app.clock.system_time() + REFRESH_EARLY + Duration::from_secs(600)
             });
         tracing::info!(org = %target.org, installation = id, "GitHub App installation token issued");
         installation.token = Some((issued.token.clone(), expires_at));

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use std::path::Path;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::config::app_key::AppCredentials;
 
@@ -36,6 +37,9 @@ pub struct ClientOptions {
     pub request_timeout: Option<Duration>,
     /// `User-Agent` header.
     pub user_agent: String,
+    /// The time a GitHub App's JWT is issued at, its tokens' freshness is judged at, and
+    /// a rate limit's reset is waited for from: the plugin's one clock.
+    pub clock: Clock,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -68,6 +72,7 @@ impl ClientOptions {
             max_rate_limit_wait: Duration::from_secs(3600 + 60),
             request_timeout: Some(Duration::from_secs(30)),
             user_agent: concat!("scalability-gate/", env!("CARGO_PKG_VERSION")).to_string(),
+            clock: Clock::system(),
         }
     }
 

@@ -40,12 +40,10 @@ pub(super) fn graphql_rate_limited(path: &str, answer: &Answer) -> bool {
         })
 }
 
-/// Time from now until a Unix epoch second (zero when past). Reading the wall clock is
-/// fine here: GitHub states the reset as wall-clock time.
-fn until_epoch(epoch_secs: u64) -> Duration {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+/// Time from `now` until a Unix epoch second (zero when past): GitHub states the reset
+/// as wall-clock time.
+fn until_epoch(epoch_secs: u64, now: crate::model::Timestamp) -> Duration {
+    let now = Duration::from_secs(u64::try_from(now.0).unwrap_or(0));
     Duration::from_secs(epoch_secs).saturating_sub(now)
 }
 
@@ -71,7 +69,10 @@ impl Client {
                 .map(Duration::from_secs)
                 .or_else(|| {
                     spent.then(|| {
-                        until_epoch(header_u64(&answer.headers, "x-ratelimit-reset").unwrap_or(0))
+                        until_epoch(
+                            header_u64(&answer.headers, "x-ratelimit-reset").unwrap_or(0),
+                            self.inner.options.clock.now(),
+                        )
                     })
                 })
                 .unwrap_or(SECONDARY_LIMIT_DEFAULT_WAIT)
@@ -100,7 +101,11 @@ impl Client {
             let reset = header_u64(&answer.headers, "x-ratelimit-reset");
             if reset.is_some() || !graphql {
                 let reset = reset.unwrap_or(0);
-                return Some(until_epoch(reset).max(Duration::from_secs(1)).min(cap));
+                return Some(
+                    until_epoch(reset, self.inner.options.clock.now())
+                        .max(Duration::from_secs(1))
+                        .min(cap),
+                );
             }
         }
         if graphql {
@@ -122,7 +127,8 @@ impl Client {
         }
         if header_u64(headers, "x-ratelimit-remaining") == Some(0) {
             let reset = header_u64(headers, "x-ratelimit-reset").unwrap_or(0);
-            let wait = until_epoch(reset).min(self.inner.options.max_rate_limit_wait);
+            let wait = until_epoch(reset, self.inner.options.clock.now())
+                .min(self.inner.options.max_rate_limit_wait);
             if !wait.is_zero() {
                 tracing::warn!(
                     wait_secs = wait.as_secs(),

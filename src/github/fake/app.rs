@@ -12,7 +12,6 @@
 //! come ([`FakeGithub::set_installation_token_ttl`]) or expires the issued ones at once
 //! ([`FakeGithub::expire_installation_tokens`]).
 
-use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
@@ -24,50 +23,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::FakeGithub;
-use super::documented::{id_of, user};
-use super::log::LoggedRequest;
-use super::render::{error, not_found, ts};
-use super::state::{FakeState, Shared};
-
-/// Who wrote a request: the login the fake authors its writes with. Put on every routed
-/// request by the connection pipeline.
-#[derive(Debug, Clone)]
-pub(super) struct Caller(pub(super) String);
-
-/// The registered app.
-struct App {
-    id: u64,
-    slug: String,
-    key: jsonwebtoken::DecodingKey,
-}
-
-/// One installation token.
-struct Issued {
-    account: String,
-    expires_at: i64,
-}
-
-/// Apps on the fake: the app, its installations by lower-cased account, and the tokens
-/// issued.
-pub(super) struct AppState {
-    app: Option<App>,
-    installations: BTreeMap<String, u64>,
-    tokens: BTreeMap<String, Issued>,
-    ttl_secs: i64,
-    issued: u64,
-}
-
-impl Default for AppState {
-    fn default() -> Self {
-        Self {
-            app: None,
-            installations: BTreeMap::new(),
-            tokens: BTreeMap::new(),
-            ttl_secs: 3600,
-            issued: 0,
-        }
-    }
-}
+use super::documented::{id_of, ts, user};
+use super::render::{error, not_found};
+use super::state::{App, Caller, FakeState, Issued, LoggedRequest, Shared};
 
 impl FakeGithub {
     /// Registers the GitHub App `id` named `slug` whose JWTs verify with

@@ -13,25 +13,11 @@ use axum::body::Body;
 use axum::http::{Request, Response};
 use tower::ServiceExt;
 
+use super::state::Exchange;
 use super::{FakeGithub, Shared};
 
 /// Bodies above this are not buffered whole (no answer of the fake comes near it).
 const MAX_CAPTURED: usize = 16 << 20;
-
-/// One request the model answered, with both bodies as sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exchange {
-    pub method: String,
-    /// The path as sent (percent-encoded).
-    pub path: String,
-    /// The raw query string, without `?` (empty when none).
-    pub query: String,
-    pub request_body: Vec<u8>,
-    pub status: u16,
-    /// The answer's `Content-Type`, if any.
-    pub content_type: Option<String>,
-    pub response_body: Vec<u8>,
-}
 
 impl FakeGithub {
     /// From now on, records every exchange the model answers (see [`Exchange`]).

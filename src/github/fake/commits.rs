@@ -7,12 +7,11 @@ use axum::http::{Response, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::history::FakeCommit;
+use super::documented::ts;
 use super::render::{
-    PageQuery, add_link, error, not_found, paged, pull_json, raw_query, ts, user_json,
+    PageQuery, Repo3, add_link, error, not_found, paged, pull_json, raw_query, user_json,
 };
-use super::routes::Repo3;
-use super::state::{Repo, Shared};
+use super::state::{FakeCommit, Repo, Shared};
 
 /// Commits a compare answer lists when it is not paginated (GitHub's bound).
 const COMPARE_UNPAGINATED_MAX: usize = 250;

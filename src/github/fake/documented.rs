@@ -6,9 +6,9 @@
 
 use serde_json::{Value, json};
 
-use super::render::ts;
 use super::state::{Item, Repo};
 use crate::github::types::Label;
+use crate::model::Timestamp;
 
 /// The web address the fake's objects point at, as GitHub's would.
 const WEB: &str = "https://github.com";
@@ -279,4 +279,9 @@ pub(super) fn complete_comment(v: &mut Value, base: &str, repo: &Repo, number: u
     ));
     v["issue_url"] = json!(format!("{base}/repos/{}/issues/{number}", repo.name));
     v["author_association"] = json!("NONE");
+}
+
+/// An item's time (epoch seconds of the fake's clock) as GitHub writes it.
+pub(super) fn ts(secs: i64) -> String {
+    Timestamp(secs).to_rfc3339()
 }

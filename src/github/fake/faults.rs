@@ -12,71 +12,8 @@ use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
 use super::FakeGithub;
-use super::log::{Hook, LoggedRequest};
 use super::render::error;
-use super::state::Shared;
-
-/// A deterministic pattern of failures: of the requests counted from when it is set,
-/// every `error_every`-th answers 500 and every `rate_limit_every`-th answers 403 with
-/// `Retry-After: retry_after_secs` (0 turns a kind off).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Flaky {
-    pub error_every: u64,
-    pub rate_limit_every: u64,
-    pub retry_after_secs: u64,
-}
-
-#[derive(Default)]
-pub(super) struct Faults {
-    pub(super) fail_next: u64,
-    pub(super) rate_limit_next: u64,
-    pub(super) retry_after_secs: u64,
-    pub(super) primary_limit_next: u64,
-    pub(super) primary_reset_secs: u64,
-    pub(super) drop_next: u64,
-    pub(super) latency: Duration,
-    pub(super) flaky: Flaky,
-    pub(super) flaky_count: u64,
-    /// Next requests answered 429 with `Retry-After` (`too_many_secs`).
-    pub(super) too_many_next: u64,
-    pub(super) too_many_secs: u64,
-    /// Next mutations applied, then their answer cut off mid-body (a reset mid-response).
-    pub(super) reset_after_apply_next: u64,
-    /// Next mutations applied, then answered 502 (GitHub does that now and then).
-    pub(super) fail_after_apply_next: u64,
-    /// The mutation to hold (see [`FakeGithub::stall_mutation`]).
-    pub(super) stall: Option<Stall>,
-    /// Requests to hold, by method and path (see [`FakeGithub::stall_request`]).
-    pub(super) held: Vec<Hook>,
-    /// Requests refused with 403, by method and path (see [`FakeGithub::forbid`]).
-    pub(super) forbidden: Vec<(String, String)>,
-    /// Requests to answer late (see [`FakeGithub::delay_request`]).
-    pub(super) delays: Vec<Delay>,
-    /// Delayed requests being held right now.
-    pub(super) delayed_now: usize,
-    /// Bumped by [`FakeGithub::release_delays`]; delayed requests wait for a change.
-    pub(super) delay_release: watch::Sender<u64>,
-    /// Next `POST /graphql` answered 200 with a `RATE_LIMITED` error, with `Retry-After`
-    /// when set (see [`FakeGithub::graphql_rate_limited_next`]).
-    pub(super) graphql_limited: (u64, Option<u64>),
-    /// The search rate limit and timed-out searches (see [`super::search`]).
-    pub(super) search: super::search::SearchFaults,
-}
-
-/// A request to hold for `delay`, then answer as usual.
-pub(super) struct Delay {
-    pub(super) method: String,
-    pub(super) path: String,
-    pub(super) delay: Duration,
-    pub(super) tx: oneshot::Sender<LoggedRequest>,
-}
-
-/// A mutation to hold unanswered: the `remaining`-th mutation from when it was set.
-pub(super) struct Stall {
-    pub(super) remaining: u64,
-    pub(super) apply: bool,
-    pub(super) tx: oneshot::Sender<LoggedRequest>,
-}
+use super::state::{Delay, Flaky, LoggedRequest, Shared, Stall};
 
 /// What the fault stage decided for one request.
 pub(super) enum Verdict {

@@ -8,9 +8,7 @@ use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
-use super::app::Caller;
-use super::history::PrFacts;
-use super::state::{FakeState, Item, PrPart, Shared};
+use super::state::{Caller, FakeState, Item, PrFacts, PrPart, Shared};
 
 /// A PR's GraphQL global id: opaque to clients, resolvable by the fake.
 pub(super) fn node_id(repo: &str, number: u64) -> String {

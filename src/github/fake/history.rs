@@ -6,32 +6,11 @@
 //! [`FakeGithub::push_commit`] (a commit with no PR). Reading: [`FakeGithub::branch_head`],
 //! [`FakeGithub::pulls`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::FakeGithub;
-use super::state::{Item, PrPart};
+use super::state::{FakeCommit, History, Item, PrFacts, PrPart};
 use crate::model::Timestamp;
-
-/// One commit of the fake's history.
-#[derive(Debug, Clone)]
-pub(super) struct FakeCommit {
-    pub(super) sha: String,
-    pub(super) message: String,
-    pub(super) parents: Vec<String>,
-    pub(super) author: String,
-    /// Order of creation: compare lists commits in it (oldest first).
-    pub(super) seq: u64,
-    pub(super) at: i64,
-}
-
-/// A repository's history: commits, branch heads, and which PRs brought which commits.
-#[derive(Debug, Clone, Default)]
-pub(super) struct History {
-    pub(super) commits: BTreeMap<String, FakeCommit>,
-    pub(super) branches: BTreeMap<String, String>,
-    pub(super) commit_prs: BTreeMap<String, Vec<u64>>,
-    pub(super) next_seq: u64,
-}
 
 impl History {
     pub(super) fn resolve(&self, reference: &str) -> Option<&FakeCommit> {
@@ -102,18 +81,6 @@ impl History {
         self.branches.insert(branch.to_string(), root.clone());
         root
     }
-}
-
-/// What only a merged (or reverting) PR has, kept on the fake's PR.
-#[derive(Debug, Clone, Default)]
-pub(super) struct PrFacts {
-    pub(super) merge_commit: Option<String>,
-    pub(super) merged_at: Option<i64>,
-    pub(super) merged_by: Option<String>,
-    pub(super) head_ref: Option<String>,
-    pub(super) files: Vec<String>,
-    pub(super) additions: u64,
-    pub(super) deletions: u64,
 }
 
 /// How a PR lands on its branch.

@@ -7,38 +7,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::FakeGithub;
-use super::state::Shared;
-
-/// One request the fake received.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoggedRequest {
-    pub method: String,
-    /// The path as sent (percent-encoded).
-    pub path: String,
-    pub query: String,
-    /// The status answered; 0 when the connection was dropped (also mid-answer, see
-    /// [`FakeGithub::reset_after_apply_next`]).
-    pub status: u16,
-    /// When it arrived, in tokio time (virtual under paused time).
-    pub at: Instant,
-    pub authorization: Option<String>,
-    pub api_version: Option<String>,
-    pub accept: Option<String>,
-    pub user_agent: Option<String>,
-    /// Whether the model handled it (a mutation took effect when it succeeded), even if
-    /// the answer was then lost to fault injection.
-    pub applied: bool,
-}
-
-impl LoggedRequest {
-    /// Whether it is a content-creating request (POST/PATCH/PUT/DELETE).
-    pub fn is_mutation(&self) -> bool {
-        matches!(self.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE")
-    }
-}
-
-/// A waiter for the first request with this method whose path contains this text.
-pub(super) type Hook = (String, String, oneshot::Sender<LoggedRequest>);
+use super::state::{LoggedRequest, Shared};
 
 impl FakeGithub {
     /// Every request received so far, in order.

@@ -8,9 +8,9 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::documented::ts;
 use super::state::{FakeComment, Item, Repo};
 use super::{documented, graphql};
-use crate::model::Timestamp;
 
 pub(super) fn error(status: StatusCode, message: &str) -> Response<Body> {
     (
@@ -27,10 +27,6 @@ pub(super) fn validation_failed(message: &str) -> Response<Body> {
 
 pub(super) fn not_found() -> Response<Body> {
     error(StatusCode::NOT_FOUND, "Not Found")
-}
-
-pub(super) fn ts(secs: i64) -> String {
-    Timestamp(secs).to_rfc3339()
 }
 
 pub(super) fn user_json(login: &str) -> Value {
@@ -207,3 +203,6 @@ pub(super) fn pull_detail_json(base: &str, repo: &Repo, item: &Item) -> Option<V
     documented::complete_pull_detail(&mut v, item, pr.facts.merged_by.as_deref());
     Some(v)
 }
+
+/// The path of an endpoint under `/repos/{owner}/{repo}/…/{number}`.
+pub(super) type Repo3 = axum::extract::Path<(String, String, u64)>;

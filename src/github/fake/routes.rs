@@ -10,11 +10,12 @@ use axum::routing::{delete, get, post};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
-use super::app::{self, Caller};
+use super::app;
 use super::render::{
-    PageQuery, comment_json, error, issue_json, labels_json, not_found, paged, pull_detail_json,
-    pull_json, raw_query, validation_failed,
+    PageQuery, Repo3, comment_json, error, issue_json, labels_json, not_found, paged,
+    pull_detail_json, pull_json, raw_query, validation_failed,
 };
+use super::state::Caller;
 use super::state::{FakeComment, Item, Shared};
 use super::{commits, documented, graphql, search};
 use crate::github::types::Label;
@@ -77,8 +78,6 @@ pub(super) fn routes(state: Shared) -> Router {
         .fallback(|| async { not_found() })
         .with_state(state)
 }
-
-pub(super) type Repo3 = Path<(String, String, u64)>;
 
 async fn get_user(State(state): State<Shared>) -> Response<Body> {
     let s = state.lock().expect("fake state");

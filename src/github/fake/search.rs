@@ -6,7 +6,6 @@
 //! ([`FakeGithub::search_incomplete_next`]), and the search rate limit (30 a minute by
 //! default, [`FakeGithub::set_search_limit`]) answered with a 403 and `Retry-After`.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use axum::Json;
@@ -21,41 +20,14 @@ use super::FakeGithub;
 use super::render::{PageQuery, add_link, error, issue_json, raw_query};
 use super::state::{Item, Repo, Shared};
 
-/// GitHub's search rate limit for an authenticated user: 30 requests a minute.
-pub const SEARCH_PER_MINUTE: u32 = 30;
-
 /// Search reaches only the first 1,000 results of a query, whatever `total_count` says.
 pub const SEARCH_RESULT_CAP: usize = 1000;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// The search rate limit's sliding minute, and the timed-out searches a test asked for.
-#[derive(Debug)]
-pub(super) struct SearchFaults {
-    /// Searches allowed in any minute (0: no limit).
-    per_minute: u32,
-    /// When the searches of the last minute came, oldest first.
-    recent: VecDeque<Instant>,
-    /// The next searches answer only part of what matches, with `incomplete_results`.
-    incomplete_next: u64,
-    /// The next searches are refused with a 422, as for a repository search cannot see.
-    refused_next: u64,
-}
-
-impl Default for SearchFaults {
-    fn default() -> Self {
-        Self {
-            per_minute: SEARCH_PER_MINUTE,
-            recent: VecDeque::new(),
-            incomplete_next: 0,
-            refused_next: 0,
-        }
-    }
-}
-
 impl FakeGithub {
     /// Allows `per_minute` searches in any minute (tokio time) from now on, GitHub's
-    /// [`SEARCH_PER_MINUTE`] unless told otherwise; 0 lifts the limit. A search past it
+    /// [`super::SEARCH_PER_MINUTE`] unless told otherwise; 0 lifts the limit. A search past it
     /// answers 403 with `Retry-After` and `X-RateLimit-Resource: search`, as GitHub does.
     pub fn set_search_limit(&self, per_minute: u32) {
         let mut s = self.lock();

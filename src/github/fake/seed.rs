@@ -2,7 +2,6 @@
 //! issues, comments, hand-made label changes, closes and team memberships (none logged).
 
 use super::FakeGithub;
-use super::history;
 use super::state::{FakeComment, Item, PrPart, Repo};
 
 /// A PR to seed with [`FakeGithub::add_pr`].
@@ -124,7 +123,7 @@ impl FakeGithub {
                 base: spec.base.clone(),
                 head_sha: sha,
                 merged: false,
-                facts: history::PrFacts::default(),
+                facts: super::state::PrFacts::default(),
             }),
         )
     }

@@ -11,8 +11,9 @@ use tower::ServiceExt;
 
 use super::app::caller;
 use super::faults::{After, Verdict, after_apply, delayed, faults, held};
-use super::log::{LoggedRequest, log_entry, record};
+use super::log::{log_entry, record};
 use super::render::error;
+use super::state::LoggedRequest;
 use super::state::Shared;
 
 /// Returned by the connection's service to make hyper drop the connection unanswered.
