@@ -257,6 +257,9 @@ pub struct RunRef {
     pub started_at: Option<Timestamp>,
     #[serde(default)]
     pub commits: BTreeMap<RepoName, CommitSha>,
+    /// When the run finished, when known (absent in records stored before issue 18).
+    #[serde(default)]
+    pub finished_at: Option<Timestamp>,
 }
 
 impl From<&Run> for RunRef {
@@ -266,6 +269,7 @@ impl From<&Run> for RunRef {
             url: run.url.clone(),
             started_at: run.started_at,
             commits: run.commits.clone(),
+            finished_at: run.finished_at,
         }
     }
 }
@@ -552,6 +556,10 @@ pub struct Incident {
     /// Every re-block, oldest first (the count of re-blocks is its length).
     #[serde(default)]
     pub reblocks: Vec<Reblock>,
+    /// When its first blocker issue was opened on GitHub (the block took effect); the end
+    /// of its time to block.
+    #[serde(default)]
+    pub issue_opened_at: Option<Timestamp>,
 }
 
 impl Incident {
@@ -581,6 +589,7 @@ impl Incident {
             escalations: Vec::new(),
             lifts: Vec::new(),
             reblocks: Vec::new(),
+            issue_opened_at: None,
         }
     }
 

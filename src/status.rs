@@ -531,6 +531,7 @@ mod tests {
             lifts: Vec::new(),
             reblocks: Vec::new(),
             suspects: vec![suspect(1, 0.2), suspect(2, 0.9), suspect(3, 0.5)],
+            issue_opened_at: None,
         }
     }
 
