@@ -138,6 +138,9 @@ pub enum Finding {
         rerun: u64,
         error: String,
     },
+    /// The incident's first blocker issue was opened at `at` (its time to block ends
+    /// there); a later issue of another scope changes nothing.
+    IssueOpened { incident: IncidentId, at: Timestamp },
     /// The run rerun `rerun` produced has finished.
     RerunFinished {
         incident: IncidentId,
