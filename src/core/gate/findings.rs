@@ -52,6 +52,10 @@ impl Work<'_, '_> {
             return;
         };
         self.touch(&id);
+        if matches!(finding, Finding::IssueOpened { .. }) {
+            // Bookkeeping for the gate's figures, not an action anyone took: not audited.
+            return;
+        }
         self.decision.audit.push(AuditRecord {
             at: now,
             who: AUTOMATIC_ACTOR.into(),
@@ -405,7 +409,7 @@ mod tests {
         };
         let d = step(&mut state, &opened(1200), &ctx(&p));
         assert_eq!(d.incidents[0].issue_opened_at, Some(Timestamp(1200)));
-        assert_eq!(d.audit[0].command, "finding: blocker issue opened");
+        assert!(d.audit.is_empty(), "bookkeeping, not audited: {:?}", d.audit);
         // Another scope's issue, or a replay, later: the first one stands.
         assert!(decide(&state, &opened(1300), &ctx(&p)).is_empty());
     }
