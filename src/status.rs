@@ -492,7 +492,12 @@ fn tide_now(app: &App) -> TideState {
 /// The gate's own figures over the last 30 days, from the incidents in the store.
 pub fn summary_snapshot(app: &App) -> anyhow::Result<Summary> {
     let incidents = app.store.all_incidents()?;
-    let jobs: Vec<JobName> = app.config.jobs.iter().map(|j| JobName::new(&j.name)).collect();
+    let jobs: Vec<JobName> = app
+        .config
+        .jobs
+        .iter()
+        .map(|j| JobName::new(&j.name))
+        .collect();
     Ok(figures::summary(&incidents, &jobs, app.clock.now()))
 }
 
@@ -501,7 +506,12 @@ pub fn summary_snapshot(app: &App) -> anyhow::Result<Summary> {
 pub fn metric_figures(app: &App) -> anyhow::Result<Vec<crate::telemetry::JobFigures>> {
     let now = app.clock.now();
     let incidents = app.store.all_incidents()?;
-    let jobs: Vec<JobName> = app.config.jobs.iter().map(|j| JobName::new(&j.name)).collect();
+    let jobs: Vec<JobName> = app
+        .config
+        .jobs
+        .iter()
+        .map(|j| JobName::new(&j.name))
+        .collect();
     let tallies = figures::tally_per_job(&incidents, &jobs, None, now);
     tallies
         .into_iter()
@@ -761,7 +771,11 @@ mod tests {
         // No run ever seen: counted from the plugin's start.
         assert_eq!(at(&config, 4100, &[]), (true, 3600));
         config.jobs[0].max_silence = None;
-        assert_eq!(at(&config, 99_999, &runs), (false, 98_899), "off: never stale");
+        assert_eq!(
+            at(&config, 99_999, &runs),
+            (false, 98_899),
+            "off: never stale"
+        );
     }
 
     #[test]

@@ -349,12 +349,14 @@ impl prometheus_client::collector::Collector for FiguresCollector {
                 buckets[at].1 += 1;
             }
             let sum = f.time_to_block_seconds.iter().map(|s| *s as f64).sum();
-            histogram.encode_family(label)?.encode_histogram::<NoLabelSet>(
-                sum,
-                f.time_to_block_seconds.len() as u64,
-                &buckets,
-                None,
-            )?;
+            histogram
+                .encode_family(label)?
+                .encode_histogram::<NoLabelSet>(
+                    sum,
+                    f.time_to_block_seconds.len() as u64,
+                    &buckets,
+                    None,
+                )?;
         }
         Ok(())
     }
@@ -392,14 +394,41 @@ mod tests {
             ("scalability_gate_false_blocks_total", vec![job], "1"),
             ("scalability_gate_blocked_seconds_total", vec![job], "700"),
             ("scalability_gate_job_stale", vec![job], "1"),
-            ("scalability_gate_time_to_block_seconds_bucket", vec![job, "le=\"60.0\""], "1"),
-            ("scalability_gate_time_to_block_seconds_bucket", vec![job, "le=\"3600.0\""], "1"),
-            ("scalability_gate_time_to_block_seconds_bucket", vec![job, "le=\"7200.0\""], "2"),
-            ("scalability_gate_time_to_block_seconds_bucket", vec![job, "le=\"+Inf\""], "2"),
-            ("scalability_gate_time_to_block_seconds_count", vec![job], "2"),
-            ("scalability_gate_time_to_block_seconds_sum", vec![job], "4030.0"),
+            (
+                "scalability_gate_time_to_block_seconds_bucket",
+                vec![job, "le=\"60.0\""],
+                "1",
+            ),
+            (
+                "scalability_gate_time_to_block_seconds_bucket",
+                vec![job, "le=\"3600.0\""],
+                "1",
+            ),
+            (
+                "scalability_gate_time_to_block_seconds_bucket",
+                vec![job, "le=\"7200.0\""],
+                "2",
+            ),
+            (
+                "scalability_gate_time_to_block_seconds_bucket",
+                vec![job, "le=\"+Inf\""],
+                "2",
+            ),
+            (
+                "scalability_gate_time_to_block_seconds_count",
+                vec![job],
+                "2",
+            ),
+            (
+                "scalability_gate_time_to_block_seconds_sum",
+                vec![job],
+                "4030.0",
+            ),
         ] {
-            assert!(has(name, &labels, value), "{name} {labels:?} {value} not in:\n{text}");
+            assert!(
+                has(name, &labels, value),
+                "{name} {labels:?} {value} not in:\n{text}"
+            );
         }
     }
 }

@@ -61,7 +61,11 @@ async fn a_silent_job_turns_stale_and_clears_with_the_next_finished_run() {
     let status = get_json(status_url.clone()).await;
     assert_eq!(job(&status)["stale"], false, "{status}");
     assert_eq!(job(&status)["silent_seconds"], 0);
-    assert!(has_sample(&plugin.metrics().await, "scalability_gate_job_stale", "0"));
+    assert!(has_sample(
+        &plugin.metrics().await,
+        "scalability_gate_job_stale",
+        "0"
+    ));
 
     // An hour without a finished run: stale, a warning and never a block.
     at.store(T0 + 3600, Ordering::SeqCst);
@@ -70,13 +74,29 @@ async fn a_silent_job_turns_stale_and_clears_with_the_next_finished_run() {
     assert_eq!(job(&status)["silent_seconds"], 3600);
     assert_eq!(job(&status)["blocked"], false);
     assert_eq!(status["incidents"].as_array().map(Vec::len), Some(0));
-    assert!(has_sample(&plugin.metrics().await, "scalability_gate_job_stale", "1"));
-    let page = reqwest::get(plugin.url()).await.unwrap().text().await.unwrap();
-    assert!(page.contains("⚠ stale: no finished run for 1h 0m"), "{page}");
+    assert!(has_sample(
+        &plugin.metrics().await,
+        "scalability_gate_job_stale",
+        "1"
+    ));
+    let page = reqwest::get(plugin.url())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("⚠ stale: no finished run for 1h 0m"),
+        "{page}"
+    );
     let mut gate = GateClient::connect(format!("http://{}", plugin.bound.grpc))
         .await
         .unwrap();
-    let answer = gate.get_status(GetStatusRequest {}).await.unwrap().into_inner();
+    let answer = gate
+        .get_status(GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(answer.stale_jobs, vec![JOB.to_string()]);
 
     // A run that finished now (a red one counts as well as a green one) clears it.
@@ -91,7 +111,11 @@ async fn a_silent_job_turns_stale_and_clears_with_the_next_finished_run() {
     })
     .await;
     assert_eq!(job(&status)["silent_seconds"], 0);
-    assert!(has_sample(&plugin.metrics().await, "scalability_gate_job_stale", "0"));
+    assert!(has_sample(
+        &plugin.metrics().await,
+        "scalability_gate_job_stale",
+        "0"
+    ));
     plugin.stop().await;
 }
 
@@ -125,7 +149,12 @@ async fn a_red_run_blocked_then_unblocked_final_is_counted_as_a_false_block() {
     // Ten minutes later an approver lifts it for good, naming no culprit.
     at.store(T0 + 600, Ordering::SeqCst);
     world
-        .comment(&plugin.url(), issue.number, APPROVER, "/scalability-unblock --final infra flake")
+        .comment(
+            &plugin.url(),
+            issue.number,
+            APPROVER,
+            "/scalability-unblock --final infra flake",
+        )
         .await;
     let summary = eventually("the incident resolved", async || {
         let summary = get_json(summary_url.clone()).await;
@@ -160,22 +189,37 @@ async fn a_red_run_blocked_then_unblocked_final_is_counted_as_a_false_block() {
         ("scalability_gate_time_to_block_seconds_count", "1"),
         ("scalability_gate_time_to_block_seconds_sum", "1800.0"),
     ] {
-        assert!(has_sample(&metrics, name, value), "{name} {value} in:\n{metrics}");
+        assert!(
+            has_sample(&metrics, name, value),
+            "{name} {value} in:\n{metrics}"
+        );
     }
 
     let mut gate = GateClient::connect(format!("http://{}", plugin.bound.grpc))
         .await
         .unwrap();
-    let answer = gate.get_status(GetStatusRequest {}).await.unwrap().into_inner();
+    let answer = gate
+        .get_status(GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     let all = answer.summary.expect("the summary in GetStatus");
     assert_eq!((all.incidents, all.false_blocks), (1, 1));
     assert_eq!(all.time_to_block_p50_seconds, Some(1800));
     assert_eq!(all.blocked_seconds_total, 600);
     assert_eq!(answer.summary_jobs[JOB].incidents, 1);
 
-    let page = reqwest::get(plugin.url()).await.unwrap().text().await.unwrap();
+    let page = reqwest::get(plugin.url())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("id=\"figures-h\""), "{page}");
-    assert!(page.contains("<td data-label=\"False blocks\">1</td>"), "{page}");
+    assert!(
+        page.contains("<td data-label=\"False blocks\">1</td>"),
+        "{page}"
+    );
     plugin.stop().await;
 }
 

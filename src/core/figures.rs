@@ -57,7 +57,11 @@ pub fn time_to_block_seconds(incident: &Incident) -> Option<i64> {
     let Cause::Regression { first_red, .. } = &incident.cause else {
         return None;
     };
-    Some(first_red.finished_at?.seconds_until(incident.issue_opened_at?))
+    Some(
+        first_red
+            .finished_at?
+            .seconds_until(incident.issue_opened_at?),
+    )
 }
 
 /// Seconds the incident blocked: each active period (from the opening, and from each
@@ -442,7 +446,10 @@ mod tests {
             assert!(json.get(key).is_some(), "{key} in {json}");
         }
         assert_eq!(json["time_to_block_seconds"]["p50"], 30);
-        assert_eq!(json["jobs"]["a"]["blocked_seconds"]["total"], 600 + 100 + day - 200);
+        assert_eq!(
+            json["jobs"]["a"]["blocked_seconds"]["total"],
+            600 + 100 + day - 200
+        );
         assert!(json["jobs"]["b"]["time_to_block_seconds"]["max"].is_null());
     }
 
@@ -460,7 +467,11 @@ mod tests {
             (vec![4, 1, 3, 2], Some(2)),
         ];
         for (samples, want) in cases {
-            assert_eq!(tally(samples.clone()).figures().time_to_block_seconds.p50, want, "{samples:?}");
+            assert_eq!(
+                tally(samples.clone()).figures().time_to_block_seconds.p50,
+                want,
+                "{samples:?}"
+            );
         }
     }
 }

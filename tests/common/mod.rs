@@ -13,10 +13,10 @@ mod world;
 
 use std::path::PathBuf;
 
+use scalability_gate::Bound;
 use scalability_gate::config::{Config, JobConfig};
 use scalability_gate::github::client::{Client, ClientOptions};
 use scalability_gate::github::fake::FakeGithub;
-use scalability_gate::Bound;
 use tokio::sync::oneshot;
 
 #[allow(

@@ -409,7 +409,11 @@ mod tests {
         };
         let d = step(&mut state, &opened(1200), &ctx(&p));
         assert_eq!(d.incidents[0].issue_opened_at, Some(Timestamp(1200)));
-        assert!(d.audit.is_empty(), "bookkeeping, not audited: {:?}", d.audit);
+        assert!(
+            d.audit.is_empty(),
+            "bookkeeping, not audited: {:?}",
+            d.audit
+        );
         // Another scope's issue, or a replay, later: the first one stands.
         assert!(decide(&state, &opened(1300), &ctx(&p)).is_empty());
     }
