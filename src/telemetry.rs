@@ -276,6 +276,9 @@ const TIME_TO_BLOCK_BUCKETS: [f64; 9] = [
     60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
 ];
 
+/// Reads one counter's value off a job's figures.
+type FigureOf = fn(&JobFigures) -> u64;
+
 /// Encodes the latest [`JobFigures`] at each scrape.
 #[derive(Debug)]
 struct FiguresCollector(Arc<RwLock<Vec<JobFigures>>>);
@@ -292,7 +295,7 @@ impl prometheus_client::collector::Collector for FiguresCollector {
             .iter()
             .map(|f| JobLabels { job: f.job.clone() })
             .collect();
-        let counters: [(&str, &str, fn(&JobFigures) -> u64); 4] = [
+        let counters: [(&str, &str, FigureOf); 4] = [
             ("incidents", "Incidents opened, by job", |f| f.incidents),
             (
                 "reblocks",
