@@ -680,9 +680,18 @@ mod tests {
         assert!(incident.reruns.is_empty() && incident.escalations.is_empty());
         assert_eq!(incident.suspects[0].merge_commit, None);
         assert_eq!(incident.suspects[0].reverts, None);
+        assert_eq!(incident.issue_opened_at, None, "stored before issue 18");
         // And what is written now reads back the same.
         let again: Incident =
             serde_json::from_str(&serde_json::to_string(&incident).unwrap()).unwrap();
         assert_eq!(again, incident);
+    }
+
+    #[test]
+    fn run_refs_stored_before_their_finish_time_still_load() {
+        let old = r#"{"build_id": "7", "url": "u", "started_at": 100}"#;
+        let run: RunRef = serde_json::from_str(old).unwrap();
+        assert_eq!(run.finished_at, None);
+        assert_eq!(run.started_at, Some(Timestamp(100)));
     }
 }
