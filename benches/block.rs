@@ -43,6 +43,7 @@ fn incident() -> Incident {
         url: format!("https://prow.k8s.io/view/{b}"),
         started_at: None,
         commits: Default::default(),
+        finished_at: None,
     };
     Incident::new(
         IncidentId::new("ci-scale-1002"),

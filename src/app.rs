@@ -28,6 +28,9 @@ pub struct App {
     pub reruns: crate::bus::RerunHandle,
     /// The one clock (see [`crate::clock`]).
     pub clock: crate::clock::Clock,
+    /// When this process started (by the clock): a job's silence counts from it until a
+    /// run of the job is seen.
+    pub started_at: crate::model::Timestamp,
 }
 
 /// Addresses actually bound (tests bind port 0 and read them here).

@@ -230,6 +230,10 @@ pub struct JobConfig {
     /// Signals that rank this job's suspects.
     #[serde(default)]
     pub suspects: SuspectSignals,
+    /// No finished run for this long makes the job stale: a warning on the dashboard, the
+    /// status API and `scalability_gate_job_stale`, never a block. `""` = off (default).
+    #[serde(default, with = "humane_opt")]
+    pub max_silence: Option<Duration>,
 }
 
 impl JobConfig {
@@ -245,6 +249,7 @@ impl JobConfig {
             failures_to_confirm: one(),
             auto_unblock_on_recovery: false,
             suspects: SuspectSignals::default(),
+            max_silence: None,
         }
     }
 }
@@ -646,6 +651,11 @@ impl Config {
                 if label.trim().is_empty() {
                     bail!("invalid configuration at `jobs[{i}].suspects.labels[{j}]`: empty");
                 }
+            }
+            if job.max_silence.is_some_and(|d| d.is_zero()) {
+                bail!(
+                    "invalid configuration at `jobs[{i}].max_silence`: must be positive (\"\" turns it off)"
+                );
             }
             for (j, scope) in job.scopes.iter().enumerate() {
                 crate::model::RepoName::parse(&scope.repo).with_context(|| {

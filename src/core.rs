@@ -4,5 +4,6 @@
 pub mod command;
 pub mod culprit;
 pub mod detector;
+pub mod figures;
 pub mod gate;
 pub mod tide;

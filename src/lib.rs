@@ -54,6 +54,17 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(Bound) + Send,
 ) -> anyhow::Result<()> {
+    run_with_clock(config, Clock::system(), shutdown, on_bound).await
+}
+
+/// As [`run_with`], reading the time from `clock` (tests move time on with
+/// [`Clock::from_fn`]).
+pub async fn run_with_clock(
+    config: Config,
+    clock: Clock,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(Bound) + Send,
+) -> anyhow::Result<()> {
     let config = Arc::new(config);
     // Opening may wait for a lock a previous handle is releasing: off the async workers.
     let store_path = config.store_path.clone();
@@ -63,7 +74,6 @@ pub async fn run_with(
         .with_audit_retention(config.history.audit_retention);
     let metrics = Arc::new(telemetry::Metrics::new());
     let (queue, receiver) = bus::queue(bus::QUEUE_CAPACITY, metrics.clone());
-    let clock = Clock::system();
     let app = App {
         config: config.clone(),
         store: store.clone(),
@@ -75,6 +85,7 @@ pub async fn run_with(
         reconcile: bus::ReconcileHandle::default(),
         reruns: bus::RerunHandle::default(),
         clock: clock.clone(),
+        started_at: clock.now(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -257,6 +257,9 @@ pub struct RunRef {
     pub started_at: Option<Timestamp>,
     #[serde(default)]
     pub commits: BTreeMap<RepoName, CommitSha>,
+    /// When the run finished, when known (absent in records stored before issue 18).
+    #[serde(default)]
+    pub finished_at: Option<Timestamp>,
 }
 
 impl From<&Run> for RunRef {
@@ -266,6 +269,7 @@ impl From<&Run> for RunRef {
             url: run.url.clone(),
             started_at: run.started_at,
             commits: run.commits.clone(),
+            finished_at: run.finished_at,
         }
     }
 }
@@ -552,6 +556,10 @@ pub struct Incident {
     /// Every re-block, oldest first (the count of re-blocks is its length).
     #[serde(default)]
     pub reblocks: Vec<Reblock>,
+    /// When its first blocker issue was opened on GitHub (the block took effect); the end
+    /// of its time to block.
+    #[serde(default)]
+    pub issue_opened_at: Option<Timestamp>,
 }
 
 impl Incident {
@@ -581,6 +589,7 @@ impl Incident {
             escalations: Vec::new(),
             lifts: Vec::new(),
             reblocks: Vec::new(),
+            issue_opened_at: None,
         }
     }
 
@@ -671,9 +680,18 @@ mod tests {
         assert!(incident.reruns.is_empty() && incident.escalations.is_empty());
         assert_eq!(incident.suspects[0].merge_commit, None);
         assert_eq!(incident.suspects[0].reverts, None);
+        assert_eq!(incident.issue_opened_at, None, "stored before issue 18");
         // And what is written now reads back the same.
         let again: Incident =
             serde_json::from_str(&serde_json::to_string(&incident).unwrap()).unwrap();
         assert_eq!(again, incident);
+    }
+
+    #[test]
+    fn run_refs_stored_before_their_finish_time_still_load() {
+        let old = r#"{"build_id": "7", "url": "u", "started_at": 100}"#;
+        let run: RunRef = serde_json::from_str(old).unwrap();
+        assert_eq!(run.finished_at, None);
+        assert_eq!(run.started_at, Some(Timestamp(100)));
     }
 }

@@ -193,9 +193,19 @@ fn metrics_router(app: App) -> Router {
                 // What the store holds, read at the scrape (the inbox is bounded by the
                 // queue's capacity, so counting it is cheap).
                 let store = app.store.clone();
-                let sizes =
-                    tokio::task::spawn_blocking(move || (store.inbox_len(), store.size_on_disk()))
-                        .await;
+                let reader = app.clone();
+                let sizes = tokio::task::spawn_blocking(move || {
+                    // The gate's own figures, from the incidents and runs in the store.
+                    match crate::status::metric_figures(&reader) {
+                        Ok(figures) => reader.metrics.set_figures(figures),
+                        Err(e) => tracing::warn!(
+                            error = format!("{e:#}"),
+                            "cannot compute the gate's figures"
+                        ),
+                    }
+                    (store.inbox_len(), store.size_on_disk())
+                })
+                .await;
                 if let Ok((inbox, bytes)) = sizes {
                     match inbox {
                         Ok(n) => {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::bus::tide::TideState;
 use crate::config::Config;
+use crate::core::figures::{self, Summary};
 use crate::core::tide::TideReport;
 use crate::model::Run;
 use crate::model::{
@@ -41,6 +42,8 @@ pub struct Status {
     /// The newest audit records (commands and API calls), newest first.
     pub audit: Vec<AuditRecord>,
     pub tide: TideView,
+    /// The gate's own figures over the last 30 days (as `GET /api/v1/summary`).
+    pub summary: Summary,
 }
 
 /// What a job's latest counted run says.
@@ -70,6 +73,11 @@ pub struct JobStatus {
     pub since_last_green_seconds: Option<i64>,
     /// The latest runs, oldest first (at most [`RECENT_RUNS`]).
     pub runs: Vec<RunView>,
+    /// No finished run for the job's `max_silence`: a warning, never a block.
+    pub stale: bool,
+    /// Seconds since the latest finished run (any result), or since the plugin started
+    /// when none is recorded.
+    pub silent_seconds: i64,
 }
 
 /// One run of a job.
@@ -195,6 +203,8 @@ pub struct Inputs<'a> {
     pub audit: &'a [AuditRecord],
     pub tide: &'a TideState,
     pub now: Timestamp,
+    /// When the plugin started: a job's silence counts from it until a run is seen.
+    pub started_at: Timestamp,
 }
 
 /// Builds the read model. Pure.
@@ -206,6 +216,7 @@ pub fn build(inputs: Inputs<'_>) -> Status {
         audit,
         tide,
         now,
+        started_at,
     } = inputs;
     let mut active: Vec<&Incident> = incidents.iter().filter(|i| i.is_open()).collect();
     active.sort_by(|a, b| a.opened_at.cmp(&b.opened_at).then(a.id.cmp(&b.id)));
@@ -226,9 +237,21 @@ pub fn build(inputs: Inputs<'_>) -> Status {
                 .iter()
                 .find(|i| i.is_active() && i.job == name)
                 .map(|i| i.id.clone());
-            job_status(name, scopes_of(job), incident, history, now)
+            let mut status = job_status(name, scopes_of(job), incident, history, now);
+            let last_finished = history
+                .iter()
+                .filter_map(|r| r.finished_at.or(r.started_at))
+                .max();
+            let max_silence = job
+                .max_silence
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let silence = figures::silence(last_finished, started_at, max_silence, now);
+            status.stale = silence.stale;
+            status.silent_seconds = silence.silent_seconds;
+            status
         })
         .collect();
+    let job_names: Vec<JobName> = config.jobs.iter().map(|j| JobName::new(&j.name)).collect();
 
     Status {
         generated_at: now,
@@ -244,6 +267,7 @@ pub fn build(inputs: Inputs<'_>) -> Status {
             .collect(),
         audit: audit.iter().take(AUDIT_LIMIT).cloned().collect(),
         tide: tide_view(config, tide),
+        summary: figures::summary(incidents, &job_names, now),
     }
 }
 
@@ -355,6 +379,8 @@ fn job_status(
         last_green: last_green.map(RunView::from),
         since_last_green_seconds,
         runs: history[start..].iter().map(RunView::from).collect(),
+        stale: false,
+        silent_seconds: 0,
     }
 }
 
@@ -445,6 +471,7 @@ pub fn snapshot(app: &App) -> anyhow::Result<Status> {
         audit: &audit,
         tide: &tide,
         now: app.clock.now(),
+        started_at: app.started_at,
     }))
 }
 
@@ -460,6 +487,61 @@ fn tide_now(app: &App) -> TideState {
         live: tide.live.clone(),
         deck_error: tide.deck_error.clone(),
     }
+}
+
+/// The gate's own figures over the last 30 days, from the incidents in the store.
+pub fn summary_snapshot(app: &App) -> anyhow::Result<Summary> {
+    let incidents = app.store.all_incidents()?;
+    let jobs: Vec<JobName> = app
+        .config
+        .jobs
+        .iter()
+        .map(|j| JobName::new(&j.name))
+        .collect();
+    Ok(figures::summary(&incidents, &jobs, app.clock.now()))
+}
+
+/// Per configured job (and per job of a stored incident), the figures `/metrics` exports:
+/// staleness from the latest runs, and the tallies over every incident in the store.
+pub fn metric_figures(app: &App) -> anyhow::Result<Vec<crate::telemetry::JobFigures>> {
+    let now = app.clock.now();
+    let incidents = app.store.all_incidents()?;
+    let jobs: Vec<JobName> = app
+        .config
+        .jobs
+        .iter()
+        .map(|j| JobName::new(&j.name))
+        .collect();
+    let tallies = figures::tally_per_job(&incidents, &jobs, None, now);
+    tallies
+        .into_iter()
+        .map(|(job, tally)| {
+            let stale = match app.config.job(job.as_str()) {
+                Some(config) => {
+                    let last_finished = app
+                        .store
+                        .last_runs(&job, RECENT_RUNS)?
+                        .iter()
+                        .filter_map(|r| r.finished_at.or(r.started_at))
+                        .max();
+                    let max = config
+                        .max_silence
+                        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                    figures::silence(last_finished, app.started_at, max, now).stale
+                }
+                None => false,
+            };
+            Ok(crate::telemetry::JobFigures {
+                job: job.to_string(),
+                stale,
+                incidents: tally.incidents,
+                reblocks: tally.reblocks,
+                false_blocks: tally.false_blocks,
+                blocked_seconds: tally.blocked_seconds,
+                time_to_block_seconds: tally.time_to_block,
+            })
+        })
+        .collect()
 }
 
 /// One incident's view, if it exists.
@@ -531,6 +613,7 @@ mod tests {
             lifts: Vec::new(),
             reblocks: Vec::new(),
             suspects: vec![suspect(1, 0.2), suspect(2, 0.9), suspect(3, 0.5)],
+            issue_opened_at: None,
         }
     }
 
@@ -567,6 +650,7 @@ mod tests {
             audit: &[],
             tide: &TideState::default(),
             now: Timestamp(5000),
+            started_at: Timestamp(0),
         });
         let job = &status.jobs[0];
         assert_eq!(job.health, Health::Red, "aborted runs do not count");
@@ -600,6 +684,7 @@ mod tests {
             audit: &[],
             tide: &TideState::default(),
             now: Timestamp(5000),
+            started_at: Timestamp(0),
         });
         assert_eq!(status.jobs[0].runs.len(), RECENT_RUNS);
         assert_eq!(status.jobs[0].runs.last().unwrap().build_id, "99");
@@ -613,6 +698,7 @@ mod tests {
             audit: &[],
             tide: &TideState::default(),
             now: Timestamp(5000),
+            started_at: Timestamp(0),
         });
         assert_eq!(empty.jobs[0].health, Health::Unknown);
         assert_eq!(empty.jobs[0].since_last_green_seconds, None);
@@ -646,6 +732,7 @@ mod tests {
             audit: &[],
             tide: &TideState::default(),
             now: Timestamp(5000),
+            started_at: Timestamp(0),
         });
         let ids: Vec<&str> = status.history.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, vec!["old", "older"], "newest first");
@@ -659,6 +746,36 @@ mod tests {
         assert_eq!(status.tide.deck_url.as_deref(), Some("https://prow.k8s.io"));
         assert!(is_blocked(&incidents, JOB));
         assert!(!is_blocked(&incidents, "other"));
+    }
+
+    #[test]
+    fn a_job_silent_past_max_silence_is_stale() {
+        let mut config = config();
+        config.jobs[0].max_silence = Some(std::time::Duration::from_secs(3600));
+        let runs = vec![(JobName::new(JOB), vec![run(1, 1000, RunResult::Aborted)])];
+        let at = |config: &Config, now: i64, runs: &[(JobName, Vec<Run>)]| {
+            let s = build(Inputs {
+                config,
+                runs,
+                incidents: &[],
+                audit: &[],
+                tide: &TideState::default(),
+                now: Timestamp(now),
+                started_at: Timestamp(500),
+            });
+            (s.jobs[0].stale, s.jobs[0].silent_seconds)
+        };
+        // Finished at 1100 (any result counts as a finished run).
+        assert_eq!(at(&config, 4699, &runs), (false, 3599));
+        assert_eq!(at(&config, 4700, &runs), (true, 3600));
+        // No run ever seen: counted from the plugin's start.
+        assert_eq!(at(&config, 4100, &[]), (true, 3600));
+        config.jobs[0].max_silence = None;
+        assert_eq!(
+            at(&config, 99_999, &runs),
+            (false, 98_899),
+            "off: never stale"
+        );
     }
 
     #[test]

@@ -58,6 +58,7 @@ fn run(build: &str, started: Timestamp, commit: Option<&str>) -> RunRef {
         commits: commit
             .map(|c| BTreeMap::from([(repo(), CommitSha::new(c))]))
             .unwrap_or_default(),
+        finished_at: None,
     }
 }
 

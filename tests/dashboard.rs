@@ -82,6 +82,7 @@ fn seed(path: &std::path::Path) {
         escalations: Vec::new(),
         lifts: Vec::new(),
         reblocks: Vec::new(),
+        issue_opened_at: None,
         suspects: vec![
             suspect(
                 4242,

@@ -605,6 +605,7 @@ mod reconciler {
             url: format!("https://prow.k8s.io/view/gs/kubernetes-ci-logs/logs/{JOB}/{build}"),
             started_at: Some(Timestamp(1_790_000_000)),
             commits: Default::default(),
+            finished_at: None,
         }
     }
 

@@ -123,6 +123,7 @@ fn run(build: &str) -> RunRef {
         url: format!("https://prow.example/view/{build}"),
         started_at: Some(Timestamp(100)),
         commits: Default::default(),
+        finished_at: None,
     }
 }
 

@@ -396,6 +396,7 @@ async fn live_check_reads_tide_js_during_an_incident() {
                 lifts: Vec::new(),
                 reblocks: Vec::new(),
                 suspects: Vec::new(),
+                issue_opened_at: None,
             })
             .unwrap();
         store.flush().await.unwrap();

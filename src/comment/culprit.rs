@@ -282,6 +282,7 @@ mod tests {
                     url: "https://prow/555".into(),
                     started_at: None,
                     commits: Default::default(),
+                    finished_at: None,
                 },
                 result,
             });

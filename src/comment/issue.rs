@@ -328,12 +328,14 @@ mod tests {
                     url: "https://prow/100".into(),
                     started_at: Some(Timestamp(1_790_000_000)),
                     commits: Default::default(),
+                    finished_at: None,
                 },
                 last_green: RunRef {
                     build_id: crate::model::BuildId::new("99"),
                     url: "https://prow/99".into(),
                     started_at: None,
                     commits: Default::default(),
+                    finished_at: None,
                 },
             },
             scopes: vec![Scope {
@@ -362,6 +364,7 @@ mod tests {
                 merge_commit: None,
                 reverts: None,
             }],
+            issue_opened_at: None,
         }
     }
 

@@ -212,6 +212,14 @@ fn suspects_and_escalation_have_defaults_and_named_errors() {
             "escalation.top_suspects",
         ),
         (format!("{MINIMAL}escalation: {{top: 1}}\n"), "escalation"),
+        (
+            format!("{MINIMAL}  max_silence: twelve hours\n"),
+            "jobs[0].max_silence",
+        ),
+        (
+            format!("{MINIMAL}  max_silence: 0s\n"),
+            "jobs[0].max_silence",
+        ),
     ];
     for (yaml, key) in cases {
         let err = format!(
@@ -312,4 +320,24 @@ fn a_github_app_is_checked_at_load_and_each_error_names_its_key() {
         "{e}"
     );
     assert!(!e.contains("MII"), "the key is not echoed: {e}");
+}
+
+#[test]
+fn max_silence_is_a_humane_duration_and_off_by_default() {
+    let c = load_yaml(MINIMAL, &[], &Overrides::default()).unwrap();
+    assert_eq!(c.jobs[0].max_silence, None);
+    let c = load_yaml(
+        &format!("{MINIMAL}  max_silence: 12h\n"),
+        &[],
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(c.jobs[0].max_silence, Some(Duration::from_secs(12 * 3600)));
+    let off = load_yaml(
+        &format!("{MINIMAL}  max_silence: \"\"\n"),
+        &[],
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(off.jobs[0].max_silence, None);
 }

@@ -686,6 +686,7 @@ mod tests {
             url: String::new(),
             started_at: started.map(Timestamp),
             commits: Default::default(),
+            finished_at: None,
         };
         let mut i = incident(vec![]);
         i.reruns = vec![rerun(1, 100, None), rerun(2, 200, Some("77"))];

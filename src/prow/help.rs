@@ -247,6 +247,7 @@ mod tests {
                 failures_to_confirm: 2,
                 auto_unblock_on_recovery: true,
                 suspects: Default::default(),
+                max_silence: None,
             }],
             ..Config::default()
         }

@@ -687,6 +687,7 @@ tide:
             failures_to_confirm: 1,
             auto_unblock_on_recovery: false,
             suspects: Default::default(),
+            max_silence: None,
         };
         config.jobs = vec![
             job("a", &[("o/r", "main"), ("o/r", "dev")]),

@@ -6,6 +6,7 @@
 use super::plan::{IssueStep, is_our_issue, plan_issue};
 use super::{CREATE_ATTEMPTS, CREATE_BACKOFF, Reconciler, Report};
 use crate::comment;
+use crate::core::gate::Finding;
 use crate::github::types::{Issue, IssueEdit, IssueState, NewIssue};
 use crate::model::{Incident, IncidentId, PrNumber, RepoName, Scope};
 
@@ -82,6 +83,18 @@ impl Reconciler {
                 }
                 let number = PrNumber(created.number);
                 self.store.remember_issue(&incident.id, scope, number)?;
+                if incident.issue_opened_at.is_none() {
+                    // The block took effect: the end of the incident's time to block. Not
+                    // worth failing the pass over (the figure is then missing).
+                    let opened = Finding::IssueOpened {
+                        incident: incident.id.clone(),
+                        at: self.clock.now(),
+                    };
+                    if let Err(e) = self.record(opened).await {
+                        tracing::warn!(incident = %incident.id, error = format!("{e:#}"),
+                            "cannot record when the blocker issue opened");
+                    }
+                }
                 number
             }
             IssueStep::Reopen(number) => {

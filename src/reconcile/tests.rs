@@ -51,6 +51,7 @@ async fn lifting_closes_the_blocker_issue_first_then_ready_prs_before_the_others
         url: String::new(),
         started_at: None,
         commits: Default::default(),
+        finished_at: None,
     };
     let mut incident = Incident::new(
         IncidentId::new("job-2"),

@@ -1,5 +1,5 @@
 //! Read-only HTTP routes over the read model: the dashboard (`GET /`), the JSON status API
-//! (`GET /api/v1/status`, `GET /api/v1/incidents/{id}`) and the badge
+//! (`GET /api/v1/status`, `GET /api/v1/summary`, `GET /api/v1/incidents/{id}`) and the badge
 //! (`GET /badge.svg?job=<name>`). They only read the store; nothing here writes.
 
 use axum::Json;
@@ -73,6 +73,15 @@ pub async fn dashboard(State(app): State<App>) -> Result<Response, ApiError> {
 pub async fn status(State(app): State<App>) -> Result<Response, ApiError> {
     let status = status::snapshot(&app).map_err(ApiError::internal)?;
     let mut response = Json(status).into_response();
+    no_cache(&mut response);
+    Ok(response)
+}
+
+/// `GET /api/v1/summary`: the gate's own figures over the last 30 days, in all and per
+/// job.
+pub async fn summary(State(app): State<App>) -> Result<Response, ApiError> {
+    let summary = status::summary_snapshot(&app).map_err(ApiError::internal)?;
+    let mut response = Json(summary).into_response();
     no_cache(&mut response);
     Ok(response)
 }

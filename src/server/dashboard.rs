@@ -97,6 +97,7 @@ a{color:#0969da}
 .state.blocked,.state.red{color:var(--red)}
 .state.open,.state.green{color:var(--green)}
 .state.unknown{color:var(--grey)}
+.state.stale{color:#9a6700}
 .incident{border:2px solid var(--red);border-radius:8px;padding:.5rem 1rem;margin:1rem 0}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:.5rem 0}
 dt{font-weight:600}
@@ -149,6 +150,7 @@ pub fn render_with(status: &Status, extra: &str) -> String {
     page.push_str("<main>\n");
     incidents(&mut page, status);
     jobs(&mut page, status);
+    figures(&mut page, status);
     tide(&mut page, status);
     history(&mut page, status);
     audit(&mut page, status);
@@ -469,12 +471,64 @@ fn job_row(page: &mut String, job: &JobStatus) {
         ),
         _ => "never seen green".to_string(),
     };
+    let state = if job.stale {
+        format!(
+            "{state}, <span class=\"state stale\">⚠ stale: no finished run for {}</span>",
+            humane_duration(job.silent_seconds)
+        )
+    } else {
+        state
+    };
     let _ = writeln!(
         page,
         "<tr><th scope=\"row\" data-label=\"Job\">{name}</th><td data-label=\"State\">{state}, {health}</td>\
          <td data-label=\"Recent runs\">{}</td><td data-label=\"Since last green\">{since}</td></tr>",
         strip(job.name.as_str(), &job.runs)
     );
+}
+
+/// The gate's own figures over 30 days: one row per job, and all jobs.
+fn figures(page: &mut String, status: &Status) {
+    page.push_str(
+        "<section aria-labelledby=\"figures-h\">\n<h2 id=\"figures-h\">The gate's figures (30 days)</h2>\n\
+         <p class=\"note\">Time to block: first red run finished → blocker issue opened. \
+         False blocks: resolved with no culprit recorded, or a flake. \
+         <a href=\"/api/v1/summary\">JSON</a></p>\n\
+         <div class=\"scroll\"><table class=\"stack\">\n<thead><tr><th scope=\"col\">Job</th>\
+         <th scope=\"col\">Incidents</th><th scope=\"col\">Active</th>\
+         <th scope=\"col\">Re-blocks</th><th scope=\"col\">False blocks</th>\
+         <th scope=\"col\">Time to block (p50 / max)</th><th scope=\"col\">Time blocked</th>\
+         </tr></thead><tbody>\n",
+    );
+    let summary = &status.summary;
+    let rows = summary
+        .jobs
+        .iter()
+        .map(|(job, f)| (escape(job), f))
+        .chain(std::iter::once(("All jobs".to_string(), &summary.all)));
+    for (name, f) in rows {
+        let spread = &f.time_to_block_seconds;
+        let to_block = match (spread.p50, spread.max) {
+            (Some(p50), Some(max)) => {
+                format!("{} / {}", humane_duration(p50), humane_duration(max))
+            }
+            _ => "–".to_string(),
+        };
+        let _ = writeln!(
+            page,
+            "<tr><th scope=\"row\" data-label=\"Job\">{name}</th>\
+             <td data-label=\"Incidents\">{}</td><td data-label=\"Active\">{}</td>\
+             <td data-label=\"Re-blocks\">{}</td><td data-label=\"False blocks\">{}</td>\
+             <td data-label=\"Time to block (p50 / max)\">{to_block}</td>\
+             <td data-label=\"Time blocked\">{}</td></tr>",
+            f.incidents,
+            f.active,
+            f.reblocks,
+            f.false_blocks,
+            humane_duration(f.blocked_seconds.total)
+        );
+    }
+    page.push_str("</tbody></table></div>\n</section>\n");
 }
 
 /// The SVG strip of recent runs: one linked, labelled square with a symbol per run.

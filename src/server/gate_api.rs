@@ -81,6 +81,18 @@ fn internal(error: anyhow::Error) -> Status {
     Status::internal("reading the status failed; see the plugin's logs")
 }
 
+fn figures_to_pb(f: &crate::core::figures::Figures) -> pb::Figures {
+    pb::Figures {
+        incidents: f.incidents,
+        active: f.active,
+        reblocks: f.reblocks,
+        false_blocks: f.false_blocks,
+        time_to_block_p50_seconds: f.time_to_block_seconds.p50,
+        time_to_block_max_seconds: f.time_to_block_seconds.max,
+        blocked_seconds_total: f.blocked_seconds.total,
+    }
+}
+
 fn to_pb(view: &IncidentView) -> pb::Incident {
     let cause = match &view.cause {
         Cause::Regression {
@@ -149,6 +161,19 @@ impl pb::gate_server::Gate for GateService {
                 .jobs
                 .iter()
                 .filter(|j| j.blocked)
+                .map(|j| j.name.to_string())
+                .collect(),
+            summary: Some(figures_to_pb(&status.summary.all)),
+            summary_jobs: status
+                .summary
+                .jobs
+                .iter()
+                .map(|(job, f)| (job.clone(), figures_to_pb(f)))
+                .collect(),
+            stale_jobs: status
+                .jobs
+                .iter()
+                .filter(|j| j.stale)
                 .map(|j| j.name.to_string())
                 .collect(),
         }))

@@ -25,6 +25,7 @@ pub fn router(app: App) -> Router {
         .route("/", get(api::dashboard).post(hook.clone()).fallback(hook))
         .route("/help", any(help::handle))
         .route("/api/v1/status", get(api::status))
+        .route("/api/v1/summary", get(api::summary))
         .route("/api/v1/incidents/{id}", get(api::incident))
         .route("/badge.svg", get(api::badge))
         .route("/api/v1/dry-run", get(crate::server::dry_run::api))

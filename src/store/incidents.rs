@@ -402,6 +402,7 @@ mod tests {
             url: String::new(),
             started_at: None,
             commits: Default::default(),
+            finished_at: None,
         };
         Incident::new(
             IncidentId::new(id),
@@ -474,6 +475,7 @@ mod tests {
                     url: String::new(),
                     started_at: None,
                     commits: Default::default(),
+                    finished_at: None,
                 });
                 Some(i)
             })

@@ -112,6 +112,7 @@ wants = [
     "Gated jobs",
     "History",
     "Audit log",
+    "The gate's figures (30 days)",
 ]
 missing = [w for w in wants if w not in text]
 links = re.findall(r'href="([^"]+)"', dom)

@@ -13,10 +13,10 @@ mod world;
 
 use std::path::PathBuf;
 
+use scalability_gate::Bound;
 use scalability_gate::config::{Config, JobConfig};
 use scalability_gate::github::client::{Client, ClientOptions};
 use scalability_gate::github::fake::FakeGithub;
-use scalability_gate::{Bound, run_with};
 use tokio::sync::oneshot;
 
 #[allow(
@@ -94,10 +94,17 @@ pub struct Plugin {
 impl Plugin {
     /// Starts the plugin and waits until every listener is up.
     pub async fn start(config: Config) -> Plugin {
+        Self::start_with_clock(config, scalability_gate::clock::Clock::system()).await
+    }
+
+    /// As [`Plugin::start`], with the plugin's one clock given (a test moves time on with
+    /// `Clock::from_fn`).
+    pub async fn start_with_clock(config: Config, clock: scalability_gate::clock::Clock) -> Plugin {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let (bound_tx, bound_rx) = oneshot::channel::<Bound>();
-        let task = tokio::spawn(run_with(
+        let task = tokio::spawn(scalability_gate::run_with_clock(
             config,
+            clock,
             async move {
                 let _ = stop_rx.await;
             },

@@ -20,7 +20,8 @@ impl Finding {
             | Finding::Escalated { incident, .. }
             | Finding::RerunStarted { incident, .. }
             | Finding::RerunFailed { incident, .. }
-            | Finding::RerunFinished { incident, .. } => incident,
+            | Finding::RerunFinished { incident, .. }
+            | Finding::IssueOpened { incident, .. } => incident,
         }
     }
 
@@ -34,6 +35,7 @@ impl Finding {
             Finding::RerunStarted { .. } => "finding: rerun started",
             Finding::RerunFailed { .. } => "finding: rerun failed",
             Finding::RerunFinished { .. } => "finding: rerun finished",
+            Finding::IssueOpened { .. } => "finding: blocker issue opened",
         }
     }
 }
@@ -50,6 +52,10 @@ impl Work<'_, '_> {
             return;
         };
         self.touch(&id);
+        if matches!(finding, Finding::IssueOpened { .. }) {
+            // Bookkeeping for the gate's figures, not an action anyone took: not audited.
+            return;
+        }
         self.decision.audit.push(AuditRecord {
             at: now,
             who: AUTOMATIC_ACTOR.into(),
@@ -214,6 +220,13 @@ fn apply_finding(incident: &mut Incident, finding: &Finding, now: Timestamp) -> 
                 run.build_id,
                 result.as_str()
             ))
+        }
+        Finding::IssueOpened { at, .. } => {
+            if incident.issue_opened_at.is_some() {
+                return None;
+            }
+            incident.issue_opened_at = Some(*at);
+            Some(format!("blocker issue opened at {at}"))
         }
     }
 }
@@ -382,6 +395,27 @@ mod tests {
         ] {
             assert!(decide(&state, &Input::Finding(late), &ctx(&p)).is_empty());
         }
+    }
+
+    #[test]
+    fn the_first_blocker_issue_opening_is_kept() {
+        let p = policy();
+        let mut state = blocked(&p);
+        let opened = |at: i64| {
+            Input::Finding(Finding::IssueOpened {
+                incident: IncidentId::new("ci-scale-100-101"),
+                at: Timestamp(at),
+            })
+        };
+        let d = step(&mut state, &opened(1200), &ctx(&p));
+        assert_eq!(d.incidents[0].issue_opened_at, Some(Timestamp(1200)));
+        assert!(
+            d.audit.is_empty(),
+            "bookkeeping, not audited: {:?}",
+            d.audit
+        );
+        // Another scope's issue, or a replay, later: the first one stands.
+        assert!(decide(&state, &opened(1300), &ctx(&p)).is_empty());
     }
 
     #[test]

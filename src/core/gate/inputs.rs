@@ -95,7 +95,8 @@ pub struct PrInput {
 
 /// A fact the shell reports back about an incident, so that the gate (the one writer of
 /// incidents) records it before anything relies on it. Applying a finding twice changes
-/// nothing the second time; each change is audited as [`AUTOMATIC_ACTOR`].
+/// nothing the second time; each change (the bookkeeping `IssueOpened` aside) is audited
+/// as [`AUTOMATIC_ACTOR`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finding {
     /// Replaces the suspects of `search.scope.repo` on the incident and records the search
@@ -138,6 +139,9 @@ pub enum Finding {
         rerun: u64,
         error: String,
     },
+    /// The incident's first blocker issue was opened at `at` (its time to block ends
+    /// there); a later issue of another scope changes nothing. Not audited.
+    IssueOpened { incident: IncidentId, at: Timestamp },
     /// The run rerun `rerun` produced has finished.
     RerunFinished {
         incident: IncidentId,

@@ -55,6 +55,7 @@ pub(super) fn run(build: &str) -> RunRef {
         url: format!("https://prow.example/view/{build}"),
         started_at: None,
         commits: BTreeMap::new(),
+        finished_at: None,
     }
 }
 
