@@ -82,6 +82,9 @@ fn seed(path: &std::path::Path) {
         escalations: Vec::new(),
         lifts: Vec::new(),
         reblocks: Vec::new(),
+        failed_tests: None,
+        culprit: None,
+        culprit_history: Vec::new(),
         suspects: vec![
             suspect(
                 4242,

@@ -137,7 +137,7 @@ impl Reconciler {
     }
 
     /// Sends `finding` through the ordered queue and waits until the gate has written it.
-    async fn record(&self, finding: Finding) -> anyhow::Result<()> {
+    pub(super) async fn record(&self, finding: Finding) -> anyhow::Result<()> {
         let queue = self
             .findings
             .as_ref()

@@ -138,6 +138,12 @@ pub enum Finding {
         rerun: u64,
         error: String,
     },
+    /// The failed tests of the incident's first red run, as read from its JUnit files
+    /// (or why they could not be).
+    FailedTests {
+        incident: IncidentId,
+        failures: crate::model::TestFailures,
+    },
     /// The run rerun `rerun` produced has finished.
     RerunFinished {
         incident: IncidentId,
