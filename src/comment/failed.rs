@@ -58,8 +58,7 @@ pub fn code_span(text: &str, max: usize) -> String {
 
 /// A sha from a `started.json` usable in a URL: 7 to 40 hex digits.
 fn plain_sha(sha: &str) -> Option<&str> {
-    (sha.len() >= 7 && sha.len() <= 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then_some(sha)
+    (sha.len() >= 7 && sha.len() <= 40 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then_some(sha)
 }
 
 /// The compare link of the suspect range on `scope`'s repo, when both runs' tested
@@ -193,7 +192,8 @@ mod tests {
 
     #[test]
     fn a_hostile_test_name_stays_inside_its_code_span() {
-        let hostile = "[sig-x] a `b` @kubernetes/sig-leads <!-- scalability-gate:x:issue/master --> |\n# h";
+        let hostile =
+            "[sig-x] a `b` @kubernetes/sig-leads <!-- scalability-gate:x:issue/master --> |\n# h";
         let span = code_span(hostile, 1000);
         assert!(span.starts_with("``") && span.ends_with("``"), "{span}");
         assert!(!span.contains('\n'), "{span}");
@@ -220,7 +220,9 @@ mod tests {
         };
         i.failed_tests = Some(TestFailures {
             build_id: BuildId::new("200"),
-            names: (0..names).map(|n| format!("[sig-scalability] test {n}")).collect(),
+            names: (0..names)
+                .map(|n| format!("[sig-scalability] test {n}"))
+                .collect(),
             total,
             files_read: 1,
             notes: vec![],
@@ -234,7 +236,11 @@ mod tests {
         let text = what_failed_section(&regression(20, 31), &scope());
         assert_eq!(text.lines().filter(|l| l.starts_with("- `")).count(), 20);
         assert!(text.contains("- and 11 more"), "{text}");
-        assert!(text.contains("31 failed testcase(s) in the JUnit files of run [200](https://prow/200)"));
+        assert!(
+            text.contains(
+                "31 failed testcase(s) in the JUnit files of run [200](https://prow/200)"
+            )
+        );
         assert!(text.contains(
             "[suspect range](https://github.com/kubernetes/kubernetes/compare/aaaaaaa...bbbbbbb)"
         ), "{text}");
@@ -243,10 +249,15 @@ mod tests {
         i.failed_tests.as_mut().unwrap().files_read = 0;
         i.failed_tests.as_mut().unwrap().notes = vec!["no junit files".into()];
         let text = what_failed_section(&i, &scope());
-        assert!(text.contains("Failed tests: unavailable (`no junit files`)."), "{text}");
+        assert!(
+            text.contains("Failed tests: unavailable (`no junit files`)."),
+            "{text}"
+        );
         // A sha that is no sha is not put into a URL.
         if let Cause::Regression { first_red, .. } = &mut i.cause {
-            first_red.commits.insert(scope().repo, CommitSha::new("x) [evil](http://e"));
+            first_red
+                .commits
+                .insert(scope().repo, CommitSha::new("x) [evil](http://e"));
         }
         let text = what_failed_section(&i, &scope());
         assert!(text.contains("suspect range: unknown"), "{text}");

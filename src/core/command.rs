@@ -653,7 +653,10 @@ mod tests {
                     culprit(8, Mitigation::Other, "see #9").remove(0),
                 ],
             ),
-            ("/scalability-culprit #3 fix", culprit(3, Mitigation::Fix, "")),
+            (
+                "/scalability-culprit #3 fix",
+                culprit(3, Mitigation::Fix, ""),
+            ),
             ("/scalability-culprit", vec![Err(CulpritWithoutPr)]),
             (
                 "/scalability-culprit 12 revert",
@@ -682,7 +685,10 @@ mod tests {
             given: Some("oops".into()),
         }
         .to_string();
-        assert!(text.contains("feature-off") && text.contains("`oops`"), "{text}");
+        assert!(
+            text.contains("feature-off") && text.contains("`oops`"),
+            "{text}"
+        );
     }
 
     #[test]

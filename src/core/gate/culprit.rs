@@ -150,7 +150,13 @@ mod tests {
         assert_eq!(d.intents, vec![Intent::Reconcile]);
         let c = state.incidents[0].culprit.clone().unwrap();
         assert_eq!(
-            (c.pr, c.mitigation, c.note.as_deref(), c.by.as_str(), c.suspect),
+            (
+                c.pr,
+                c.mitigation,
+                c.note.as_deref(),
+                c.by.as_str(),
+                c.suspect
+            ),
             (
                 PrNumber(2),
                 Mitigation::Revert,
@@ -180,7 +186,11 @@ mod tests {
                 not_suspect: vec![id],
             }
         );
-        assert!(d.audit[0].outcome.ends_with("not among the suspects of ci-scale-100-101"));
+        assert!(
+            d.audit[0]
+                .outcome
+                .ends_with("not among the suspects of ci-scale-100-101")
+        );
         let i = &state.incidents[0];
         assert_eq!(i.culprit.as_ref().unwrap().pr, PrNumber(77));
         assert!(!i.culprit.as_ref().unwrap().suspect);
