@@ -761,6 +761,10 @@ mod tests {
         assert!(incident.reruns.is_empty() && incident.escalations.is_empty());
         assert_eq!(incident.suspects[0].merge_commit, None);
         assert_eq!(incident.suspects[0].reverts, None);
+        // Nor the failed tests and culprit of issue 18: read as none (no version bump).
+        assert_eq!(incident.failed_tests, None);
+        assert_eq!(incident.culprit, None);
+        assert!(incident.culprit_history.is_empty());
         // And what is written now reads back the same.
         let again: Incident =
             serde_json::from_str(&serde_json::to_string(&incident).unwrap()).unwrap();

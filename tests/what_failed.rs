@@ -439,6 +439,45 @@ async fn an_approver_records_the_culprit_a_second_replaces_it_a_stranger_is_refu
         "{json}"
     );
 
+    // The gRPC incident message and the dashboard carry it too.
+    use scalability_gate::pb::scalability_gate::v1::ListIncidentsRequest;
+    use scalability_gate::pb::scalability_gate::v1::gate_client::GateClient;
+    let mut grpc = GateClient::connect(format!("http://{}", plugin.bound.grpc))
+        .await
+        .unwrap();
+    let listed = grpc
+        .list_incidents(ListIncidentsRequest {
+            include_lifted: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let culprit = listed.incidents[0].culprit.clone().expect("a culprit");
+    assert_eq!(
+        (
+            culprit.pr.as_str(),
+            culprit.number,
+            culprit.mitigation.as_str()
+        ),
+        ("kubernetes/kubernetes#4243", 4243, "feature-off")
+    );
+    assert!(!culprit.suspect);
+    assert_eq!(listed.incidents[0].culprit_history[0].number, 4242);
+    let page = reqwest::get(plugin.url())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(
+            "<dt>Culprit</dt><dd><a href=\"https://github.com/kubernetes/kubernetes/pull/4243\""
+        ),
+        "{page}"
+    );
+    assert!(page.contains("feature-off (by wojtek"), "{page}");
+    assert!(page.contains("1 recorded before"), "{page}");
+
     // The audit log has each.
     let status: Value = reqwest::get(format!("{}/api/v1/status", plugin.url()))
         .await
@@ -452,5 +491,54 @@ async fn an_approver_records_the_culprit_a_second_replaces_it_a_stranger_is_refu
         "{audit}"
     );
     assert!(audit.contains("not among the suspects"), "{audit}");
+    plugin.stop().await;
+}
+
+/// A culprit recorded on the blocker issue after the unblock closed it: the incident and
+/// the closed issue's body show it, and the issue stays closed.
+#[tokio::test]
+async fn a_culprit_after_the_unblock_shows_on_the_closed_issue() {
+    let world = World::builder().approver_user(APPROVER).build().await;
+    let gcs = FakeGcs::default();
+    gcs.add_junit(RED, e2e_junit(&failing(1)));
+    let plugin = start(&world, gcs.start().await).await;
+    regress(&plugin, &gcs).await;
+    let (issue, _) = blocker_body(&world, |b| b.contains("failed testcase(s)")).await;
+    world
+        .comment(
+            &plugin.url(),
+            issue,
+            APPROVER,
+            "/scalability-unblock reverted",
+        )
+        .await;
+    eventually("the blocker issue closed", || {
+        world.open_blockers().is_empty()
+    })
+    .await;
+    let closed = world.fake.issue(common::REPO, issue).unwrap();
+    assert!(!closed.body.unwrap_or_default().contains("### Culprit"));
+    world
+        .comment(
+            &plugin.url(),
+            issue,
+            APPROVER,
+            "/scalability-culprit #77 flake",
+        )
+        .await;
+    let body = eventually("the closed issue's body shows the culprit", || {
+        let body = world
+            .fake
+            .issue(common::REPO, issue)?
+            .body
+            .unwrap_or_default();
+        body.contains("#77 with mitigation `flake`").then_some(body)
+    })
+    .await;
+    assert!(body.contains("### Culprit"), "{body}");
+    assert!(world.open_blockers().is_empty(), "the issue stays closed");
+    let json = incident(&plugin).await;
+    assert_eq!(json["state"], "lifted", "{json}");
+    assert_eq!(json["culprit"]["mitigation"], "flake", "{json}");
     plugin.stop().await;
 }
