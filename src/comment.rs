@@ -1,12 +1,13 @@
 //! Every text the plugin posts on GitHub: issue bodies, notices, replies.
 //!
 //! One file per kind of text: replies to commands, the blocker issue's body, the short
-//! notices on an incident's issue, the culprit texts (escalation, reverts, reruns), what
+//! notices on an incident's issue, what failed and the recorded culprit, the culprit texts (escalation, reverts, reruns), what
 //! they say about the deployment, the hidden markers that make each posted once, and the
 //! fitting of text into what GitHub takes. Callers use the paths re-exported here.
 
 mod context;
 mod culprit;
+mod failed;
 mod fit;
 mod issue;
 mod marker;
@@ -19,6 +20,10 @@ pub use context::{NoticeContext, label_sentence, rules_paragraph, who_can};
 pub use culprit::{
     escalation, range_cut, rerun_failed, rerun_result, rerun_verdict, revert_failed,
     revert_hard_block_on_issue, revert_hard_block_on_pr,
+};
+pub use failed::{
+    FAILED_TEST_ROWS, TEST_NAME_CHARS, code_span, compare_link, culprit_section,
+    what_failed_section,
 };
 pub use fit::{GITHUB_BODY_CHARS, fit_for_github};
 pub use issue::{

@@ -520,6 +520,84 @@ pub struct EscalationStep {
     pub at: Timestamp,
 }
 
+/// The mitigation an approver chose for an incident's culprit (`/scalability-culprit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mitigation {
+    Revert,
+    Fix,
+    FeatureOff,
+    Flake,
+    Other,
+}
+
+impl Mitigation {
+    /// Every mitigation, in the order the command's usage lists them.
+    pub const ALL: [Mitigation; 5] = [
+        Mitigation::Revert,
+        Mitigation::Fix,
+        Mitigation::FeatureOff,
+        Mitigation::Flake,
+        Mitigation::Other,
+    ];
+
+    /// As written in the command and the API: `revert`, `fix`, `feature-off`, `flake`,
+    /// `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mitigation::Revert => "revert",
+            Mitigation::Fix => "fix",
+            Mitigation::FeatureOff => "feature-off",
+            Mitigation::Flake => "flake",
+            Mitigation::Other => "other",
+        }
+    }
+
+    /// The mitigation a command word names (any case); `None` for any other word.
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(word))
+    }
+}
+
+/// The culprit of an incident as an approver recorded it with `/scalability-culprit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Culprit {
+    /// The culprit PR, in `repo`.
+    pub pr: PrNumber,
+    pub mitigation: Mitigation,
+    /// The approver's note, if any (untrusted text).
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The repo of the PR (where the command was said).
+    pub repo: RepoName,
+    pub by: Login,
+    pub at: Timestamp,
+    /// Whether the PR was among the incident's suspects when it was recorded (a PR
+    /// outside them is allowed, and said so).
+    #[serde(default)]
+    pub suspect: bool,
+}
+
+/// The failed testcases of an incident's first red run, read from its GCS
+/// `artifacts/junit*.xml` by the reconciler (never by the core).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestFailures {
+    /// The run they were read from.
+    pub build_id: BuildId,
+    /// Failed testcase names (untrusted text), at most the parser's limit, in order.
+    pub names: Vec<String>,
+    /// Failed testcases counted over every file read, including those not named.
+    pub total: usize,
+    /// JUnit files read, wholly or in part.
+    pub files_read: usize,
+    /// Why the list is unavailable or may be incomplete (no files, unreadable, cut).
+    #[serde(default)]
+    pub notes: Vec<String>,
+    pub at: Timestamp,
+}
+
 /// One regression of one job, and everything done about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
@@ -560,6 +638,15 @@ pub struct Incident {
     /// of its time to block.
     #[serde(default)]
     pub issue_opened_at: Option<Timestamp>,
+    /// The failed tests of the first red run, once the reconciler has read them.
+    #[serde(default)]
+    pub failed_tests: Option<TestFailures>,
+    /// The culprit an approver recorded last (`/scalability-culprit`).
+    #[serde(default)]
+    pub culprit: Option<Culprit>,
+    /// The culprits recorded before it, oldest first.
+    #[serde(default)]
+    pub culprit_history: Vec<Culprit>,
 }
 
 impl Incident {
@@ -590,6 +677,9 @@ impl Incident {
             lifts: Vec::new(),
             reblocks: Vec::new(),
             issue_opened_at: None,
+            failed_tests: None,
+            culprit: None,
+            culprit_history: Vec::new(),
         }
     }
 
@@ -681,6 +771,10 @@ mod tests {
         assert_eq!(incident.suspects[0].merge_commit, None);
         assert_eq!(incident.suspects[0].reverts, None);
         assert_eq!(incident.issue_opened_at, None, "stored before issue 18");
+        // Nor the failed tests and culprit of issue 18: read as none (no version bump).
+        assert_eq!(incident.failed_tests, None);
+        assert_eq!(incident.culprit, None);
+        assert!(incident.culprit_history.is_empty());
         // And what is written now reads back the same.
         let again: Incident =
             serde_json::from_str(&serde_json::to_string(&incident).unwrap()).unwrap();

@@ -20,7 +20,8 @@
 //!
 //! Before issues and labels, each full pass does the culprit work of [`culprit`]: suspects
 //! searched and ranked, revert PRs opened, escalations posted, each reported to the gate
-//! as a finding and awaited before the pass relies on it.
+//! as a finding and awaited before the pass relies on it. With a GCS source it also reads
+//! the first red run's failed tests once per incident (`failed_tests`), the same way.
 //!
 //! It runs at startup, whenever poked ([`Handle::poke`]), as a periodic full resync
 //! (`reconcile.resync_interval`), and sooner again after a pass that failed part-way. A PR
@@ -44,6 +45,7 @@ use crate::model::{IncidentId, Login, Scope};
 use crate::store::Store;
 
 pub mod culprit;
+mod failed_tests;
 mod issues;
 mod labels;
 mod notices;
@@ -98,6 +100,8 @@ pub struct Reconciler {
     leaks: Leaks,
     /// Where findings go (the ordered queue); `None`: the culprit work is off.
     findings: Option<crate::bus::QueueSender>,
+    /// Where the first red runs' JUnit files are read ("What failed"); `None`: not read.
+    gcs: Option<crate::prow::gcs::Gcs>,
     /// The one clock of the reconciler (see [`Clock`]).
     clock: Clock,
     /// The running loop's handle: a long label run stops when it holds newer wants.
@@ -121,6 +125,7 @@ impl Reconciler {
             required: Arc::new(move |_| ready.clone()),
             leaks: Arc::new(|_, _| None),
             findings: None,
+            gcs: None,
             clock: Clock::system(),
             handle: None,
             yield_after: YIELD_AFTER,
@@ -143,6 +148,12 @@ impl Reconciler {
     /// which turns the culprit work on.
     pub fn with_findings(mut self, queue: crate::bus::QueueSender) -> Self {
         self.findings = Some(queue);
+        self
+    }
+
+    /// Reads the failed tests of first red runs from `gcs` (with a findings queue).
+    pub fn with_gcs(mut self, gcs: Option<crate::prow::gcs::Gcs>) -> Self {
+        self.gcs = gcs;
         self
     }
 

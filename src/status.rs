@@ -141,6 +141,13 @@ pub struct IncidentView {
     pub reruns: Vec<crate::model::Rerun>,
     /// Escalation steps taken.
     pub escalations: Vec<crate::model::EscalationStep>,
+    /// The culprit an approver recorded last: `null`, or `{"pr": N, "mitigation": ..,
+    /// "note": ..}` (with who and when).
+    pub culprit: Option<crate::model::Culprit>,
+    /// The culprits recorded before it, oldest first.
+    pub culprit_history: Vec<crate::model::Culprit>,
+    /// The failed tests of the first red run, once read from GCS.
+    pub failed_tests: Option<crate::model::TestFailures>,
 }
 
 /// How an incident ended.
@@ -327,6 +334,9 @@ pub fn incident_view(
         reverts: incident.reverts.clone(),
         reruns: incident.reruns.clone(),
         escalations: incident.escalations.clone(),
+        culprit: incident.culprit.clone(),
+        culprit_history: incident.culprit_history.clone(),
+        failed_tests: incident.failed_tests.clone(),
     }
 }
 
@@ -612,6 +622,9 @@ mod tests {
             escalations: Vec::new(),
             lifts: Vec::new(),
             reblocks: Vec::new(),
+            failed_tests: None,
+            culprit: None,
+            culprit_history: Vec::new(),
             suspects: vec![suspect(1, 0.2), suspect(2, 0.9), suspect(3, 0.5)],
             issue_opened_at: None,
         }

@@ -83,6 +83,9 @@ fn seed(path: &std::path::Path) {
         lifts: Vec::new(),
         reblocks: Vec::new(),
         issue_opened_at: None,
+        failed_tests: None,
+        culprit: None,
+        culprit_history: Vec::new(),
         suspects: vec![
             suspect(
                 4242,

@@ -395,6 +395,9 @@ async fn live_check_reads_tide_js_during_an_incident() {
                 escalations: Vec::new(),
                 lifts: Vec::new(),
                 reblocks: Vec::new(),
+                failed_tests: None,
+                culprit: None,
+                culprit_history: Vec::new(),
                 suspects: Vec::new(),
                 issue_opened_at: None,
             })

@@ -26,6 +26,16 @@ fn render(command: &Command) -> String {
         Command::Block { job, reason } if reason.is_empty() => format!("/{name} {job}"),
         Command::Block { job, reason } => format!("/{name} {job} {reason}"),
         Command::Revert { pr } => format!("/{name} #{pr}"),
+        Command::Culprit {
+            pr,
+            mitigation,
+            note,
+        } if note.is_empty() => format!("/{name} #{pr} {}", mitigation.as_str()),
+        Command::Culprit {
+            pr,
+            mitigation,
+            note,
+        } => format!("/{name} #{pr} {} {note}", mitigation.as_str()),
         Command::Rerun | Command::Status => format!("/{name}"),
     }
 }

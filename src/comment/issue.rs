@@ -37,19 +37,23 @@ pub fn blocker_body(
     };
     fit_for_github(format!(
         "## Merges to `{repo}` branch `{branch}` are blocked\n\n\
-         Blocked by incident `{id}`: {scopes}.\n\n{cause}\n\n\
+         Blocked by incident `{id}`: {scopes}.\n\n{cause}{what_failed}{culprit}\n\n\
          {label} {holds}\n\n\
          **Why.** {rules}\n\n\
          **How to unblock.** Find and revert or fix the culprit, or switch it off. Then an \
          approver comments `/scalability-unblock <reason>` on this issue. An approver can let \
          a PR merge meanwhile with `/scalability-exempt <reason>` on it, open an exempt revert \
-         of a suspect with `/scalability-revert #N`, and re-run the job to rule out a flake \
-         with `/scalability-rerun` (where Gangway is configured).\n\n\
+         of a suspect with `/scalability-revert #N`, re-run the job to rule out a flake \
+         with `/scalability-rerun` (where Gangway is configured), and record the culprit and \
+         its mitigation with `/scalability-culprit #N <revert|fix|feature-off|flake|other> \
+         [note]`.\n\n\
          **Who can.** {who}.{suspects}{reruns}\n\n{marker}",
         repo = scope.repo,
         branch = scope.branch,
         id = incident.id,
         cause = incident_cause(incident),
+        what_failed = super::failed::what_failed_section(incident, scope),
+        culprit = super::failed::culprit_section(incident, scope),
         label = label_sentence(ctx),
         rules = rules_paragraph(),
         who = who_can(ctx),
@@ -353,6 +357,9 @@ mod tests {
             escalations: Vec::new(),
             lifts: Vec::new(),
             reblocks: Vec::new(),
+            failed_tests: None,
+            culprit: None,
+            culprit_history: Vec::new(),
             suspects: vec![Suspect {
                 repo: RepoName::parse("o/r").unwrap(),
                 pr: crate::model::PrNumber(42),

@@ -175,6 +175,28 @@ pub fn reply_part(part: &ReplyPart) -> String {
                  waiting for its result; nothing new was started."
             )
         }
+        ReplyPart::CulpritRecorded {
+            pr,
+            mitigation,
+            ids,
+            not_suspect,
+        } => {
+            let mut s = format!(
+                "recorded {pr} as the culprit of {}, mitigation `{}`. It is shown on the \
+                 blocker issue, the dashboard and the API; a later `/scalability-culprit` \
+                 replaces it (the earlier one is kept).",
+                code_list(ids.iter().map(|i| i.as_str())),
+                mitigation.as_str()
+            );
+            if !not_suspect.is_empty() {
+                let _ = write!(
+                    s,
+                    " Note: {pr} is not among the suspects of {}.",
+                    code_list(not_suspect.iter().map(|i| i.as_str()))
+                );
+            }
+            s
+        }
         ReplyPart::RerunNotConfigured => "`/scalability-rerun` re-runs the job through Prow's \
              Gangway API, and this plugin has no Gangway configured (`sources.gangway.address`). \
              Re-run the job from Prow instead (the rerun button on its Deck page)."

@@ -509,6 +509,7 @@ fn acts_on_incidents(command: &command::Command) -> bool {
             | Command::Exempt { .. }
             | Command::ExemptCancel
             | Command::Revert { .. }
+            | Command::Culprit { .. }
             | Command::Rerun
     )
 }

@@ -8,6 +8,8 @@
 //! plugins and are skipped; a `/scalability-…` word this plugin does not know is an error,
 //! so a typo gets an answer instead of silence.
 
+use crate::model::Mitigation;
+
 /// Every command prefix starts with this.
 pub const PREFIX: &str = "/scalability-";
 
@@ -29,6 +31,13 @@ pub enum Command {
     Revert { pr: u64 },
     /// `/scalability-rerun`: re-run the incident's job to rule out a flake.
     Rerun,
+    /// `/scalability-culprit #N <mitigation> [note]`: record the culprit of the incident(s)
+    /// where it is said and how it is mitigated.
+    Culprit {
+        pr: u64,
+        mitigation: Mitigation,
+        note: String,
+    },
     /// `/scalability-status`: reply with the current state of this repo.
     Status,
 }
@@ -96,6 +105,16 @@ pub const COMMANDS: &[CommandSpec] = &[
         who: Who::Approvers,
     },
     CommandSpec {
+        name: "scalability-culprit",
+        usage: "/scalability-culprit #N <revert|fix|feature-off|flake|other> [note]",
+        description: "Records PR #N as the culprit of the incident(s) where it is said (on a blocker issue: that incident; on a pull request: the open incidents of its repository and base branch), with how it is mitigated; a later one replaces it (the earlier ones are kept). A PR outside the suspects is recorded too, and said so.",
+        examples: &[
+            "/scalability-culprit #12345 revert",
+            "/scalability-culprit #12345 feature-off gated behind WatchListClient",
+        ],
+        who: Who::Approvers,
+    },
+    CommandSpec {
         name: "scalability-rerun",
         usage: "/scalability-rerun",
         description: "Re-runs the incident's job through Gangway to rule out a flake.",
@@ -135,6 +154,7 @@ impl Command {
             Command::Exempt { .. } | Command::ExemptCancel => "scalability-exempt",
             Command::Revert { .. } => "scalability-revert",
             Command::Rerun => "scalability-rerun",
+            Command::Culprit { .. } => "scalability-culprit",
             Command::Status => "scalability-status",
         };
         spec(name).expect("every command has a spec")
@@ -168,6 +188,22 @@ pub enum CommandError {
         "`/scalability-unblock {given}`: unknown flag; the only flag is `--final`: `/scalability-unblock [--final] [reason]`"
     )]
     UnknownFlag { given: String },
+    /// `/scalability-culprit` without `#N`.
+    #[error(
+        "`/scalability-culprit` needs the culprit pull request and the mitigation: `/scalability-culprit #N <revert|fix|feature-off|flake|other> [note]`"
+    )]
+    CulpritWithoutPr,
+    /// `/scalability-culprit` with something that is not `#N`.
+    #[error(
+        "`/scalability-culprit {given}`: expected a pull request as `#N`, e.g. `/scalability-culprit #123 revert`"
+    )]
+    CulpritMalformedPr { given: String },
+    /// `/scalability-culprit #N` without a mitigation, or with a word that is none.
+    #[error(
+        "`/scalability-culprit`: the mitigation must be one of `revert`, `fix`, `feature-off`, `flake`, `other`{}",
+        given.as_ref().map(|g| format!(" (not `{g}`)")).unwrap_or_default()
+    )]
+    CulpritMitigation { given: Option<String> },
 }
 
 fn known_commands() -> String {
@@ -269,6 +305,7 @@ fn parse_line(text: &str) -> Option<Result<Command, CommandError>> {
         }),
         "scalability-revert" => parse_revert(args),
         "scalability-rerun" => Ok(Command::Rerun),
+        "scalability-culprit" => parse_culprit(args),
         "scalability-status" => Ok(Command::Status),
         _ => Err(CommandError::Unknown {
             command: word[1..].to_string(),
@@ -309,17 +346,50 @@ fn parse_revert(args: &str) -> Result<Command, CommandError> {
     let Some(first) = args.split_whitespace().next() else {
         return Err(CommandError::RevertWithoutPr);
     };
-    let malformed = || CommandError::RevertMalformedPr {
-        given: first.to_string(),
-    };
-    let digits = first.strip_prefix('#').ok_or_else(malformed)?;
+    match pr_number(first) {
+        Some(pr) => Ok(Command::Revert { pr }),
+        None => Err(CommandError::RevertMalformedPr {
+            given: first.to_string(),
+        }),
+    }
+}
+
+/// A pull request written `#N` (N > 0, digits only).
+fn pr_number(word: &str) -> Option<u64> {
+    let digits = word.strip_prefix('#')?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(malformed());
+        return None;
     }
-    match digits.parse::<u64>() {
-        Ok(pr) if pr > 0 => Ok(Command::Revert { pr }),
-        _ => Err(malformed()),
+    digits.parse::<u64>().ok().filter(|pr| *pr > 0)
+}
+
+/// `#N <mitigation> [note]`: the note is the rest of the line, trimmed.
+fn parse_culprit(args: &str) -> Result<Command, CommandError> {
+    let (first, rest) = match args.split_once(char::is_whitespace) {
+        Some((first, rest)) => (first, rest.trim_start()),
+        None => (args, ""),
+    };
+    if first.is_empty() {
+        return Err(CommandError::CulpritWithoutPr);
     }
+    let pr = pr_number(first).ok_or_else(|| CommandError::CulpritMalformedPr {
+        given: first.to_string(),
+    })?;
+    let (word, note) = match rest.split_once(char::is_whitespace) {
+        Some((word, note)) => (word, note.trim()),
+        None => (rest, ""),
+    };
+    if word.is_empty() {
+        return Err(CommandError::CulpritMitigation { given: None });
+    }
+    let mitigation = Mitigation::parse(word).ok_or_else(|| CommandError::CulpritMitigation {
+        given: Some(word.chars().take(40).collect()),
+    })?;
+    Ok(Command::Culprit {
+        pr,
+        mitigation,
+        note: note.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -534,6 +604,11 @@ mod tests {
                 reason: String::new(),
             },
             Command::Revert { pr: 1 },
+            Command::Culprit {
+                pr: 1,
+                mitigation: Mitigation::Revert,
+                note: String::new(),
+            },
             Command::Rerun,
             Command::Status,
         ];
@@ -550,6 +625,70 @@ mod tests {
         assert_eq!(Command::Status.who(), Who::Anyone);
         assert_eq!(Command::Rerun.who(), Who::Approvers);
         assert_eq!(Command::Revert { pr: 1 }.usage(), "/scalability-revert #N");
+    }
+
+    #[test]
+    fn culprit_takes_a_pr_a_mitigation_and_a_note() {
+        use CommandError::*;
+        let culprit = |pr, mitigation, note: &str| {
+            vec![Ok(Command::Culprit {
+                pr,
+                mitigation,
+                note: note.into(),
+            })]
+        };
+        let cases: Vec<(&str, Vec<Result<Command, CommandError>>)> = vec![
+            (
+                "/scalability-culprit #12 revert",
+                culprit(12, Mitigation::Revert, ""),
+            ),
+            (
+                "/scalability-culprit #12 Feature-Off  gated behind a flag ",
+                culprit(12, Mitigation::FeatureOff, "gated behind a flag"),
+            ),
+            (
+                "/scalability-culprit #7 flake\n/scalability-culprit #8 other see #9",
+                vec![
+                    culprit(7, Mitigation::Flake, "").remove(0),
+                    culprit(8, Mitigation::Other, "see #9").remove(0),
+                ],
+            ),
+            (
+                "/scalability-culprit #3 fix",
+                culprit(3, Mitigation::Fix, ""),
+            ),
+            ("/scalability-culprit", vec![Err(CulpritWithoutPr)]),
+            (
+                "/scalability-culprit 12 revert",
+                vec![Err(CulpritMalformedPr { given: "12".into() })],
+            ),
+            (
+                "/scalability-culprit #0 revert",
+                vec![Err(CulpritMalformedPr { given: "#0".into() })],
+            ),
+            (
+                "/scalability-culprit #12",
+                vec![Err(CulpritMitigation { given: None })],
+            ),
+            (
+                "/scalability-culprit #12 reverted it",
+                vec![Err(CulpritMitigation {
+                    given: Some("reverted".into()),
+                })],
+            ),
+            ("> /scalability-culprit #12 revert", vec![]),
+        ];
+        for (body, want) in cases {
+            assert_eq!(parse(body), want, "body: {body:?}");
+        }
+        let text = CulpritMitigation {
+            given: Some("oops".into()),
+        }
+        .to_string();
+        assert!(
+            text.contains("feature-off") && text.contains("`oops`"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -44,10 +44,8 @@ pub fn is_false_block(resolved: bool, culprit_mitigation: Option<&str>) -> bool 
 }
 
 /// The mitigation of the culprit recorded on `incident` (`revert`, `fix`, `flake`, ...).
-/// Incidents carry no culprit in this version yet: none is ever recorded.
 fn culprit_mitigation(incident: &Incident) -> Option<&str> {
-    let _ = incident;
-    None
+    incident.culprit.as_ref().map(|c| c.mitigation.as_str())
 }
 
 /// Seconds from the first red run's finish to the first blocker issue's opening; `None`

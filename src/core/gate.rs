@@ -19,11 +19,12 @@
 //! and context), `work` (a decision in progress), `targets` (which incidents an input
 //! applies to), `lifecycle` (incident ids and state transitions), `runs` (regression and
 //! recovery), `commands` (a comment's commands: permission, limit, dispatch, audit),
-//! `blocking` (block, unblock, exempt), `revert`, `rerun`, `prs` (pull request events) and
+//! `blocking` (block, unblock, exempt), `revert`, `rerun`, `culprit`, `prs` (pull request events) and
 //! `findings` (what the shell reports back).
 
 mod blocking;
 mod commands;
+mod culprit;
 mod findings;
 mod inputs;
 mod lifecycle;

@@ -263,7 +263,12 @@ mod tests {
         assert!(help.config["kubernetes/kubernetes"].contains("ci-scale"));
         assert!(help.config["kubernetes/kubernetes"].contains("master"));
         assert!(help.config["kubernetes/kubernetes"].contains("2 red runs"));
-        assert_eq!(help.commands.len(), 6);
+        assert_eq!(help.commands.len(), 7);
+        assert!(
+            help.commands
+                .iter()
+                .any(|c| c.usage.starts_with("/scalability-culprit #N"))
+        );
         let json = serde_json::to_value(&help).unwrap();
         assert!(json.get("Snippet").is_none());
         assert_eq!(json["Events"][0], "issue_comment");

@@ -138,6 +138,38 @@ impl Reconciler {
         Ok(())
     }
 
+    /// A closed issue's body brought up to date (a culprit recorded after the lift),
+    /// without opening it again; nothing when it already says the same.
+    async fn refresh_body(
+        &self,
+        incident: &Incident,
+        scope: &Scope,
+        issue: &Issue,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let body = comment::blocker_body(incident, scope, &self.notice_context(scope));
+        if issue.body_text() != body {
+            self.edit_issue(&scope.repo, PrNumber(issue.number), body, false, report)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The bodies of a lifted incident's issues, cleaned up before a culprit was recorded
+    /// on it: brought up to date (the issues stay closed).
+    pub(super) async fn show_late_culprit(
+        &self,
+        incident: &Incident,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        for scope in &incident.scopes {
+            if let Some(issue) = self.find_issue(&incident.id, scope).await? {
+                self.refresh_body(incident, scope, &issue, report).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Sets an issue's body (and opens it again when `reopen`).
     async fn edit_issue(
         &self,
@@ -204,6 +236,7 @@ impl Reconciler {
             self.client.close_issue(&scope.repo, number).await?;
             report.issues_closed += 1;
         }
+        self.refresh_body(incident, scope, &issue, report).await?;
         self.comment_once(
             &scope.repo,
             number,

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::Reconciler;
 use super::plan::coverage;
-use crate::model::{Incident, Scope};
+use crate::model::{Incident, Scope, Timestamp};
 
 /// What a pass did, and what went wrong (the next pass retries it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,7 +61,9 @@ impl Reconciler {
     pub async fn reconcile(&self) -> anyhow::Result<Report> {
         let mut incidents = self.store.all_incidents().context("reading incidents")?;
         let mut culprit = Report::default();
-        if self.culprit_pass(&incidents, &mut culprit).await {
+        let mut recorded = self.failed_tests_pass(&incidents, &mut culprit).await;
+        recorded |= self.culprit_pass(&incidents, &mut culprit).await;
+        if recorded {
             // The gate wrote what was found: labels and issues go by that.
             incidents = self.store.all_incidents().context("reading incidents")?;
         }
@@ -104,9 +106,24 @@ impl Reconciler {
         }
         self.post_pending_replies(&mut report).await;
         for incident in incidents.iter().filter(|i| !i.is_active()) {
-            match self.store.is_cleaned(&incident.id) {
-                Ok(true) => continue,
-                Ok(false) => {}
+            match self.store.cleaned_at(&incident.id) {
+                Ok(Some(at)) => {
+                    // A culprit recorded since the cleanup: the closed issues show it.
+                    if let Some(c) = incident.culprit.as_ref().filter(|c| c.at >= at) {
+                        match self.show_late_culprit(incident, &mut report).await {
+                            Ok(()) => {
+                                let after = Timestamp(c.at.0.saturating_add(1));
+                                let now = self.clock.now().max(after);
+                                if let Err(e) = self.store.mark_cleaned(&incident.id, now) {
+                                    report.fail(format!("marking {} cleaned", incident.id), e);
+                                }
+                            }
+                            Err(e) => report.fail(format!("culprit on {}", incident.id), e),
+                        }
+                    }
+                    continue;
+                }
+                Ok(None) => {}
                 Err(e) => {
                     report.fail(format!("cleanup state of {}", incident.id), e);
                     continue;

@@ -75,7 +75,15 @@ fn reconciler_of(app: &Parts) -> Reconciler {
             .first_leak_at
             .map(|first_seen| Leak { first_seen, prs })
     });
+    let gcs = crate::prow::gcs::Gcs::new(&app.config.sources.gcs).unwrap_or_else(|error| {
+        tracing::error!(
+            error = format!("{error:#}"),
+            "GCS reader disabled: blocker issues will not name the failed tests"
+        );
+        None
+    });
     Reconciler::new(app.github.clone(), app.config.clone(), app.store.clone())
+        .with_gcs(gcs)
         .with_ready_rules(rules)
         .with_leaks(leaks)
         .with_findings(app.queue.clone())

@@ -319,9 +319,43 @@ fn incident_article(page: &mut String, i: &IncidentView) {
         }
         page.push_str("</ul>");
     }
-    page.push_str("</dd>\n</dl>\n");
+    page.push_str("</dd>\n");
+    culprit(page, i);
+    page.push_str("</dl>\n");
     suspects(page, i);
     page.push_str("</article>\n");
+}
+
+/// The recorded culprit (`/scalability-culprit`) and how many were recorded before.
+fn culprit(page: &mut String, i: &IncidentView) {
+    page.push_str("<dt>Culprit</dt><dd>");
+    match &i.culprit {
+        None => page.push_str("not recorded"),
+        Some(c) => {
+            let repo = c.repo.to_string();
+            let _ = write!(
+                page,
+                "{} — {} (by {} at {}){}{}",
+                link(
+                    &format!("https://github.com/{repo}/pull/{}", c.pr.0),
+                    &format!("{repo}#{}", c.pr.0)
+                ),
+                c.mitigation.as_str(),
+                escape(c.by.as_str()),
+                time(c.at),
+                if c.suspect {
+                    ""
+                } else {
+                    " · not among the suspects"
+                },
+                reason_suffix(c.note.as_deref().unwrap_or_default())
+            );
+            if !i.culprit_history.is_empty() {
+                let _ = write!(page, " · {} recorded before", i.culprit_history.len());
+            }
+        }
+    }
+    page.push_str("</dd>\n");
 }
 
 fn reason_suffix(reason: &str) -> String {

@@ -140,6 +140,21 @@ fn to_pb(view: &IncidentView) -> pb::Incident {
                     .to_string()
             })
             .collect(),
+        culprit: view.culprit.as_ref().map(culprit_pb),
+        culprit_history: view.culprit_history.iter().map(culprit_pb).collect(),
+    }
+}
+
+/// A recorded culprit as the gRPC message.
+fn culprit_pb(c: &crate::model::Culprit) -> pb::Culprit {
+    pb::Culprit {
+        pr: format!("{}#{}", c.repo, c.pr.0),
+        number: c.pr.0,
+        mitigation: c.mitigation.as_str().to_string(),
+        note: c.note.clone().unwrap_or_default(),
+        by: c.by.to_string(),
+        at: c.at.0,
+        suspect: c.suspect,
     }
 }
 

@@ -77,6 +77,14 @@ impl Store {
         Ok(())
     }
 
+    /// When a lifted incident was (last) cleaned up on GitHub, if it was.
+    pub fn cleaned_at(&self, incident: &IncidentId) -> anyhow::Result<Option<Timestamp>> {
+        self.tree(TREE_CLEANED)?
+            .get(incident.as_str())?
+            .map(|bytes| Self::decode(&bytes).context("cleanup time"))
+            .transpose()
+    }
+
     /// Whether a lifted incident is cleaned up on GitHub.
     pub fn is_cleaned(&self, incident: &IncidentId) -> anyhow::Result<bool> {
         Ok(self.tree(TREE_CLEANED)?.contains_key(incident.as_str())?)
@@ -131,6 +139,7 @@ mod tests {
         );
         store.mark_cleaned(&id, Timestamp(1)).unwrap();
         assert!(store.is_cleaned(&id).unwrap());
+        assert_eq!(store.cleaned_at(&id).unwrap(), Some(Timestamp(1)));
         store.forget_reconcile_cache().unwrap();
         assert_eq!(store.issue_of(&id, &scope).unwrap(), None);
         assert!(!store.is_cleaned(&id).unwrap());

@@ -30,7 +30,8 @@ fn reason_of(command: &Command) -> &str {
         Command::Unblock { reason }
         | Command::UnblockFinal { reason }
         | Command::Block { reason, .. }
-        | Command::Exempt { reason } => reason,
+        | Command::Exempt { reason }
+        | Command::Culprit { note: reason, .. } => reason,
         _ => "",
     }
 }
@@ -167,6 +168,11 @@ impl Work<'_, '_> {
             }
             Command::Revert { pr } => self.revert(comment, PrNumber(*pr)),
             Command::Rerun => self.rerun(comment),
+            Command::Culprit {
+                pr,
+                mitigation,
+                note,
+            } => self.culprit(comment, PrNumber(*pr), *mitigation, note),
         }
     }
 }

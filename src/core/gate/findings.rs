@@ -21,7 +21,8 @@ impl Finding {
             | Finding::RerunStarted { incident, .. }
             | Finding::RerunFailed { incident, .. }
             | Finding::RerunFinished { incident, .. }
-            | Finding::IssueOpened { incident, .. } => incident,
+            | Finding::IssueOpened { incident, .. }
+            | Finding::FailedTests { incident, .. } => incident,
         }
     }
 
@@ -36,6 +37,7 @@ impl Finding {
             Finding::RerunFailed { .. } => "finding: rerun failed",
             Finding::RerunFinished { .. } => "finding: rerun finished",
             Finding::IssueOpened { .. } => "finding: blocker issue opened",
+            Finding::FailedTests { .. } => "finding: failed tests",
         }
     }
 }
@@ -70,6 +72,24 @@ impl Work<'_, '_> {
 /// Applies `finding` to `incident`: the audit outcome when it changed something.
 fn apply_finding(incident: &mut Incident, finding: &Finding, now: Timestamp) -> Option<String> {
     match finding {
+        Finding::FailedTests { failures, .. } => {
+            if incident.failed_tests.as_ref() == Some(failures) {
+                return None;
+            }
+            incident.failed_tests = Some(failures.clone());
+            Some(if failures.files_read == 0 {
+                format!(
+                    "failed tests of run {}: unavailable ({})",
+                    failures.build_id,
+                    failures.notes.join("; ")
+                )
+            } else {
+                format!(
+                    "failed tests of run {}: {} failed in {} junit file(s)",
+                    failures.build_id, failures.total, failures.files_read
+                )
+            })
+        }
         Finding::Suspects {
             search, suspects, ..
         } => {

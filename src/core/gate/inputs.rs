@@ -142,6 +142,12 @@ pub enum Finding {
     /// The incident's first blocker issue was opened at `at` (its time to block ends
     /// there); a later issue of another scope changes nothing. Not audited.
     IssueOpened { incident: IncidentId, at: Timestamp },
+    /// The failed tests of the incident's first red run, as read from its JUnit files
+    /// (or why they could not be).
+    FailedTests {
+        incident: IncidentId,
+        failures: crate::model::TestFailures,
+    },
     /// The run rerun `rerun` produced has finished.
     RerunFinished {
         incident: IncidentId,

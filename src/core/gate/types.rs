@@ -201,6 +201,14 @@ pub enum ReplyPart {
         since: Timestamp,
         execution: Option<String>,
     },
+    /// `/scalability-culprit #N` recorded on `ids`; `not_suspect` are those of them whose
+    /// suspects do not include `pr`.
+    CulpritRecorded {
+        pr: PrNumber,
+        mitigation: crate::model::Mitigation,
+        ids: Vec<IncidentId>,
+        not_suspect: Vec<IncidentId>,
+    },
     /// `/scalability-rerun` without Gangway configured.
     RerunNotConfigured,
     /// A malformed command: the parser's message.
