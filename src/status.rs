@@ -515,6 +515,7 @@ mod tests {
                 first_red: r.clone(),
                 last_green: r,
             },
+            scopes_left_open: Vec::new(),
             scopes: vec![Scope {
                 repo: RepoName::new("kubernetes", "kubernetes"),
                 branch: "master".into(),

@@ -72,6 +72,9 @@ pub struct Metrics {
     pub store_bytes: Gauge,
     /// Supervised tasks restarted after a panic, an error or an early end, by task.
     pub task_restarts: Family<TaskLabels, Counter>,
+    /// Announcements (Slack) by outcome: `sent`, `failed` (an attempt; retried),
+    /// `abandoned` (given up after a day).
+    pub announcements: Family<KindLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -157,6 +160,12 @@ impl Metrics {
             "Supervised tasks restarted after a panic, an error or an early end, by task",
             task_restarts.clone(),
         );
+        let announcements = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "announcements",
+            "Announcements of blocks and lifts (Slack) by outcome: sent, failed, abandoned",
+            announcements.clone(),
+        );
         Self {
             registry,
             webhooks,
@@ -171,6 +180,7 @@ impl Metrics {
             inbox_entries,
             store_bytes,
             task_restarts,
+            announcements,
         }
     }
 
