@@ -15,6 +15,8 @@ pub struct Binary {
     pub url: String,
     /// `127.0.0.1:PORT` of the gRPC listener.
     pub grpc: String,
+    /// `127.0.0.1:PORT` of the metrics listener.
+    pub metrics: String,
 }
 
 impl Binary {
@@ -35,17 +37,18 @@ impl Binary {
                 if line.contains("scalability-gate is ready") {
                     let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
                     let field = |k: &str| v["fields"][k].as_str().unwrap_or("").to_string();
-                    let _ = tx.send((field("listen"), field("grpc")));
+                    let _ = tx.send((field("listen"), field("grpc"), field("metrics")));
                 }
             }
         });
-        let (listen, grpc) = rx
+        let (listen, grpc, metrics) = rx
             .recv_timeout(TIMEOUT)
             .expect("the plugin logged its addresses");
         Binary {
             child,
             url: format!("http://{listen}"),
             grpc,
+            metrics,
         }
     }
 
