@@ -113,13 +113,15 @@ mod tests {
         let p = "kubernetes/perf-tests";
         let both = [scope(k), scope(p)];
         // (what, last green, first red, blocked, left open)
-        let cases: Vec<(
-            &str,
-            Vec<(&str, &str)>,
-            Vec<(&str, &str)>,
-            Vec<&str>,
-            Vec<&str>,
-        )> = vec![
+        type Commits<'a> = Vec<(&'a str, &'a str)>;
+        type Case<'a> = (
+            &'a str,
+            Commits<'a>,
+            Commits<'a>,
+            Vec<&'a str>,
+            Vec<&'a str>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "only k changed",
                 vec![(k, "a1"), (p, "b1")],
