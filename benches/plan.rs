@@ -191,6 +191,7 @@ fn policy(jobs: usize) -> Policy {
                     scope("kubernetes/perf-tests", "master"),
                 ],
                 auto_unblock_on_recovery: i > 0,
+                infer_scopes: false,
             })
             .collect(),
         approvers: ApproverList {

@@ -512,6 +512,7 @@ fn config(dir: &Path, fake: &FakeGithub, ports: &Ports, settings: &Settings) -> 
                 }],
                 failures_to_confirm: 2,
                 auto_unblock_on_recovery: true,
+                infer_scopes: false,
                 suspects: Default::default(),
                 max_silence: None,
             })

@@ -56,6 +56,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// When the plugin escalates an incident that is still active.
     pub escalation: EscalationConfig,
+    /// Announcements of blocks and lifts (Slack).
+    pub notify: NotifyConfig,
 }
 
 impl Default for Config {
@@ -80,6 +82,7 @@ impl Default for Config {
             reconcile: ReconcileConfig::default(),
             api: ApiConfig::default(),
             escalation: EscalationConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -227,6 +230,10 @@ pub struct JobConfig {
     /// Lift the incident by itself when the job is green again.
     #[serde(default)]
     pub auto_unblock_on_recovery: bool,
+    /// Block only the scopes whose repo changed between the last green and the first red
+    /// run (`started.json` `repos`); an unknown commit blocks its scope.
+    #[serde(default)]
+    pub infer_scopes: bool,
     /// Signals that rank this job's suspects.
     #[serde(default)]
     pub suspects: SuspectSignals,
@@ -248,6 +255,7 @@ impl JobConfig {
             }],
             failures_to_confirm: one(),
             auto_unblock_on_recovery: false,
+            infer_scopes: false,
             suspects: SuspectSignals::default(),
             max_silence: None,
         }
@@ -455,6 +463,14 @@ pub struct ApiConfig {
     /// File holding the bearer token the mutating calls (`Block`, `Unblock`, `Exempt`)
     /// require (`authorization: Bearer <token>`); empty: those calls are refused.
     pub token_file: String,
+}
+
+/// Announcements where people look (top-level `notify`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// File holding a Slack incoming-webhook URL (a secret: never logged); `""` = off.
+    pub slack_webhook_file: String,
 }
 
 /// Durations as humane strings (`1s`, `60s`, `10m`).

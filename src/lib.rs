@@ -15,6 +15,7 @@ pub mod consumer;
 pub mod core;
 pub mod github;
 pub mod model;
+pub mod notify;
 pub mod pb;
 pub mod preflight;
 pub mod prow;
@@ -165,6 +166,15 @@ pub async fn run_with_clock(
         app.reruns.clone(),
         &supervisor,
     );
+    let notifier = notify::spawn(
+        notify::Parts {
+            config: app.config.clone(),
+            store: app.store.clone(),
+            metrics: app.metrics.clone(),
+            clock: clock.clone(),
+        },
+        &supervisor,
+    );
 
     app.ready.store(true, Ordering::SeqCst);
     tracing::info!(listen = %bound.listen, health = %bound.health, metrics = %bound.metrics,
@@ -185,6 +195,9 @@ pub async fn run_with_clock(
     reconciler.await.context("reconciler task")?;
     if let Some(reruns) = reruns {
         reruns.await.context("rerun executor task")?;
+    }
+    if let Some(notifier) = notifier {
+        notifier.await.context("notifier task")?;
     }
     for watch in tide_watch {
         watch.await.context("Tide watch task")?;
@@ -230,6 +243,7 @@ pub fn check_secrets(config: &Config) -> anyhow::Result<()> {
     prow::hmac::HmacSecrets::new(&config.hmac_secret_file)
         .current()
         .context("hmac_secret_file is unusable (it must hold a token)")?;
+    notify::check(config)?;
     let token = &config.github.token_file;
     if config.github.uses_app() {
         // The app's settings were checked with the configuration; exactly one way in.

@@ -606,6 +606,10 @@ pub struct Incident {
     pub opened_at: Timestamp,
     pub cause: Cause,
     pub scopes: Vec<Scope>,
+    /// Scopes of the job left open (`jobs[].infer_scopes`): unchanged since the last
+    /// green run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes_left_open: Vec<Scope>,
     pub state: IncidentState,
     /// Later red runs folded into this incident while it was active.
     #[serde(default)]
@@ -664,6 +668,7 @@ impl Incident {
             opened_at,
             cause,
             scopes,
+            scopes_left_open: Vec::new(),
             state: IncidentState::Active,
             folded_runs: Vec::new(),
             recovered_by: None,

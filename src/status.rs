@@ -122,6 +122,8 @@ pub struct IncidentView {
     /// Seconds blocked: until now when active, until the lift otherwise.
     pub duration_seconds: i64,
     pub scopes: Vec<ScopeView>,
+    /// The job's scopes `infer_scopes` left open: unchanged since the last green run.
+    pub scopes_left_open: Vec<Scope>,
     pub cause: Cause,
     /// Later red runs folded into the incident.
     pub folded_runs: Vec<RunRef>,
@@ -323,6 +325,7 @@ pub fn incident_view(
             .iter()
             .map(|s| scope_view(s, config, tide))
             .collect(),
+        scopes_left_open: incident.scopes_left_open.clone(),
         cause: incident.cause.clone(),
         folded_runs: incident.folded_runs.clone(),
         recovered_by: incident.recovered_by.clone(),
@@ -607,6 +610,7 @@ mod tests {
                 first_red: r.clone(),
                 last_green: r,
             },
+            scopes_left_open: Vec::new(),
             scopes: vec![Scope {
                 repo: RepoName::new("kubernetes", "kubernetes"),
                 branch: "master".into(),

@@ -7,6 +7,7 @@ mod flusher;
 mod history;
 mod inbox;
 mod incidents;
+mod notify;
 mod reconcile;
 
 pub use history::RecordOutcome;

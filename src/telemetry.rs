@@ -75,6 +75,9 @@ pub struct Metrics {
     pub task_restarts: Family<TaskLabels, Counter>,
     /// The gate's own figures per job, computed from the store at each scrape.
     figures: Arc<RwLock<Vec<JobFigures>>>,
+    /// Announcements (Slack) by outcome: `sent`, `failed` (an attempt; retried),
+    /// `abandoned` (given up after a day).
+    pub announcements: Family<KindLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -162,6 +165,12 @@ impl Metrics {
         );
         let figures = Arc::new(RwLock::new(Vec::new()));
         registry.register_collector(Box::new(FiguresCollector(figures.clone())));
+        let announcements = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "announcements",
+            "Announcements of blocks and lifts (Slack) by outcome: sent, failed, abandoned",
+            announcements.clone(),
+        );
         Self {
             registry,
             figures,
@@ -177,6 +186,7 @@ impl Metrics {
             inbox_entries,
             store_bytes,
             task_restarts,
+            announcements,
         }
     }
 

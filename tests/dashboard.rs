@@ -71,6 +71,7 @@ fn seed(path: &std::path::Path) {
             last_green: RunRef::from(&green),
         },
         scopes: vec![scope],
+        scopes_left_open: vec![],
         state: IncidentState::Active,
         folded_runs: vec![],
         recovered_by: None,

@@ -157,6 +157,7 @@ fn policy() -> Policy {
             name: JobName::new("ci-scale"),
             scopes: vec![master()],
             auto_unblock_on_recovery: false,
+            infer_scopes: false,
         }],
         approvers: ApproverList {
             users: vec!["alice".into()],

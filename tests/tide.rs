@@ -377,6 +377,7 @@ async fn live_check_reads_tide_js_during_an_incident() {
                     reason: "test".into(),
                 },
                 scopes: vec![scope.clone()],
+                scopes_left_open: vec![],
                 state: IncidentState::Active,
                 folded_runs: Vec::new(),
                 recovered_by: None,

@@ -37,7 +37,7 @@ pub fn blocker_body(
     };
     fit_for_github(format!(
         "## Merges to `{repo}` branch `{branch}` are blocked\n\n\
-         Blocked by incident `{id}`: {scopes}.\n\n{cause}{what_failed}{culprit}\n\n\
+         Blocked by incident `{id}`: {scopes}.{left_open}\n\n{cause}{what_failed}{culprit}\n\n\
          {label} {holds}\n\n\
          **Why.** {rules}\n\n\
          **How to unblock.** Find and revert or fix the culprit, or switch it off. Then an \
@@ -51,6 +51,7 @@ pub fn blocker_body(
         repo = scope.repo,
         branch = scope.branch,
         id = incident.id,
+        left_open = left_open_sentence(incident),
         cause = incident_cause(incident),
         what_failed = super::failed::what_failed_section(incident, scope),
         culprit = super::failed::culprit_section(incident, scope),
@@ -61,6 +62,23 @@ pub fn blocker_body(
         reruns = reruns_section(incident),
         marker = issue_marker(&incident.id, &scope.branch),
     ))
+}
+
+/// The scopes `jobs[].infer_scopes` left open, and why; nothing when none were.
+pub fn left_open_sentence(incident: &Incident) -> String {
+    if incident.scopes_left_open.is_empty() {
+        return String::new();
+    }
+    let open = incident
+        .scopes_left_open
+        .iter()
+        .map(|s| format!("`{}` branch `{}`", s.repo, s.branch))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        " Left open: {open}, unchanged since the last green run (the same commit was tested \
+         in the last green and the first red run)."
+    )
 }
 
 /// Why the incident exists, in a few lines of Markdown.
@@ -342,6 +360,7 @@ mod tests {
                     finished_at: None,
                 },
             },
+            scopes_left_open: Vec::new(),
             scopes: vec![Scope {
                 repo: RepoName::parse("o/r").unwrap(),
                 branch: "master".into(),

@@ -341,3 +341,23 @@ fn max_silence_is_a_humane_duration_and_off_by_default() {
     .unwrap();
     assert_eq!(off.jobs[0].max_silence, None);
 }
+
+#[test]
+fn infer_scopes_and_notify_load_with_defaults_and_unknown_keys_are_named() {
+    let c = load_yaml(MINIMAL, &[], &Overrides::default()).unwrap();
+    assert!(!c.jobs[0].infer_scopes);
+    assert_eq!(c.notify.slack_webhook_file, "");
+    let yaml = "jobs:\n- name: j\n  infer_scopes: true\n  scopes:\n  - {repo: o/r, branch: master}\n\
+                notify:\n  slack_webhook_file: /etc/slack/url\n";
+    let c = load_yaml(yaml, &[], &Overrides::default()).unwrap();
+    assert!(c.jobs[0].infer_scopes);
+    assert_eq!(c.notify.slack_webhook_file, "/etc/slack/url");
+    let err = load_yaml(
+        &format!("{MINIMAL}notify:\n  slack_url: x\n"),
+        &[],
+        &Overrides::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("notify") && err.contains("slack_url"), "{err}");
+}

@@ -39,6 +39,7 @@ pub fn policy(config: &Config) -> Policy {
                 })
                 .collect(),
             auto_unblock_on_recovery: j.auto_unblock_on_recovery,
+            infer_scopes: j.infer_scopes,
         })
         .collect();
     Policy {

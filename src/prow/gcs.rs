@@ -83,12 +83,9 @@ fn repo_name(key: &str) -> Option<RepoName> {
     RepoName::parse(&key).ok()
 }
 
-/// The sha in a `repos` value (`branch:sha,pr:sha`): the base ref's.
+/// The sha in a `repos` value (`branch:sha,pr:sha`): the base ref's; junk is unknown.
 fn base_sha(value: &str) -> Option<CommitSha> {
-    let base = value.split(',').next()?;
-    let (_, sha) = base.split_once(':')?;
-    let sha = sha.trim();
-    (!sha.is_empty()).then(|| CommitSha::new(sha))
+    crate::core::scopes::tested_commit(value)
 }
 
 impl Started {
@@ -120,7 +117,8 @@ impl Started {
         } else {
             self.repo_commit.as_str()
         };
-        if !commit.is_empty() {
+        let commit = commit.trim_matches(|c: char| c.is_ascii_whitespace());
+        if crate::core::scopes::is_commit(commit) {
             let first = repos.keys().find_map(|k| repo_name(k));
             if let Some(repo) = first.or_else(|| primary.cloned()) {
                 out.entry(repo).or_insert_with(|| CommitSha::new(commit));

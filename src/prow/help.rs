@@ -246,6 +246,7 @@ mod tests {
                 ],
                 failures_to_confirm: 2,
                 auto_unblock_on_recovery: true,
+                infer_scopes: false,
                 suspects: Default::default(),
                 max_silence: None,
             }],

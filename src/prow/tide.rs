@@ -686,6 +686,7 @@ tide:
                 .collect(),
             failures_to_confirm: 1,
             auto_unblock_on_recovery: false,
+            infer_scopes: false,
             suspects: Default::default(),
             max_silence: None,
         };

@@ -17,6 +17,8 @@ pub struct Binary {
     pub grpc: String,
     /// Every line it logged so far (stderr).
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// `127.0.0.1:PORT` of the metrics listener.
+    pub metrics: String,
 }
 
 impl Binary {
@@ -40,11 +42,11 @@ impl Binary {
                 if line.contains("scalability-gate is ready") {
                     let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
                     let field = |k: &str| v["fields"][k].as_str().unwrap_or("").to_string();
-                    let _ = tx.send((field("listen"), field("grpc")));
+                    let _ = tx.send((field("listen"), field("grpc"), field("metrics")));
                 }
             }
         });
-        let (listen, grpc) = rx
+        let (listen, grpc, metrics) = rx
             .recv_timeout(TIMEOUT)
             .expect("the plugin logged its addresses");
         Binary {
@@ -52,6 +54,7 @@ impl Binary {
             url: format!("http://{listen}"),
             grpc,
             log,
+            metrics,
         }
     }
 

@@ -20,6 +20,8 @@ pub struct GateJob {
     pub name: JobName,
     pub scopes: Vec<Scope>,
     pub auto_unblock_on_recovery: bool,
+    /// `jobs[].infer_scopes`: a regression blocks only the scopes whose repo changed.
+    pub infer_scopes: bool,
 }
 
 /// Which open PRs carry the label during an incident.

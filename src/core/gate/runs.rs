@@ -13,7 +13,14 @@ impl Work<'_, '_> {
         let Some(gated) = self.ctx.policy.job(job.as_str()) else {
             return;
         };
-        let scopes = gated.scopes.clone();
+        let inferred = if gated.infer_scopes {
+            crate::core::scopes::infer(&gated.scopes, &last_green.commits, &first_red.commits)
+        } else {
+            crate::core::scopes::Inferred {
+                blocked: gated.scopes.clone(),
+                left_open: Vec::new(),
+            }
+        };
         let id = regression_id(job, first_red);
         if self.incidents.iter().any(|i| i.id == id) {
             // Seen before (a repeated detection, or lifted already): nothing new.
@@ -31,7 +38,10 @@ impl Work<'_, '_> {
             first_red: first_red.clone(),
             last_green: last_green.clone(),
         };
-        self.open(id, job.clone(), cause, scopes);
+        self.open(id.clone(), job.clone(), cause, inferred.blocked);
+        if let Some(opened) = self.get_mut(&id) {
+            opened.scopes_left_open = inferred.left_open;
+        }
     }
 
     /// Job `job` went red → green. On its active incident it is recorded, and resolves it
@@ -193,6 +203,41 @@ mod tests {
                 decide(&state, &green, &ctx(&p)).incidents.len() <= usize::from(lifted),
                 "{what}: repeated recovery"
             );
+        }
+    }
+
+    #[test]
+    fn infer_scopes_blocks_only_the_changed_repo_and_records_the_rest() {
+        use crate::model::{CommitSha, RepoName};
+        let perf = RepoName::new("kubernetes", "perf-tests");
+        let perf_master = crate::model::Scope {
+            repo: perf.clone(),
+            branch: "master".into(),
+        };
+        let with = |build: &str, k: &str, p: &str| {
+            let mut r = run(build);
+            r.commits.insert(master().repo, CommitSha::new(k));
+            r.commits.insert(perf.clone(), CommitSha::new(p));
+            r
+        };
+        let input = Input::Regression {
+            job: JobName::new(JOB),
+            first_red: with("101", "a2", "b1"),
+            last_green: with("100", "a1", "b1"),
+        };
+        // (infer_scopes, blocked, left open)
+        let cases = [
+            (false, vec![master(), perf_master.clone()], vec![]),
+            (true, vec![master()], vec![perf_master.clone()]),
+        ];
+        for (infer, blocked, open) in cases {
+            let mut p = policy();
+            p.jobs[0].scopes.push(perf_master.clone());
+            p.jobs[0].infer_scopes = infer;
+            let d = decide(&State::default(), &input, &ctx(&p));
+            assert_eq!(d.incidents.len(), 1, "infer {infer}");
+            assert_eq!(d.incidents[0].scopes, blocked, "infer {infer}");
+            assert_eq!(d.incidents[0].scopes_left_open, open, "infer {infer}");
         }
     }
 

@@ -27,6 +27,7 @@ pub(super) fn policy() -> Policy {
                 name: JobName::new(JOB),
                 scopes: vec![master()],
                 auto_unblock_on_recovery: false,
+                infer_scopes: false,
             },
             GateJob {
                 name: JobName::new(AUTO_JOB),
@@ -35,6 +36,7 @@ pub(super) fn policy() -> Policy {
                     branch: "master".into(),
                 }],
                 auto_unblock_on_recovery: true,
+                infer_scopes: false,
             },
         ],
         approvers: ApproverList {
