@@ -22,7 +22,7 @@ pub use culprit::{
 };
 pub use fit::{GITHUB_BODY_CHARS, fit_for_github};
 pub use issue::{
-    SUSPECT_ROWS, blocker_body, blocker_title, commits_unknown, green_start_unknown,
+    SUSPECT_ROWS, blocker_body, blocker_title, commits_unknown, green_start_unknown, no_green_run,
     incident_cause, range_unknown_to_github, reruns_section, suspects_section, window_cut,
 };
 pub use marker::{

@@ -393,6 +393,12 @@ impl Consumer {
     async fn record_finding(&self, finding: &crate::core::gate::Finding) -> anyhow::Result<()> {
         let decision = self.gate.on_finding(finding, self.clock.now())?;
         self.make_durable(&decision).await?;
+        // A breach the resync found counts as the webhook's would (recorded only once).
+        if let crate::core::gate::Finding::Breach { scope, .. } = finding
+            && !decision.incidents.is_empty()
+        {
+            self.metrics.breach(scope);
+        }
         self.act(decision).await
     }
 

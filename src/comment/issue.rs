@@ -115,10 +115,14 @@ pub fn suspects_section(incident: &Incident, scope: &crate::model::Scope) -> Str
             head,
             commits,
         }) => {
+            let to = match incident.cause {
+                Cause::Regression { .. } => "the first red run's",
+                Cause::Manual { .. } => "the latest run's (else the branch head)",
+            };
             let _ = write!(
                 out,
                 "The {commits} commit(s) on `{}` between the last green run's tested commit \
-                 `{}` and the first red run's `{}` ([compare](https://github.com/{on}/compare/{base}...{head})), \
+                 `{}` and {to} `{}` ([compare](https://github.com/{on}/compare/{base}...{head})), \
                  each mapped to its PR.\n\n",
                 scope.branch,
                 short(base.as_str()),
@@ -263,6 +267,11 @@ pub fn range_unknown_to_github(
         base.as_str(),
         head.as_str()
     )
+}
+
+/// Why a manual block's suspects are a time window: the job has no green run on record.
+pub fn no_green_run() -> &'static str {
+    "the job has no green run on record"
 }
 
 /// Why a time window starts a day before the first red run.
