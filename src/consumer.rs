@@ -189,6 +189,7 @@ impl Consumer {
                 match self.gate.on_finding(&finding, self.clock.now()) {
                     Ok(decision) => {
                         self.make_durable(&decision).await?;
+                        self.count_found_breach(&finding, &decision);
                         let _ = done.send(Ok(()));
                         self.act(decision).await
                     }
@@ -328,6 +329,20 @@ impl Consumer {
         }
     }
 
+    /// Counts a breach the resync found, as the webhook's would be (only when the gate
+    /// recorded it: never twice).
+    fn count_found_breach(
+        &self,
+        finding: &crate::core::gate::Finding,
+        decision: &crate::core::gate::Decision,
+    ) {
+        if let crate::core::gate::Finding::Breach { scope, .. } = finding
+            && !decision.incidents.is_empty()
+        {
+            self.metrics.breach(scope);
+        }
+    }
+
     /// Counts the breaches a merged-PR event added: the gate touches an incident on a merge
     /// only when it records a new breach.
     fn count_breaches(&self, event: &Event, decision: &crate::core::gate::Decision) {
@@ -393,12 +408,7 @@ impl Consumer {
     async fn record_finding(&self, finding: &crate::core::gate::Finding) -> anyhow::Result<()> {
         let decision = self.gate.on_finding(finding, self.clock.now())?;
         self.make_durable(&decision).await?;
-        // A breach the resync found counts as the webhook's would (recorded only once).
-        if let crate::core::gate::Finding::Breach { scope, .. } = finding
-            && !decision.incidents.is_empty()
-        {
-            self.metrics.breach(scope);
-        }
+        self.count_found_breach(finding, &decision);
         self.act(decision).await
     }
 
