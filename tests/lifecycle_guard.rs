@@ -12,8 +12,12 @@ use common::{API_TOKEN, Binary, Plugin, REPO, World, bearer, eventually};
 use scalability_gate::config::Config;
 use scalability_gate::github::fake::{MergedPr, PrSpec};
 use scalability_gate::model::Timestamp;
-use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
+use scalability_gate::config::JobConfig;
+use scalability_gate::pb::scalability_gate::v1::gate_client::GateClient;
 use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
+use scalability_gate::pb::scalability_gate::v1::{
+    ExemptRequest, ReportJobResultRequest, UnblockRequest,
+};
 use serde_json::Value;
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
@@ -44,6 +48,18 @@ async fn world() -> World {
 /// Reports run `build` of the job (`result`) started at `started`, with its tested commit
 /// of the repo when known.
 async fn report(grpc: &str, build: u64, result: &str, started: i64, commit: Option<&str>) {
+    report_job(grpc, JOB, build, result, started, commit).await;
+}
+
+/// As [`report`], for `job`.
+async fn report_job(
+    grpc: &str,
+    job: &str,
+    build: u64,
+    result: &str,
+    started: i64,
+    commit: Option<&str>,
+) {
     let mut client = ResultsClient::connect(format!("http://{grpc}"))
         .await
         .unwrap();
@@ -53,7 +69,7 @@ async fn report(grpc: &str, build: u64, result: &str, started: i64, commit: Opti
     client
         .report_job_result(bearer(
             ReportJobResultRequest {
-                job_name: JOB.into(),
+                job_name: job.into(),
                 build_id: build.to_string(),
                 result: result.into(),
                 started_at: started,
@@ -394,5 +410,107 @@ async fn a_lifted_incident_stored_by_version_1_is_resolved_and_never_reblocks() 
     );
     assert!(!world.has_label(1) && !world.has_label(2));
     assert!(world.blockers().is_empty());
+    plugin.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_unblock_and_exempt_act_only_where_they_say() {
+    const RELEASE_JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100-release";
+    const RELEASE: &str = "release-1.34";
+    let world = world().await;
+    assert_eq!(
+        world
+            .fake
+            .add_pr(REPO, PrSpec::new(RELEASE).labels(&["lgtm", "approved"])),
+        3
+    );
+    let mut config = world.config();
+    config.jobs = vec![
+        JobConfig::new(JOB, REPO, "master"),
+        JobConfig::new(RELEASE_JOB, REPO, RELEASE),
+    ];
+    let plugin = Plugin::start(config).await;
+    let (url, grpc) = (plugin.url(), plugin.bound.grpc.to_string());
+    let t = now();
+    for job in [JOB, RELEASE_JOB] {
+        report_job(&grpc, job, 1, "success", t - 5 * 3600, None).await;
+        report_job(&grpc, job, 2, "failure", t - 4 * 3600, None).await;
+    }
+    eventually("both branches blocked", || {
+        (world.has_label(1) && world.has_label(3)).then_some(())
+    })
+    .await;
+    let (master, release) = (format!("{JOB}-2"), format!("{RELEASE_JOB}-2"));
+    let mut gate = GateClient::connect(format!("http://{grpc}")).await.unwrap();
+
+    // Exempt with its base branch: only the master incident.
+    let exempted = gate
+        .exempt(bearer(
+            ExemptRequest {
+                repo: REPO.into(),
+                pr: 1,
+                reason: "the fix".into(),
+                actor: "ops".into(),
+                branch: "master".into(),
+            },
+            API_TOKEN,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(exempted.incident_ids, vec![master.clone()]);
+    let json = get_json(&format!("{url}/api/v1/incidents/{release}")).await;
+    assert_eq!(json["exemptions"].as_array().unwrap().len(), 0, "{json}");
+
+    // An incident id with a branch it does not block: refused, nothing lifted.
+    let refused = gate
+        .unblock(bearer(
+            UnblockRequest {
+                incident_id: master.clone(),
+                repo: REPO.into(),
+                branch: RELEASE.into(),
+                ..Default::default()
+            },
+            API_TOKEN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+    // A repo without a branch: refused.
+    let refused = gate
+        .unblock(bearer(
+            UnblockRequest {
+                repo: REPO.into(),
+                ..Default::default()
+            },
+            API_TOKEN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+
+    // Unblock by scope: the release branch only.
+    let lifted = gate
+        .unblock(bearer(
+            UnblockRequest {
+                repo: REPO.into(),
+                branch: RELEASE.into(),
+                reason: "fixed on the branch".into(),
+                actor: "ops".into(),
+                ..Default::default()
+            },
+            API_TOKEN,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(lifted.incident_ids, vec![release.clone()]);
+    eventually("the release branch unblocked", || {
+        (!world.has_label(3)).then_some(())
+    })
+    .await;
+    let json = get_json(&format!("{url}/api/v1/incidents/{master}")).await;
+    assert_eq!(json["state"], "active", "{json}");
+    assert!(world.has_label(2), "master stays blocked");
     plugin.stop().await;
 }

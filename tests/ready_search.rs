@@ -137,6 +137,7 @@ async fn unblock(plugin: &Plugin, incident: &str) {
                 incident_id: incident.into(),
                 reason: "fixed".into(),
                 actor: "wojtek".into(),
+                ..Default::default()
             },
             API_TOKEN,
         ))
