@@ -10,9 +10,9 @@ mod common;
 
 use common::{API_TOKEN, Binary, Plugin, REPO, World, bearer, eventually};
 use scalability_gate::config::Config;
+use scalability_gate::config::JobConfig;
 use scalability_gate::github::fake::{MergedPr, PrSpec};
 use scalability_gate::model::Timestamp;
-use scalability_gate::config::JobConfig;
 use scalability_gate::pb::scalability_gate::v1::gate_client::GateClient;
 use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
 use scalability_gate::pb::scalability_gate::v1::{
@@ -34,10 +34,7 @@ fn now() -> i64 {
 
 /// A world whose team approves, with ready PRs #1 and #2 on master.
 async fn world() -> World {
-    let world = World::builder()
-        .approver_team(TEAM, APPROVER)
-        .build()
-        .await;
+    let world = World::builder().approver_team(TEAM, APPROVER).build().await;
     for n in 1..=2 {
         let spec = PrSpec::new("master").labels(&["lgtm", "approved"]);
         assert_eq!(world.fake.add_pr(REPO, spec), n);
@@ -109,12 +106,13 @@ async fn incident_until(url: &str, id: &str, what: &str, check: impl Fn(&Value) 
 /// run reported before it is too).
 async fn run_recorded(url: &str, build: u64) {
     let url = format!("{url}/api/v1/status");
+    let wanted = build.to_string();
     let deadline = tokio::time::Instant::now() + common::TIMEOUT;
     loop {
         let status = get_json(&url).await;
         let recorded = status["jobs"][0]["runs"]
             .as_array()
-            .is_some_and(|runs| runs.iter().any(|r| r["build_id"] == build.to_string()));
+            .is_some_and(|runs| runs.iter().any(|r| r["build_id"] == wanted.as_str()));
         if recorded {
             return;
         }
@@ -136,17 +134,19 @@ async fn a_manual_block_lists_its_suspects_and_is_never_lifted_automatically() {
     let world = world().await;
     let t = now();
     // History: #3 before the last green run, #4 and #5 after it.
-    let before = world
-        .fake
-        .merge_pr(REPO, MergedPr::new("master", "old change", Timestamp(t - 6 * 3600)));
+    let before = world.fake.merge_pr(
+        REPO,
+        MergedPr::new("master", "old change", Timestamp(t - 6 * 3600)),
+    );
     let green = before.merge_commit.clone();
     let a = world.fake.merge_pr(
         REPO,
         MergedPr::new("master", "faster scheduler", Timestamp(t - 3 * 3600)).size(900, 40),
     );
-    let b = world
-        .fake
-        .merge_pr(REPO, MergedPr::new("master", "docs", Timestamp(t - 2 * 3600)));
+    let b = world.fake.merge_pr(
+        REPO,
+        MergedPr::new("master", "docs", Timestamp(t - 2 * 3600)),
+    );
     let mut config = world.config();
     config.jobs[0].auto_unblock_on_recovery = true;
     let plugin = Plugin::start(config).await;
@@ -156,7 +156,12 @@ async fn a_manual_block_lists_its_suspects_and_is_never_lifted_automatically() {
     run_recorded(&url, 1).await;
 
     let comment = world
-        .comment(&url, 1, APPROVER, &format!("/scalability-block {JOB} looks slow"))
+        .comment(
+            &url,
+            1,
+            APPROVER,
+            &format!("/scalability-block {JOB} looks slow"),
+        )
         .await;
     let id = format!("{JOB}-manual-{comment}");
     let issue = eventually("a blocker issue listing the suspects", || {
@@ -188,7 +193,10 @@ async fn a_manual_block_lists_its_suspects_and_is_never_lifted_automatically() {
     report(&grpc, 3, "success", t - 1800, None).await;
     run_recorded(&url, 3).await;
     let json = get_json(&format!("{url}/api/v1/incidents/{id}")).await;
-    assert_eq!(json["state"], "active", "never lifted automatically: {json}");
+    assert_eq!(
+        json["state"], "active",
+        "never lifted automatically: {json}"
+    );
     assert_eq!(json["resolved_how"], Value::Null);
     assert!(world.has_label(1));
     assert_eq!(open_blockers(&world), vec![issue.number]);
@@ -201,9 +209,10 @@ async fn a_merge_whose_webhook_was_lost_is_found_by_the_resync_once() {
     world.fake.set_search_limit(0);
     let t = now();
     // Merged two days before the block: no breach.
-    let earlier = world
-        .fake
-        .merge_pr(REPO, MergedPr::new("master", "earlier", Timestamp(t - 2 * 86_400)));
+    let earlier = world.fake.merge_pr(
+        REPO,
+        MergedPr::new("master", "earlier", Timestamp(t - 2 * 86_400)),
+    );
     let mut config = world.config();
     config.reconcile.resync_interval = std::time::Duration::from_secs(1);
     let plugin = Plugin::start(config).await;
@@ -243,7 +252,10 @@ async fn a_merge_whose_webhook_was_lost_is_found_by_the_resync_once() {
             .count()
     };
     let seen = searches();
-    eventually("two more resyncs", || (searches() >= seen + 2).then_some(())).await;
+    eventually("two more resyncs", || {
+        (searches() >= seen + 2).then_some(())
+    })
+    .await;
     let json = get_json(&format!("{url}/api/v1/incidents/{id}")).await;
     let breaches = json["breaches"].as_array().unwrap();
     assert_eq!(breaches.len(), 1, "recorded once: {json}");
@@ -299,8 +311,7 @@ async fn kill_during_reblock(at: KillAt) {
     report(&first.grpc, 1, "success", t - 5 * 3600, None).await;
     report(&first.grpc, 2, "failure", t - 4 * 3600, None).await;
     eventually("blocked", || {
-        (world.has_label(1) && world.has_label(2) && open_blockers(&world).len() == 1)
-            .then_some(())
+        (world.has_label(1) && world.has_label(2) && open_blockers(&world).len() == 1).then_some(())
     })
     .await;
     let issue = open_blockers(&world)[0];
@@ -328,7 +339,11 @@ async fn kill_during_reblock(at: KillAt) {
         .expect("the stall fired");
     first.kill();
     world.fake.release_stalls();
-    assert_eq!(open_blockers(&world), vec![issue], "{at:?}: reopened before the kill");
+    assert_eq!(
+        open_blockers(&world),
+        vec![issue],
+        "{at:?}: reopened before the kill"
+    );
     let said = |w: &World| {
         w.fake
             .comments(REPO, issue)
@@ -366,7 +381,10 @@ async fn kill_during_reblock(at: KillAt) {
         .iter()
         .filter(|r| r.method == "POST" && r.path.ends_with("/labels") && r.applied)
         .count();
-    assert!(label_adds <= 2, "{at:?}: each PR labelled once ({label_adds})");
+    assert!(
+        label_adds <= 2,
+        "{at:?}: each PR labelled once ({label_adds})"
+    );
 }
 
 #[tokio::test]
@@ -475,7 +493,11 @@ async fn grpc_unblock_and_exempt_act_only_where_they_say() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
     // A repo without a branch: refused.
     let refused = gate
         .unblock(bearer(

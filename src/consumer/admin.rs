@@ -56,9 +56,7 @@ pub fn decide_and_commit(
                 return Err(AdminError::UnknownIncident(incident.to_string()).into());
             };
             if let Some(scope) = scope.as_ref().filter(|s| !found.scopes.contains(s)) {
-                return Err(
-                    AdminError::NotInScope(incident.to_string(), scope.to_string()).into(),
-                );
+                return Err(AdminError::NotInScope(incident.to_string(), scope.to_string()).into());
             }
             let repo = found
                 .scopes

@@ -213,7 +213,11 @@ fn date_range(value: &str) -> Result<(i64, i64), String> {
         return Ok((ALL.0, date_bounds(rest)?.0));
     }
     if let Some((from, to)) = value.split_once("..") {
-        let from = if from == "*" { ALL.0 } else { date_bounds(from)?.0 };
+        let from = if from == "*" {
+            ALL.0
+        } else {
+            date_bounds(from)?.0
+        };
         let to = if to == "*" { ALL.1 } else { date_bounds(to)?.1 };
         return Ok((from, to));
     }
@@ -411,18 +415,21 @@ mod tests {
         assert_eq!(q.merged_in, Some((day + 10, i64::MAX)));
         assert_eq!(date_range(">2026-09-22").unwrap(), (day + 86_400, i64::MAX));
         assert_eq!(date_range("<2026-09-22").unwrap(), (i64::MIN, day));
-        assert_eq!(date_range("<=2026-09-22").unwrap(), (i64::MIN, day + 86_400));
+        assert_eq!(
+            date_range("<=2026-09-22").unwrap(),
+            (i64::MIN, day + 86_400)
+        );
         assert_eq!(date_range("2026-09-22").unwrap(), (day, day + 86_400));
         assert_eq!(
             date_range("2026-09-22..2026-09-23").unwrap(),
             (day, day + 2 * 86_400)
         );
-        assert_eq!(date_range("*..2026-09-22").unwrap(), (i64::MIN, day + 86_400));
-        assert!(parse_search("merged:>=yesterday").is_err());
         assert_eq!(
-            parse_search("is:unmerged").unwrap().merged,
-            Some(false)
+            date_range("*..2026-09-22").unwrap(),
+            (i64::MIN, day + 86_400)
         );
+        assert!(parse_search("merged:>=yesterday").is_err());
+        assert_eq!(parse_search("is:unmerged").unwrap().merged, Some(false));
     }
 
     #[test]

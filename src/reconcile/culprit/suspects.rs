@@ -73,14 +73,13 @@ pub(super) fn manual_bounds(
     blocked_at: Timestamp,
 ) -> (Option<RunRef>, RunRef) {
     use crate::model::RunResult;
-    let judged = |r: &&crate::model::Run| matches!(r.result, RunResult::Success | RunResult::Failure);
     let green_at = runs.iter().rposition(|r| r.result == RunResult::Success);
     let last_green = green_at.map(|i| RunRef::from(&runs[i]));
     let after = green_at.map_or(0, |i| i + 1);
+    // After the last green run every judged run is red (aborted and error runs say nothing).
     let latest = runs[after..]
         .iter()
-        .filter(judged)
-        .next_back()
+        .rfind(|r| r.result == RunResult::Failure)
         .filter(|r| r.commits.contains_key(repo));
     let head = match latest {
         Some(run) => RunRef::from(run),
