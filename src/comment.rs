@@ -28,7 +28,8 @@ pub use failed::{
 pub use fit::{GITHUB_BODY_CHARS, fit_for_github};
 pub use issue::{
     SUSPECT_ROWS, blocker_body, blocker_title, commits_unknown, green_start_unknown,
-    incident_cause, range_unknown_to_github, reruns_section, suspects_section, window_cut,
+    incident_cause, no_green_run, range_unknown_to_github, reruns_section, suspects_section,
+    window_cut,
 };
 pub use marker::{
     announcement_marker, breach_marker, escalation_marker, issue_incident, issue_marker,

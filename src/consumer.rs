@@ -233,6 +233,7 @@ impl Consumer {
             Input::Finding { finding, done } => {
                 match self.gate.on_finding(&finding, self.clock.now()) {
                     Ok(decision) => {
+                        self.count_found_breach(&finding, &decision);
                         batch.wrote(&decision);
                         batch.then(batch::AfterFlush::Finding(done));
                         batch.then(batch::AfterFlush::Act(decision));
@@ -380,6 +381,20 @@ impl Consumer {
         }
     }
 
+    /// Counts a breach the resync found, as the webhook's would be (only when the gate
+    /// recorded it: never twice).
+    fn count_found_breach(
+        &self,
+        finding: &crate::core::gate::Finding,
+        decision: &crate::core::gate::Decision,
+    ) {
+        if let crate::core::gate::Finding::Breach { scope, .. } = finding
+            && !decision.incidents.is_empty()
+        {
+            self.metrics.breach(scope);
+        }
+    }
+
     /// Counts the breaches a merged-PR event added: the gate touches an incident on a merge
     /// only when it records a new breach.
     fn count_breaches(&self, event: &Event, decision: &crate::core::gate::Decision) {
@@ -436,6 +451,7 @@ impl Consumer {
         batch: &mut batch::Batch,
     ) -> anyhow::Result<()> {
         let decision = self.gate.on_finding(finding, self.clock.now())?;
+        self.count_found_breach(finding, &decision);
         batch.wrote(&decision);
         batch.then(batch::AfterFlush::Act(decision));
         Ok(())

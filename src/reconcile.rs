@@ -24,14 +24,17 @@
 //! the first red run's failed tests once per incident (`failed_tests`), the same way.
 //!
 //! It runs at startup, whenever poked ([`Handle::poke`]), as a periodic full resync
-//! (`reconcile.resync_interval`), and sooner again after a pass that failed part-way. A PR
+//! (`reconcile.resync_interval`), and sooner again after a pass that failed part-way. At
+//! startup and on each periodic resync it first looks for merges into blocked scopes that
+//! no webhook told of (`breaches`: one search per scope, recorded as breach findings). A PR
 //! that just became selected is labelled on its own through [`Handle::label_pr`], without
 //! a full pass.
 //!
 //! One file per concern: `plan` decides (pure), `pass` orders a full pass and reports
 //! it, `issues` keeps the blocker issues, `notices` posts marked comments once (and the
 //! outbox's replies), `labels` changes labels (and the fast path for one PR), `runner`
-//! runs the loop ([`spawn`], [`Handle`]), and [`culprit`] does the culprit work. Every
+//! runs the loop ([`spawn`], [`Handle`]), `breaches` finds merges no webhook told of, and
+//! [`culprit`] does the culprit work. Every
 //! reading of the time goes through the reconciler's [`Clock`].
 
 use std::sync::Arc;
@@ -44,6 +47,7 @@ use crate::github::Client;
 use crate::model::{IncidentId, Login, Scope};
 use crate::store::Store;
 
+mod breaches;
 pub mod culprit;
 mod failed_tests;
 mod issues;

@@ -315,6 +315,7 @@ async fn grpc_unblock_needs_the_token_and_lifts_the_incident() {
         incident_id: INCIDENT.into(),
         reason: "fixed by the revert".into(),
         actor: "alice".into(),
+        ..Default::default()
     };
 
     let refused = client.unblock(unblock()).await.unwrap_err();
@@ -406,6 +407,7 @@ async fn grpc_block_opens_an_incident_through_the_gate() {
                 incident_id: INCIDENT.into(),
                 reason: String::new(),
                 actor: String::new(),
+                ..Default::default()
             },
             TOKEN,
         ))

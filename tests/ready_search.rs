@@ -90,9 +90,12 @@ fn is_search(r: &LoggedRequest) -> bool {
     r.path == "/search/issues"
 }
 
-/// A GET of the scope's full PR list.
+/// A GET of the scope's full list of open PRs (not the closed PRs a manual block's
+/// suspect search reads).
 fn is_pull_list(r: &LoggedRequest) -> bool {
-    r.method == "GET" && r.path.ends_with(&format!("{REPO}/pulls"))
+    r.method == "GET"
+        && r.path.ends_with(&format!("{REPO}/pulls"))
+        && !r.query.contains("state=closed")
 }
 
 /// The decoded `q` of a search request.
@@ -137,6 +140,7 @@ async fn unblock(plugin: &Plugin, incident: &str) {
                 incident_id: incident.into(),
                 reason: "fixed".into(),
                 actor: "wojtek".into(),
+                ..Default::default()
             },
             API_TOKEN,
         ))

@@ -137,10 +137,14 @@ pub fn suspects_section(incident: &Incident, scope: &crate::model::Scope) -> Str
             head,
             commits,
         }) => {
+            let to = match incident.cause {
+                Cause::Regression { .. } => "the first red run's",
+                Cause::Manual { .. } => "the latest run's (else the branch head)",
+            };
             let _ = write!(
                 out,
                 "The {commits} commit(s) on `{}` between the last green run's tested commit \
-                 `{}` and the first red run's `{}` ([compare](https://github.com/{on}/compare/{base}...{head})), \
+                 `{}` and {to} `{}` ([compare](https://github.com/{on}/compare/{base}...{head})), \
                  each mapped to its PR.\n\n",
                 scope.branch,
                 short(base.as_str()),
@@ -285,6 +289,11 @@ pub fn range_unknown_to_github(
         base.as_str(),
         head.as_str()
     )
+}
+
+/// Why a manual block's suspects are a time window: the job has no green run on record.
+pub fn no_green_run() -> &'static str {
+    "the job has no green run on record"
 }
 
 /// Why a time window starts a day before the first red run.
@@ -486,13 +495,36 @@ mod tests {
             "| PR | title | author | merged at | score | reasons |",
             "| #2 | Change \\| number 2 | `dev2` | 2025-11-24T16:00:02Z | 2 | reason of 2 |",
             "**reverted in #900**",
-            "The 9 commit(s) on `master` between the last green run's tested commit `aaaaaaaaaaaa` and the first red run's `bbbbbbbbbbbb`",
+            // The fixture is a block by hand: its range ends at the latest run or the head.
+            "The 9 commit(s) on `master` between the last green run's tested commit `aaaaaaaaaaaa` and the latest run's (else the branch head) `bbbbbbbbbbbb`",
             "7 suspects on `kubernetes/kubernetes`: 3 run(s)",
             "Test the merge commit of #4 (`000000000000`) first",
             "then #2 (`000000000000`) and #6 (`000000000000`).",
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
+        // A regression's range ends at its first red run.
+        let mut red = i.clone();
+        red.cause = crate::model::Cause::Regression {
+            first_red: crate::model::RunRef {
+                build_id: crate::model::BuildId::new("2"),
+                url: String::new(),
+                started_at: None,
+                finished_at: None,
+                commits: Default::default(),
+            },
+            last_green: crate::model::RunRef {
+                build_id: crate::model::BuildId::new("1"),
+                url: String::new(),
+                started_at: None,
+                finished_at: None,
+                commits: Default::default(),
+            },
+        };
+        assert!(
+            suspects_section(&red, &scope())
+                .contains("tested commit `aaaaaaaaaaaa` and the first red run's `bbbbbbbbbbbb`")
+        );
         // Best first: scores 2 (#2, #5), 1 (#1, #4, #7), 0 (#3, #6), ties in merge order.
         let order: Vec<usize> = [2, 5, 1, 4, 7, 3, 6]
             .iter()

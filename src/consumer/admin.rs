@@ -30,6 +30,9 @@ pub fn decide_and_commit(
 ) -> anyhow::Result<Decision> {
     // A unique id per call, for the id of an incident opened by hand.
     let call_id = now.0.max(0) as u64 * 1000 + u64::from(std::process::id() % 1000);
+    // Where the command is "said": the API names a repo and a PR (or a scope), not always
+    // a branch; without one, every scope of the repo.
+    let mut base = gate::PrBase::AnyBranch;
     let (actor, repo, number, is_pr, command, issue_incident, target) = match request {
         AdminRequest::Block { actor, job, reason } => {
             let repo = policy
@@ -45,12 +48,16 @@ pub fn decide_and_commit(
         }
         AdminRequest::Unblock {
             actor,
-            incident,
+            incident: Some(incident),
+            scope,
             reason,
         } => {
             let Some(found) = store.incident(incident)? else {
                 return Err(AdminError::UnknownIncident(incident.to_string()).into());
             };
+            if let Some(scope) = scope.as_ref().filter(|s| !found.scopes.contains(s)) {
+                return Err(AdminError::NotInScope(incident.to_string(), scope.to_string()).into());
+            }
             let repo = found
                 .scopes
                 .first()
@@ -69,12 +76,40 @@ pub fn decide_and_commit(
                 incident.to_string(),
             )
         }
+        AdminRequest::Unblock {
+            actor,
+            incident: None,
+            scope,
+            reason,
+        } => {
+            let Some(scope) = scope else {
+                return Err(AdminError::NoTarget.into());
+            };
+            // As on a PR of that branch: the active incidents blocking the scope.
+            base = gate::PrBase::Branch(scope.branch.clone());
+            let command = Command::Unblock {
+                reason: reason.clone(),
+            };
+            (
+                actor,
+                scope.repo.clone(),
+                PrNumber(0),
+                true,
+                command,
+                None,
+                scope.to_string(),
+            )
+        }
         AdminRequest::Exempt {
             actor,
             repo,
             pr,
+            branch,
             reason,
         } => {
+            if let Some(branch) = branch {
+                base = gate::PrBase::Branch(branch.clone());
+            }
             let command = Command::Exempt {
                 reason: reason.clone(),
             };
@@ -86,8 +121,7 @@ pub fn decide_and_commit(
         repo,
         number,
         is_pr,
-        // The API names a repo and a PR, not a branch: every scope of the repo.
-        base: gate::PrBase::AnyBranch,
+        base,
         author: who(actor),
         approval: gate::Approval::Approver,
         comment_id: call_id,

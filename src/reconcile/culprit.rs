@@ -1,13 +1,14 @@
 //! The reconciler's culprit work (issue 6), done at the start of every full pass, before
 //! issues and labels:
 //!
-//! 1. **Suspects.** For each active regression incident and scope not searched yet: the
+//! 1. **Suspects.** For each active incident and scope not searched yet: the
 //!    commits between the last green run's tested commit and the first red run's (compare
 //!    API, at most [`MAX_RANGE_COMMITS`]), each commit that landed on the branch mapped to
 //!    its PR (`commits/{sha}/pulls`, else the merge-commit message), the PRs' facts read
 //!    and ranked by [`culprit::rank`]. Without both tested commits, the PRs merged between
-//!    the two runs' start times instead, and the search says why. Reported to the gate as
-//!    [`Finding::Suspects`]; the issue body then shows them (next step of the pass).
+//!    the two runs' start times instead, and the search says why. A manual block is
+//!    searched from the job's last green run to its latest run after it, else to the
+//!    branch head. Reported to the gate as [`Finding::Suspects`]; the issue body then shows them (next step of the pass).
 //! 2. **Reverts.** For each `/scalability-revert` not carried out yet: an open PR saying
 //!    `Reverts org/repo#N` is adopted, else GraphQL `revertPullRequest` opens one. Reported
 //!    as [`Finding::RevertOpened`] (which exempts it) before anything is labelled in the
@@ -51,15 +52,26 @@ impl Reconciler {
                 if incident.searches.iter().any(|s| &s.scope == scope) {
                     continue;
                 }
-                let Cause::Regression {
-                    first_red,
-                    last_green,
-                } = &incident.cause
-                else {
-                    continue;
+                let (last_green, first_red) = match &incident.cause {
+                    Cause::Regression {
+                        first_red,
+                        last_green,
+                    } => (Some(last_green.clone()), first_red.clone()),
+                    Cause::Manual { .. } => match self.store.runs(&incident.job) {
+                        Ok(runs) => suspects::manual_bounds(
+                            &runs,
+                            &scope.repo,
+                            &scope.branch,
+                            incident.opened_at,
+                        ),
+                        Err(e) => {
+                            report.fail(format!("runs of {}", incident.job), e);
+                            continue;
+                        }
+                    },
                 };
                 match self
-                    .find_suspects(incident, scope, last_green, first_red, incidents)
+                    .find_suspects(incident, scope, last_green.as_ref(), &first_red, incidents)
                     .await
                 {
                     Ok(()) => recorded = true,

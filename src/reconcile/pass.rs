@@ -34,7 +34,7 @@ impl Report {
     }
 
     /// Adds what `other` did and what went wrong in it.
-    fn absorb(&mut self, other: Report) {
+    pub(super) fn absorb(&mut self, other: Report) {
         self.labels_added += other.labels_added;
         self.labels_removed += other.labels_removed;
         self.issues_created += other.issues_created;

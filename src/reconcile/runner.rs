@@ -1,5 +1,6 @@
 //! Running the reconciler: the loop [`spawn`] starts (a full pass at once, then on every
-//! poke, every resync interval, sooner after a failed pass with backoff), the fast-path
+//! poke, every resync interval, sooner after a failed pass with backoff; the breach
+//! resync at once and at every resync interval), the fast-path
 //! PRs it takes first, and the [`Handle`] the rest of the plugin pokes it through.
 
 use std::sync::Arc;
@@ -118,6 +119,9 @@ pub async fn run(reconciler: Reconciler, handle: Handle, mut stop: watch::Receiv
     let mut retry = RETRY_AFTER_FAILURE;
     let mut full = true;
     let mut warned_no_github = false;
+    // The breach resync is due: at start-up, then on each periodic resync (until one ran
+    // without a failure).
+    let mut resync_due = true;
     loop {
         let wants = handle.take();
         full |= wants.full;
@@ -144,7 +148,15 @@ pub async fn run(reconciler: Reconciler, handle: Handle, mut stop: watch::Receiv
             if !full {
                 return Pass::Converged;
             }
-            match reconciler.reconcile().await {
+            let mut breaches = super::Report::default();
+            if resync_due {
+                reconciler.breach_resync(&mut breaches).await;
+                resync_due = !breaches.errors.is_empty();
+            }
+            match reconciler.reconcile().await.map(|mut report| {
+                report.absorb(breaches);
+                report
+            }) {
                 Ok(report) if report.converged() => Pass::Converged,
                 Ok(report) if report.cut_short && report.errors.is_empty() => Pass::CutShort,
                 Ok(_) => Pass::Failed,
@@ -178,7 +190,10 @@ pub async fn run(reconciler: Reconciler, handle: Handle, mut stop: watch::Receiv
         };
         tokio::select! {
             _ = handle.notified() => {}
-            _ = tokio::time::sleep(wait) => full = true,
+            _ = tokio::time::sleep(wait) => {
+                full = true;
+                resync_due = true;
+            }
             _ = stop.changed() => return,
         }
         if *stop.borrow() {

@@ -13,7 +13,7 @@ use super::auth::ApiToken;
 use crate::App;
 use crate::bus::Input;
 use crate::bus::admin::{AdminError, AdminRequest};
-use crate::model::{Cause, IncidentId, PrNumber, RepoName};
+use crate::model::{Cause, IncidentId, PrNumber, RepoName, Scope};
 use crate::pb::scalability_gate::v1 as pb;
 use crate::status::{self, IncidentView};
 
@@ -49,6 +49,8 @@ impl GateService {
             .map_err(|_| Status::unavailable("the plugin is shutting down"))?
             .map_err(|error| match error.downcast_ref::<AdminError>() {
                 Some(AdminError::UnknownIncident(_)) => Status::not_found(error.to_string()),
+                Some(AdminError::NotInScope(..)) => Status::failed_precondition(error.to_string()),
+                Some(AdminError::NoTarget) => Status::invalid_argument(error.to_string()),
                 None => Status::internal(format!("{error:#}")),
             })?;
         let outcome = decision
@@ -73,6 +75,20 @@ impl GateService {
             incident_ids,
             outcome,
         }))
+    }
+}
+
+/// The scope `repo` and `branch` name: both or neither.
+fn scope_of(repo: &str, branch: &str) -> Result<Option<Scope>, Status> {
+    match (repo.trim(), branch.trim()) {
+        ("", "") => Ok(None),
+        ("", _) | (_, "") => Err(Status::invalid_argument(
+            "repo and branch go together: give both or neither",
+        )),
+        (repo, branch) => Ok(Some(Scope {
+            repo: RepoName::parse(repo).map_err(|e| Status::invalid_argument(e.to_string()))?,
+            branch: branch.to_string(),
+        })),
     }
 }
 
@@ -229,12 +245,19 @@ impl pb::gate_server::Gate for GateService {
     ) -> Result<Response<pb::MutationResponse>, Status> {
         self.authorize(&request)?;
         let r = request.into_inner();
-        if r.incident_id.trim().is_empty() {
-            return Err(Status::invalid_argument("incident_id is required"));
+        let incident = Some(r.incident_id.trim())
+            .filter(|id| !id.is_empty())
+            .map(IncidentId::new);
+        let scope = scope_of(&r.repo, &r.branch)?;
+        if incident.is_none() && scope.is_none() {
+            return Err(Status::invalid_argument(
+                "incident_id, or repo and branch, is required",
+            ));
         }
         self.mutate(AdminRequest::Unblock {
             actor: r.actor,
-            incident: IncidentId::new(r.incident_id.trim()),
+            incident,
+            scope,
             reason: r.reason,
         })
         .await
@@ -251,10 +274,14 @@ impl pb::gate_server::Gate for GateService {
         if r.pr == 0 {
             return Err(Status::invalid_argument("pr is required"));
         }
+        let branch = Some(r.branch.trim())
+            .filter(|b| !b.is_empty())
+            .map(str::to_string);
         self.mutate(AdminRequest::Exempt {
             actor: r.actor,
             repo,
             pr: PrNumber(r.pr),
+            branch,
             reason: r.reason,
         })
         .await

@@ -6,8 +6,8 @@ use super::policy::AUTOMATIC_ACTOR;
 use super::work::Work;
 
 use crate::model::{
-    AuditRecord, EscalationStep, Exemption, ExemptionKind, Incident, IncidentId, Login, Revert,
-    Suspect, SuspectRange, Timestamp,
+    AuditRecord, Breach, EscalationStep, Exemption, ExemptionKind, Incident, IncidentId, Login,
+    Revert, Suspect, SuspectRange, Timestamp,
 };
 
 impl Finding {
@@ -22,7 +22,8 @@ impl Finding {
             | Finding::RerunFailed { incident, .. }
             | Finding::RerunFinished { incident, .. }
             | Finding::IssueOpened { incident, .. }
-            | Finding::FailedTests { incident, .. } => incident,
+            | Finding::FailedTests { incident, .. }
+            | Finding::Breach { incident, .. } => incident,
         }
     }
 
@@ -38,6 +39,7 @@ impl Finding {
             Finding::RerunFinished { .. } => "finding: rerun finished",
             Finding::IssueOpened { .. } => "finding: blocker issue opened",
             Finding::FailedTests { .. } => "finding: failed tests",
+            Finding::Breach { .. } => "finding: breach",
         }
     }
 }
@@ -216,6 +218,31 @@ fn apply_finding(incident: &mut Incident, finding: &Finding, now: Timestamp) -> 
             r.error = None;
             Some(format!("rerun {rerun} started as execution {execution}"))
         }
+        Finding::Breach {
+            scope,
+            pr,
+            merged_by,
+            at,
+            ..
+        } => {
+            let known = incident
+                .breaches
+                .iter()
+                .any(|b| &b.scope == scope && b.pr == *pr);
+            if known || incident.is_exempt(&scope.repo, *pr) || !incident.scopes.contains(scope) {
+                return None;
+            }
+            incident.breaches.push(Breach {
+                scope: scope.clone(),
+                pr: *pr,
+                merged_by: merged_by.clone(),
+                at: *at,
+            });
+            Some(format!(
+                "{}#{} merged into {} at {at} without an exemption (found by the resync)",
+                scope.repo, pr.0, scope.branch
+            ))
+        }
         Finding::RerunFailed { rerun, error, .. } => {
             let r = incident.reruns.iter_mut().find(|r| r.id == *rerun)?;
             if r.execution.is_some() || r.error.is_some() {
@@ -381,6 +408,21 @@ mod tests {
                         .is_some_and(|r| r.result == RunResult::Success)
                 },
             ),
+            (
+                "a merge the resync found: a breach",
+                Finding::Breach {
+                    incident: id.clone(),
+                    scope: master(),
+                    pr: PrNumber(31),
+                    merged_by: None,
+                    at: Timestamp(950),
+                },
+                |i| {
+                    i.breaches.len() == 1
+                        && i.breaches[0].pr == PrNumber(31)
+                        && i.breaches[0].at == Timestamp(950)
+                },
+            ),
         ];
         for (what, finding, check) in cases {
             let input = Input::Finding(finding);
@@ -411,6 +453,24 @@ mod tests {
                 incident: IncidentId::new("unknown"),
                 step: 1,
                 at: Timestamp(1),
+            },
+            // The revert PR (exempt) merged: no breach; nor a merge on another branch.
+            Finding::Breach {
+                incident: id.clone(),
+                scope: master(),
+                pr: PrNumber(500),
+                merged_by: None,
+                at: Timestamp(960),
+            },
+            Finding::Breach {
+                incident: id.clone(),
+                scope: crate::model::Scope {
+                    repo: repo(),
+                    branch: "release-1.34".into(),
+                },
+                pr: PrNumber(32),
+                merged_by: None,
+                at: Timestamp(960),
             },
         ] {
             assert!(decide(&state, &Input::Finding(late), &ctx(&p)).is_empty());

@@ -155,4 +155,14 @@ pub enum Finding {
         run: RunRef,
         result: RunResult,
     },
+    /// The resync found `pr` merged into `scope` at `at` while the incident blocked it (its
+    /// webhook was lost, or came while the plugin was down): a breach, unless the PR is
+    /// exempt or the breach is already recorded (the webhook's, or an earlier resync's).
+    Breach {
+        incident: IncidentId,
+        scope: Scope,
+        pr: PrNumber,
+        merged_by: Option<Login>,
+        at: Timestamp,
+    },
 }

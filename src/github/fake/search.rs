@@ -1,5 +1,7 @@
 //! `GET /search/issues`: the part of GitHub's issue search query language the client
-//! speaks (repo, is/type/state, base, label with `a,b` meaning either and `-label`
+//! speaks (repo, is/type/state, `is:merged`/`is:unmerged`, `merged:` with `>=`, `>`, `<=`,
+//! `<`, a range `a..b` or a day, over `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ` dates in UTC,
+//! base, label with `a,b` meaning either and `-label`
 //! excluding, author, in: qualifiers, quoted terms and values), answered as GitHub does:
 //! at most the first 1,000 results reachable (a page past them is a 422), a repository
 //! the token cannot see a 422, `incomplete_results` when told to time out
@@ -60,6 +62,10 @@ struct SearchQuery {
     /// Each `-label:` qualifier: the item carries none of these.
     not_labels: Vec<String>,
     author: Option<String>,
+    /// `is:merged` (true) or `is:unmerged` (false): a PR merged or not (an issue never).
+    merged: Option<bool>,
+    /// `merged:`: the PR's merge time lies in `[from, to)` (epoch seconds).
+    merged_in: Option<(i64, i64)>,
     in_title: bool,
     in_body: bool,
     terms: Vec<String>,
@@ -107,7 +113,7 @@ fn parse_search(q: &str) -> Result<SearchQuery, String> {
         let Some((key, value)) = bare.split_once(':').filter(|(k, _)| {
             matches!(
                 *k,
-                "repo" | "is" | "state" | "label" | "author" | "in" | "type" | "base"
+                "repo" | "is" | "state" | "label" | "author" | "in" | "type" | "base" | "merged"
             )
         }) else {
             out.terms.push(token.to_ascii_lowercase());
@@ -124,6 +130,9 @@ fn parse_search(q: &str) -> Result<SearchQuery, String> {
             (false, "is" | "type", "pr") => out.is_pr = Some(true),
             (false, "is" | "state", "open") => out.open = Some(true),
             (false, "is" | "state", "closed") => out.open = Some(false),
+            (false, "is", "merged") => out.merged = Some(true),
+            (false, "is", "unmerged") => out.merged = Some(false),
+            (false, "merged", v) => out.merged_in = Some(date_range(v)?),
             (false, "base", v) => out.base = Some(v.to_string()),
             (false, "label", v) => out.labels.push(label_names(v)),
             (false, "author", v) => out.author = Some(v.to_ascii_lowercase()),
@@ -147,7 +156,52 @@ fn parse_search(q: &str) -> Result<SearchQuery, String> {
     Ok(out)
 }
 
+/// One date of a date qualifier: a day (its first second, and the next day's) or a time
+/// in UTC (that second, and the next).
+fn date_bounds(text: &str) -> Result<(i64, i64), String> {
+    let invalid = || format!("the date {text:?} is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+    if text.len() == 10 {
+        let at = crate::model::Timestamp::parse_rfc3339(&format!("{text}T00:00:00Z"))
+            .ok_or_else(invalid)?;
+        return Ok((at.0, at.0 + 86_400));
+    }
+    let at = crate::model::Timestamp::parse_rfc3339(text).ok_or_else(invalid)?;
+    Ok((at.0, at.0 + 1))
+}
+
+/// A `merged:` value as the half-open interval of seconds it selects.
+fn date_range(value: &str) -> Result<(i64, i64), String> {
+    const ALL: (i64, i64) = (i64::MIN, i64::MAX);
+    if let Some(rest) = value.strip_prefix(">=") {
+        return Ok((date_bounds(rest)?.0, ALL.1));
+    }
+    if let Some(rest) = value.strip_prefix("<=") {
+        return Ok((ALL.0, date_bounds(rest)?.1));
+    }
+    if let Some(rest) = value.strip_prefix('>') {
+        return Ok((date_bounds(rest)?.1, ALL.1));
+    }
+    if let Some(rest) = value.strip_prefix('<') {
+        return Ok((ALL.0, date_bounds(rest)?.0));
+    }
+    if let Some((from, to)) = value.split_once("..") {
+        let from = if from == "*" {
+            ALL.0
+        } else {
+            date_bounds(from)?.0
+        };
+        let to = if to == "*" { ALL.1 } else { date_bounds(to)?.1 };
+        return Ok((from, to));
+    }
+    date_bounds(value)
+}
+
 fn matches_search(q: &SearchQuery, repo: &Repo, item: &Item) -> bool {
+    let merged_at = item
+        .pr
+        .as_ref()
+        .filter(|pr| pr.merged)
+        .map(|pr| pr.facts.merged_at.unwrap_or(item.updated));
     let title = item.title.to_ascii_lowercase();
     let body = item.body.to_ascii_lowercase();
     let carries = |name: &String| item.labels.iter().any(|l| l.eq_ignore_ascii_case(name));
@@ -155,6 +209,10 @@ fn matches_search(q: &SearchQuery, repo: &Repo, item: &Item) -> bool {
         .as_deref()
         .is_none_or(|r| r == repo.name.to_ascii_lowercase())
         && q.is_pr.is_none_or(|p| p == item.pr.is_some())
+        && q.merged
+            .is_none_or(|m| item.pr.is_some() && m == merged_at.is_some())
+        && q.merged_in
+            .is_none_or(|(from, to)| merged_at.is_some_and(|t| from <= t && t < to))
         && q.open.is_none_or(|o| o == item.open)
         && q.base
             .as_deref()
@@ -320,6 +378,31 @@ pub(super) async fn search_issues(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_dates_select_as_github_does() {
+        let day = 1_790_035_200; // 2026-09-22T00:00:00Z
+        let q = parse_search("is:pr is:merged merged:>=2026-09-22T00:00:10Z").unwrap();
+        assert_eq!(q.merged, Some(true));
+        assert_eq!(q.merged_in, Some((day + 10, i64::MAX)));
+        assert_eq!(date_range(">2026-09-22").unwrap(), (day + 86_400, i64::MAX));
+        assert_eq!(date_range("<2026-09-22").unwrap(), (i64::MIN, day));
+        assert_eq!(
+            date_range("<=2026-09-22").unwrap(),
+            (i64::MIN, day + 86_400)
+        );
+        assert_eq!(date_range("2026-09-22").unwrap(), (day, day + 86_400));
+        assert_eq!(
+            date_range("2026-09-22..2026-09-23").unwrap(),
+            (day, day + 2 * 86_400)
+        );
+        assert_eq!(
+            date_range("*..2026-09-22").unwrap(),
+            (i64::MIN, day + 86_400)
+        );
+        assert!(parse_search("merged:>=yesterday").is_err());
+        assert_eq!(parse_search("is:unmerged").unwrap().merged, Some(false));
+    }
 
     #[test]
     fn search_queries_parse_qualifiers_and_quoted_terms() {

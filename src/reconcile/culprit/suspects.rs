@@ -1,6 +1,8 @@
 //! The suspects of one regression on one scope: the PRs whose commits landed between the
 //! last green and the first red run (or, without both commits, those merged between the
 //! two runs' starts), their facts read and ranked, and the search reported to the gate.
+//! A manual block is searched the same way, from the job's last green run to its latest
+//! run after it, else to the branch head ([`manual_bounds`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,6 +35,63 @@ struct Landed {
     commits: Vec<(String, String)>,
     total: u64,
     truncated: bool,
+    /// The range's head as a commit (a branch name asked for is resolved to its tip).
+    head: String,
+}
+
+/// The commit of a whole range that no other commit of it names as a parent: its head
+/// (every commit of `base...head` is an ancestor of `head`). `None` for an empty or cut
+/// range, or one with more than one such commit.
+fn tip(comparison: &Comparison) -> Option<&str> {
+    if comparison.truncated() {
+        return None;
+    }
+    let parents: BTreeSet<&str> = comparison
+        .commits
+        .iter()
+        .flat_map(|c| c.parents.iter().map(|p| p.sha.as_str()))
+        .collect();
+    let mut tips = comparison
+        .commits
+        .iter()
+        .map(|c| c.sha.as_str())
+        .filter(|sha| !parents.contains(sha));
+    match (tips.next(), tips.next()) {
+        (Some(tip), None) => Some(tip),
+        _ => None,
+    }
+}
+
+/// Where a manual block's suspects are searched: the job's last green run (`None`: no
+/// green run on record) and its latest run after it, or, when there is none or its tested
+/// commit of `repo` is unknown, the branch head (the branch's name as the commit, which
+/// GitHub's compare resolves; started at the block).
+pub(super) fn manual_bounds(
+    runs: &[crate::model::Run],
+    repo: &RepoName,
+    branch: &str,
+    blocked_at: Timestamp,
+) -> (Option<RunRef>, RunRef) {
+    use crate::model::RunResult;
+    let green_at = runs.iter().rposition(|r| r.result == RunResult::Success);
+    let last_green = green_at.map(|i| RunRef::from(&runs[i]));
+    let after = green_at.map_or(0, |i| i + 1);
+    // After the last green run every judged run is red (aborted and error runs say nothing).
+    let latest = runs[after..]
+        .iter()
+        .rfind(|r| r.result == RunResult::Failure)
+        .filter(|r| r.commits.contains_key(repo));
+    let head = match latest {
+        Some(run) => RunRef::from(run),
+        None => RunRef {
+            build_id: crate::model::BuildId(format!("{branch} (branch head)")),
+            url: String::new(),
+            started_at: Some(blocked_at),
+            finished_at: None,
+            commits: [(repo.clone(), CommitSha(branch.to_string()))].into(),
+        },
+    };
+    (last_green, head)
 }
 
 /// The first-parent line from the range's head back to its base: the commits that landed
@@ -44,6 +103,12 @@ fn landed(comparison: &Comparison, head: &str) -> Vec<(String, String)> {
         .map(|c| (c.sha.as_str(), c))
         .collect();
     let mut line = Vec::new();
+    // A branch name asked for is not among the commits: its tip is the head.
+    let head = if in_range.contains_key(head) {
+        head
+    } else {
+        tip(comparison).unwrap_or(head)
+    };
     let mut at = in_range.get(head).copied();
     if at.is_none() {
         // The head lies beyond the commits read (a cut range): use each commit read.
@@ -86,19 +151,23 @@ impl Reconciler {
         &self,
         incident: &Incident,
         scope: &Scope,
-        last_green: &RunRef,
+        last_green: Option<&RunRef>,
         first_red: &RunRef,
         incidents: &[Incident],
     ) -> anyhow::Result<()> {
         let repo = &scope.repo;
         let signals = self.signals(incident);
-        let base = last_green.commits.get(repo);
+        let base = last_green.and_then(|g| g.commits.get(repo));
         let head = first_red.commits.get(repo);
         // Why the range is not a commit range, clause by clause (the issue says them).
-        let mut why: Vec<String> =
-            comment::commits_unknown(last_green, base.is_none(), first_red, head.is_none())
-                .into_iter()
-                .collect();
+        let mut why: Vec<String> = match last_green {
+            Some(last_green) => {
+                comment::commits_unknown(last_green, base.is_none(), first_red, head.is_none())
+            }
+            None => Some(comment::no_green_run().to_string()),
+        }
+        .into_iter()
+        .collect();
         let mut prs: Vec<PrNumber> = Vec::new();
         let mut range = None;
         if let (Some(base), Some(head)) = (base, head) {
@@ -111,7 +180,7 @@ impl Reconciler {
                     }
                     range = Some(SuspectRange::Commits {
                         base: base.clone(),
-                        head: head.clone(),
+                        head: CommitSha(landed.head.clone()),
                         commits: u32::try_from(landed.total).unwrap_or(u32::MAX),
                     });
                 }
@@ -130,7 +199,7 @@ impl Reconciler {
             }
             None => {
                 let to = first_red.started_at.unwrap_or(incident.opened_at);
-                let from = match last_green.started_at {
+                let from = match last_green.and_then(|g| g.started_at) {
                     Some(from) => from,
                     None => {
                         why.push(comment::green_start_unknown().into());
@@ -224,10 +293,17 @@ impl Reconciler {
         else {
             return Ok(None);
         };
+        let resolved = match tip(&comparison) {
+            Some(tip) if !comparison.commits.iter().any(|c| c.sha == head.as_str()) => {
+                tip.to_string()
+            }
+            _ => head.as_str().to_string(),
+        };
         let landed = Landed {
             commits: landed(&comparison, head.as_str()),
             total: comparison.total_commits,
             truncated: comparison.truncated(),
+            head: resolved,
         };
         let mut prs: Vec<PrNumber> = Vec::new();
         for (sha, message) in &landed.commits {
@@ -287,7 +363,56 @@ mod tests {
             .map(|(sha, _)| sha)
             .collect();
         assert_eq!(line, vec!["m1", "s", "m3"]);
+        // A branch name asked for: its tip is the head, the same line.
+        assert_eq!(tip(&comparison), Some("m3"));
+        let by_branch: Vec<String> = landed(&comparison, "master")
+            .into_iter()
+            .map(|(sha, _)| sha)
+            .collect();
+        assert_eq!(by_branch, vec!["m1", "s", "m3"]);
         // A cut range whose head was not read: every commit read.
-        assert_eq!(landed(&comparison, "zz").len(), 5);
+        let mut cut = comparison.clone();
+        cut.total_commits = 900;
+        assert_eq!(tip(&cut), None);
+        assert_eq!(landed(&cut, "zz").len(), 5);
+    }
+
+    #[test]
+    fn a_manual_block_searches_from_the_last_green_run_to_the_latest_or_the_branch_head() {
+        use crate::model::{BuildId, Channel, JobName, Run, RunResult};
+        let repo = RepoName::new("kubernetes", "kubernetes");
+        let run = |build: &str, result: RunResult, sha: Option<&str>| Run {
+            job: JobName::new("job"),
+            build_id: BuildId::new(build),
+            result,
+            started_at: Some(Timestamp(100)),
+            finished_at: None,
+            url: String::new(),
+            gcs_path: String::new(),
+            commits: sha
+                .map(|s| [(repo.clone(), CommitSha::new(s))].into())
+                .unwrap_or_default(),
+            channel: Channel::Api,
+        };
+        let at = Timestamp(500);
+        // green, red, aborted: from the green to the red run.
+        let runs = [
+            run("1", RunResult::Success, Some("g")),
+            run("2", RunResult::Failure, Some("r")),
+            run("3", RunResult::Aborted, Some("x")),
+        ];
+        let (green, head) = manual_bounds(&runs, &repo, "master", at);
+        assert_eq!(green.unwrap().build_id.as_str(), "1");
+        assert_eq!(head.build_id.as_str(), "2");
+        // The latest run is the green one: to the branch head, from the block's time.
+        let (green, head) = manual_bounds(&runs[..1], &repo, "master", at);
+        assert_eq!(green.unwrap().build_id.as_str(), "1");
+        assert_eq!(head.commits[&repo].as_str(), "master");
+        assert_eq!(head.started_at, Some(at));
+        // A latest run without a tested commit: the branch head too; no green run: none.
+        let runs = [run("5", RunResult::Failure, None)];
+        let (green, head) = manual_bounds(&runs, &repo, "release-1.34", at);
+        assert!(green.is_none());
+        assert_eq!(head.commits[&repo].as_str(), "release-1.34");
     }
 }
