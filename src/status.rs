@@ -19,7 +19,7 @@ use crate::model::{
 /// Runs shown per job in the strip of recent runs.
 pub const RECENT_RUNS: usize = 30;
 
-/// Past (lifted) incidents shown in the history.
+/// Past (resolved) incidents shown in the history.
 pub const HISTORY_LIMIT: usize = 50;
 
 /// Audit records shown.
