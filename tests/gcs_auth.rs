@@ -23,7 +23,7 @@ use scalability_gate::config::{Config, GcsSource};
 use scalability_gate::github::fake::{FakeGithub, MergedPr};
 use scalability_gate::model::{BuildId, Channel, JobName, RepoName, Run, RunResult, Timestamp};
 use scalability_gate::prow::gcs::Gcs;
-use scalability_gate::prow::gcs_auth::READ_SCOPE;
+use scalability_gate::gcs_auth::READ_SCOPE;
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";
@@ -375,13 +375,9 @@ async fn a_private_bucket_read_with_a_service_account_key_gives_commits_and_susp
     let (range, suspects) = env.regress(env.config(&key)).await;
 
     env.assert_found_by_commits(&range, &suspects);
-    // One token per reader, each cached: the runs' enricher, and the reconciler reading
-    // the first red run's junit files (issue 18) before the suspect search.
-    assert_eq!(
-        tokens.grants.load(Ordering::SeqCst),
-        2,
-        "one token per reader, cached"
-    );
+    // One credential source for the whole plugin: the runs' enricher and the reconciler
+    // reading the first red run's junit files share one cached token.
+    assert_eq!(tokens.grants.load(Ordering::SeqCst), 1, "one token, cached");
     assert_eq!(
         env.gcs.served.load(Ordering::SeqCst),
         4,
