@@ -195,7 +195,9 @@ fn gcs_missing(app: &App) -> Option<String> {
     }
     app.gcs_credentials.recheck();
     let problem = app.gcs_credentials.problem()?;
-    Some(format!("gcs credentials: {problem} (GCS reads fail until this clears)"))
+    Some(format!(
+        "gcs credentials: {problem} (GCS reads fail until this clears)"
+    ))
 }
 
 fn metrics_router(app: App) -> Router {

@@ -20,10 +20,10 @@ use axum::response::IntoResponse;
 use common::{Plugin, eventually, test_config};
 use scalability_gate::Store;
 use scalability_gate::config::{Config, GcsSource};
+use scalability_gate::gcs_auth::READ_SCOPE;
 use scalability_gate::github::fake::{FakeGithub, MergedPr};
 use scalability_gate::model::{BuildId, Channel, JobName, RepoName, Run, RunResult, Timestamp};
 use scalability_gate::prow::gcs::Gcs;
-use scalability_gate::gcs_auth::READ_SCOPE;
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";
@@ -467,7 +467,10 @@ async fn readiness_names_refused_gcs_credentials_until_the_token_endpoint_answer
         b.contains("gcs credentials")
     })
     .await;
-    assert!(body.starts_with("OK; degraded: gcs credentials: "), "{body}");
+    assert!(
+        body.starts_with("OK; degraded: gcs credentials: "),
+        "{body}"
+    );
     assert!(
         body.contains("400") && body.contains("invalid_grant"),
         "what the token endpoint said: {body}"
@@ -506,7 +509,11 @@ async fn readiness_names_credentials_without_read_access_until_a_read_gets_throu
     let mut config = env.config("metadata");
     config.sources.gcs.metadata_host = metadata_server("ya29.no-role").await;
     let plugin = Plugin::start(config).await;
-    assert_eq!(readiness(&plugin).await, (200, "OK".to_string()), "the grant works");
+    assert_eq!(
+        readiness(&plugin).await,
+        (200, "OK".to_string()),
+        "the grant works"
+    );
     let grpc = plugin.bound.grpc.to_string();
 
     common::report_run(&grpc, JOB, 1, "success").await;
@@ -519,12 +526,18 @@ async fn readiness_names_credentials_without_read_access_until_a_read_gets_throu
         "{body}"
     );
     assert!(body.contains("metadata server 127.0.0.1:"), "{body}");
-    assert!(!body.contains("ya29.no-role"), "no token in the body: {body}");
+    assert!(
+        !body.contains("ya29.no-role"),
+        "no token in the body: {body}"
+    );
 
     // The role is granted: the next read gets through and the line goes.
     env.gcs.accept("ya29.no-role", true);
     common::report_run(&grpc, JOB, 2, "success").await;
-    readiness_body(&plugin, "readiness OK once a read got through", |b| b == "OK").await;
+    readiness_body(&plugin, "readiness OK once a read got through", |b| {
+        b == "OK"
+    })
+    .await;
     plugin.stop().await;
 }
 

@@ -66,9 +66,9 @@ impl FakeGcs {
 
     /// JUnit requests held right now.
     fn held(&self) -> usize {
-        self.hold.as_ref().map_or(0, |h| {
-            h.waiting.load(std::sync::atomic::Ordering::SeqCst)
-        })
+        self.hold
+            .as_ref()
+            .map_or(0, |h| h.waiting.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     fn release(&self) {
@@ -330,8 +330,7 @@ async fn a_held_junit_read_delays_neither_the_issue_nor_the_labels_and_the_body_
     regress(&plugin, &gcs).await;
 
     eventually("the junit request held by GCS", || gcs.held() > 0).await;
-    let (issue, body) =
-        blocker_body(&world, |b| b.contains("Failed tests: being read")).await;
+    let (issue, body) = blocker_body(&world, |b| b.contains("Failed tests: being read")).await;
     eventually("the ready PR labelled", || world.has_label(1)).await;
     assert!(
         body.contains(&format!(
@@ -356,7 +355,10 @@ async fn a_held_junit_read_delays_neither_the_issue_nor_the_labels_and_the_body_
         "{body}"
     );
     for name in &failed {
-        assert!(body.contains(&format!("- `{name}`")), "{name} missing in\n{body}");
+        assert!(
+            body.contains(&format!("- `{name}`")),
+            "{name} missing in\n{body}"
+        );
     }
     assert!(!body.contains("being read"), "{body}");
     assert_eq!(world.open_blockers().len(), 1);

@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use crate::Config;
 use crate::config::{GcsSource, JobConfig};
-use crate::model::{BuildId, Channel, CommitSha, JobName, RepoName, Run, RunResult, Timestamp};
 use crate::gcs_auth::{Credentials, TokenSource};
+use crate::model::{BuildId, Channel, CommitSha, JobName, RepoName, Run, RunResult, Timestamp};
 use crate::prow::junit;
 
 /// Per-request timeout for GCS reads.

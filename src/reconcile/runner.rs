@@ -80,12 +80,12 @@ fn reconciler_of(app: &Parts) -> Reconciler {
     });
     let gcs = crate::prow::gcs::Gcs::with_tokens(&app.config.sources.gcs, &app.gcs_credentials)
         .unwrap_or_else(|error| {
-        tracing::error!(
-            error = format!("{error:#}"),
-            "GCS reader disabled: blocker issues will not name the failed tests"
-        );
-        None
-    });
+            tracing::error!(
+                error = format!("{error:#}"),
+                "GCS reader disabled: blocker issues will not name the failed tests"
+            );
+            None
+        });
     Reconciler::new(app.github.clone(), app.config.clone(), app.store.clone())
         .with_gcs(gcs)
         .with_ready_rules(rules)
