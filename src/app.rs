@@ -1,5 +1,6 @@
 //! What the running plugin shares: the handles [`crate::run_with`] creates once (config,
-//! store, metrics, the bus, Tide's state, the GitHub client, the clock) and the server,
+//! store, metrics, the bus, Tide's state, the GitHub client, the GCS credentials, the
+//! clock) and the server,
 //! the status API and the ingress endpoints read. Background tasks get only the handles
 //! they use, named in their constructors.
 
@@ -22,6 +23,9 @@ pub struct App {
     pub tide: crate::bus::tide::SharedTide,
     /// The only way to GitHub (shared pauses, mutation budget and counters).
     pub github: crate::github::Client,
+    /// The one GCS credential source every GCS reader shares (one cached token, one
+    /// record of what is wrong with it for `/healthz/ready`).
+    pub gcs_credentials: crate::gcs_auth::TokenSource,
     /// Pokes the background reconciler (a full pass, or one PR now).
     pub reconcile: crate::bus::ReconcileHandle,
     /// Pokes the rerun executor (a `/scalability-rerun` was recorded).

@@ -13,6 +13,7 @@ pub mod comment;
 pub mod config;
 pub mod consumer;
 pub mod core;
+pub mod gcs_auth;
 pub mod github;
 pub mod model;
 pub mod notify;
@@ -83,11 +84,18 @@ pub async fn run_with_clock(
         ready: Arc::new(AtomicBool::new(false)),
         tide: bus::tide::shared(&config),
         github: github::Client::from_config(&config, clock.clone()).context("GitHub client")?,
+        gcs_credentials: gcs_auth::TokenSource::from_config(&config.sources.gcs)
+            .context("GCS credentials")?,
         reconcile: bus::ReconcileHandle::default(),
         reruns: bus::RerunHandle::default(),
         clock: clock.clone(),
         started_at: clock.now(),
     };
+
+    if !config.sources.gcs.url.trim().is_empty() {
+        // Unusable GCS credentials show on /healthz/ready before a read needs them.
+        app.gcs_credentials.check_in_background();
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The consumer stops last, on its own signal, sent once every task that queues has
@@ -146,7 +154,12 @@ pub async fn run_with_clock(
         },
         &supervisor,
     );
-    let sources = prow::sources::spawn(app.config.clone(), app.queue.clone(), &supervisor);
+    let sources = prow::sources::spawn(
+        app.config.clone(),
+        app.queue.clone(),
+        app.gcs_credentials.clone(),
+        &supervisor,
+    );
     let reconciler = reconcile::spawn(
         reconcile::Parts {
             config: app.config.clone(),
@@ -155,6 +168,7 @@ pub async fn run_with_clock(
             tide: app.tide.clone(),
             queue: app.queue.clone(),
             handle: app.reconcile.clone(),
+            gcs_credentials: app.gcs_credentials.clone(),
             clock: clock.clone(),
         },
         &supervisor,

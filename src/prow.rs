@@ -5,7 +5,6 @@ pub mod crier;
 pub mod deck;
 pub mod gangway;
 pub mod gcs;
-pub mod gcs_auth;
 pub mod help;
 pub mod hmac;
 pub mod junit;

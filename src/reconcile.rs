@@ -20,8 +20,10 @@
 //!
 //! Before issues and labels, each full pass does the culprit work of [`culprit`]: suspects
 //! searched and ranked, revert PRs opened, escalations posted, each reported to the gate
-//! as a finding and awaited before the pass relies on it. With a GCS source it also reads
-//! the first red run's failed tests once per incident (`failed_tests`), the same way.
+//! as a finding and awaited before the pass relies on it. With a GCS source it also starts
+//! reading the first red run's failed tests once per incident (`failed_tests`), in the
+//! background so the block never waits on GCS; the finding pokes a pass that edits the
+//! body.
 //!
 //! It runs at startup, whenever poked ([`Handle::poke`]), as a periodic full resync
 //! (`reconcile.resync_interval`), and sooner again after a pass that failed part-way. At
@@ -114,6 +116,8 @@ pub struct Reconciler {
     /// Blocked scopes whose full PR list was read since they were blocked: their ready
     /// PRs are no longer searched first (see `labels`). Shared by clones.
     walked: Arc<std::sync::Mutex<std::collections::BTreeSet<Scope>>>,
+    /// The failed-test reads running in the background. Shared by clones.
+    reads: Arc<failed_tests::Reads>,
 }
 
 impl Reconciler {
@@ -134,6 +138,7 @@ impl Reconciler {
             handle: None,
             yield_after: YIELD_AFTER,
             walked: Arc::default(),
+            reads: Arc::default(),
         }
     }
 
@@ -193,6 +198,7 @@ impl Reconciler {
             blocker: !self.config.tide.blocker_label.is_empty(),
             approver_users: self.config.approvers.users.clone(),
             approver_teams: self.config.approvers.teams.clone(),
+            reads_failed_tests: self.reads_failed_tests(),
         }
     }
 

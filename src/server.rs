@@ -169,7 +169,8 @@ async fn ready(State(r): State<Readiness>) -> (StatusCode, String) {
     match tokio::task::spawn_blocking(move || hmac.current().map(|_| ())).await {
         Ok(Ok(())) => {
             // Ready (webhooks are taken and kept), but say what is missing for the rest.
-            let missing = r.app.github.missing();
+            let mut missing = r.app.github.missing();
+            missing.extend(gcs_missing(&r.app));
             if missing.is_empty() {
                 (StatusCode::OK, "OK".into())
             } else {
@@ -183,6 +184,20 @@ async fn ready(State(r): State<Readiness>) -> (StatusCode, String) {
         Ok(Err(error)) => unavailable(format!("not ready: hmac_secret_file: {error:#}")),
         Err(_) => unavailable("not ready: checking hmac_secret_file failed".into()),
     }
+}
+
+/// What is wrong with the GCS credentials every reader shares, as last seen (nothing
+/// without `sources.gcs.url`). A token that could not be had is asked again in the
+/// background (within the retry delay), so a fixed grant clears the line by itself.
+fn gcs_missing(app: &App) -> Option<String> {
+    if app.config.sources.gcs.url.trim().is_empty() {
+        return None;
+    }
+    app.gcs_credentials.recheck();
+    let problem = app.gcs_credentials.problem()?;
+    Some(format!(
+        "gcs credentials: {problem} (GCS reads fail until this clears)"
+    ))
 }
 
 fn metrics_router(app: App) -> Router {

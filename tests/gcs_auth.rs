@@ -20,10 +20,10 @@ use axum::response::IntoResponse;
 use common::{Plugin, eventually, test_config};
 use scalability_gate::Store;
 use scalability_gate::config::{Config, GcsSource};
+use scalability_gate::gcs_auth::READ_SCOPE;
 use scalability_gate::github::fake::{FakeGithub, MergedPr};
 use scalability_gate::model::{BuildId, Channel, JobName, RepoName, Run, RunResult, Timestamp};
 use scalability_gate::prow::gcs::Gcs;
-use scalability_gate::prow::gcs_auth::READ_SCOPE;
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
 const REPO: &str = "kubernetes/kubernetes";
@@ -375,13 +375,9 @@ async fn a_private_bucket_read_with_a_service_account_key_gives_commits_and_susp
     let (range, suspects) = env.regress(env.config(&key)).await;
 
     env.assert_found_by_commits(&range, &suspects);
-    // One token per reader, each cached: the runs' enricher, and the reconciler reading
-    // the first red run's junit files (issue 18) before the suspect search.
-    assert_eq!(
-        tokens.grants.load(Ordering::SeqCst),
-        2,
-        "one token per reader, cached"
-    );
+    // One credential source for the whole plugin: the runs' enricher and the reconciler
+    // reading the first red run's junit files share one cached token.
+    assert_eq!(tokens.grants.load(Ordering::SeqCst), 1, "one token, cached");
     assert_eq!(
         env.gcs.served.load(Ordering::SeqCst),
         4,
@@ -432,6 +428,117 @@ async fn a_refused_grant_leaves_runs_without_commits_and_the_gate_working() {
     assert!(suspects.is_empty(), "{suspects:?}");
     assert_eq!(env.stored_commits(), [None, None]);
     assert_eq!(env.gcs.served.load(Ordering::SeqCst), 0);
+}
+
+/// `/healthz/ready`'s status and body.
+async fn readiness(plugin: &Plugin) -> (u16, String) {
+    let answer = reqwest::get(format!("http://{}/healthz/ready", plugin.bound.health))
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.text().await.unwrap())
+}
+
+/// Readiness once its body `wanted` (200 throughout: webhooks are still taken and kept).
+async fn readiness_body(plugin: &Plugin, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+    eventually(what, async || {
+        let (status, body) = readiness(plugin).await;
+        if status == 200 && wanted(&body) {
+            Ok(body)
+        } else {
+            Err(format!("{status} {body}"))
+        }
+    })
+    .await
+}
+
+/// A token endpoint that refuses the grant: `/healthz/ready` names the GCS credentials
+/// (asked at start, before any read needs them) and stays 200; once the endpoint answers,
+/// the line goes by itself and reads get the runs' commits.
+#[tokio::test]
+async fn readiness_names_refused_gcs_credentials_until_the_token_endpoint_answers() {
+    let env = Env::new().await;
+    let tokens = TokenEndpoint::start(&[]).await;
+    env.gcs.accept("ya29.late-token", true);
+    let key = key_file(env.dir.path(), &tokens.url());
+    let plugin = Plugin::start(env.config(&key)).await;
+
+    let body = readiness_body(&plugin, "readiness naming the GCS credentials", |b| {
+        b.contains("gcs credentials")
+    })
+    .await;
+    assert!(
+        body.starts_with("OK; degraded: gcs credentials: "),
+        "{body}"
+    );
+    assert!(
+        body.contains("400") && body.contains("invalid_grant"),
+        "what the token endpoint said: {body}"
+    );
+    assert!(body.contains(ACCOUNT), "which credentials: {body}");
+    assert!(!body.contains("PRIVATE KEY"), "{body}");
+
+    // The endpoint answers now: the line goes without a read.
+    tokens
+        .issue
+        .lock()
+        .unwrap()
+        .push("ya29.late-token".to_string());
+    readiness_body(&plugin, "readiness OK again", |b| b == "OK").await;
+
+    let grpc = plugin.bound.grpc.to_string();
+    common::report_run(&grpc, JOB, 1, "success").await;
+    common::report_run(&grpc, JOB, 2, "failure").await;
+    let incident = searched_incident(&plugin).await;
+    plugin.stop().await;
+    let suspects: Vec<u64> = incident["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["pr"].as_u64().unwrap())
+        .collect();
+    env.assert_found_by_commits(&incident["searches"][0]["range"], &suspects);
+}
+
+/// A token GCS refuses for lack of the role (403) is named by `/healthz/ready` until a
+/// read gets through.
+#[tokio::test]
+async fn readiness_names_credentials_without_read_access_until_a_read_gets_through() {
+    let env = Env::new().await;
+    env.gcs.accept("ya29.no-role", false);
+    let mut config = env.config("metadata");
+    config.sources.gcs.metadata_host = metadata_server("ya29.no-role").await;
+    let plugin = Plugin::start(config).await;
+    assert_eq!(
+        readiness(&plugin).await,
+        (200, "OK".to_string()),
+        "the grant works"
+    );
+    let grpc = plugin.bound.grpc.to_string();
+
+    common::report_run(&grpc, JOB, 1, "success").await;
+    let body = readiness_body(&plugin, "readiness naming the missing role", |b| {
+        b.contains("gcs credentials")
+    })
+    .await;
+    assert!(
+        body.contains("403") && body.contains("lack storage read access"),
+        "{body}"
+    );
+    assert!(body.contains("metadata server 127.0.0.1:"), "{body}");
+    assert!(
+        !body.contains("ya29.no-role"),
+        "no token in the body: {body}"
+    );
+
+    // The role is granted: the next read gets through and the line goes.
+    env.gcs.accept("ya29.no-role", true);
+    common::report_run(&grpc, JOB, 2, "success").await;
+    readiness_body(&plugin, "readiness OK once a read got through", |b| {
+        b == "OK"
+    })
+    .await;
+    plugin.stop().await;
 }
 
 // ---------------------------------------------------------------- the reader alone

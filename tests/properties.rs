@@ -295,6 +295,7 @@ proptest! {
             blocker: true,
             approver_users: vec!["alice".into()],
             approver_teams: vec![],
+            reads_failed_tests: true,
         };
         let body = comment::blocker_body(&incident, &master(), &ctx);
         prop_assert!(body.chars().count() <= GITHUB_BODY_CHARS);

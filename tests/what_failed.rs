@@ -6,7 +6,8 @@
 //! - The blocker issue names the failed testcases of the first red run (not the skipped
 //!   ones, nor those that passed), at most 20 and a count of the rest, and links the red
 //!   run, the last green run and the suspect range (`compare/GREEN...RED`); without a
-//!   junit it says the failed tests are unavailable.
+//!   junit it says the failed tests are unavailable. A JUnit read that GCS holds delays
+//!   neither the issue nor the labels: the body says they are being read, then names them.
 //! - `/scalability-culprit #N <mitigation> [note]` by an approver is recorded on the
 //!   incident (API and issue body), a second one replaces it (the first kept), and a
 //!   stranger is refused with one reply.
@@ -37,13 +38,45 @@ fn sha(build: u64) -> String {
 }
 
 /// A fake GCS: objects at `/{bucket}/{path}` and the JSON listing API (`items` and
-/// `prefixes` under `prefix`, split at `delimiter=/`).
+/// `prefixes` under `prefix`, split at `delimiter=/`). With a [`Hold`], every request for
+/// a run's `artifacts/` (the JUnit listing and files) waits until it is released.
 #[derive(Clone, Default)]
 struct FakeGcs {
     objects: Arc<Mutex<BTreeMap<String, String>>>,
+    hold: Option<Arc<Hold>>,
+}
+
+/// Holds the JUnit requests: `waiting` counts the held ones, `released` lets them go.
+struct Hold {
+    released: tokio::sync::watch::Sender<bool>,
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeGcs {
+    /// A fake GCS that holds the JUnit requests until [`FakeGcs::release`].
+    fn holding_junit() -> FakeGcs {
+        FakeGcs {
+            hold: Some(Arc::new(Hold {
+                released: tokio::sync::watch::channel(false).0,
+                waiting: Default::default(),
+            })),
+            ..FakeGcs::default()
+        }
+    }
+
+    /// JUnit requests held right now.
+    fn held(&self) -> usize {
+        self.hold
+            .as_ref()
+            .map_or(0, |h| h.waiting.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    fn release(&self) {
+        if let Some(hold) = &self.hold {
+            hold.released.send_replace(true);
+        }
+    }
+
     fn put(&self, path: &str, body: String) {
         self.objects
             .lock()
@@ -83,6 +116,16 @@ impl FakeGcs {
 
 async fn handler(State(gcs): State<FakeGcs>, req: Request) -> axum::response::Response {
     let path = req.uri().path().trim_start_matches('/').to_string();
+    let query = req.uri().query().unwrap_or("");
+    if let Some(hold) = &gcs.hold
+        && (path.contains("/artifacts/") || query.contains("artifacts"))
+    {
+        use std::sync::atomic::Ordering;
+        let mut released = hold.released.subscribe();
+        hold.waiting.fetch_add(1, Ordering::SeqCst);
+        let _ = released.wait_for(|r| *r).await;
+        hold.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
     let objects = gcs.objects.lock().unwrap().clone();
     if let Some(bucket) = path
         .strip_prefix("storage/v1/b/")
@@ -271,6 +314,56 @@ async fn the_blocker_issue_names_the_failed_tests_and_links_the_runs_and_range()
     assert_eq!(json["failed_tests"]["total"], 3, "{json}");
     assert_eq!(json["failed_tests"]["build_id"], RED.to_string());
     assert_eq!(json["culprit"], Value::Null);
+    plugin.stop().await;
+}
+
+/// A slow bucket does not delay the block: while GCS holds the JUnit request, the blocker
+/// issue is opened (saying the failed tests are being read) and the ready PR labelled;
+/// once GCS answers, the same issue's body is edited to name them.
+#[tokio::test]
+async fn a_held_junit_read_delays_neither_the_issue_nor_the_labels_and_the_body_follows() {
+    let world = World::builder().approver_user(APPROVER).build().await;
+    let gcs = FakeGcs::holding_junit();
+    let failed = failing(2);
+    gcs.add_junit(RED, e2e_junit(&failed));
+    let plugin = start(&world, gcs.start().await).await;
+    regress(&plugin, &gcs).await;
+
+    eventually("the junit request held by GCS", || gcs.held() > 0).await;
+    let (issue, body) = blocker_body(&world, |b| b.contains("Failed tests: being read")).await;
+    eventually("the ready PR labelled", || world.has_label(1)).await;
+    assert!(
+        body.contains(&format!(
+            "Failed tests: being read from the JUnit files of run [{RED}](https://prow.example/view/{RED}) in GCS"
+        )),
+        "{body}"
+    );
+    assert!(!body.contains("unavailable"), "{body}");
+    assert!(
+        body.contains("[suspect range](https://github.com/kubernetes/kubernetes/compare/"),
+        "{body}"
+    );
+    // All of that happened while the read was still held.
+    assert!(gcs.held() > 0, "the junit request is still held");
+    assert_eq!(incident(&plugin).await["failed_tests"], Value::Null);
+
+    gcs.release();
+    let (after, body) = blocker_body(&world, |b| b.contains("failed testcase(s)")).await;
+    assert_eq!(after, issue, "the same issue, edited");
+    assert!(
+        body.contains("2 failed testcase(s) in the JUnit files of run"),
+        "{body}"
+    );
+    for name in &failed {
+        assert!(
+            body.contains(&format!("- `{name}`")),
+            "{name} missing in\n{body}"
+        );
+    }
+    assert!(!body.contains("being read"), "{body}");
+    assert_eq!(world.open_blockers().len(), 1);
+    let json = incident(&plugin).await;
+    assert_eq!(json["failed_tests"]["total"], 2, "{json}");
     plugin.stop().await;
 }
 

@@ -15,6 +15,9 @@ pub struct NoticeContext {
     pub blocker: bool,
     pub approver_users: Vec<String>,
     pub approver_teams: Vec<String>,
+    /// Whether a regression's failed tests are read from GCS (a GCS source is set): until
+    /// they are recorded, the blocker issue says they are being read.
+    pub reads_failed_tests: bool,
 }
 
 /// SIG Scalability's rules, in one paragraph.

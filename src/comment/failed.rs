@@ -72,8 +72,9 @@ pub fn compare_link(scope: &Scope, last_green: &RunRef, first_red: &RunRef) -> O
     ))
 }
 
-/// "What failed" of a regression incident on `scope` (nothing for one opened by hand).
-pub fn what_failed_section(incident: &Incident, scope: &Scope) -> String {
+/// "What failed" of a regression incident on `scope` (nothing for one opened by hand);
+/// `reading`: the failed tests are read from GCS, so until recorded they are being read.
+pub fn what_failed_section(incident: &Incident, scope: &Scope, reading: bool) -> String {
     let Cause::Regression {
         first_red,
         last_green,
@@ -83,10 +84,15 @@ pub fn what_failed_section(incident: &Incident, scope: &Scope) -> String {
     };
     let mut out = String::from("\n\n### What failed\n\n");
     match &incident.failed_tests {
-        None => out.push_str(
-            "Failed tests: unavailable (not read yet from the run's GCS artifacts, or no \
-             GCS source is configured).\n",
-        ),
+        None if reading => {
+            let _ = writeln!(
+                out,
+                "Failed tests: being read from the JUnit files of run {} in GCS; this \
+                 issue is edited to name them once they are read.",
+                run_link(first_red)
+            );
+        }
+        None => out.push_str("Failed tests: unavailable (no GCS source is configured).\n"),
         Some(f) if f.files_read == 0 => {
             let why = if f.notes.is_empty() {
                 "no junit files were read".to_string()
@@ -234,7 +240,7 @@ mod tests {
 
     #[test]
     fn what_failed_names_twenty_counts_the_rest_and_links_the_range() {
-        let text = what_failed_section(&regression(20, 31), &scope());
+        let text = what_failed_section(&regression(20, 31), &scope(), true);
         assert_eq!(text.lines().filter(|l| l.starts_with("- `")).count(), 20);
         assert!(text.contains("- and 11 more"), "{text}");
         assert!(
@@ -249,7 +255,7 @@ mod tests {
         let mut i = regression(0, 0);
         i.failed_tests.as_mut().unwrap().files_read = 0;
         i.failed_tests.as_mut().unwrap().notes = vec!["no junit files".into()];
-        let text = what_failed_section(&i, &scope());
+        let text = what_failed_section(&i, &scope(), true);
         assert!(
             text.contains("Failed tests: unavailable (`no junit files`)."),
             "{text}"
@@ -260,7 +266,24 @@ mod tests {
                 .commits
                 .insert(scope().repo, CommitSha::new("x) [evil](http://e"));
         }
-        let text = what_failed_section(&i, &scope());
+        let text = what_failed_section(&i, &scope(), true);
         assert!(text.contains("suspect range: unknown"), "{text}");
+    }
+
+    #[test]
+    fn before_the_read_the_section_says_they_are_being_read_or_why_they_never_will_be() {
+        let mut i = regression(0, 0);
+        i.failed_tests = None;
+        let text = what_failed_section(&i, &scope(), true);
+        assert!(
+            text.contains("Failed tests: being read from the JUnit files of run [200]"),
+            "{text}"
+        );
+        assert!(!text.contains("unavailable"), "{text}");
+        let text = what_failed_section(&i, &scope(), false);
+        assert!(
+            text.contains("Failed tests: unavailable (no GCS source is configured)."),
+            "{text}"
+        );
     }
 }

@@ -53,7 +53,7 @@ pub fn blocker_body(
         id = incident.id,
         left_open = left_open_sentence(incident),
         cause = incident_cause(incident),
-        what_failed = super::failed::what_failed_section(incident, scope),
+        what_failed = super::failed::what_failed_section(incident, scope, ctx.reads_failed_tests),
         culprit = super::failed::culprit_section(incident, scope),
         label = label_sentence(ctx),
         rules = rules_paragraph(),
@@ -411,6 +411,7 @@ mod tests {
             blocker: true,
             approver_users: vec!["alice".into()],
             approver_teams: vec!["o/leads".into()],
+            reads_failed_tests: true,
         }
     }
 

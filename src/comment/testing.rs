@@ -60,5 +60,6 @@ pub(super) fn ctx() -> NoticeContext {
         blocker: true,
         approver_users: vec!["alice".into()],
         approver_teams: vec!["kubernetes/sig-scalability-leads".into()],
+        reads_failed_tests: true,
     }
 }

@@ -1,6 +1,6 @@
 //! The GCS credentials the configuration names (`sources.gcs.credentials_file`): the
 //! `metadata` value, and a service-account JSON key, parsed when the configuration is
-//! checked. Signing with it lives in `prow::gcs_auth`.
+//! checked. Signing with it lives in `gcs_auth`.
 
 use std::path::Path;
 

@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use crate::Config;
 use crate::config::{GcsSource, JobConfig};
+use crate::gcs_auth::{Credentials, TokenSource};
 use crate::model::{BuildId, Channel, CommitSha, JobName, RepoName, Run, RunResult, Timestamp};
-use crate::prow::gcs_auth::{Credentials, TokenSource};
 use crate::prow::junit;
 
 /// Per-request timeout for GCS reads.
@@ -154,8 +154,20 @@ struct Listing {
 }
 
 impl Gcs {
-    /// The resolver, or `None` when `sources.gcs.url` is empty.
+    /// A reader with credentials of its own, or `None` when `sources.gcs.url` is empty
+    /// (tools and tests; the running plugin shares one source: [`Gcs::with_tokens`]).
     pub fn new(config: &GcsSource) -> anyhow::Result<Option<Self>> {
+        if config.url.trim().is_empty() {
+            return Ok(None);
+        }
+        let credentials =
+            Credentials::from_config(config).context("sources.gcs.credentials_file")?;
+        Self::with_tokens(config, &TokenSource::new(credentials)?)
+    }
+
+    /// A reader whose tokens come from `tokens` (shared with every other reader built
+    /// from it), or `None` when `sources.gcs.url` is empty.
+    pub fn with_tokens(config: &GcsSource, tokens: &TokenSource) -> anyhow::Result<Option<Self>> {
         if config.url.trim().is_empty() {
             return Ok(None);
         }
@@ -163,13 +175,11 @@ impl Gcs {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .context("building the GCS client")?;
-        let credentials =
-            Credentials::from_config(config).context("sources.gcs.credentials_file")?;
         Ok(Some(Self {
             http,
             base: config.url.trim_end_matches('/').to_string(),
             bucket: config.bucket.clone(),
-            tokens: TokenSource::new(credentials)?,
+            tokens: tokens.clone(),
         }))
     }
 
@@ -184,29 +194,30 @@ impl Gcs {
             let token = self.tokens.token_after_rejection(&rejected).await?;
             response = self.get_with(url, token.as_deref()).await?;
         }
-        match response.status() {
+        let status = response.status();
+        let refused = match status {
             reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN
                 if self.tokens.is_anonymous() =>
             {
-                anyhow::bail!(
-                    "GET {url}: {}: the bucket is not public; set \
-                     sources.gcs.credentials_file",
-                    response.status()
-                )
+                format!("{status}: the bucket is not public; set sources.gcs.credentials_file")
             }
-            reqwest::StatusCode::UNAUTHORIZED => anyhow::bail!(
-                "GET {url}: {}: GCS refused the access token of {}",
-                response.status(),
+            reqwest::StatusCode::UNAUTHORIZED => format!(
+                "{status}: GCS refused the access token of {}",
                 self.tokens.describe()
             ),
-            reqwest::StatusCode::FORBIDDEN => anyhow::bail!(
-                "GET {url}: {}: the credentials lack storage read access \
+            reqwest::StatusCode::FORBIDDEN => format!(
+                "{status}: the credentials lack storage read access \
                  (roles/storage.objectViewer on the bucket) of {}",
-                response.status(),
                 self.tokens.describe()
             ),
-            _ => Ok(response),
-        }
+            _ => {
+                self.tokens.note_answered();
+                return Ok(response);
+            }
+        };
+        // Shared by every reader: `/healthz/ready` names it until a read gets through.
+        self.tokens.note_refused(refused.clone());
+        anyhow::bail!("GET {url}: {refused}")
     }
 
     async fn get_with(&self, url: &str, token: Option<&str>) -> anyhow::Result<reqwest::Response> {
@@ -390,10 +401,11 @@ impl std::fmt::Debug for Enricher {
 }
 
 impl Enricher {
-    /// The enricher of `config` (`sources.gcs`); a GCS client that cannot be built is
-    /// logged and leaves runs as they are.
-    pub fn from_config(config: &std::sync::Arc<Config>) -> Self {
-        let gcs = Gcs::new(&config.sources.gcs).unwrap_or_else(|error| {
+    /// The enricher of `config` (`sources.gcs`), reading with the plugin's one credential
+    /// source `tokens`; a GCS client that cannot be built is logged and leaves runs as they
+    /// are.
+    pub fn new(config: &std::sync::Arc<Config>, tokens: &TokenSource) -> Self {
+        let gcs = Gcs::with_tokens(&config.sources.gcs, tokens).unwrap_or_else(|error| {
             tracing::error!(
                 error = format!("{error:#}"),
                 "GCS resolver disabled: runs keep only what their channel says"

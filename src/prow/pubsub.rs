@@ -658,7 +658,10 @@ mod tests {
         let config = config();
         let (queue, _rx) = crate::bus::queue(1, Arc::new(crate::telemetry::Metrics::new()));
         Subscriber {
-            enricher: Enricher::from_config(&config),
+            enricher: Enricher::new(
+                &config,
+                &crate::gcs_auth::TokenSource::from_config(&config.sources.gcs).unwrap(),
+            ),
             settings: Settings {
                 subscription: "projects/p/subscriptions/s".into(),
                 target,

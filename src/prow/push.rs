@@ -80,7 +80,7 @@ pub fn router(app: App) -> Router {
         return Router::new();
     }
     let state = PushState {
-        enricher: Enricher::from_config(&app.config),
+        enricher: Enricher::new(&app.config, &app.gcs_credentials),
         app,
         permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
     };

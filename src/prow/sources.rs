@@ -38,11 +38,16 @@ struct Parts {
 /// Starts the enabled sources under `supervisor`, each a named task (`gcs_backfill` first,
 /// then `deck_poller`, `gangway_poller`, `pubsub_subscriber`); the handle resolves once all
 /// of them stopped on the supervisor's stop.
-pub fn spawn(config: Arc<Config>, queue: QueueSender, supervisor: &Supervisor) -> JoinHandle<()> {
+pub fn spawn(
+    config: Arc<Config>,
+    queue: QueueSender,
+    gcs_credentials: crate::gcs_auth::TokenSource,
+    supervisor: &Supervisor,
+) -> JoinHandle<()> {
     let app = Parts { config, queue };
     let supervisor = supervisor.clone();
     tokio::spawn(async move {
-        let enricher = Enricher::from_config(&app.config);
+        let enricher = Enricher::new(&app.config, &gcs_credentials);
         if let Some(gcs) = enricher.gcs() {
             // History first: the pollers start once it is queued (or on stop).
             let (app, gcs) = (app.clone(), gcs.clone());

@@ -154,14 +154,7 @@ impl Reconciler {
             .findings
             .as_ref()
             .context("no queue to report findings to")?;
-        let (done, written) = tokio::sync::oneshot::channel();
-        queue
-            .send(crate::bus::Input::Finding { finding, done })
-            .await
-            .context("queueing a finding")?;
-        written
-            .await
-            .context("the consumer dropped the finding unanswered")?
+        record_through(queue, finding).await
     }
 
     /// Says once on the incident's issue that the range was longer than what was read.
@@ -226,4 +219,19 @@ impl Reconciler {
         }
         Ok(())
     }
+}
+
+/// Sends `finding` through `queue` and waits until the gate has written it.
+pub(super) async fn record_through(
+    queue: &crate::bus::QueueSender,
+    finding: Finding,
+) -> anyhow::Result<()> {
+    let (done, written) = tokio::sync::oneshot::channel();
+    queue
+        .send(crate::bus::Input::Finding { finding, done })
+        .await
+        .context("queueing a finding")?;
+    written
+        .await
+        .context("the consumer dropped the finding unanswered")?
 }

@@ -1,6 +1,7 @@
-//! One full pass of the reconciler and what it did: the culprit work, the issues, the
-//! outbox's replies, the lifted incidents' cleanup, the labels, then retention, in that
-//! order; each step's failure is reported and the others go on.
+//! One full pass of the reconciler and what it did: the failed-test reads started (in the
+//! background: never awaited), the culprit work, the issues, the outbox's replies, the
+//! lifted incidents' cleanup, the labels, then retention, in that order; each step's
+//! failure is reported and the others go on.
 
 use std::collections::BTreeMap;
 
@@ -61,8 +62,10 @@ impl Reconciler {
     pub async fn reconcile(&self) -> anyhow::Result<Report> {
         let mut incidents = self.store.all_incidents().context("reading incidents")?;
         let mut culprit = Report::default();
-        let mut recorded = self.failed_tests_pass(&incidents, &mut culprit).await;
-        recorded |= self.culprit_pass(&incidents, &mut culprit).await;
+        // The block never waits on GCS: the reads record what they find later, and that
+        // pokes the next pass, which edits the issue body.
+        self.start_failed_test_reads(&incidents);
+        let recorded = self.culprit_pass(&incidents, &mut culprit).await;
         if recorded {
             // The gate wrote what was found: labels and issues go by that.
             incidents = self.store.all_incidents().context("reading incidents")?;

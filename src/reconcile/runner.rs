@@ -31,6 +31,8 @@ pub struct Parts {
     pub queue: crate::bus::QueueSender,
     /// What the rest of the plugin pokes.
     pub handle: Handle,
+    /// The plugin's one GCS credential source (the first red runs' JUnit files).
+    pub gcs_credentials: crate::gcs_auth::TokenSource,
     pub clock: crate::clock::Clock,
 }
 
@@ -76,13 +78,14 @@ fn reconciler_of(app: &Parts) -> Reconciler {
             .first_leak_at
             .map(|first_seen| Leak { first_seen, prs })
     });
-    let gcs = crate::prow::gcs::Gcs::new(&app.config.sources.gcs).unwrap_or_else(|error| {
-        tracing::error!(
-            error = format!("{error:#}"),
-            "GCS reader disabled: blocker issues will not name the failed tests"
-        );
-        None
-    });
+    let gcs = crate::prow::gcs::Gcs::with_tokens(&app.config.sources.gcs, &app.gcs_credentials)
+        .unwrap_or_else(|error| {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "GCS reader disabled: blocker issues will not name the failed tests"
+            );
+            None
+        });
     Reconciler::new(app.github.clone(), app.config.clone(), app.store.clone())
         .with_gcs(gcs)
         .with_ready_rules(rules)

@@ -26,7 +26,7 @@ pub struct ResultsService {
 impl ResultsService {
     /// The service; `token` is the API token shared with `Gate`.
     pub fn new(app: App, token: Arc<ApiToken>) -> Self {
-        let enricher = crate::prow::gcs::Enricher::from_config(&app.config);
+        let enricher = crate::prow::gcs::Enricher::new(&app.config, &app.gcs_credentials);
         Self {
             app,
             token,

@@ -5,9 +5,14 @@
 //!
 //! [`TokenSource`] caches the access token and refreshes it [`REFRESH_EARLY`] before it
 //! expires; concurrent callers wait for one refresh. A refused or unanswered refresh is
-//! logged once and remembered for [`RETRY_AFTER_FAILURE`], so a burst of reads does not
-//! become a burst of token requests. The private key and tokens are never logged: every
-//! `Debug` here redacts them.
+//! logged once and remembered for [`FIRST_RETRY_AFTER`], doubling while it keeps failing up
+//! to [`RETRY_AFTER_FAILURE`], so a burst of reads does not become a burst of token
+//! requests. The private key and tokens are never logged: every `Debug` here redacts them.
+//!
+//! The plugin builds one source at start ([`TokenSource::from_config`]) and hands clones
+//! to every GCS reader, so they share one token and one record of what is wrong with the
+//! credentials ([`TokenSource::problem`], named by `/healthz/ready`): the last refused or
+//! unanswered refresh, or GCS refusing the token (401/403), cleared by the next success.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -36,7 +41,11 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// A token is refreshed this long before it expires.
 pub const REFRESH_EARLY: Duration = Duration::from_secs(300);
 
-/// After a failed refresh, callers get the same error for this long before another try.
+/// After a failed refresh, callers get the same error for this long before another try
+/// (doubled after each further failure, up to [`RETRY_AFTER_FAILURE`]).
+pub const FIRST_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// The longest a failed refresh is repeated to callers before another try.
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
 /// Timeout of one token request (token endpoint or metadata server).
@@ -88,6 +97,9 @@ pub enum Credentials {
     ServiceAccount(ServiceAccountKey),
     /// The metadata server at `host` (`host:port`, or a URL base).
     Metadata { host: String },
+    /// `credentials_file` could not be read at start (it was checked at load, so it changed
+    /// since): every token request fails with `why`, never an anonymous read.
+    Unusable { why: String },
 }
 
 impl Credentials {
@@ -112,6 +124,7 @@ impl Credentials {
             Self::Anonymous => "anonymous".into(),
             Self::ServiceAccount(key) => format!("service account {}", key.client_email),
             Self::Metadata { host } => format!("metadata server {host}"),
+            Self::Unusable { .. } => "sources.gcs.credentials_file".into(),
         }
     }
 }
@@ -128,6 +141,17 @@ struct Cache {
     token: Option<Cached>,
     /// The last refresh failed: its message, and until when it is repeated.
     failed: Option<(String, Instant)>,
+    /// How long the next failure is repeated (doubles while refreshes keep failing).
+    backoff: Option<Duration>,
+}
+
+/// What is wrong with the credentials, as last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Problem {
+    /// No token: the last refresh was refused or not answered (cleared by a refresh).
+    Token(String),
+    /// GCS refused the token (401 after a renewal, or 403): cleared by a read GCS answers.
+    Access(String),
 }
 
 /// Hands out bearer tokens for GCS reads; cheap to clone (clones share the cache).
@@ -140,6 +164,10 @@ struct Inner {
     credentials: Credentials,
     http: reqwest::Client,
     cache: Mutex<Cache>,
+    /// Read by `/healthz/ready` without waiting for a refresh in progress.
+    problem: std::sync::Mutex<Option<Problem>>,
+    /// A background re-check ([`TokenSource::recheck`]) is running.
+    checking: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for TokenSource {
@@ -180,13 +208,88 @@ impl TokenSource {
             .connect_timeout(timeout)
             .build()
             .context("building the GCS token client")?;
+        let problem = match &credentials {
+            Credentials::Unusable { why } => Some(Problem::Token(why.clone())),
+            _ => None,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 credentials,
                 http,
                 cache: Mutex::new(Cache::default()),
+                problem: std::sync::Mutex::new(problem),
+                checking: std::sync::atomic::AtomicBool::new(false),
             }),
         })
+    }
+
+    /// The one source of the plugin, from `sources.gcs`: a key file that cannot be read
+    /// now is logged and gives a source whose every request fails saying so (and
+    /// [`TokenSource::problem`] names it), never an anonymous one.
+    pub fn from_config(config: &GcsSource) -> anyhow::Result<Self> {
+        let credentials = Credentials::from_config(config).unwrap_or_else(|error| {
+            let why = format!("sources.gcs.credentials_file is unusable: {error:#}");
+            tracing::error!(error = %why, "GCS credentials unusable; reads fail until restarted");
+            Credentials::Unusable { why }
+        });
+        Self::new(credentials)
+    }
+
+    /// What keeps the credentials from working, as last seen (a refused or unanswered
+    /// token request, or GCS refusing the token); `None` once a refresh or a read
+    /// succeeded since. Never holds a token.
+    pub fn problem(&self) -> Option<String> {
+        match &*self.inner.problem.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(Problem::Token(why)) | Some(Problem::Access(why)) => Some(why.clone()),
+            None => None,
+        }
+    }
+
+    fn set_problem(&self, problem: Option<Problem>) {
+        *self.inner.problem.lock().unwrap_or_else(|e| e.into_inner()) = problem;
+    }
+
+    /// GCS refused the token of these credentials (or, anonymous, the bucket is not
+    /// public): `why` is what [`TokenSource::problem`] says until a read gets through.
+    pub fn note_refused(&self, why: String) {
+        self.set_problem(Some(Problem::Access(why)));
+    }
+
+    /// GCS answered a read with something other than 401/403: the credentials work.
+    pub fn note_answered(&self) {
+        let mut problem = self.inner.problem.lock().unwrap_or_else(|e| e.into_inner());
+        if problem.is_some() && !matches!(self.inner.credentials, Credentials::Unusable { .. }) {
+            *problem = None;
+        }
+    }
+
+    /// While no token could be had, tries once more in the background (within the retry
+    /// delay, so at most once per delay however often it is called); what it finds goes to
+    /// [`TokenSource::problem`]. `/healthz/ready` calls it, so a fixed grant clears the
+    /// line without waiting for the next read. Needs a tokio runtime.
+    pub fn recheck(&self) {
+        let token_problem = matches!(
+            &*self.inner.problem.lock().unwrap_or_else(|e| e.into_inner()),
+            Some(Problem::Token(_))
+        );
+        if token_problem {
+            self.check_in_background();
+        }
+    }
+
+    /// Asks for a token in the background (nothing when anonymous or a check is already
+    /// running): at start, so unusable credentials show on `/healthz/ready` before the
+    /// first read needs them. Needs a tokio runtime.
+    pub fn check_in_background(&self) {
+        use std::sync::atomic::Ordering;
+        if self.is_anonymous() || self.inner.checking.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let source = self.clone();
+        tokio::spawn(async move {
+            let _ = source.token().await;
+            source.inner.checking.store(false, Ordering::SeqCst);
+        });
     }
 
     /// Which credentials, for messages (`service account a@b`, `metadata server h`); no
@@ -247,6 +350,13 @@ impl TokenSource {
                     refresh_at: Instant::now() + lifetime.saturating_sub(REFRESH_EARLY),
                 });
                 cache.failed = None;
+                cache.backoff = None;
+                {
+                    let mut problem = self.inner.problem.lock().unwrap_or_else(|e| e.into_inner());
+                    if matches!(*problem, Some(Problem::Token(_))) {
+                        *problem = None;
+                    }
+                }
                 tracing::debug!(credentials = %self.inner.credentials.describe(),
                     lifetime_seconds = lifetime.as_secs(), "GCS access token refreshed");
                 Ok(token)
@@ -258,7 +368,10 @@ impl TokenSource {
                 );
                 tracing::error!(error = %message, "GCS token refresh failed; reads go without commits until it succeeds");
                 cache.token = None;
-                cache.failed = Some((message.clone(), Instant::now() + RETRY_AFTER_FAILURE));
+                let hold = cache.backoff.unwrap_or(FIRST_RETRY_AFTER);
+                cache.backoff = Some((hold * 2).min(RETRY_AFTER_FAILURE));
+                cache.failed = Some((message.clone(), Instant::now() + hold));
+                self.set_problem(Some(Problem::Token(message.clone())));
                 bail!("{message}")
             }
         }
@@ -268,6 +381,7 @@ impl TokenSource {
     async fn fetch(&self) -> anyhow::Result<(String, Duration)> {
         let request = match &self.inner.credentials {
             Credentials::Anonymous => bail!("anonymous credentials have no token"),
+            Credentials::Unusable { why } => bail!("{why}"),
             Credentials::ServiceAccount(key) => {
                 // The token endpoint checks it against the real time: never a test clock.
                 let now = crate::clock::since_epoch().as_secs();
@@ -352,8 +466,8 @@ impl TokenSource {
 mod tests {
     use super::*;
 
-    const PRIVATE: &str = include_str!("../../tests/data/gcs-test-key.pem");
-    const PUBLIC: &str = include_str!("../../tests/data/gcs-test-key.pub.pem");
+    const PRIVATE: &str = include_str!("../tests/data/gcs-test-key.pem");
+    const PUBLIC: &str = include_str!("../tests/data/gcs-test-key.pub.pem");
 
     fn key_json(token_uri: &str) -> String {
         serde_json::json!({
