@@ -260,7 +260,7 @@ pub fn build(inputs: Inputs<'_>) -> Status {
             status
         })
         .collect();
-    let job_names: Vec<JobName> = config.jobs.iter().map(|j| JobName::new(&j.name)).collect();
+    let job_names = job_names(config);
 
     Status {
         generated_at: now,
@@ -502,15 +502,15 @@ fn tide_now(app: &App) -> TideState {
     }
 }
 
+/// The names of the configured jobs, in the config's order.
+fn job_names(config: &Config) -> Vec<JobName> {
+    config.jobs.iter().map(|j| JobName::new(&j.name)).collect()
+}
+
 /// The gate's own figures over the last 30 days, from the incidents in the store.
 pub fn summary_snapshot(app: &App) -> anyhow::Result<Summary> {
     let incidents = app.store.all_incidents()?;
-    let jobs: Vec<JobName> = app
-        .config
-        .jobs
-        .iter()
-        .map(|j| JobName::new(&j.name))
-        .collect();
+    let jobs = job_names(&app.config);
     Ok(figures::summary(&incidents, &jobs, app.clock.now()))
 }
 
@@ -519,12 +519,7 @@ pub fn summary_snapshot(app: &App) -> anyhow::Result<Summary> {
 pub fn metric_figures(app: &App) -> anyhow::Result<Vec<crate::telemetry::JobFigures>> {
     let now = app.clock.now();
     let incidents = app.store.all_incidents()?;
-    let jobs: Vec<JobName> = app
-        .config
-        .jobs
-        .iter()
-        .map(|j| JobName::new(&j.name))
-        .collect();
+    let jobs = job_names(&app.config);
     let tallies = figures::tally_per_job(&incidents, &jobs, None, now);
     tallies
         .into_iter()

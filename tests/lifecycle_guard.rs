@@ -8,16 +8,13 @@
 
 mod common;
 
-use common::{API_TOKEN, Binary, Plugin, REPO, World, bearer, eventually};
+use common::{API_TOKEN, Binary, Plugin, REPO, World, bearer, eventually, report_run_tested};
 use scalability_gate::config::Config;
 use scalability_gate::config::JobConfig;
 use scalability_gate::github::fake::{MergedPr, PrSpec};
 use scalability_gate::model::Timestamp;
 use scalability_gate::pb::scalability_gate::v1::gate_client::GateClient;
-use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
-use scalability_gate::pb::scalability_gate::v1::{
-    ExemptRequest, ReportJobResultRequest, UnblockRequest,
-};
+use scalability_gate::pb::scalability_gate::v1::{ExemptRequest, UnblockRequest};
 use serde_json::Value;
 
 const JOB: &str = "ci-kubernetes-e2e-gce-scale-performance-100";
@@ -57,28 +54,8 @@ async fn report_job(
     started: i64,
     commit: Option<&str>,
 ) {
-    let mut client = ResultsClient::connect(format!("http://{grpc}"))
-        .await
-        .unwrap();
-    let commits = commit
-        .map(|c| [(REPO.to_string(), c.to_string())].into())
-        .unwrap_or_default();
-    client
-        .report_job_result(bearer(
-            ReportJobResultRequest {
-                job_name: job.into(),
-                build_id: build.to_string(),
-                result: result.into(),
-                started_at: started,
-                finished_at: started + 1800,
-                url: format!("https://prow.example/view/{build}"),
-                gcs_path: String::new(),
-                commits,
-            },
-            API_TOKEN,
-        ))
-        .await
-        .unwrap();
+    let commits: Vec<(&str, &str)> = commit.map(|c| (REPO, c)).into_iter().collect();
+    report_run_tested(grpc, job, build, result, started, &commits).await;
 }
 
 async fn get_json(url: &str) -> Value {

@@ -208,6 +208,18 @@ pub async fn report_run(grpc: &str, job: &str, build: u64, result: &str) {
 /// Reports run `build` of `job` (`result`) that started at `started` (Unix seconds) and
 /// took half an hour, through gRPC `ReportJobResult` with the API token.
 pub async fn report_run_started(grpc: &str, job: &str, build: u64, result: &str, started: i64) {
+    report_run_tested(grpc, job, build, result, started, &[]).await;
+}
+
+/// As [`report_run_started`], with the commits the run tested (`("org/repo", "sha")`).
+pub async fn report_run_tested(
+    grpc: &str,
+    job: &str,
+    build: u64,
+    result: &str,
+    started: i64,
+    commits: &[(&str, &str)],
+) {
     use scalability_gate::pb::scalability_gate::v1::ReportJobResultRequest;
     use scalability_gate::pb::scalability_gate::v1::results_client::ResultsClient;
     let mut client = ResultsClient::connect(format!("http://{grpc}"))
@@ -223,7 +235,10 @@ pub async fn report_run_started(grpc: &str, job: &str, build: u64, result: &str,
                 finished_at: started + 1800,
                 url: format!("https://prow.example/view/{build}"),
                 gcs_path: String::new(),
-                commits: Default::default(),
+                commits: commits
+                    .iter()
+                    .map(|(repo, sha)| (repo.to_string(), sha.to_string()))
+                    .collect(),
             },
             API_TOKEN,
         ))
