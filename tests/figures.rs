@@ -223,6 +223,65 @@ async fn a_red_run_blocked_then_unblocked_final_is_counted_as_a_false_block() {
     plugin.stop().await;
 }
 
+/// A recorded culprit decides whether a resolved incident was a false block: a revert
+/// makes it a true one, and replacing it with `flake` makes it false again.
+#[tokio::test]
+async fn a_recorded_culprit_decides_whether_the_block_was_false() {
+    let world = World::builder().approver_user(APPROVER).build().await;
+    world.fake.add_repo(REPO);
+    let (clock, _at) = manual_clock();
+    let plugin = Plugin::start_with_clock(world.config(), clock).await;
+    let grpc = plugin.bound.grpc.to_string();
+    let summary_url = format!("{}/api/v1/summary", plugin.url());
+    report_run_started(&grpc, JOB, 1, "success", T0 - 7200).await;
+    report_run_started(&grpc, JOB, 2, "failure", T0 - 3600).await;
+    let issue = eventually("the blocker issue open", || world.open_blockers().pop()).await;
+    let false_blocks_become = |want: u64, what: &'static str| {
+        let url = summary_url.clone();
+        async move {
+            eventually(what, async || {
+                let summary = get_json(url.clone()).await;
+                if summary["active"] == 0 && summary["false_blocks"] == want {
+                    Ok(summary)
+                } else {
+                    Err(summary)
+                }
+            })
+            .await
+        }
+    };
+
+    world
+        .comment(
+            &plugin.url(),
+            issue.number,
+            APPROVER,
+            "/scalability-culprit #4242 revert reverted",
+        )
+        .await;
+    world
+        .comment(
+            &plugin.url(),
+            issue.number,
+            APPROVER,
+            "/scalability-unblock --final reverted",
+        )
+        .await;
+    let summary = false_blocks_become(0, "resolved with a revert: no false block").await;
+    assert_eq!(summary["incidents"], 1, "{summary}");
+
+    world
+        .comment(
+            &plugin.url(),
+            issue.number,
+            APPROVER,
+            "/scalability-culprit #4242 flake it was the cluster",
+        )
+        .await;
+    false_blocks_become(1, "the culprit replaced by a flake: a false block").await;
+    plugin.stop().await;
+}
+
 /// An unparsable `max_silence` stops the plugin at start with exit 2, naming the key.
 #[test]
 fn an_unparsable_max_silence_is_refused_at_start() {
