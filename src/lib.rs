@@ -217,9 +217,10 @@ pub async fn run_with_clock(
         watch.await.context("Tide watch task")?;
     }
     // Every task that queues has stopped: the consumer applies what they queued, then
-    // ends (dropping the last sender ends it as well).
-    drop(app);
+    // ends. Stop is said before the last sender goes: a consumer that saw its queue close
+    // first would end "before stop", which its supervisor counts as a death.
     let _ = drain_tx.send(true);
+    drop(app);
     if tokio::time::timeout(consumer::DRAIN_TIMEOUT, consumer)
         .await
         .is_err()

@@ -84,6 +84,13 @@ impl Binary {
         })
         .await;
         assert!(status.success(), "the plugin exited cleanly: {status}");
+        // A graceful stop is not a death: no task is said to have died on the way out.
+        eventually("the last line logged", || {
+            (!self.logged("\"message\":\"stopped\"").is_empty()).then_some(())
+        })
+        .await;
+        let died = self.logged("task died");
+        assert!(died.is_empty(), "a task died while stopping: {died:?}");
     }
 }
 
