@@ -356,13 +356,24 @@ impl Consumer {
             batch.then(batch::AfterFlush::InboxDone(key));
         }
         self.count_breaches(&event, &decision);
-        tracing::info!(
-            delivery,
-            event = event.name(),
-            incidents = decision.incidents.len(),
-            replies = decision.replies.len(),
-            "event applied"
-        );
+        // An event that changed nothing (most of them: comments without a command, PR
+        // edits) is logged at debug level only: an info line each cost the consumer a
+        // formatted write per webhook at thousands a second (docs/performance.md).
+        if decision.is_empty() {
+            tracing::debug!(
+                delivery,
+                event = event.name(),
+                "event applied: nothing to do"
+            );
+        } else {
+            tracing::info!(
+                delivery,
+                event = event.name(),
+                incidents = decision.incidents.len(),
+                replies = decision.replies.len(),
+                "event applied"
+            );
+        }
         batch.then(batch::AfterFlush::Act(decision));
         Ok(())
     }

@@ -277,9 +277,11 @@ impl Gatekeeper {
             .iter()
             .any(|c| matches!(c, Ok(c) if c.who() == Who::Approvers));
         // A command on a PR acts on the incidents of its base branch: when that is not
-        // known yet, the background check asks GitHub for it with the membership.
+        // known yet, the background check asks GitHub for it with the membership. Without
+        // GitHub there is nobody to ask: the base stays unknown, decided at once.
         let needs_base = comment.is_pr
             && approval.is_none()
+            && self.approvers.asks_github()
             && commands
                 .iter()
                 .any(|c| matches!(c, Ok(c) if acts_on_incidents(c)))

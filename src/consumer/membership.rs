@@ -116,6 +116,12 @@ impl Approvers {
         }
     }
 
+    /// Whether GitHub is asked at all (a token or app is configured): without it no
+    /// membership and no base branch can be learnt, so no command waits for one.
+    pub fn asks_github(&self) -> bool {
+        self.github.is_some()
+    }
+
     /// Learns the base branch of the PR a waiting command is on, when not known yet (a
     /// failure is logged: the command then touches nothing and its reply says why).
     pub async fn learn_base(&self, event: &Event) {

@@ -208,6 +208,42 @@ pub struct HmacSecrets {
 struct Cached {
     content: Vec<u8>,
     secrets: Arc<Secrets>,
+    /// The file's metadata when `content` was read.
+    stamp: Stamp,
+    /// Since when the file has shown `stamp` (monotonic).
+    stamp_seen: std::time::Instant,
+}
+
+/// How long a file's metadata must stay unchanged before an equal stat is trusted to
+/// mean equal bytes: a rewrite within one tick of the file system's coarse clock can
+/// leave size and times as they were, but never once a later tick has passed.
+const STAMP_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What a stat says about the file: device, inode, size, change and modification times.
+/// A rewrite in place changes the times (and a replaced file or a swapped symlink, as a
+/// mounted Kubernetes secret does, the inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    ctime: (i64, i64),
+    mtime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(path: &Path) -> anyhow::Result<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("opening the HMAC secret file {}", path.display()))?;
+        Ok(Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        })
+    }
 }
 
 impl fmt::Debug for HmacSecrets {
@@ -232,15 +268,28 @@ impl HmacSecrets {
         &self.path
     }
 
-    /// The secrets as the file holds them now. The file is small and read on each call
-    /// (a stat would miss a rewrite within the file system's timestamp granularity); it
-    /// is parsed again only when its bytes changed.
+    /// The secrets as the file holds them now. Each call stats the file; it is read
+    /// again when its metadata changed, and also while that metadata is younger than
+    /// [`STAMP_SETTLE`] (a stat alone would miss a rewrite within the file system's
+    /// timestamp granularity). It is parsed again only when its bytes changed. Reading
+    /// it on every call cost more than the HMAC itself under load (docs/performance.md).
     pub fn current(&self) -> anyhow::Result<Arc<Secrets>> {
-        let content = read_bounded(&self.path)?;
+        let stamp = Stamp::of(&self.path)?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(cached) = cache.as_ref()
+            && cached.stamp == stamp
+            && cached.stamp_seen.elapsed() >= STAMP_SETTLE
+        {
+            return Ok(cached.secrets.clone());
+        }
+        let content = read_bounded(&self.path)?;
+        if let Some(cached) = cache.as_mut()
             && cached.content == content
         {
+            if cached.stamp != stamp {
+                cached.stamp = stamp;
+                cached.stamp_seen = std::time::Instant::now();
+            }
             return Ok(cached.secrets.clone());
         }
         let secrets = Arc::new(
@@ -252,6 +301,8 @@ impl HmacSecrets {
         *cache = Some(Cached {
             content,
             secrets: secrets.clone(),
+            stamp,
+            stamp_seen: std::time::Instant::now(),
         });
         Ok(secrets)
     }

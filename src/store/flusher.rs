@@ -65,9 +65,11 @@ impl Flusher {
 
 /// The flusher thread: one flush per group of queued requests, until every handle is gone.
 fn serve(queued: &mpsc::Receiver<Reply>, flush: &mut dyn FnMut() -> anyhow::Result<()>) {
+    let mut tally = Tally::default();
     while let Ok(first) = queued.recv() {
         let mut group = vec![first];
         group.extend(queued.try_iter());
+        let started = std::time::Instant::now();
         // A caller that gave up (its future dropped) needs no answer; if none is left,
         // the flush is still done: the caller wrote before it asked.
         let outcome = match catch_unwind(AssertUnwindSafe(&mut *flush)) {
@@ -78,11 +80,41 @@ fn serve(queued: &mpsc::Receiver<Reply>, flush: &mut dyn FnMut() -> anyhow::Resu
         if let Err(error) = &outcome {
             tracing::error!(error, waiting = group.len(), "flushing the store failed");
         }
+        tally.add(group.len(), started.elapsed());
         for reply in group {
             let _ = reply.send(outcome.clone());
         }
     }
     tracing::debug!("store flusher stopped: no handle left");
+}
+
+/// What the flusher did, logged at debug level about once a second while it works: how
+/// many flushes, how many requests they answered, how long they took.
+#[derive(Default)]
+struct Tally {
+    since: Option<std::time::Instant>,
+    flushes: u64,
+    requests: u64,
+    flushing: std::time::Duration,
+}
+
+impl Tally {
+    fn add(&mut self, requests: usize, took: std::time::Duration) {
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        self.flushes += 1;
+        self.requests += requests as u64;
+        self.flushing += took;
+        if since.elapsed() >= std::time::Duration::from_secs(1) {
+            tracing::debug!(
+                flushes = self.flushes,
+                requests = self.requests,
+                flushing_ms = self.flushing.as_millis() as u64,
+                elapsed_ms = since.elapsed().as_millis() as u64,
+                "store flushes"
+            );
+            *self = Self::default();
+        }
+    }
 }
 
 #[cfg(test)]

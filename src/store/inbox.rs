@@ -11,7 +11,12 @@
 //!
 //! - `inbox`: keyed by a monotonic id (big-endian, so sled's order is arrival order),
 //!   each a versioned record of the delivery id, the `X-GitHub-Event` name and the raw
-//!   body exactly as verified (base64), so a replay decodes it exactly as the first time.
+//!   body exactly as verified, so a replay decodes it exactly as the first time. The body
+//!   is kept LZ4-compressed (`body_lz4`, base64; lossless): a webhook is ~10 KB of JSON,
+//!   and sled copies a whole tree node (up to 16 entries) on every insert and writes nodes
+//!   over 128 KB as separate blob files, so uncompressed bodies made each kept command
+//!   cost a ~200 KB copy and, every few, a blob file (docs/performance.md). Entries written
+//!   before this (`body`, base64 of the raw body) still read.
 //!   Its signature is not checked again on replay: only verified bodies are written.
 //!
 //! Bounded: [`Store::inbox_put`] refuses past the capacity it is given (the ingress gives
@@ -47,10 +52,44 @@ pub struct InboxEntry {
 struct Stored {
     delivery: String,
     event: String,
-    /// The raw body, base64 (standard alphabet, padded).
+    /// The raw body, base64 (standard alphabet, padded): entries written before
+    /// `body_lz4`; empty in newer ones.
+    #[serde(default)]
     body: String,
+    /// The raw body LZ4-compressed (block format, its length first as 4 bytes little
+    /// endian), base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body_lz4: Option<String>,
     #[serde(default)]
     kept_at: i64,
+}
+
+/// The largest body an entry may expand to (GitHub's largest webhook payload): a damaged
+/// record cannot make the replay allocate more.
+const MAX_BODY: usize = 25 * 1024 * 1024;
+
+impl Stored {
+    /// The raw body, from whichever form the record holds.
+    fn raw_body(&self) -> anyhow::Result<Vec<u8>> {
+        let base64 = base64::engine::general_purpose::STANDARD;
+        let Some(compressed) = &self.body_lz4 else {
+            return base64
+                .decode(self.body.as_bytes())
+                .context("decoding the inbox entry's body");
+        };
+        let compressed = base64
+            .decode(compressed.as_bytes())
+            .context("decoding the inbox entry's compressed body")?;
+        let (size, block) = compressed
+            .split_first_chunk::<4>()
+            .context("the inbox entry's compressed body has no length")?;
+        let size = u32::from_le_bytes(*size) as usize;
+        anyhow::ensure!(
+            size <= MAX_BODY,
+            "the inbox entry's body would be {size} bytes, more than {MAX_BODY}"
+        );
+        lz4_flex::block::decompress(block, size).context("decompressing the inbox entry's body")
+    }
 }
 
 /// Why an entry could not be written.
@@ -71,7 +110,11 @@ impl Store {
         let record = Self::encode(&Stored {
             delivery: entry.delivery.clone(),
             event: entry.event.clone(),
-            body: base64::engine::general_purpose::STANDARD.encode(&entry.body),
+            body: String::new(),
+            body_lz4: Some(
+                base64::engine::general_purpose::STANDARD
+                    .encode(lz4_flex::block::compress_prepend_size(&entry.body)),
+            ),
             kept_at: entry.kept_at,
         })?;
         let tree = self.tree(TREE_INBOX)?;
@@ -114,9 +157,7 @@ impl Store {
                 }
             };
             let entry = Self::decode::<Stored>(&bytes).and_then(|stored| {
-                let body = base64::engine::general_purpose::STANDARD
-                    .decode(stored.body.as_bytes())
-                    .context("decoding the inbox entry's body")?;
+                let body = stored.raw_body()?;
                 Ok(InboxEntry {
                     delivery: stored.delivery,
                     event: stored.event,
@@ -211,6 +252,53 @@ mod tests {
             Err(InboxError::Full(2))
         ));
         assert_eq!(deliveries(&store), ["b", "c"]);
+    }
+
+    /// The body is kept compressed and comes back byte for byte; an entry written before
+    /// compression (`body`, base64 of the raw body) still reads; a compressed body whose
+    /// length claims more than a webhook can carry is an error, not an allocation.
+    #[test]
+    fn bodies_are_kept_compressed_and_old_entries_still_read() {
+        let store = Store::temporary().unwrap();
+        let payload = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/fixtures/github-webhooks/issue_comment.created.json"),
+        )
+        .unwrap();
+        let mut big = entry("big");
+        big.body = payload.clone();
+        let key = store.inbox_put(&big, 10).unwrap();
+        let tree = store.tree(TREE_INBOX).unwrap();
+        let stored = tree.get(key.0.to_be_bytes()).unwrap().unwrap();
+        assert!(
+            stored.len() * 2 < payload.len(),
+            "kept in {} bytes for a {}-byte body",
+            stored.len(),
+            payload.len()
+        );
+        let base64 = base64::engine::general_purpose::STANDARD;
+        let old = format!(
+            r#"{{"v":2,"data":{{"delivery":"old","event":"issue_comment","body":"{}","kept_at":7}}}}"#,
+            base64.encode(&payload)
+        );
+        tree.insert((key.0 + 1).to_be_bytes(), old.as_bytes())
+            .unwrap();
+        let mut claim = u32::MAX.to_le_bytes().to_vec();
+        claim.extend_from_slice(&lz4_flex::block::compress(b"{}"));
+        let lying = format!(
+            r#"{{"v":2,"data":{{"delivery":"lying","event":"issue_comment","body_lz4":"{}"}}}}"#,
+            base64.encode(&claim)
+        );
+        tree.insert((key.0 + 2).to_be_bytes(), lying.as_bytes())
+            .unwrap();
+        let pending = store.inbox_pending().unwrap();
+        assert_eq!(pending.len(), 3);
+        assert_eq!(pending[0].1.as_ref().unwrap(), &big);
+        let old = pending[1].1.as_ref().unwrap();
+        assert_eq!((old.delivery.as_str(), old.kept_at), ("old", 7));
+        assert_eq!(old.body, payload);
+        let error = format!("{:#}", pending[2].1.as_ref().unwrap_err());
+        assert!(error.contains("more than"), "{error}");
     }
 
     #[test]
