@@ -350,7 +350,14 @@ impl Consumer {
                 return self.apply_webhook(delivery, event, inbox, unknown, batch);
             }
         };
-        self.store.remember_delivery(&delivery)?;
+        // A comment that cannot carry a command does nothing in any state, so a replay of
+        // it does nothing either: remembering its delivery would guard nothing and cost a
+        // store write per webhook (most webhooks are such comments; docs/performance.md).
+        let inert =
+            matches!(&*event, Event::IssueComment(c) if !crate::bus::event::may_carry_command(c));
+        if !(inert && decision.is_empty()) {
+            self.store.remember_delivery(&delivery)?;
+        }
         batch.wrote(&decision);
         if let Some(key) = inbox {
             batch.then(batch::AfterFlush::InboxDone(key));

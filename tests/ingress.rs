@@ -537,6 +537,46 @@ async fn a_duplicate_delivery_is_processed_once() {
     hook.plugin.stop().await;
 }
 
+/// A comment that cannot carry a command does nothing in any state: its delivery is not
+/// remembered (no store write), so a second delivery is applied again, as the no-op it
+/// is; a command's delivery is remembered and its second delivery dropped (every
+/// delivery is counted as processed; only the command's second one as a duplicate).
+#[tokio::test]
+async fn a_plain_comment_is_not_remembered_a_command_is() {
+    let hook = Hook::start(KEY).await;
+    let plain = String::from_utf8(comment_on("kubernetes/kubernetes"))
+        .unwrap()
+        .replace("/scalability-status", "LGTM, thanks")
+        .into_bytes();
+    for _ in 0..2 {
+        assert_eq!(
+            hook.webhook("issue_comment", "plain-id", KEY, &plain).await,
+            200
+        );
+    }
+    hook.expect_metric(
+        r#"scalability_gate_processing_seconds_count{kind="webhook"}"#,
+        2.0,
+    )
+    .await;
+    let command = comment_on("kubernetes/kubernetes");
+    for _ in 0..2 {
+        assert_eq!(
+            hook.webhook("issue_comment", "command-id", KEY, &command)
+                .await,
+            200
+        );
+    }
+    hook.expect_metric(
+        r#"scalability_gate_processing_seconds_count{kind="webhook"}"#,
+        4.0,
+    )
+    .await;
+    hook.expect_metric("scalability_gate_deliveries_duplicate_total", 1.0)
+        .await;
+    hook.plugin.stop().await;
+}
+
 #[tokio::test]
 async fn a_26_mb_body_is_refused() {
     let hook = Hook::start(KEY).await;
