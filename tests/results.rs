@@ -369,6 +369,19 @@ async fn pubsub_push_checks_token_and_envelope_and_stores_runs() {
     ] {
         assert_eq!(push(Some("s3cret"), bad).await.unwrap().status(), 400);
     }
+    // A good envelope with bytes that are not UTF-8 in a field the plugin ignores: not
+    // JSON, so refused whole (serde alone would skip the field unchecked).
+    let mut not_utf8 = good.clone().into_bytes();
+    not_utf8.pop(); // the closing brace
+    not_utf8.extend_from_slice(b",\"extra\":\"\xe2N\"}");
+    let answer = http
+        .post(format!("{}/pubsub/push?token=s3cret", plugin.url()))
+        .header("content-type", "application/json")
+        .body(not_utf8)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400, "a body that is not UTF-8 is refused");
     for ignored in [
         crier_report(JOB, "pending", 99, "periodic"),
         crier_report(JOB, "triggered", 98, "periodic"),

@@ -3,7 +3,7 @@
 //! envelope's `publishTime`).
 //!
 //! Properties, besides never panicking:
-//! - what decodes is JSON;
+//! - what decodes is UTF-8 (JSON is; serde would skip an ignored field unchecked);
 //! - a run taken from it is of the gated job, finishing at the publish time (when that
 //!   parses), which renders as RFC 3339.
 
@@ -22,10 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok((envelope, report)) = decode(data) else {
         return;
     };
-    assert!(
-        serde_json::from_slice::<serde_json::Value>(data).is_ok(),
-        "decoded, so JSON"
-    );
+    assert!(std::str::from_utf8(data).is_ok(), "decoded, so UTF-8");
     let published = Timestamp::parse_rfc3339(&envelope.message.publish_time);
     let config = Config {
         jobs: vec![JobConfig::new(JOB, "kubernetes/kubernetes", "master")],

@@ -164,8 +164,11 @@ async fn push(
 
 /// Decodes the envelope and its report, or says what is wrong.
 pub fn decode(body: &[u8]) -> Result<(Envelope, ReportMessage), &'static str> {
+    // JSON is UTF-8, and serde skips the fields it ignores without checking them: a body
+    // that is not UTF-8 is refused here, whole, rather than half-read.
+    let text = std::str::from_utf8(body).map_err(|_| "not a Pub/Sub push envelope (not UTF-8)")?;
     let envelope: Envelope =
-        serde_json::from_slice(body).map_err(|_| "not a Pub/Sub push envelope")?;
+        serde_json::from_str(text).map_err(|_| "not a Pub/Sub push envelope")?;
     let data = base64::engine::general_purpose::STANDARD
         .decode(envelope.message.data.trim())
         .map_err(|_| "message data is not base64")?;
